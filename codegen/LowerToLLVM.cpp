@@ -1,0 +1,718 @@
+// Lowering of a specialized IR function to LLVM IR.
+//
+// Every op becomes a kernel: an internal function `void k(ctx, begin, end)`
+// that computes the slice [begin, end) of the op's outermost loop. The entry
+// function calls each kernel in program order, directly when the work is small
+// (LLVM then inlines it) or through the runtime's thread pool
+// (nnc_rt_parallel_for) when it is large. Buffers come from the memory plan:
+// argument and result pointers from the `buffers` array, intermediates at
+// constant offsets into the arena. All shapes are constants, so the loop
+// vectorizer sees exact trip counts and strides.
+#include "codegen/LowerToLLVM.h"
+
+#include "codegen/MemoryPlan.h"
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <functional>
+#include <limits>
+
+namespace nnc::codegen {
+namespace {
+
+using llvm::IRBuilder;
+using LV = llvm::Value;
+
+/// Work (in rough flops) below which a kernel runs on the calling thread.
+constexpr int64_t kParallelThreshold = 1 << 16;
+
+std::vector<int64_t> stridesOf(const std::vector<int64_t> &shape) {
+  std::vector<int64_t> s(shape.size(), 1);
+  for (int i = int(shape.size()) - 2; i >= 0; --i)
+    s[i] = s[i + 1] * shape[i + 1];
+  return s;
+}
+
+class Emitter {
+public:
+  Emitter(const ir::Function &f, const ir::Bindings &b, const MemoryPlan &plan, llvm::LLVMContext &ctx,
+          llvm::Module &m)
+      : f_(f), bind_(b), plan_(plan), ctx_(ctx), m_(m), b_(ctx) {
+    f32_ = b_.getFloatTy();
+    i64_ = b_.getInt64Ty();
+    i8p_ = b_.getInt8PtrTy();
+    ctxTy_ = llvm::StructType::create(ctx_, {i8p_->getPointerTo(), i8p_}, "nnc.ctx");
+    kernelTy_ = llvm::FunctionType::get(b_.getVoidTy(), {i8p_, i64_, i64_}, false);
+    llvm::FastMathFlags fmf;
+    fmf.setAllowReassoc();
+    fmf.setAllowContract();
+    b_.setFastMathFlags(fmf);
+  }
+
+  void emit(const std::string &symbol) {
+    auto *entryTy = llvm::FunctionType::get(b_.getVoidTy(), {i8p_->getPointerTo(), i8p_}, false);
+    entry_ = llvm::Function::Create(entryTy, llvm::Function::ExternalLinkage, symbol, m_);
+    entry_->getArg(0)->setName("buffers");
+    entry_->getArg(1)->setName("arena");
+    auto *bb = llvm::BasicBlock::Create(ctx_, "entry", entry_);
+    b_.SetInsertPoint(bb);
+    ctxPtr_ = b_.CreateAlloca(ctxTy_, nullptr, "ctx");
+    b_.CreateStore(entry_->getArg(0), b_.CreateStructGEP(ctxTy_, ctxPtr_, 0));
+    b_.CreateStore(entry_->getArg(1), b_.CreateStructGEP(ctxTy_, ctxPtr_, 1));
+    ctxI8_ = b_.CreateBitCast(ctxPtr_, i8p_);
+
+    auto *pfTy = llvm::FunctionType::get(b_.getVoidTy(), {kernelTy_->getPointerTo(), i8p_, i64_, i64_}, false);
+    parallelFor_ = llvm::Function::Create(pfTy, llvm::Function::ExternalLinkage, "nnc_rt_parallel_for", m_);
+
+    for (auto &op : f_.ops)
+      lowerOp(*op);
+    for (int j : plan_.copiedResults)
+      copyResult(j);
+    b_.CreateRetVoid();
+  }
+
+private:
+  //--- buffers ------------------------------------------------------------
+
+  std::vector<int64_t> shapeOf(const ir::Value *v) const { return ir::concreteShape(v->type.shape, bind_); }
+  llvm::Type *elemTy(const ir::Value *v) const { return v->type.dtype == ir::DType::F32 ? f32_ : i64_; }
+
+  /// Base pointer (typed) of `v`'s storage, emitted in the current function
+  /// from its context argument `ctx`.
+  LV *basePtr(const ir::Value *v, LV *ctx) {
+    const Storage &s = plan_.resolve(v);
+    llvm::Type *ety = elemTy(v);
+    LV *raw = nullptr;
+    switch (s.kind) {
+    case Storage::Arg:
+    case Storage::Result: {
+      LV *bufs = b_.CreateLoad(i8p_->getPointerTo(), b_.CreateStructGEP(ctxTy_, ctx, 0), "bufs");
+      int64_t idx = s.kind == Storage::Arg ? s.index : int64_t(f_.args.size()) + s.index;
+      raw = b_.CreateLoad(i8p_, b_.CreateConstInBoundsGEP1_64(i8p_, bufs, uint64_t(idx)));
+      break;
+    }
+    case Storage::Arena: {
+      LV *arena = b_.CreateLoad(i8p_, b_.CreateStructGEP(ctxTy_, ctx, 1), "arena");
+      raw = b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), arena, uint64_t(s.offset));
+      break;
+    }
+    default:
+      NNC_UNREACHABLE("value without memory");
+    }
+    return b_.CreateBitCast(raw, ety->getPointerTo());
+  }
+
+  /// A pointer to result buffer j (for copies of results).
+  LV *resultPtr(int j, llvm::Type *ety, LV *ctx) {
+    LV *bufs = b_.CreateLoad(i8p_->getPointerTo(), b_.CreateStructGEP(ctxTy_, ctx, 0), "bufs");
+    LV *raw = b_.CreateLoad(i8p_, b_.CreateConstInBoundsGEP1_64(i8p_, bufs, uint64_t(f_.args.size() + size_t(j))));
+    return b_.CreateBitCast(raw, ety->getPointerTo());
+  }
+
+  //--- control flow -------------------------------------------------------
+
+  /// for (i = lo; i < hi; ++i) body(i)
+  void loop(LV *lo, LV *hi, const std::function<void(LV *)> &body, const char *name = "i") {
+    llvm::Function *fn = b_.GetInsertBlock()->getParent();
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *header = llvm::BasicBlock::Create(ctx_, std::string(name) + ".header", fn);
+    auto *bodyBB = llvm::BasicBlock::Create(ctx_, std::string(name) + ".body", fn);
+    auto *exit = llvm::BasicBlock::Create(ctx_, std::string(name) + ".exit", fn);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode *iv = b_.CreatePHI(i64_, 2, name);
+    iv->addIncoming(lo, pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(iv, hi), bodyBB, exit);
+    b_.SetInsertPoint(bodyBB);
+    body(iv);
+    LV *next = b_.CreateNUWAdd(iv, b_.getInt64(1));
+    iv->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateBr(header);
+    b_.SetInsertPoint(exit);
+  }
+  void loop(int64_t n, const std::function<void(LV *)> &body, const char *name = "i") {
+    loop(b_.getInt64(0), b_.getInt64(n), body, name);
+  }
+
+  /// Creates a kernel function and emits its body; then calls it from the
+  /// entry function over [0, n), in parallel when `work` is large.
+  void kernel(const std::string &what, int64_t n, int64_t work,
+              const std::function<void(LV *ctx, LV *begin, LV *end)> &body) {
+    auto *k = llvm::Function::Create(kernelTy_, llvm::Function::InternalLinkage,
+                                     "k" + std::to_string(kernelCount_++) + "." + what, m_);
+    auto saved = b_.saveIP();
+    b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", k));
+    LV *ctx = b_.CreateBitCast(k->getArg(0), ctxTy_->getPointerTo());
+    body(ctx, k->getArg(1), k->getArg(2));
+    b_.CreateRetVoid();
+    b_.restoreIP(saved);
+    if (n <= 1 || work < kParallelThreshold) {
+      b_.CreateCall(kernelTy_, k, {ctxI8_, b_.getInt64(0), b_.getInt64(n)});
+    } else {
+      int64_t perIter = std::max<int64_t>(1, work / n);
+      int64_t grain = std::max<int64_t>(1, kParallelThreshold / 4 / perIter);
+      b_.CreateCall(parallelFor_, {k, ctxI8_, b_.getInt64(n), b_.getInt64(grain)});
+    }
+  }
+
+  //--- math ---------------------------------------------------------------
+
+  LV *cf(double v) { return llvm::ConstantFP::get(f32_, v); }
+  LV *call(llvm::Intrinsic::ID id, LV *x) { return b_.CreateUnaryIntrinsic(id, x); }
+  LV *select(LV *c, LV *a, LV *b) { return b_.CreateSelect(c, a, b); }
+
+  /// exp(x): Cody-Waite range reduction and a degree-6 polynomial (Cephes
+  /// expf), max error about 2 ulp; branch-free so loops vectorize.
+  LV *expf(LV *x) {
+    LV *xc = select(b_.CreateFCmpOGT(x, cf(88.3762626647949)), cf(88.3762626647949), x);
+    xc = select(b_.CreateFCmpOLT(xc, cf(-88.0)), cf(-88.0), xc);
+    LV *n = call(llvm::Intrinsic::floor, b_.CreateFAdd(b_.CreateFMul(xc, cf(1.44269504088896341)), cf(0.5)));
+    LV *r = b_.CreateFSub(xc, b_.CreateFMul(n, cf(0.693359375)));
+    r = b_.CreateFSub(r, b_.CreateFMul(n, cf(-2.12194440e-4)));
+    LV *p = cf(1.9875691500E-4);
+    for (double c : {1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1})
+      p = b_.CreateFAdd(b_.CreateFMul(p, r), cf(c));
+    LV *y = b_.CreateFAdd(b_.CreateFAdd(b_.CreateFMul(p, b_.CreateFMul(r, r)), r), cf(1.0));
+    LV *ni = b_.CreateFPToSI(n, b_.getInt32Ty());
+    LV *pow2 = b_.CreateBitCast(b_.CreateShl(b_.CreateAdd(ni, b_.getInt32(127)), 23), f32_);
+    y = b_.CreateFMul(y, pow2);
+    y = select(b_.CreateFCmpOGT(x, cf(88.72283905206835)), cf(std::numeric_limits<float>::infinity()), y);
+    y = select(b_.CreateFCmpOLT(x, cf(-87.33654475055310898657)), cf(0.0), y);
+    return select(b_.CreateFCmpUNO(x, x), x, y);
+  }
+
+  /// log(x): exponent split and a degree-9 polynomial (Cephes logf), max error
+  /// about 2 ulp; log(0) = -inf, log(x<0) = NaN, log(inf) = inf.
+  LV *logf(LV *x) {
+    LV *bits = b_.CreateBitCast(x, b_.getInt32Ty());
+    LV *e = b_.CreateSub(b_.CreateLShr(bits, 23), b_.getInt32(126));
+    LV *mbits = b_.CreateOr(b_.CreateAnd(bits, b_.getInt32(0x807fffff)), b_.getInt32(0x3f000000));
+    LV *m = b_.CreateBitCast(mbits, f32_); // in [0.5, 1)
+    LV *ef = b_.CreateSIToFP(e, f32_);
+    LV *small = b_.CreateFCmpOLT(m, cf(0.707106781186547524));
+    ef = select(small, b_.CreateFSub(ef, cf(1.0)), ef);
+    LV *t = select(small, b_.CreateFSub(b_.CreateFAdd(m, m), cf(1.0)), b_.CreateFSub(m, cf(1.0)));
+    LV *z = b_.CreateFMul(t, t);
+    LV *p = cf(7.0376836292E-2);
+    for (double c : {-1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1, -1.6668057665E-1,
+                     2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1})
+      p = b_.CreateFAdd(b_.CreateFMul(p, t), cf(c));
+    LV *y = b_.CreateFMul(b_.CreateFMul(p, t), z);
+    y = b_.CreateFAdd(y, b_.CreateFMul(ef, cf(-2.12194440e-4)));
+    y = b_.CreateFSub(y, b_.CreateFMul(z, cf(0.5)));
+    LV *r = b_.CreateFAdd(b_.CreateFAdd(t, y), b_.CreateFMul(ef, cf(0.693359375)));
+    r = select(b_.CreateFCmpOEQ(x, cf(0.0)), cf(-std::numeric_limits<float>::infinity()), r);
+    r = select(b_.CreateFCmpOLT(x, cf(0.0)), cf(std::numeric_limits<float>::quiet_NaN()), r);
+    r = select(b_.CreateFCmpOEQ(x, cf(std::numeric_limits<float>::infinity())), x, r);
+    return select(b_.CreateFCmpUNO(x, x), x, r);
+  }
+
+  /// tanh(x): an odd polynomial for |x| < 0.625 (Cephes tanhf), else
+  /// 1 - 2/(exp(2|x|) + 1) with the sign of x.
+  LV *tanhf(LV *x) {
+    LV *ax = call(llvm::Intrinsic::fabs, x);
+    LV *z = b_.CreateFMul(x, x);
+    LV *p = cf(-5.70498872745E-3);
+    for (double c : {2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1, -3.33332819422E-1})
+      p = b_.CreateFAdd(b_.CreateFMul(p, z), cf(c));
+    LV *smallY = b_.CreateFAdd(b_.CreateFMul(b_.CreateFMul(p, z), x), x);
+    LV *e = expf(b_.CreateFMul(ax, cf(2.0)));
+    LV *big = b_.CreateFSub(cf(1.0), b_.CreateFDiv(cf(2.0), b_.CreateFAdd(e, cf(1.0))));
+    LV *signedBig = b_.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, big, x);
+    return select(b_.CreateFCmpOLT(ax, cf(0.625)), smallY, signedBig);
+  }
+
+  LV *sigmoidf(LV *x) { return b_.CreateFDiv(cf(1.0), b_.CreateFAdd(cf(1.0), expf(b_.CreateFNeg(x)))); }
+
+  LV *scalarOp(ir::OpKind k, const std::vector<LV *> &a) {
+    using K = ir::OpKind;
+    switch (k) {
+    case K::Add: return b_.CreateFAdd(a[0], a[1]);
+    case K::Sub: return b_.CreateFSub(a[0], a[1]);
+    case K::Mul: return b_.CreateFMul(a[0], a[1]);
+    case K::Div: return b_.CreateFDiv(a[0], a[1]);
+    case K::Maximum: return select(b_.CreateFCmpUGE(a[0], a[1]), a[0], a[1]);
+    case K::Equal:
+      return b_.CreateUIToFP(a[0]->getType()->isFloatTy() ? b_.CreateFCmpOEQ(a[0], a[1]) : b_.CreateICmpEQ(a[0], a[1]),
+                             f32_);
+    case K::Neg: return b_.CreateFNeg(a[0]);
+    case K::Exp: return expf(a[0]);
+    case K::Log: return logf(a[0]);
+    case K::Sqrt: return call(llvm::Intrinsic::sqrt, a[0]);
+    case K::Abs: return call(llvm::Intrinsic::fabs, a[0]);
+    case K::Sign:
+      return b_.CreateFSub(b_.CreateUIToFP(b_.CreateFCmpOGT(a[0], cf(0)), f32_),
+                           b_.CreateUIToFP(b_.CreateFCmpOLT(a[0], cf(0)), f32_));
+    case K::Step: return b_.CreateUIToFP(b_.CreateFCmpOGT(a[0], cf(0)), f32_);
+    case K::Relu: return select(b_.CreateFCmpOGT(a[0], cf(0)), a[0], cf(0));
+    case K::Sigmoid: return sigmoidf(a[0]);
+    case K::Tanh: return tanhf(a[0]);
+    case K::Cast: return a[0]->getType()->isFloatTy() ? a[0] : b_.CreateSIToFP(a[0], f32_);
+    case K::Broadcast:
+    case K::Transpose: return a[0];
+    default: NNC_UNREACHABLE("not an elementwise op: " << ir::opName(k));
+    }
+  }
+
+  //--- kernels ------------------------------------------------------------
+
+  /// How one operand is read by a strided kernel: per-output-dim strides in
+  /// elements (0 where broadcast), or an immediate.
+  struct Access {
+    const ir::Value *v = nullptr;
+    bool immediate = false;
+    double imm = 0;
+    std::vector<int64_t> strides;
+  };
+
+  /// Strides of `v` broadcast (numpy rules) to `outShape`.
+  Access broadcastAccess(const ir::Value *v, const std::vector<int64_t> &outShape) {
+    Access a;
+    a.v = v;
+    const Storage &s = plan_.resolve(v);
+    if (s.kind == Storage::Immediate) {
+      a.immediate = true;
+      a.imm = s.immediate;
+      a.strides.assign(outShape.size(), 0);
+      return a;
+    }
+    std::vector<int64_t> shape = shapeOf(v), st = stridesOf(shape);
+    size_t lead = outShape.size() - shape.size();
+    a.strides.assign(outShape.size(), 0);
+    for (size_t i = 0; i < shape.size(); ++i)
+      a.strides[lead + i] = shape[i] == 1 && outShape[lead + i] != 1 ? 0 : st[i];
+    return a;
+  }
+
+  /// out[idx] = fn(operands[idx]) over `outShape`, parallel over the first
+  /// (collapsed) dimension.
+  void strided(const std::string &what, const ir::Value *out, std::vector<int64_t> shape, std::vector<Access> ins,
+               const std::function<LV *(const std::vector<LV *> &)> &fn, int64_t costPerElem = 1) {
+    std::vector<int64_t> outStrides = stridesOf(shape);
+    // Collapse dims d, d+1 when every access walks them as one.
+    for (int d = int(shape.size()) - 2; d >= 0; --d) {
+      bool ok = outStrides[d] == outStrides[d + 1] * shape[d + 1];
+      for (auto &a : ins)
+        ok &= a.strides[d] == a.strides[d + 1] * shape[d + 1];
+      if (!ok)
+        continue;
+      shape[d] *= shape[d + 1];
+      shape.erase(shape.begin() + d + 1);
+      outStrides[d] = outStrides[d + 1];
+      outStrides.erase(outStrides.begin() + d + 1);
+      for (auto &a : ins) {
+        a.strides[d] = a.strides[d + 1];
+        a.strides.erase(a.strides.begin() + d + 1);
+      }
+    }
+    if (shape.empty()) {
+      shape = {1};
+      outStrides = {1};
+      for (auto &a : ins)
+        a.strides = {0};
+    }
+    int64_t total = 1;
+    for (int64_t d : shape)
+      total *= d;
+    kernel(what, shape[0], total * costPerElem, [&](LV *ctx, LV *begin, LV *end) {
+      LV *outPtr = basePtr(out, ctx);
+      std::vector<LV *> inPtrs;
+      for (auto &a : ins)
+        inPtrs.push_back(a.immediate ? nullptr : basePtr(a.v, ctx));
+      std::vector<LV *> idx(shape.size());
+      std::function<void(size_t)> nest = [&](size_t d) {
+        auto body = [&](LV *i) {
+          idx[d] = i;
+          if (d + 1 < shape.size())
+            return nest(d + 1);
+          std::vector<LV *> vals;
+          for (size_t k = 0; k < ins.size(); ++k) {
+            if (ins[k].immediate) {
+              vals.push_back(ins[k].v->type.dtype == ir::DType::F32 ? cf(ins[k].imm)
+                                                                     : b_.getInt64(int64_t(ins[k].imm)));
+              continue;
+            }
+            LV *off = b_.getInt64(0);
+            for (size_t j = 0; j < idx.size(); ++j)
+              if (ins[k].strides[j])
+                off = b_.CreateAdd(off, b_.CreateMul(idx[j], b_.getInt64(ins[k].strides[j])));
+            llvm::Type *ety = elemTy(ins[k].v);
+            vals.push_back(b_.CreateLoad(ety, b_.CreateInBoundsGEP(ety, inPtrs[k], off)));
+          }
+          LV *off = b_.getInt64(0);
+          for (size_t j = 0; j < idx.size(); ++j)
+            off = b_.CreateAdd(off, b_.CreateMul(idx[j], b_.getInt64(outStrides[j])));
+          b_.CreateStore(fn(vals), b_.CreateInBoundsGEP(elemTy(out), outPtr, off));
+        };
+        if (d == 0)
+          loop(begin, end, body, "i0");
+        else
+          loop(shape[d], body, ("i" + std::to_string(d)).c_str());
+      };
+      nest(0);
+    });
+  }
+
+  void lowerElementwise(const ir::Op &op) {
+    std::vector<int64_t> outShape = shapeOf(op.result);
+    std::vector<Access> ins;
+    for (const ir::Value *v : op.operands)
+      ins.push_back(broadcastAccess(v, outShape));
+    if (op.kind == ir::OpKind::Transpose) {
+      // Output dim i reads input dim perm[i].
+      std::vector<int64_t> perm = op.getInts("perm");
+      std::vector<int64_t> inStrides = stridesOf(shapeOf(op.operand(0)));
+      if (!ins[0].immediate)
+        for (size_t i = 0; i < perm.size(); ++i)
+          ins[0].strides[i] = inStrides[perm[i]];
+    }
+    int64_t cost = (op.kind == ir::OpKind::Exp || op.kind == ir::OpKind::Log || op.kind == ir::OpKind::Tanh ||
+                    op.kind == ir::OpKind::Sigmoid)
+                       ? 20
+                       : 1;
+    ir::OpKind k = op.kind;
+    strided(ir::opName(k), op.result, outShape, ins, [&](const std::vector<LV *> &v) { return scalarOp(k, v); }, cost);
+  }
+
+  void lowerConstFill(const ir::Op &op) {
+    double v = constantValue(op, bind_);
+    strided("fill", op.result, shapeOf(op.result), {}, [&](const std::vector<LV *> &) { return cf(v); });
+  }
+
+  void lowerReduce(const ir::Op &op) {
+    std::vector<int64_t> in = shapeOf(op.operand(0));
+    std::vector<int64_t> axes = op.getInts("axes");
+    std::vector<bool> red(in.size(), false);
+    int64_t count = 1;
+    for (int64_t a : axes) {
+      red[a] = true;
+      count *= in[a];
+    }
+    // Output strides in input-dim terms (keepdims layout): 0 on reduced dims.
+    std::vector<int64_t> keepShape = in;
+    for (size_t i = 0; i < in.size(); ++i)
+      if (red[i])
+        keepShape[i] = 1;
+    std::vector<int64_t> os = stridesOf(keepShape), is = stridesOf(in);
+    for (size_t i = 0; i < in.size(); ++i)
+      if (red[i])
+        os[i] = 0;
+    // Collapse neighbours with the same kind whose strides chain.
+    std::vector<int64_t> shape = in;
+    for (int d = int(shape.size()) - 2; d >= 0; --d) {
+      if (red[d] != red[d + 1] || is[d] != is[d + 1] * shape[d + 1] || os[d] != os[d + 1] * shape[d + 1])
+        continue;
+      shape[d] *= shape[d + 1];
+      shape.erase(shape.begin() + d + 1);
+      is[d] = is[d + 1];
+      is.erase(is.begin() + d + 1);
+      os[d] = os[d + 1];
+      os.erase(os.begin() + d + 1);
+      red.erase(red.begin() + d + 1);
+    }
+    if (shape.empty()) {
+      shape = {1};
+      is = {1};
+      os = {0};
+      red = {true};
+    }
+    int64_t outElems = ir::numElements(shapeOf(op.result));
+    bool isMax = op.kind == ir::OpKind::ReduceMax;
+    double init = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
+    double scale = op.kind == ir::OpKind::ReduceMean ? 1.0 / double(count) : 1.0;
+    // Parallel over dim 0 if it is kept; its output block is contiguous.
+    bool par = !red[0];
+    int64_t n = par ? shape[0] : 1;
+    int64_t total = ir::numElements(in);
+    const ir::Value *src = op.operand(0), *dst = op.result;
+    kernel(ir::opName(op.kind), n, total, [&](LV *ctx, LV *begin, LV *end) {
+      LV *inPtr = basePtr(src, ctx), *outPtr = basePtr(dst, ctx);
+      // Output elements of this slice.
+      int64_t block = par ? os[0] : outElems;
+      LV *oBegin = par ? b_.CreateMul(begin, b_.getInt64(block)) : b_.getInt64(0);
+      LV *oEnd = par ? b_.CreateMul(end, b_.getInt64(block)) : b_.getInt64(outElems);
+      loop(oBegin, oEnd, [&](LV *i) { b_.CreateStore(cf(init), b_.CreateInBoundsGEP(f32_, outPtr, i)); }, "init");
+      auto combine = [&](LV *acc, LV *x) {
+        return isMax ? select(b_.CreateFCmpUGE(acc, x), acc, x) : b_.CreateFAdd(acc, x);
+      };
+      std::vector<LV *> idx(shape.size());
+      auto offsets = [&](size_t upto, const std::vector<int64_t> &st) {
+        LV *off = b_.getInt64(0);
+        for (size_t j = 0; j < upto; ++j)
+          if (st[j])
+            off = b_.CreateAdd(off, b_.CreateMul(idx[j], b_.getInt64(st[j])));
+        return off;
+      };
+      std::function<void(size_t)> nest = [&](size_t d) {
+        bool last = d + 1 == shape.size();
+        if (last && red[d]) {
+          // Innermost reduced dim: accumulate in a register.
+          LV *oPtr = b_.CreateInBoundsGEP(f32_, outPtr, offsets(d, os));
+          LV *inBase = offsets(d, is);
+          llvm::Function *fn = b_.GetInsertBlock()->getParent();
+          llvm::BasicBlock *pre = b_.GetInsertBlock();
+          auto *header = llvm::BasicBlock::Create(ctx_, "r.header", fn);
+          auto *body = llvm::BasicBlock::Create(ctx_, "r.body", fn);
+          auto *exit = llvm::BasicBlock::Create(ctx_, "r.exit", fn);
+          LV *acc0 = b_.CreateLoad(f32_, oPtr);
+          b_.CreateBr(header);
+          b_.SetInsertPoint(header);
+          llvm::PHINode *iv = b_.CreatePHI(i64_, 2, "k");
+          llvm::PHINode *acc = b_.CreatePHI(f32_, 2, "acc");
+          iv->addIncoming(b_.getInt64(0), pre);
+          acc->addIncoming(acc0, pre);
+          b_.CreateCondBr(b_.CreateICmpSLT(iv, b_.getInt64(shape[d])), body, exit);
+          b_.SetInsertPoint(body);
+          LV *off = b_.CreateAdd(inBase, b_.CreateMul(iv, b_.getInt64(is[d])));
+          LV *x = b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, inPtr, off));
+          LV *nacc = combine(acc, x);
+          iv->addIncoming(b_.CreateNUWAdd(iv, b_.getInt64(1)), body);
+          acc->addIncoming(nacc, body);
+          b_.CreateBr(header);
+          b_.SetInsertPoint(exit);
+          b_.CreateStore(acc, oPtr);
+          return;
+        }
+        auto bodyFn = [&](LV *i) {
+          idx[d] = i;
+          if (!last)
+            return nest(d + 1);
+          LV *oPtr = b_.CreateInBoundsGEP(f32_, outPtr, offsets(d + 1, os));
+          LV *x = b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, inPtr, offsets(d + 1, is)));
+          b_.CreateStore(combine(b_.CreateLoad(f32_, oPtr), x), oPtr);
+        };
+        if (d == 0 && par)
+          loop(begin, end, bodyFn, "r0");
+        else
+          loop(shape[d], bodyFn, ("r" + std::to_string(d)).c_str());
+      };
+      nest(0);
+      if (scale != 1.0)
+        loop(oBegin, oEnd, [&](LV *i) {
+          LV *p = b_.CreateInBoundsGEP(f32_, outPtr, i);
+          b_.CreateStore(b_.CreateFMul(b_.CreateLoad(f32_, p), cf(scale)), p);
+        }, "scale");
+    });
+  }
+
+  /// Softmax, log-softmax and argmax along the last axis, one row at a time.
+  void lowerRowwise(const ir::Op &op) {
+    std::vector<int64_t> in = shapeOf(op.operand(0));
+    int64_t len = in.back(), rows = ir::numElements(in) / std::max<int64_t>(1, len);
+    const ir::Value *src = op.operand(0), *dst = op.result;
+    ir::OpKind k = op.kind;
+    kernel(ir::opName(k), rows, rows * len * 20, [&](LV *ctx, LV *begin, LV *end) {
+      LV *inPtr = basePtr(src, ctx), *outPtr = basePtr(dst, ctx);
+      loop(begin, end, [&](LV *r) {
+        LV *rowOff = b_.CreateMul(r, b_.getInt64(len));
+        auto at = [&](LV *ptr, LV *j) { return b_.CreateInBoundsGEP(f32_, ptr, b_.CreateAdd(rowOff, j)); };
+        if (k == ir::OpKind::ArgMax) {
+          // First index of the maximum, as PyTorch does.
+          llvm::Function *fn = b_.GetInsertBlock()->getParent();
+          llvm::BasicBlock *pre = b_.GetInsertBlock();
+          auto *header = llvm::BasicBlock::Create(ctx_, "am.header", fn);
+          auto *body = llvm::BasicBlock::Create(ctx_, "am.body", fn);
+          auto *exit = llvm::BasicBlock::Create(ctx_, "am.exit", fn);
+          b_.CreateBr(header);
+          b_.SetInsertPoint(header);
+          llvm::PHINode *j = b_.CreatePHI(i64_, 2, "j");
+          llvm::PHINode *best = b_.CreatePHI(f32_, 2, "best");
+          llvm::PHINode *bestIdx = b_.CreatePHI(i64_, 2, "bestIdx");
+          j->addIncoming(b_.getInt64(0), pre);
+          best->addIncoming(cf(-std::numeric_limits<double>::infinity()), pre);
+          bestIdx->addIncoming(b_.getInt64(0), pre);
+          b_.CreateCondBr(b_.CreateICmpSLT(j, b_.getInt64(len)), body, exit);
+          b_.SetInsertPoint(body);
+          LV *x = b_.CreateLoad(f32_, at(inPtr, j));
+          LV *better = b_.CreateFCmpOGT(x, best);
+          j->addIncoming(b_.CreateNUWAdd(j, b_.getInt64(1)), body);
+          best->addIncoming(select(better, x, best), body);
+          bestIdx->addIncoming(select(better, j, bestIdx), body);
+          b_.CreateBr(header);
+          b_.SetInsertPoint(exit);
+          b_.CreateStore(bestIdx, b_.CreateInBoundsGEP(i64_, outPtr, r));
+          return;
+        }
+        LV *mx = reduceRow(len, cf(-std::numeric_limits<double>::infinity()), [&](LV *acc, LV *j) {
+          LV *x = b_.CreateLoad(f32_, at(inPtr, j));
+          return select(b_.CreateFCmpUGE(acc, x), acc, x);
+        });
+        LV *sum = reduceRow(len, cf(0.0), [&](LV *acc, LV *j) {
+          return b_.CreateFAdd(acc, expf(b_.CreateFSub(b_.CreateLoad(f32_, at(inPtr, j)), mx)));
+        });
+        if (k == ir::OpKind::Softmax) {
+          LV *inv = b_.CreateFDiv(cf(1.0), sum);
+          loop(len, [&](LV *j) {
+            LV *e = expf(b_.CreateFSub(b_.CreateLoad(f32_, at(inPtr, j)), mx));
+            b_.CreateStore(b_.CreateFMul(e, inv), at(outPtr, j));
+          }, "j");
+        } else {
+          LV *lse = b_.CreateFAdd(mx, logf(sum));
+          loop(len, [&](LV *j) {
+            b_.CreateStore(b_.CreateFSub(b_.CreateLoad(f32_, at(inPtr, j)), lse), at(outPtr, j));
+          }, "j");
+        }
+      }, "row");
+    });
+  }
+
+  /// acc = init; for j < len: acc = step(acc, j); returns acc (a register
+  /// reduction the vectorizer can handle).
+  LV *reduceRow(int64_t len, LV *init, const std::function<LV *(LV *, LV *)> &step) {
+    llvm::Function *fn = b_.GetInsertBlock()->getParent();
+    llvm::BasicBlock *pre = b_.GetInsertBlock();
+    auto *header = llvm::BasicBlock::Create(ctx_, "red.header", fn);
+    auto *body = llvm::BasicBlock::Create(ctx_, "red.body", fn);
+    auto *exit = llvm::BasicBlock::Create(ctx_, "red.exit", fn);
+    b_.CreateBr(header);
+    b_.SetInsertPoint(header);
+    llvm::PHINode *iv = b_.CreatePHI(i64_, 2, "j");
+    llvm::PHINode *acc = b_.CreatePHI(init->getType(), 2, "acc");
+    iv->addIncoming(b_.getInt64(0), pre);
+    acc->addIncoming(init, pre);
+    b_.CreateCondBr(b_.CreateICmpSLT(iv, b_.getInt64(len)), body, exit);
+    b_.SetInsertPoint(body);
+    LV *next = step(acc, iv);
+    iv->addIncoming(b_.CreateNUWAdd(iv, b_.getInt64(1)), b_.GetInsertBlock());
+    acc->addIncoming(next, b_.GetInsertBlock());
+    b_.CreateBr(header);
+    b_.SetInsertPoint(exit);
+    return acc;
+  }
+
+  void lowerOneHot(const ir::Op &op) {
+    int64_t classes = op.getInt("classes");
+    int64_t rows = ir::numElements(shapeOf(op.operand(0)));
+    const ir::Value *src = op.operand(0), *dst = op.result;
+    kernel("one_hot", rows, rows * classes, [&](LV *ctx, LV *begin, LV *end) {
+      LV *inPtr = basePtr(src, ctx), *outPtr = basePtr(dst, ctx);
+      loop(begin, end, [&](LV *r) {
+        LV *rowOff = b_.CreateMul(r, b_.getInt64(classes));
+        LV *label = b_.CreateLoad(i64_, b_.CreateInBoundsGEP(i64_, inPtr, r));
+        loop(classes, [&](LV *j) {
+          LV *hit = b_.CreateUIToFP(b_.CreateICmpEQ(j, label), f32_);
+          b_.CreateStore(hit, b_.CreateInBoundsGEP(f32_, outPtr, b_.CreateAdd(rowOff, j)));
+        }, "c");
+      }, "row");
+    });
+  }
+
+  void lowerMatMul(const ir::Op &op) {
+    bool ta = op.getBool("ta"), tb = op.getBool("tb");
+    std::vector<int64_t> as = shapeOf(op.operand(0)), bs = shapeOf(op.operand(1));
+    int64_t M = ta ? as[1] : as[0], K = ta ? as[0] : as[1], N = tb ? bs[0] : bs[1];
+    const ir::Value *A = op.operand(0), *B = op.operand(1), *C = op.result;
+    kernel("matmul", M, 2 * M * N * K, [&](LV *ctx, LV *begin, LV *end) {
+      LV *a = basePtr(A, ctx), *bp = basePtr(B, ctx), *c = basePtr(C, ctx);
+      auto aAt = [&](LV *i, LV *k) {
+        LV *off = ta ? b_.CreateAdd(b_.CreateMul(k, b_.getInt64(M)), i) : b_.CreateAdd(b_.CreateMul(i, b_.getInt64(K)), k);
+        return b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, a, off));
+      };
+      loop(begin, end, [&](LV *i) {
+        LV *cRow = b_.CreateMul(i, b_.getInt64(N));
+        if (!tb) {
+          // C[i,:] = sum_k A(i,k) * B[k,:]  (inner loop contiguous in B and C)
+          loop(N, [&](LV *j) { b_.CreateStore(cf(0), b_.CreateInBoundsGEP(f32_, c, b_.CreateAdd(cRow, j))); }, "z");
+          loop(K, [&](LV *k) {
+            LV *aik = aAt(i, k);
+            LV *bRow = b_.CreateMul(k, b_.getInt64(N));
+            loop(N, [&](LV *j) {
+              LV *cp = b_.CreateInBoundsGEP(f32_, c, b_.CreateAdd(cRow, j));
+              LV *bkj = b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, bp, b_.CreateAdd(bRow, j)));
+              b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, cp), b_.CreateFMul(aik, bkj)), cp);
+            }, "j");
+          }, "k");
+        } else {
+          // C[i,j] = dot(A(i,:), B[j,:])  (inner loop contiguous in B)
+          loop(N, [&](LV *j) {
+            LV *bRow = b_.CreateMul(j, b_.getInt64(K));
+            LV *dot = reduceRow(K, cf(0.0), [&](LV *acc, LV *k) {
+              LV *bjk = b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, bp, b_.CreateAdd(bRow, k)));
+              return b_.CreateFAdd(acc, b_.CreateFMul(aAt(i, k), bjk));
+            });
+            b_.CreateStore(dot, b_.CreateInBoundsGEP(f32_, c, b_.CreateAdd(cRow, j)));
+          }, "j");
+        }
+      }, "i");
+    });
+  }
+
+  void lowerOp(const ir::Op &op) {
+    const Storage &s = plan_.storage.at(op.result);
+    if (s.kind == Storage::Alias || s.kind == Storage::Immediate)
+      return; // reshape is a view; scalar constants are folded into their users
+    switch (op.kind) {
+    case ir::OpKind::Const:
+      return lowerConstFill(op);
+    case ir::OpKind::ReduceSum:
+    case ir::OpKind::ReduceMean:
+    case ir::OpKind::ReduceMax:
+      return lowerReduce(op);
+    case ir::OpKind::Softmax:
+    case ir::OpKind::LogSoftmax:
+    case ir::OpKind::ArgMax:
+      return lowerRowwise(op);
+    case ir::OpKind::OneHot:
+      return lowerOneHot(op);
+    case ir::OpKind::MatMul:
+      return lowerMatMul(op);
+    case ir::OpKind::Reshape:
+      NNC_UNREACHABLE("reshape is always a view");
+    default:
+      NNC_ASSERT(readsOperandsElementwise(op.kind)) << "no lowering for " << ir::opName(op.kind);
+      return lowerElementwise(op);
+    }
+  }
+
+  /// Result j's value lives elsewhere (an argument, another result, or an
+  /// immediate): copy or fill it into result buffer j.
+  void copyResult(int j) {
+    const ir::Value *v = f_.results[size_t(j)];
+    std::vector<int64_t> shape = shapeOf(v);
+    int64_t n = ir::numElements(shape);
+    const Storage &s = plan_.resolve(v);
+    llvm::Type *ety = elemTy(v);
+    kernel("copy", 1, n, [&](LV *ctx, LV *, LV *) {
+      LV *dst = resultPtr(j, ety, ctx);
+      LV *src = s.kind == Storage::Immediate ? nullptr : basePtr(v, ctx);
+      loop(n, [&](LV *i) {
+        LV *x = src ? b_.CreateLoad(ety, b_.CreateInBoundsGEP(ety, src, i))
+                    : (ety == f32_ ? cf(s.immediate) : static_cast<LV *>(b_.getInt64(int64_t(s.immediate))));
+        b_.CreateStore(x, b_.CreateInBoundsGEP(ety, dst, i));
+      }, "c");
+    });
+  }
+
+  const ir::Function &f_;
+  const ir::Bindings &bind_;
+  const MemoryPlan &plan_;
+  llvm::LLVMContext &ctx_;
+  llvm::Module &m_;
+  IRBuilder<> b_;
+  llvm::Type *f32_, *i64_;
+  llvm::PointerType *i8p_;
+  llvm::StructType *ctxTy_;
+  llvm::FunctionType *kernelTy_;
+  llvm::Function *entry_ = nullptr, *parallelFor_ = nullptr;
+  LV *ctxPtr_ = nullptr, *ctxI8_ = nullptr;
+  int kernelCount_ = 0;
+};
+
+} // namespace
+
+std::unique_ptr<llvm::Module> lowerToLLVM(const ir::Function &f, const ir::Bindings &bindings, const MemoryPlan &plan,
+                                          llvm::LLVMContext &ctx, const std::string &symbol) {
+  auto m = std::make_unique<llvm::Module>("nnc." + f.name, ctx);
+  Emitter(f, bindings, plan, ctx, *m).emit(symbol);
+  std::string err;
+  llvm::raw_string_ostream os(err);
+  NNC_ASSERT(!llvm::verifyModule(*m, &os)) << "invalid LLVM IR for @" << f.name << ": " << os.str();
+  return m;
+}
+
+} // namespace nnc::codegen

@@ -1,0 +1,137 @@
+// Buffer planning; see MemoryPlan.h.
+#include "codegen/MemoryPlan.h"
+
+#include <algorithm>
+#include <map>
+
+namespace nnc::codegen {
+
+bool readsOperandsElementwise(ir::OpKind k) {
+  return hasTrait(k, ir::OpTrait::Elementwise) || k == ir::OpKind::Broadcast || k == ir::OpKind::Transpose;
+}
+
+double constantValue(const ir::Op &op, const ir::Bindings &bindings) {
+  double v = op.getFloat("value");
+  for (int64_t d : ir::concreteShape(op.getShape("divisor"), bindings))
+    v /= double(d);
+  return v;
+}
+
+const ir::Value *MemoryPlan::root(const ir::Value *v) const {
+  for (;;) {
+    const Storage &s = storage.at(v);
+    if (s.kind != Storage::Alias)
+      return v;
+    v = s.aliasOf;
+  }
+}
+
+const Storage &MemoryPlan::resolve(const ir::Value *v) const { return storage.at(root(v)); }
+
+MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
+  MemoryPlan plan;
+  for (size_t i = 0; i < f.args.size(); ++i)
+    plan.storage[f.args[i]] = {Storage::Arg, int(i)};
+
+  // Constants read only by elementwise kernels stay immediates.
+  std::unordered_map<const ir::Value *, bool> constInMemory;
+  for (auto &op : f.ops)
+    for (const ir::Value *v : op->operands)
+      if (v->def && v->def->kind == ir::OpKind::Const && !readsOperandsElementwise(op->kind))
+        constInMemory[v] = true;
+
+  for (auto &op : f.ops) {
+    Storage s;
+    if (op->kind == ir::OpKind::Reshape) {
+      s.kind = Storage::Alias;
+      s.aliasOf = op->operand(0);
+    } else if (op->kind == ir::OpKind::Const && !constInMemory.count(op->result)) {
+      s.kind = Storage::Immediate;
+      s.immediate = constantValue(*op, bindings);
+    } else {
+      s.kind = Storage::Arena;
+      s.offset = -1; // assigned below
+    }
+    plan.storage[op->result] = s;
+  }
+
+  // Results are written in place by the op that produces them, once.
+  std::unordered_map<const ir::Value *, bool> takenByResult;
+  for (size_t j = 0; j < f.results.size(); ++j) {
+    const ir::Value *r = plan.root(f.results[j]);
+    Storage &s = plan.storage[r];
+    if (s.kind == Storage::Arena && !takenByResult[r]) {
+      s.kind = Storage::Result;
+      s.index = int(j);
+      takenByResult[r] = true;
+    } else {
+      plan.copiedResults.push_back(int(j));
+    }
+  }
+
+  // Liveness over program order: a value lives from its op to its last use
+  // (uses through aliases count); results of the function never die.
+  std::unordered_map<const ir::Value *, size_t> lastUse;
+  for (size_t i = 0; i < f.ops.size(); ++i)
+    for (const ir::Value *v : f.ops[i]->operands)
+      lastUse[plan.root(v)] = i;
+  for (const ir::Value *v : f.results)
+    lastUse[plan.root(v)] = f.ops.size();
+
+  auto bytesOf = [&](const ir::Value *v) {
+    int64_t n = ir::numElements(ir::concreteShape(v->type.shape, bindings));
+    int64_t b = n * (v->type.dtype == ir::DType::F32 ? 4 : 8);
+    return std::max<int64_t>(64, (b + 63) / 64 * 64);
+  };
+
+  std::map<int64_t, int64_t> freeList; // offset -> size
+  std::vector<std::pair<size_t, const ir::Value *>> live; // (last use, value)
+  int64_t top = 0;
+  for (size_t i = 0; i < f.ops.size(); ++i) {
+    // Release slots whose values died before op i.
+    for (auto it = live.begin(); it != live.end();) {
+      if (it->first < i) {
+        const Storage &s = plan.storage[it->second];
+        freeList[s.offset] = bytesOf(it->second);
+        it = live.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    // Merge adjacent free slots.
+    for (auto it = freeList.begin(); it != freeList.end();) {
+      auto next = std::next(it);
+      if (next != freeList.end() && it->first + it->second == next->first) {
+        it->second += next->second;
+        freeList.erase(next);
+      } else {
+        ++it;
+      }
+    }
+    const ir::Value *v = f.ops[i]->result;
+    Storage &s = plan.storage[v];
+    if (s.kind != Storage::Arena)
+      continue;
+    int64_t need = bytesOf(v);
+    plan.unplannedBytes += need;
+    auto fit = std::find_if(freeList.begin(), freeList.end(), [&](auto &slot) { return slot.second >= need; });
+    if (fit != freeList.end()) {
+      s.offset = fit->first;
+      int64_t rest = fit->second - need;
+      int64_t restAt = fit->first + need;
+      freeList.erase(fit);
+      if (rest > 0)
+        freeList[restAt] = rest;
+    } else {
+      s.offset = top;
+      top += need;
+    }
+    // A value nobody reads dies right away (its slot is free for the next op).
+    auto lu = lastUse.find(v);
+    live.push_back({lu == lastUse.end() ? i : lu->second, v});
+  }
+  plan.arenaBytes = top;
+  return plan;
+}
+
+} // namespace nnc::codegen

@@ -1,0 +1,48 @@
+// Static buffer planning for one function specialized to concrete shapes.
+// Every value gets a storage place before any code is emitted: an argument
+// buffer, a result buffer (ops that produce a result write it in place), an
+// immediate (scalar constants read by elementwise kernels), an alias of
+// another value (reshape), or a slice of the function's single arena. Arena
+// slices are reused once their value is dead (first-fit over a free list).
+#pragma once
+
+#include "ir/IR.h"
+
+#include <unordered_map>
+#include <vector>
+
+namespace nnc::codegen {
+
+struct Storage {
+  enum Kind { Arg, Result, Arena, Immediate, Alias } kind = Arena;
+  int index = 0;            ///< Arg / Result index
+  int64_t offset = 0;       ///< Arena: byte offset
+  const ir::Value *aliasOf = nullptr; ///< Alias: the value whose storage this shares
+  double immediate = 0;     ///< Immediate: the constant's value (divisor applied)
+};
+
+struct MemoryPlan {
+  std::unordered_map<const ir::Value *, Storage> storage;
+  /// Results that need a copy (or a fill, for constants) at the end.
+  std::vector<int> copiedResults;
+  int64_t arenaBytes = 0;
+  /// Bytes of all intermediates without reuse, to report the saving.
+  int64_t unplannedBytes = 0;
+
+  /// Follows Alias links to the storage that holds the bytes.
+  const Storage &resolve(const ir::Value *v) const;
+  const ir::Value *root(const ir::Value *v) const;
+};
+
+/// Plans `f` under `bindings`. `needsBuffer(op)` says whether a constant
+/// consumed by `op` must live in memory (non-elementwise consumers).
+MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings);
+
+/// The scalar value of a constant op under `bindings` (divisor applied).
+double constantValue(const ir::Op &op, const ir::Bindings &bindings);
+
+/// True if the codegen reads this op's operands through strided elementwise
+/// access, so constant operands can be immediates.
+bool readsOperandsElementwise(ir::OpKind k);
+
+} // namespace nnc::codegen

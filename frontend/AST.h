@@ -1,0 +1,111 @@
+// The abstract syntax tree of a .nn file. Every node carries the source
+// location of its first token. Pipes are desugared by the ASTBuilder
+// (`x |> f(a)` is the call `f(x, a)`), so later stages see only calls.
+#pragma once
+
+#include "support/Diagnostics.h"
+
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace nnc::ast {
+
+struct Expr;
+using ExprPtr = std::unique_ptr<Expr>;
+
+struct Arg {
+  std::string name; ///< empty for a positional argument
+  SourceLoc nameLoc;
+  ExprPtr value;
+};
+
+struct Expr {
+  enum Kind { Number, Name, String, Call, Binary, Neg, List } kind;
+  SourceLoc loc;
+  double number = 0;
+  bool isInteger = false;
+  std::string name;     ///< Name: the name; String: the text; Call: the callee
+  std::vector<Arg> args;     ///< Call
+  std::string instance;      ///< Call: `as <instance>`, empty if none
+  SourceLoc instanceLoc;
+  bool piped = false;        ///< Call: the first argument came from `|>`
+  char op = 0;               ///< Binary: + - * /
+  ExprPtr lhs, rhs;          ///< Binary; Neg uses lhs
+  std::vector<ExprPtr> elems; ///< List
+};
+
+struct DimSpec {
+  int64_t size = -1; ///< -1 for a symbolic dimension
+  std::string sym;
+  SourceLoc loc;
+};
+
+struct TypeSpec {
+  std::string dtype;
+  SourceLoc loc;
+  std::vector<DimSpec> dims;
+};
+
+struct Stmt {
+  enum Kind { Input, Label, Let, Output, Loss, Return } kind;
+  SourceLoc loc;
+  std::string name; ///< empty for Return and an unnamed Loss
+  SourceLoc nameLoc;
+  TypeSpec type;    ///< Input, Label
+  ExprPtr value;    ///< all but Input, Label
+};
+
+struct LayerParam {
+  std::string name;
+  SourceLoc loc;
+  ExprPtr defaultValue; ///< may be null
+};
+
+struct LayerDecl {
+  std::string name;
+  SourceLoc loc, nameLoc;
+  std::vector<LayerParam> params;
+  std::vector<Stmt> body;
+};
+
+struct ModelDecl {
+  std::string name;
+  SourceLoc loc, nameLoc;
+  std::vector<Stmt> body;
+};
+
+/// A train-block item: `key = expr`, `callee(args)` or `kind [name] { ... }`.
+struct TrainItem {
+  enum Kind { Setting, Call, Block } kind;
+  std::string key; ///< setting key, callee, or block kind
+  std::string name; ///< Block: optional name
+  SourceLoc loc;
+  ExprPtr value;                ///< Setting; Call holds a Call expression here
+  std::vector<TrainItem> items; ///< Block
+};
+
+struct TrainDecl {
+  std::string model;
+  SourceLoc loc, modelLoc;
+  std::vector<TrainItem> items;
+};
+
+struct Program {
+  std::vector<ModelDecl> models;
+  std::vector<LayerDecl> layers;
+  std::vector<TrainDecl> trains;
+
+  const ModelDecl *model(const std::string &n) const;
+  const LayerDecl *layer(const std::string &n) const;
+  const TrainDecl *train(const std::string &model) const;
+};
+
+/// Prints the tree with `line:col` locations, one node per line (nnc emit ast).
+void dump(const Program &p, std::ostream &os);
+void dump(const Expr &e, std::ostream &os, int indent = 0);
+/// The expression as source-like text, for messages.
+std::string toSource(const Expr &e);
+
+} // namespace nnc::ast

@@ -1,0 +1,355 @@
+// Parse tree -> AST. The generated ANTLR headers are included only here.
+#include "frontend/ASTBuilder.h"
+
+#include "NNLexer.h"
+#include "NNParser.h"
+#include "antlr4-runtime.h"
+
+#include <cstdlib>
+
+namespace nnc::frontend {
+namespace {
+
+using namespace nnc::grammar;
+using P = NNParser;
+
+SourceLoc locOf(const SourceFile &f, antlr4::Token *t) {
+  SourceLoc l;
+  l.file = &f;
+  l.line = uint32_t(t->getLine());
+  l.col = uint32_t(t->getCharPositionInLine()) + 1;
+  size_t len = t->getType() == antlr4::Token::EOF ? 1 : t->getText().size();
+  l.length = uint32_t(std::max<size_t>(1, len));
+  return l;
+}
+
+/// Sends ANTLR's syntax errors to the diagnostics engine.
+class ErrorListener : public antlr4::BaseErrorListener {
+public:
+  ErrorListener(const SourceFile &f, DiagnosticEngine &d) : f_(f), d_(d) {}
+  void syntaxError(antlr4::Recognizer *, antlr4::Token *offending, size_t line, size_t col, const std::string &msg,
+                   std::exception_ptr) override {
+    SourceLoc l{&f_, uint32_t(line), uint32_t(col) + 1, 1};
+    if (offending && offending->getType() != antlr4::Token::EOF)
+      l.length = uint32_t(std::max<size_t>(1, offending->getText().size()));
+    d_.error(l, rewrite(msg));
+  }
+
+private:
+  // ANTLR says "mismatched input 'x' expecting ..."; say it like a compiler.
+  static std::string rewrite(std::string msg) {
+    auto replace = [&](const std::string &from, const std::string &to) {
+      size_t p = msg.find(from);
+      if (p != std::string::npos)
+        msg.replace(p, from.size(), to);
+    };
+    replace("<EOF>", "end of file");
+    replace("mismatched input", "unexpected");
+    replace("extraneous input", "unexpected");
+    replace("no viable alternative at input", "cannot parse");
+    replace(" expecting ", ", expected ");
+    return "syntax error: " + msg;
+  }
+  const SourceFile &f_;
+  DiagnosticEngine &d_;
+};
+
+class Builder {
+public:
+  explicit Builder(const SourceFile &f) : f_(f) {}
+
+  std::unique_ptr<ast::Program> program(P::ProgramContext *ctx) {
+    auto p = std::make_unique<ast::Program>();
+    for (auto *d : ctx->decl()) {
+      if (auto *m = d->modelDecl())
+        p->models.push_back(model(m));
+      else if (auto *l = d->layerDecl())
+        p->layers.push_back(layer(l));
+      else if (auto *t = d->trainDecl())
+        p->trains.push_back(train(t));
+    }
+    return p;
+  }
+
+private:
+  SourceLoc loc(antlr4::Token *t) { return locOf(f_, t); }
+  SourceLoc loc(antlr4::ParserRuleContext *c) { return loc(c->getStart()); }
+
+  ast::ModelDecl model(P::ModelDeclContext *ctx) {
+    ast::ModelDecl m;
+    m.name = ctx->name->getText();
+    m.loc = loc(ctx);
+    m.nameLoc = loc(ctx->name);
+    for (auto *s : ctx->modelStmt())
+      m.body.push_back(modelStmt(s));
+    return m;
+  }
+
+  ast::Stmt modelStmt(P::ModelStmtContext *ctx) {
+    ast::Stmt s;
+    s.loc = loc(ctx);
+    if (auto *c = dynamic_cast<P::InputStmtContext *>(ctx)) {
+      s.kind = ast::Stmt::Input;
+      s.name = c->name->getText();
+      s.nameLoc = loc(c->name);
+      s.type = type(c->tensorType());
+    } else if (auto *c = dynamic_cast<P::LabelStmtContext *>(ctx)) {
+      s.kind = ast::Stmt::Label;
+      s.name = c->name->getText();
+      s.nameLoc = loc(c->name);
+      s.type = type(c->tensorType());
+    } else if (auto *c = dynamic_cast<P::OutputStmtContext *>(ctx)) {
+      s.kind = ast::Stmt::Output;
+      s.name = c->name->getText();
+      s.nameLoc = loc(c->name);
+      s.value = expr(c->expr());
+    } else if (auto *c = dynamic_cast<P::LossStmtContext *>(ctx)) {
+      s.kind = ast::Stmt::Loss;
+      if (c->name) {
+        s.name = c->name->getText();
+        s.nameLoc = loc(c->name);
+      }
+      s.value = expr(c->expr());
+    } else {
+      auto *l = static_cast<P::LetStmtContext *>(ctx);
+      s.kind = ast::Stmt::Let;
+      s.name = l->name->getText();
+      s.nameLoc = loc(l->name);
+      s.value = expr(l->expr());
+    }
+    return s;
+  }
+
+  ast::LayerDecl layer(P::LayerDeclContext *ctx) {
+    ast::LayerDecl l;
+    l.name = ctx->name->getText();
+    l.loc = loc(ctx);
+    l.nameLoc = loc(ctx->name);
+    for (auto *p : ctx->layerParam()) {
+      ast::LayerParam lp;
+      lp.name = p->name->getText();
+      lp.loc = loc(p->name);
+      if (p->expr())
+        lp.defaultValue = expr(p->expr());
+      l.params.push_back(std::move(lp));
+    }
+    for (auto *s : ctx->layerStmt()) {
+      ast::Stmt st;
+      st.loc = loc(s);
+      if (auto *r = dynamic_cast<P::ReturnStmtContext *>(s)) {
+        st.kind = ast::Stmt::Return;
+        st.value = expr(r->expr());
+      } else {
+        auto *let = static_cast<P::LayerLetStmtContext *>(s);
+        st.kind = ast::Stmt::Let;
+        st.name = let->name->getText();
+        st.nameLoc = loc(let->name);
+        st.value = expr(let->expr());
+      }
+      l.body.push_back(std::move(st));
+    }
+    return l;
+  }
+
+  ast::TrainDecl train(P::TrainDeclContext *ctx) {
+    ast::TrainDecl t;
+    t.model = ctx->name->getText();
+    t.loc = loc(ctx);
+    t.modelLoc = loc(ctx->name);
+    for (auto *s : ctx->trainStmt())
+      t.items.push_back(trainItem(s));
+    return t;
+  }
+
+  ast::TrainItem trainItem(P::TrainStmtContext *ctx) {
+    ast::TrainItem it;
+    it.loc = loc(ctx);
+    if (auto *s = dynamic_cast<P::TrainSettingContext *>(ctx)) {
+      it.kind = ast::TrainItem::Setting;
+      it.key = s->key->getText();
+      it.value = expr(s->expr());
+    } else if (auto *c = dynamic_cast<P::TrainCallContext *>(ctx)) {
+      it.kind = ast::TrainItem::Call;
+      it.key = c->callee->getText();
+      auto call = std::make_unique<ast::Expr>();
+      call->kind = ast::Expr::Call;
+      call->loc = loc(ctx);
+      call->loc.length = uint32_t(it.key.size());
+      call->name = it.key;
+      if (c->argList())
+        args(c->argList(), call->args);
+      it.value = std::move(call);
+    } else {
+      auto *b = static_cast<P::TrainBlockContext *>(ctx);
+      it.kind = ast::TrainItem::Block;
+      it.key = b->kind->getText();
+      if (b->name)
+        it.name = b->name->getText();
+      for (auto *s : b->trainStmt())
+        it.items.push_back(trainItem(s));
+    }
+    return it;
+  }
+
+  ast::TypeSpec type(P::TensorTypeContext *ctx) {
+    ast::TypeSpec t;
+    t.dtype = ctx->dtype->getText();
+    t.loc = loc(ctx->dtype);
+    for (auto *d : ctx->dim()) {
+      ast::DimSpec ds;
+      ds.loc = loc(d);
+      if (d->INT()) {
+        errno = 0;
+        long long v = std::strtoll(d->INT()->getText().c_str(), nullptr, 10);
+        ds.size = errno ? -2 : v; // -2: out of range, diagnosed by Sema
+      } else {
+        ds.sym = d->ID()->getText();
+      }
+      t.dims.push_back(ds);
+    }
+    return t;
+  }
+
+  void args(P::ArgListContext *ctx, std::vector<ast::Arg> &out) {
+    for (auto *a : ctx->arg()) {
+      ast::Arg arg;
+      if (a->name) {
+        arg.name = a->name->getText();
+        arg.nameLoc = loc(a->name);
+      }
+      arg.value = expr(a->expr());
+      out.push_back(std::move(arg));
+    }
+  }
+
+  ast::ExprPtr make(ast::Expr::Kind k, SourceLoc l) {
+    auto e = std::make_unique<ast::Expr>();
+    e->kind = k;
+    e->loc = l;
+    return e;
+  }
+
+  ast::ExprPtr expr(P::ExprContext *ctx) {
+    if (auto *p = dynamic_cast<P::PrimaryExprContext *>(ctx))
+      return primary(p->primary());
+    if (auto *n = dynamic_cast<P::NegExprContext *>(ctx)) {
+      auto e = make(ast::Expr::Neg, loc(ctx));
+      e->lhs = expr(n->expr());
+      return e;
+    }
+    if (auto *m = dynamic_cast<P::MulExprContext *>(ctx)) {
+      auto e = make(ast::Expr::Binary, loc(m->op));
+      e->op = m->op->getText()[0];
+      e->lhs = expr(m->expr(0));
+      e->rhs = expr(m->expr(1));
+      return e;
+    }
+    if (auto *a = dynamic_cast<P::AddExprContext *>(ctx)) {
+      auto e = make(ast::Expr::Binary, loc(a->op));
+      e->op = a->op->getText()[0];
+      e->lhs = expr(a->expr(0));
+      e->rhs = expr(a->expr(1));
+      return e;
+    }
+    auto *pipe = static_cast<P::PipeExprContext *>(ctx);
+    auto *t = pipe->pipeTarget();
+    auto e = make(ast::Expr::Call, loc(t));
+    e->name = t->callee->getText();
+    e->loc.length = uint32_t(e->name.size());
+    e->piped = true;
+    ast::Arg first;
+    first.value = expr(pipe->expr());
+    e->args.push_back(std::move(first));
+    if (t->argList())
+      args(t->argList(), e->args);
+    if (t->inst) {
+      e->instance = t->inst->getText();
+      e->instanceLoc = loc(t->inst);
+    }
+    return e;
+  }
+
+  ast::ExprPtr primary(P::PrimaryContext *ctx) {
+    if (auto *c = dynamic_cast<P::CallPrimaryContext *>(ctx)) {
+      auto e = make(ast::Expr::Call, loc(ctx));
+      e->name = c->callee->getText();
+      e->loc.length = uint32_t(e->name.size());
+      if (c->argList())
+        args(c->argList(), e->args);
+      if (c->inst) {
+        e->instance = c->inst->getText();
+        e->instanceLoc = loc(c->inst);
+      }
+      return e;
+    }
+    if (auto *n = dynamic_cast<P::NamePrimaryContext *>(ctx)) {
+      auto e = make(ast::Expr::Name, loc(ctx));
+      e->name = n->getText();
+      return e;
+    }
+    if (auto *n = dynamic_cast<P::NumberPrimaryContext *>(ctx)) {
+      auto e = make(ast::Expr::Number, loc(ctx));
+      std::string text = n->getText();
+      e->number = std::strtod(text.c_str(), nullptr);
+      e->isInteger = n->INT() != nullptr;
+      return e;
+    }
+    if (auto *s = dynamic_cast<P::StringPrimaryContext *>(ctx)) {
+      auto e = make(ast::Expr::String, loc(ctx));
+      std::string raw = s->getText();
+      std::string text;
+      for (size_t i = 1; i + 1 < raw.size(); ++i) {
+        if (raw[i] == '\\' && i + 2 < raw.size()) {
+          char c = raw[++i];
+          text += c == 'n' ? '\n' : c == 't' ? '\t' : c;
+        } else {
+          text += raw[i];
+        }
+      }
+      e->name = text;
+      return e;
+    }
+    if (auto *p = dynamic_cast<P::ParenPrimaryContext *>(ctx))
+      return expr(p->expr());
+    auto *l = static_cast<P::ListPrimaryContext *>(ctx);
+    auto e = make(ast::Expr::List, loc(ctx));
+    for (auto *x : l->expr())
+      e->elems.push_back(expr(x));
+    return e;
+  }
+
+  const SourceFile &f_;
+};
+
+} // namespace
+
+std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEngine &diags) {
+  antlr4::ANTLRInputStream input(file.text);
+  NNLexer lexer(&input);
+  lexer.removeErrorListeners();
+  antlr4::CommonTokenStream tokens(&lexer);
+  tokens.fill();
+  unsigned before = diags.errorCount();
+  // Characters outside the language become ERRCHAR tokens; report them here
+  // with a clearer message than the parser would give.
+  std::vector<antlr4::Token *> kept;
+  for (antlr4::Token *t : tokens.getTokens()) {
+    if (t->getType() == NNLexer::ERRCHAR) {
+      std::string c = t->getText();
+      diags.error(locOf(file, t), c == "\"" ? "unterminated string literal"
+                                             : "unexpected character '" + c + "'");
+    }
+  }
+  if (diags.errorCount() != before)
+    return nullptr;
+  NNParser parser(&tokens);
+  ErrorListener listener(file, diags);
+  parser.removeErrorListeners();
+  parser.addErrorListener(&listener);
+  auto *tree = parser.program();
+  if (diags.errorCount() != before)
+    return nullptr;
+  return Builder(file).program(tree);
+}
+
+} // namespace nnc::frontend

@@ -1,0 +1,14 @@
+// Parses .nn text with the ANTLR4 grammar and builds the AST. Syntax errors
+// (lexer and parser) are reported through the DiagnosticEngine with locations.
+#pragma once
+
+#include "frontend/AST.h"
+
+#include <memory>
+
+namespace nnc::frontend {
+
+/// Returns the program, or null if there were syntax errors (all reported).
+std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEngine &diags);
+
+} // namespace nnc::frontend

@@ -1,0 +1,26 @@
+// The table of builtin functions: their parameters (for argument binding and
+// "did you mean"), and where they may appear (model expressions or train
+// blocks). Lowering rules live in Sema.cpp.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace nnc::frontend {
+
+struct BuiltinParam {
+  const char *name;
+  bool required;
+};
+
+struct Builtin {
+  const char *name;
+  enum Where { Model, Train } where;
+  std::vector<BuiltinParam> params;
+  const char *summary;
+};
+
+const std::vector<Builtin> &builtins();
+const Builtin *findBuiltin(const std::string &name, Builtin::Where where);
+
+} // namespace nnc::frontend

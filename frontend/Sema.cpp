@@ -1,0 +1,1101 @@
+// Semantic analysis: name checks over the whole program, then elaboration of
+// a model into IR with shape checking.
+//
+// Elaboration walks a model's statements in order with a scope of named
+// values. Layer calls are inlined with a fresh scope that binds the layer's
+// parameters to the call's arguments; parameters of builtin layers (dense)
+// are named after the binding or the explicit `as` instance, so `as` with the
+// same name shares weights. Each builtin becomes a few IR ops built through
+// the IR's shape rules; a rule failure is reported at the call with notes on
+// where its operands were defined.
+#include "frontend/Sema.h"
+
+#include "frontend/Builtins.h"
+#include "ir/Builder.h"
+#include "ir/transforms/Passes.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <map>
+#include <set>
+
+namespace nnc::frontend {
+
+std::vector<std::string> builtinNames() {
+  std::vector<std::string> r;
+  for (const Builtin &b : builtins())
+    r.push_back(b.name);
+  return r;
+}
+
+namespace {
+
+std::string suggest(const std::string &name, const std::vector<std::string> &candidates) {
+  std::string m = closestMatch(name, candidates);
+  return m.empty() ? "" : "; did you mean '" + m + "'?";
+}
+
+std::vector<std::string> builtinNamesFor(Builtin::Where w) {
+  std::vector<std::string> r;
+  for (const Builtin &b : builtins())
+    if (b.where == w)
+      r.push_back(b.name);
+  return r;
+}
+
+const std::set<std::string> kSpecialNames = {"params", "weights"};
+const std::set<std::string> kConstantNames = {"true", "false"};
+
+/// The symbolic dimensions declared by any model's inputs and labels; they may
+/// be named in shape lists (`reshape(x, [N, 64])`).
+std::set<std::string> declaredSymbols(const ast::Program &p) {
+  std::set<std::string> r;
+  for (auto &m : p.models)
+    for (auto &s : m.body)
+      if (s.kind == ast::Stmt::Input || s.kind == ast::Stmt::Label)
+        for (auto &d : s.type.dims)
+          if (!d.sym.empty())
+            r.insert(d.sym);
+  return r;
+}
+
+//===----------------------------------------------------------------------===//
+// Name checks
+//===----------------------------------------------------------------------===//
+
+class NameChecker {
+public:
+  NameChecker(const ast::Program &p, DiagnosticEngine &d) : p_(p), d_(d), symbols_(declaredSymbols(p)) {}
+
+  bool run() {
+    unsigned before = d_.errorCount();
+    std::map<std::string, SourceLoc> decls;
+    auto declare = [&](const std::string &name, SourceLoc loc, const char *what) {
+      auto [it, fresh] = decls.emplace(name, loc);
+      if (!fresh) {
+        d_.error(loc, std::string("redefinition of ") + what + " '" + name + "'");
+        d_.note(it->second, "previous definition is here");
+      }
+      if (findBuiltin(name, Builtin::Model))
+        d_.error(loc, std::string(what) + " '" + name + "' has the name of a builtin function");
+    };
+    for (auto &l : p_.layers)
+      declare(l.name, l.nameLoc, "layer");
+    for (auto &m : p_.models)
+      declare(m.name, m.nameLoc, "model");
+    for (auto &l : p_.layers)
+      checkLayer(l);
+    for (auto &m : p_.models)
+      checkModel(m);
+    checkRecursion();
+    std::map<std::string, SourceLoc> trained;
+    for (auto &t : p_.trains) {
+      if (!p_.model(t.model)) {
+        std::vector<std::string> names;
+        for (auto &m : p_.models)
+          names.push_back(m.name);
+        d_.error(t.modelLoc, "train block for unknown model '" + t.model + "'" + suggest(t.model, names));
+      }
+      auto [it, fresh] = trained.emplace(t.model, t.modelLoc);
+      if (!fresh) {
+        d_.error(t.modelLoc, "second train block for model '" + t.model + "'");
+        d_.note(it->second, "first train block is here");
+      }
+    }
+    if (p_.models.empty() && p_.layers.empty() && p_.trains.empty())
+      d_.error(SourceLoc{}, "the file declares no model");
+    return d_.errorCount() == before;
+  }
+
+private:
+  using Scope = std::map<std::string, SourceLoc>;
+
+  void define(Scope &scope, const std::string &name, SourceLoc loc) {
+    if (kSpecialNames.count(name)) {
+      d_.error(loc, "'" + name + "' is reserved: it names the model's parameters");
+      return;
+    }
+    auto [it, fresh] = scope.emplace(name, loc);
+    if (!fresh) {
+      d_.error(loc, "redefinition of '" + name + "'");
+      d_.note(it->second, "previous definition is here");
+    }
+  }
+
+  void checkModel(const ast::ModelDecl &m) {
+    Scope scope;
+    bool hasLoss = false, hasInput = false;
+    for (auto &s : m.body) {
+      if (s.value)
+        checkExpr(*s.value, scope, /*inModel=*/true);
+      if (s.kind == ast::Stmt::Input || s.kind == ast::Stmt::Label)
+        checkType(s.type);
+      hasLoss |= s.kind == ast::Stmt::Loss;
+      hasInput |= s.kind == ast::Stmt::Input;
+      if (!s.name.empty() && s.kind != ast::Stmt::Loss)
+        define(scope, s.name, s.nameLoc);
+    }
+    if (!hasInput)
+      d_.error(m.nameLoc, "model '" + m.name + "' has no input");
+    if (!hasLoss)
+      d_.error(m.nameLoc, "model '" + m.name + "' has no loss (add a statement such as 'loss = cross_entropy(logits, y)')");
+  }
+
+  void checkLayer(const ast::LayerDecl &l) {
+    Scope scope;
+    for (auto &prm : l.params) {
+      if (prm.defaultValue)
+        checkExpr(*prm.defaultValue, scope, false);
+      define(scope, prm.name, prm.loc);
+    }
+    const ast::Stmt *ret = nullptr;
+    for (auto &s : l.body) {
+      if (ret) {
+        d_.error(s.loc, "statement after 'return' in layer '" + l.name + "'");
+        break;
+      }
+      checkExpr(*s.value, scope, false);
+      if (s.kind == ast::Stmt::Return)
+        ret = &s;
+      else
+        define(scope, s.name, s.nameLoc);
+    }
+    if (!ret)
+      d_.error(l.nameLoc, "layer '" + l.name + "' does not return a value (end it with 'return <expr>')");
+  }
+
+  void checkType(const ast::TypeSpec &t) {
+    if (t.dtype != "f32" && t.dtype != "i64")
+      d_.error(t.loc, "unknown element type '" + t.dtype + "' (expected f32 or i64)" + suggest(t.dtype, {"f32", "i64"}));
+    for (auto &d : t.dims) {
+      if (!d.sym.empty())
+        continue;
+      if (d.size == -2 || d.size > (int64_t(1) << 40))
+        d_.error(d.loc, "dimension is too large");
+      else if (d.size <= 0)
+        d_.error(d.loc, "dimension must be positive");
+    }
+  }
+
+  void checkExpr(const ast::Expr &e, const Scope &scope, bool inModel) {
+    switch (e.kind) {
+    case ast::Expr::Name:
+      if (!scope.count(e.name) && !kSpecialNames.count(e.name) && !kConstantNames.count(e.name) &&
+          !symbols_.count(e.name)) {
+        std::vector<std::string> names;
+        for (auto &[n, l] : scope)
+          names.push_back(n);
+        d_.error(e.loc, "unknown name '" + e.name + "'" + suggest(e.name, names));
+      }
+      return;
+    case ast::Expr::Call:
+      checkCall(e, scope, inModel);
+      return;
+    case ast::Expr::Binary:
+      checkExpr(*e.lhs, scope, inModel);
+      checkExpr(*e.rhs, scope, inModel);
+      return;
+    case ast::Expr::Neg:
+      checkExpr(*e.lhs, scope, inModel);
+      return;
+    case ast::Expr::List:
+      for (auto &x : e.elems)
+        checkExpr(*x, scope, inModel);
+      return;
+    case ast::Expr::Number:
+    case ast::Expr::String:
+      return;
+    }
+  }
+
+  void checkCall(const ast::Expr &e, const Scope &scope, bool inModel) {
+    for (auto &a : e.args)
+      checkExpr(*a.value, scope, inModel);
+    std::vector<std::string> paramNames;
+    size_t required = 0;
+    if (const Builtin *b = findBuiltin(e.name, Builtin::Model)) {
+      for (auto &p : b->params) {
+        paramNames.push_back(p.name);
+        required += p.required;
+      }
+    } else if (const ast::LayerDecl *l = p_.layer(e.name)) {
+      for (auto &p : l->params) {
+        paramNames.push_back(p.name);
+        required += p.defaultValue ? 0 : 1;
+      }
+    } else {
+      std::vector<std::string> names = builtinNamesFor(Builtin::Model);
+      for (auto &l : p_.layers)
+        names.push_back(l.name);
+      std::string hint = suggest(e.name, names);
+      if (findBuiltin(e.name, Builtin::Train))
+        hint = " in a model ('" + e.name + "' belongs in a train block)";
+      d_.error(e.loc, "unknown function '" + e.name + "'" + hint);
+      return;
+    }
+    bindArgs(e, paramNames, required);
+  }
+
+  /// Checks positional/named arguments against parameter names.
+  void bindArgs(const ast::Expr &e, const std::vector<std::string> &params, size_t required) {
+    std::vector<bool> bound(params.size(), false);
+    size_t pos = 0;
+    bool sawNamed = false;
+    for (auto &a : e.args) {
+      if (a.name.empty()) {
+        if (sawNamed) {
+          d_.error(a.value->loc, "positional argument after a named argument in call to '" + e.name + "'");
+          return;
+        }
+        if (pos >= params.size()) {
+          d_.error(a.value->loc, "too many arguments to '" + e.name + "': it takes " + std::to_string(params.size()));
+          return;
+        }
+        bound[pos++] = true;
+        continue;
+      }
+      sawNamed = true;
+      auto it = std::find(params.begin(), params.end(), a.name);
+      if (it == params.end()) {
+        d_.error(a.nameLoc, "'" + e.name + "' has no parameter named '" + a.name + "'" + suggest(a.name, params));
+        continue;
+      }
+      size_t i = size_t(it - params.begin());
+      if (bound[i])
+        d_.error(a.nameLoc, "argument '" + a.name + "' given twice in call to '" + e.name + "'");
+      bound[i] = true;
+    }
+    for (size_t i = 0; i < required && i < params.size(); ++i)
+      if (!bound[i])
+        d_.error(e.loc, "missing argument '" + params[i] + "' in call to '" + e.name + "'");
+  }
+
+  void checkRecursion() {
+    // Depth-first search over layer-calls-layer edges.
+    std::map<std::string, int> state; // 0 new, 1 on stack, 2 done
+    std::function<void(const ast::LayerDecl &)> visit = [&](const ast::LayerDecl &l) {
+      state[l.name] = 1;
+      std::function<void(const ast::Expr &)> walk = [&](const ast::Expr &e) {
+        if (e.kind == ast::Expr::Call) {
+          if (const ast::LayerDecl *callee = p_.layer(e.name)) {
+            if (state[callee->name] == 1)
+              d_.error(e.loc, "layer '" + l.name + "' calls itself through '" + e.name + "'; layers cannot be recursive");
+            else if (state[callee->name] == 0)
+              visit(*callee);
+          }
+          for (auto &a : e.args)
+            walk(*a.value);
+        } else {
+          if (e.lhs)
+            walk(*e.lhs);
+          if (e.rhs)
+            walk(*e.rhs);
+          for (auto &x : e.elems)
+            walk(*x);
+        }
+      };
+      for (auto &s : l.body)
+        if (s.value)
+          walk(*s.value);
+      state[l.name] = 2;
+    };
+    for (auto &l : p_.layers)
+      if (state[l.name] == 0)
+        visit(l);
+  }
+
+  const ast::Program &p_;
+  DiagnosticEngine &d_;
+  std::set<std::string> symbols_;
+};
+
+//===----------------------------------------------------------------------===//
+// Elaboration into IR
+//===----------------------------------------------------------------------===//
+
+/// A value during elaboration: a tensor, or a compile-time constant.
+struct Val {
+  enum Kind { Error, Tensor, Number, String, List, ParamSet, Symbol } kind = Error;
+  ir::Value *v = nullptr;
+  double num = 0;
+  bool isInt = false;
+  std::string str;
+  std::vector<Val> list;
+  bool weightsOnly = false; ///< ParamSet: `weights` (no biases) vs `params`
+  SourceLoc loc;            ///< where the value was defined (for notes)
+  std::string name;         ///< the name it was bound to, if any
+
+  static Val error() { return Val{}; }
+  bool ok() const { return kind != Error; }
+};
+
+/// Where a tensor came from, for notes on shape errors.
+struct Origin {
+  std::string name;
+  SourceLoc loc;
+};
+
+class Elaborator {
+public:
+  Elaborator(const ast::Program &p, DiagnosticEngine &d) : p_(p), d_(d) {}
+
+  std::optional<LoweredModel> run(const ast::ModelDecl &m) {
+    unsigned before = d_.errorCount();
+    out_.name = m.name;
+    out_.module = std::make_unique<ir::Module>();
+    fn_ = out_.module->addFunction("forward");
+    b_ = std::make_unique<ir::Builder>(*fn_);
+
+    // Arguments first (inputs, labels), so they precede params in the signature.
+    Scope scope;
+    for (auto &s : m.body) {
+      if (s.kind != ast::Stmt::Input && s.kind != ast::Stmt::Label)
+        continue;
+      ir::TensorType t = toType(s.type);
+      ir::Value *v = fn_->addArg(s.name, t, s.kind == ast::Stmt::Input ? ir::ArgRole::Input : ir::ArgRole::Label);
+      (s.kind == ast::Stmt::Input ? out_.inputs : out_.labels).push_back({s.name, t, s.nameLoc});
+      Val val;
+      val.kind = Val::Tensor;
+      val.v = v;
+      val.loc = s.nameLoc;
+      val.name = s.name;
+      scope[s.name] = val;
+    }
+
+    std::vector<std::pair<Val, SourceLoc>> losses;
+    std::vector<std::pair<std::string, Val>> outputs;
+    for (auto &s : m.body) {
+      if (s.kind == ast::Stmt::Input || s.kind == ast::Stmt::Label)
+        continue;
+      binding_ = s.name.empty() ? "loss" : s.name;
+      Val v = eval(*s.value, scope);
+      v.loc = s.nameLoc.valid() ? s.nameLoc : s.loc;
+      v.name = s.name;
+      if (s.kind == ast::Stmt::Loss) {
+        if (v.ok())
+          v = asTensor(v, s.value->loc);
+        if (v.ok() && (v.v->type.rank() != 0 || v.v->type.dtype != ir::DType::F32)) {
+          d_.error(s.value->loc, "a loss must be an f32 scalar, but this expression has type " + v.v->type.str());
+          if (v.v->type.rank() != 0)
+            d_.note(s.value->loc, "reduce it with mean(...) or sum(...)");
+          v = Val::error();
+        }
+        losses.push_back({v, s.loc});
+        continue;
+      }
+      if (s.kind == ast::Stmt::Output && v.ok()) {
+        v = asTensor(v, s.value->loc);
+        if (v.ok())
+          outputs.push_back({s.name, v});
+      }
+      scope[s.name] = v;
+    }
+    if (d_.errorCount() != before)
+      return std::nullopt;
+
+    b_->setLoc(losses.front().second);
+    ir::Value *loss = losses.front().first.v;
+    for (size_t i = 1; i < losses.size(); ++i)
+      loss = b_->add(loss, losses[i].first.v);
+    fn_->addResult("loss", loss);
+
+    // Accuracy: first output [N, C] against an i64 label [N].
+    if (!outputs.empty() && out_.labels.size() == 1) {
+      ir::Value *scores = outputs.front().second.v;
+      ir::Value *label = fn_->arg(out_.labels[0].name);
+      const ir::Shape &ss = scores->type.shape;
+      if (label->type.dtype == ir::DType::I64 && scores->type.rank() == 2 && label->type.rank() == 1 &&
+          ss[0] == label->type.shape[0] && ss[1].isStatic()) {
+        ir::Value *pred = b_->create(ir::OpKind::ArgMax, {scores});
+        ir::Value *hits = b_->create(ir::OpKind::Equal, {pred, label});
+        fn_->addResult("correct", b_->reduce(ir::OpKind::ReduceSum, hits, {0}, false));
+        out_.classification = true;
+        out_.numClasses = ss[1].size;
+      }
+    }
+    for (auto &[name, v] : outputs) {
+      fn_->addResult(name, v.v);
+      out_.outputs.push_back(name);
+    }
+    return std::move(out_);
+  }
+
+private:
+  using Scope = std::map<std::string, Val>;
+
+  ir::TensorType toType(const ast::TypeSpec &t) {
+    ir::TensorType r;
+    r.dtype = t.dtype == "i64" ? ir::DType::I64 : ir::DType::F32;
+    for (auto &d : t.dims)
+      r.shape.push_back(d.sym.empty() ? ir::Dim(d.size) : ir::Dim::symbol(d.sym));
+    return r;
+  }
+
+  //--- values -------------------------------------------------------------
+
+  Val tensorVal(ir::Value *v) {
+    Val r;
+    r.kind = Val::Tensor;
+    r.v = v;
+    return r;
+  }
+
+  /// Numbers become scalar constants; other non-tensors are errors.
+  Val asTensor(const Val &v, SourceLoc at) {
+    if (v.kind == Val::Tensor || v.kind == Val::Error)
+      return v;
+    if (v.kind == Val::Number) {
+      b_->setLoc(at);
+      return tensorVal(b_->constant(v.num));
+    }
+    d_.error(at, std::string("expected a tensor, but this is ") + describe(v));
+    return Val::error();
+  }
+
+  static std::string describe(const Val &v) {
+    switch (v.kind) {
+    case Val::Number: return "a number";
+    case Val::String: return "a string";
+    case Val::List: return "a list";
+    case Val::ParamSet: return v.weightsOnly ? "the set of weights" : "the set of parameters";
+    case Val::Tensor: return "a tensor of type " + v.v->type.str();
+    case Val::Error: return "an erroneous value";
+    case Val::Symbol: return "the dimension " + v.str;
+    }
+    return "?";
+  }
+
+  /// Notes on where the tensors involved in a failed op were defined.
+  void noteOperands(const std::vector<Val> &vals) {
+    for (auto &v : vals)
+      if (v.kind == Val::Tensor && v.loc.valid() && !v.name.empty())
+        d_.note(v.loc, "'" + v.name + "' has type " + v.v->type.str());
+  }
+
+  /// Builds an op; on a shape-rule failure reports `what: message` at `at`.
+  ir::Value *build(ir::OpKind k, std::vector<ir::Value *> ops, ir::Attrs attrs, SourceLoc at, const std::string &what,
+                   const std::vector<Val> &context = {}) {
+    b_->setLoc(at);
+    auto r = b_->tryCreate(k, std::move(ops), std::move(attrs));
+    if (auto *err = std::get_if<std::string>(&r)) {
+      d_.error(at, what.empty() ? *err : what + ": " + *err);
+      noteOperands(context);
+      return nullptr;
+    }
+    return std::get<ir::Value *>(r);
+  }
+
+  //--- expressions --------------------------------------------------------
+
+  Val eval(const ast::Expr &e, Scope &scope) {
+    switch (e.kind) {
+    case ast::Expr::Number: {
+      Val v;
+      v.kind = Val::Number;
+      v.num = e.number;
+      v.isInt = e.isInteger;
+      return v;
+    }
+    case ast::Expr::String: {
+      Val v;
+      v.kind = Val::String;
+      v.str = e.name;
+      return v;
+    }
+    case ast::Expr::Name: {
+      if (e.name == "params" || e.name == "weights") {
+        Val v;
+        v.kind = Val::ParamSet;
+        v.weightsOnly = e.name == "weights";
+        return v;
+      }
+      auto it = scope.find(e.name);
+      if (it != scope.end())
+        return it->second;
+      Val v;
+      if (kConstantNames.count(e.name)) {
+        v.kind = Val::Number;
+        v.isInt = true;
+        v.num = e.name == "true";
+        return v;
+      }
+      NNC_ASSERT(declaredSymbols(p_).count(e.name)) << "name checks let an unknown name through: " << e.name;
+      v.kind = Val::Symbol;
+      v.str = e.name;
+      return v;
+    }
+    case ast::Expr::List: {
+      Val v;
+      v.kind = Val::List;
+      for (auto &x : e.elems) {
+        Val el = eval(*x, scope);
+        if (!el.ok())
+          return el;
+        el.loc = x->loc;
+        v.list.push_back(el);
+      }
+      return v;
+    }
+    case ast::Expr::Neg: {
+      Val x = eval(*e.lhs, scope);
+      if (!x.ok())
+        return x;
+      if (x.kind == Val::Number) {
+        x.num = -x.num;
+        return x;
+      }
+      x = asTensor(x, e.lhs->loc);
+      if (!x.ok())
+        return x;
+      ir::Value *r = build(ir::OpKind::Neg, {x.v}, {}, e.loc, "cannot negate");
+      return r ? tensorVal(r) : Val::error();
+    }
+    case ast::Expr::Binary:
+      return binary(e, scope);
+    case ast::Expr::Call:
+      return call(e, scope);
+    }
+    return Val::error();
+  }
+
+  Val binary(const ast::Expr &e, Scope &scope) {
+    Val a = eval(*e.lhs, scope), b = eval(*e.rhs, scope);
+    if (!a.ok() || !b.ok())
+      return Val::error();
+    if (a.kind == Val::Number && b.kind == Val::Number) {
+      Val r = a;
+      r.isInt = a.isInt && b.isInt && e.op != '/';
+      r.num = e.op == '+' ? a.num + b.num : e.op == '-' ? a.num - b.num : e.op == '*' ? a.num * b.num : a.num / b.num;
+      return r;
+    }
+    Val ta = asTensor(a, e.lhs->loc), tb = asTensor(b, e.rhs->loc);
+    if (!ta.ok() || !tb.ok())
+      return Val::error();
+    ir::OpKind k = e.op == '+' ? ir::OpKind::Add : e.op == '-' ? ir::OpKind::Sub : e.op == '*' ? ir::OpKind::Mul : ir::OpKind::Div;
+    const char *verb = e.op == '+' ? "add" : e.op == '-' ? "subtract" : e.op == '*' ? "multiply" : "divide";
+    ta.loc = a.loc;
+    ta.name = a.name;
+    tb.loc = b.loc;
+    tb.name = b.name;
+    ir::Value *r = build(k, {ta.v, tb.v}, {}, e.loc,
+                         std::string("cannot ") + verb + " " + ta.v->type.str() + " and " + tb.v->type.str(), {ta, tb});
+    return r ? tensorVal(r) : Val::error();
+  }
+
+  /// Arguments bound to parameter names (positional first, then named).
+  using ArgMap = std::map<std::string, std::pair<Val, const ast::Expr *>>;
+
+  ArgMap bind(const ast::Expr &e, const std::vector<std::string> &params, Scope &scope, bool &ok) {
+    ArgMap m;
+    size_t pos = 0;
+    ok = true;
+    for (auto &a : e.args) {
+      std::string name = a.name.empty() ? (pos < params.size() ? params[pos++] : "") : a.name;
+      Val v = eval(*a.value, scope);
+      if (!v.ok())
+        ok = false;
+      m[name] = {v, a.value.get()};
+    }
+    return m;
+  }
+
+  Val call(const ast::Expr &e, Scope &scope) {
+    if (const ast::LayerDecl *l = p_.layer(e.name))
+      return callLayer(e, *l, scope);
+    const Builtin *bi = findBuiltin(e.name, Builtin::Model);
+    NNC_ASSERT(bi) << "name checks let an unknown callee through: " << e.name;
+    std::vector<std::string> names;
+    for (auto &p : bi->params)
+      names.push_back(p.name);
+    bool ok;
+    ArgMap args = bind(e, names, scope, ok);
+    if (!ok)
+      return Val::error();
+    return callBuiltin(e, args);
+  }
+
+  Val callLayer(const ast::Expr &e, const ast::LayerDecl &l, Scope &scope) {
+    std::vector<std::string> names;
+    for (auto &p : l.params)
+      names.push_back(p.name);
+    bool ok;
+    ArgMap args = bind(e, names, scope, ok);
+    if (!ok)
+      return Val::error();
+    if (++depth_ > 64) {
+      d_.error(e.loc, "layers nested too deeply");
+      --depth_;
+      return Val::error();
+    }
+    // The instance prefix for the parameters this layer creates.
+    std::string savedPrefix = prefix_, savedBinding = binding_;
+    std::set<std::string> savedUsed = usedInstances_;
+    bool savedShared = shared_;
+    std::string inst = instanceName(e);
+    prefix_ = inst;
+    usedInstances_.clear();
+    Scope inner;
+    for (auto &p : l.params) {
+      auto it = args.find(p.name);
+      Val v;
+      if (it != args.end()) {
+        v = it->second.first;
+      } else {
+        Scope empty;
+        v = eval(*p.defaultValue, empty);
+      }
+      v.loc = p.loc;
+      v.name = p.name;
+      inner[p.name] = v;
+    }
+    Val result = Val::error();
+    for (auto &s : l.body) {
+      binding_ = s.name.empty() ? "out" : s.name;
+      Val v = eval(*s.value, inner);
+      if (s.kind == ast::Stmt::Return) {
+        result = v;
+        break;
+      }
+      v.loc = s.nameLoc;
+      v.name = s.name;
+      inner[s.name] = v;
+    }
+    prefix_ = savedPrefix;
+    binding_ = savedBinding;
+    usedInstances_ = savedUsed;
+    shared_ = savedShared;
+    --depth_;
+    if (result.ok()) {
+      result.loc = {};
+      result.name.clear();
+    }
+    return result;
+  }
+
+  /// The instance name for a call that creates parameters: `as` name, else
+  /// the binding name, made unique within the current scope.
+  std::string instanceName(const ast::Expr &e) {
+    std::string base;
+    if (!e.instance.empty()) {
+      base = e.instance;
+      auto [it, fresh] = instanceCallee_.emplace(qualify(base), e.name);
+      if (!fresh && it->second != e.name) {
+        d_.error(e.instanceLoc, "instance '" + base + "' is a '" + it->second + "', not a '" + e.name + "'");
+      }
+      shared_ = !fresh;
+      usedInstances_.insert(base);
+      return qualify(base);
+    }
+    shared_ = false;
+    base = binding_;
+    std::string name = base;
+    for (int i = 2; usedInstances_.count(name) || instanceCallee_.count(qualify(name)); ++i)
+      name = base + "_" + std::to_string(i);
+    usedInstances_.insert(name);
+    instanceCallee_.emplace(qualify(name), e.name);
+    return qualify(name);
+  }
+
+  std::string qualify(const std::string &n) const { return prefix_.empty() ? n : prefix_ + "." + n; }
+
+  /// A parameter of the current instance: created, or reused when shared.
+  ir::Value *param(const std::string &inst, const std::string &leaf, std::vector<int64_t> shape, ParamInfo::Init init,
+                   int64_t fanIn, int64_t fanOut, bool isBias, SourceLoc at) {
+    std::string name = inst + "." + leaf;
+    if (ir::Value *existing = fn_->arg(name)) {
+      ir::Shape want;
+      for (int64_t d : shape)
+        want.push_back(ir::Dim(d));
+      if (existing->type.shape != want) {
+        d_.error(at, "shared instance parameter '" + name + "' has shape " + ir::shapeStr(existing->type.shape) +
+                         " but this call needs " + ir::shapeStr(want));
+        return nullptr;
+      }
+      return existing;
+    }
+    ir::TensorType t{ir::DType::F32, {}};
+    for (int64_t d : shape)
+      t.shape.push_back(ir::Dim(d));
+    ParamInfo info;
+    info.name = name;
+    info.shape = shape;
+    info.init = init;
+    info.fanIn = fanIn;
+    info.fanOut = fanOut;
+    info.isBias = isBias;
+    info.loc = at;
+    out_.params.push_back(info);
+    return fn_->addArg(name, t, ir::ArgRole::Param);
+  }
+
+  //--- builtins -----------------------------------------------------------
+
+  std::optional<int64_t> intArg(const ArgMap &args, const std::string &name, const char *callee, int64_t lo = 1) {
+    auto it = args.find(name);
+    if (it == args.end())
+      return std::nullopt;
+    const Val &v = it->second.first;
+    if (v.kind != Val::Number || !v.isInt || v.num < double(lo) || v.num > 1e12) {
+      d_.error(it->second.second->loc, std::string(callee) + ": '" + name + "' must be an integer" +
+                                           (lo == 1 ? " ≥ 1" : "") + ", got " + ast::toSource(*it->second.second));
+      return std::nullopt;
+    }
+    return int64_t(v.num);
+  }
+
+  std::optional<bool> boolArg(const ArgMap &args, const std::string &name, const char *callee, bool dflt) {
+    auto it = args.find(name);
+    if (it == args.end())
+      return dflt;
+    const ast::Expr *x = it->second.second;
+    if (x->kind == ast::Expr::Name && (x->name == "true" || x->name == "false"))
+      return x->name == "true";
+    d_.error(x->loc, std::string(callee) + ": '" + name + "' must be true or false");
+    return std::nullopt;
+  }
+
+  /// Tensor argument `name` (numbers are turned into scalar constants).
+  Val tensorArg(const ArgMap &args, const std::string &name, SourceLoc callLoc) {
+    auto it = args.find(name);
+    NNC_ASSERT(it != args.end()) << "missing required argument " << name;
+    Val v = it->second.first;
+    if (v.kind == Val::Tensor || v.kind == Val::Error)
+      return v;
+    if (v.kind == Val::Number) {
+      b_->setLoc(it->second.second->loc);
+      Val t = tensorVal(b_->constant(v.num));
+      return t;
+    }
+    d_.error(it->second.second->loc, "expected a tensor, but this is " + describe(v));
+    return Val::error();
+  }
+
+  /// Axes from `axis` (an integer or a list, negative counts from the end).
+  std::optional<std::vector<int64_t>> axesArg(const ArgMap &args, int64_t rank, const char *callee) {
+    auto it = args.find("axis");
+    std::vector<int64_t> axes;
+    if (it == args.end()) {
+      for (int64_t i = 0; i < rank; ++i)
+        axes.push_back(i);
+      return axes;
+    }
+    const Val &v = it->second.first;
+    std::vector<Val> items = v.kind == Val::List ? v.list : std::vector<Val>{v};
+    for (auto &x : items) {
+      if (x.kind != Val::Number || !x.isInt) {
+        d_.error(it->second.second->loc, std::string(callee) + ": 'axis' must be an integer or a list of integers");
+        return std::nullopt;
+      }
+      int64_t a = int64_t(x.num);
+      if (a < -rank || a >= rank) {
+        d_.error(it->second.second->loc, std::string(callee) + ": axis " + std::to_string(a) +
+                                             " is out of range for a tensor of rank " + std::to_string(rank));
+        return std::nullopt;
+      }
+      axes.push_back(a < 0 ? a + rank : a);
+    }
+    std::sort(axes.begin(), axes.end());
+    if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) {
+      d_.error(it->second.second->loc, std::string(callee) + ": an axis is listed twice");
+      return std::nullopt;
+    }
+    return axes;
+  }
+
+  Val callBuiltin(const ast::Expr &e, const ArgMap &args) {
+    const std::string &f = e.name;
+    SourceLoc at = e.loc;
+    auto unaryOp = [&](ir::OpKind k) -> Val {
+      Val x = tensorArg(args, "x", at);
+      if (!x.ok())
+        return x;
+      ir::Value *r = build(k, {x.v}, {}, at, f, {x});
+      return r ? tensorVal(r) : Val::error();
+    };
+    if (f == "relu") return unaryOp(ir::OpKind::Relu);
+    if (f == "sigmoid") return unaryOp(ir::OpKind::Sigmoid);
+    if (f == "tanh") return unaryOp(ir::OpKind::Tanh);
+    if (f == "exp") return unaryOp(ir::OpKind::Exp);
+    if (f == "log") return unaryOp(ir::OpKind::Log);
+    if (f == "sqrt") return unaryOp(ir::OpKind::Sqrt);
+    if (f == "abs") return unaryOp(ir::OpKind::Abs);
+    if (f == "softmax") return unaryOp(ir::OpKind::Softmax);
+    if (f == "log_softmax") return unaryOp(ir::OpKind::LogSoftmax);
+    if (f == "maximum" || f == "matmul") {
+      Val a = tensorArg(args, "a", at), b = tensorArg(args, "b", at);
+      if (!a.ok() || !b.ok())
+        return Val::error();
+      ir::Value *r = build(f == "matmul" ? ir::OpKind::MatMul : ir::OpKind::Maximum, {a.v, b.v}, {}, at, "", {a, b});
+      return r ? tensorVal(r) : Val::error();
+    }
+    if (f == "dense")
+      return dense(e, args);
+    if (f == "sum" || f == "mean" || f == "max") {
+      Val x = tensorArg(args, "x", at);
+      if (!x.ok())
+        return x;
+      auto axes = axesArg(args, int64_t(x.v->type.rank()), f.c_str());
+      auto keep = boolArg(args, "keepdims", f.c_str(), false);
+      if (!axes || !keep)
+        return Val::error();
+      ir::OpKind k = f == "sum" ? ir::OpKind::ReduceSum : f == "mean" ? ir::OpKind::ReduceMean : ir::OpKind::ReduceMax;
+      ir::Value *r = build(k, {x.v}, {{"axes", *axes}, {"keepdims", *keep}}, at, f, {x});
+      return r ? tensorVal(r) : Val::error();
+    }
+    if (f == "reshape" || f == "flatten")
+      return reshape(e, args);
+    if (f == "transpose") {
+      Val x = tensorArg(args, "x", at);
+      if (!x.ok())
+        return x;
+      std::vector<int64_t> perm;
+      auto it = args.find("perm");
+      if (it == args.end()) {
+        for (int64_t i = int64_t(x.v->type.rank()) - 1; i >= 0; --i)
+          perm.push_back(i);
+      } else {
+        const Val &pv = it->second.first;
+        for (auto &el : pv.kind == Val::List ? pv.list : std::vector<Val>{}) {
+          if (el.kind != Val::Number || !el.isInt) {
+            d_.error(it->second.second->loc, "transpose: 'perm' must be a list of integers");
+            return Val::error();
+          }
+          perm.push_back(int64_t(el.num));
+        }
+        if (pv.kind != Val::List) {
+          d_.error(it->second.second->loc, "transpose: 'perm' must be a list of integers");
+          return Val::error();
+        }
+      }
+      ir::Value *r = build(ir::OpKind::Transpose, {x.v}, {{"perm", perm}}, at, "", {x});
+      return r ? tensorVal(r) : Val::error();
+    }
+    if (f == "cross_entropy")
+      return crossEntropy(e, args);
+    if (f == "mse") {
+      Val p = tensorArg(args, "pred", at), t = tensorArg(args, "target", at);
+      if (!p.ok() || !t.ok())
+        return Val::error();
+      if (p.v->type.shape != t.v->type.shape || t.v->type.dtype != ir::DType::F32) {
+        d_.error(at, "mse: prediction " + p.v->type.str() + " and target " + t.v->type.str() +
+                         " must have the same f32 type");
+        noteOperands({p, t});
+        return Val::error();
+      }
+      b_->setLoc(at);
+      ir::Value *d = b_->sub(p.v, t.v);
+      std::vector<int64_t> all;
+      for (size_t i = 0; i < d->type.rank(); ++i)
+        all.push_back(int64_t(i));
+      return tensorVal(b_->reduce(ir::OpKind::ReduceMean, b_->mul(d, d), all, false));
+    }
+    if (f == "l1" || f == "l2")
+      return penalty(e, args);
+    NNC_UNREACHABLE("builtin without a lowering: " << f);
+  }
+
+  Val dense(const ast::Expr &e, const ArgMap &args) {
+    Val x = tensorArg(args, "x", e.loc);
+    auto units = intArg(args, "units", "dense");
+    auto bias = boolArg(args, "bias", "dense", true);
+    if (!x.ok() || !units || !bias)
+      return Val::error();
+    ParamInfo::Init init = ParamInfo::He;
+    if (auto it = args.find("init"); it != args.end()) {
+      const Val &v = it->second.first;
+      static const std::map<std::string, ParamInfo::Init> inits = {
+          {"he", ParamInfo::He}, {"glorot", ParamInfo::Glorot}, {"lecun", ParamInfo::Lecun}, {"zeros", ParamInfo::Zeros}};
+      auto found = v.kind == Val::String ? inits.find(v.str) : inits.end();
+      if (found == inits.end()) {
+        d_.error(it->second.second->loc, "dense: 'init' must be one of \"he\", \"glorot\", \"lecun\", \"zeros\"");
+        return Val::error();
+      }
+      init = found->second;
+    }
+    const ir::TensorType &xt = x.v->type;
+    if (xt.dtype != ir::DType::F32 || xt.rank() != 2) {
+      d_.error(e.loc, "dense expects an f32 matrix [N, K], but its input has type " + xt.str());
+      noteOperands({x});
+      if (xt.rank() > 2)
+        d_.note(e.loc, "use flatten(...) or reshape(...) to make it a matrix");
+      return Val::error();
+    }
+    if (!xt.shape[1].isStatic()) {
+      d_.error(e.loc, "dense needs a static number of input features, but the input has type " + xt.str());
+      return Val::error();
+    }
+    int64_t k = xt.shape[1].size;
+    std::string inst = instanceName(e);
+    ir::Value *w = param(inst, "w", {k, *units}, init, k, *units, false, e.loc);
+    if (!w)
+      return Val::error();
+    b_->setLoc(e.loc);
+    ir::Value *y = b_->matmul(x.v, w);
+    if (*bias) {
+      ir::Value *bv = param(inst, "b", {*units}, ParamInfo::Zeros, k, *units, true, e.loc);
+      if (!bv)
+        return Val::error();
+      y = b_->add(y, bv);
+    }
+    return tensorVal(y);
+  }
+
+  Val reshape(const ast::Expr &e, const ArgMap &args) {
+    Val x = tensorArg(args, "x", e.loc);
+    if (!x.ok())
+      return x;
+    const ir::Shape &in = x.v->type.shape;
+    ir::Shape to;
+    if (e.name == "flatten") {
+      if (in.empty()) {
+        d_.error(e.loc, "flatten expects a tensor with a batch dimension, got a scalar");
+        return Val::error();
+      }
+      int64_t n = 1;
+      for (size_t i = 1; i < in.size(); ++i) {
+        if (!in[i].isStatic()) {
+          d_.error(e.loc, "flatten needs static dimensions after the first, but the input has type " + x.v->type.str());
+          return Val::error();
+        }
+        n *= in[i].size;
+      }
+      to = {in[0], ir::Dim(n)};
+    } else {
+      auto it = args.find("shape");
+      const Val &sv = it->second.first;
+      if (sv.kind != Val::List) {
+        d_.error(it->second.second->loc, "reshape: 'shape' must be a list such as [N, 64]");
+        return Val::error();
+      }
+      int inferAt = -1;
+      for (auto &el : sv.list) {
+        if (el.kind == Val::Number && el.isInt && el.num == -1 && inferAt < 0) {
+          inferAt = int(to.size());
+          to.push_back(ir::Dim(1));
+        } else if (el.kind == Val::Number && el.isInt && el.num >= 1) {
+          to.push_back(ir::Dim(int64_t(el.num)));
+        } else if (el.kind == Val::Symbol) {
+          to.push_back(ir::Dim::symbol(el.str));
+        } else {
+          d_.error(el.loc, "reshape: a dimension must be a positive integer, a symbol of the input's type, or -1 once");
+          return Val::error();
+        }
+      }
+      if (inferAt >= 0) {
+        // Static sizes must divide; the input's symbols must all reappear.
+        int64_t total = 1, known = 1;
+        std::multiset<std::string> syms;
+        for (auto &d : in) {
+          if (d.isStatic())
+            total *= d.size;
+          else
+            syms.insert(d.sym);
+        }
+        for (size_t i = 0; i < to.size(); ++i) {
+          if (int(i) == inferAt)
+            continue;
+          if (to[i].isStatic()) {
+            known *= to[i].size;
+          } else if (auto s = syms.find(to[i].sym); s != syms.end()) {
+            syms.erase(s);
+          } else {
+            d_.error(e.loc, "reshape: " + x.v->type.str() + " has no dimension " + to[i].sym);
+            return Val::error();
+          }
+        }
+        if (!syms.empty() || known == 0 || total % known) {
+          d_.error(e.loc, "cannot reshape " + x.v->type.str() + " to " + ast::toSource(*it->second.second));
+          return Val::error();
+        }
+        to[inferAt] = ir::Dim(total / known);
+      }
+    }
+    ir::Value *r = build(ir::OpKind::Reshape, {x.v}, {{"shape", to}}, e.loc, "", {x});
+    return r ? tensorVal(r) : Val::error();
+  }
+
+  Val crossEntropy(const ast::Expr &e, const ArgMap &args) {
+    Val logits = tensorArg(args, "logits", e.loc), labels = tensorArg(args, "labels", e.loc);
+    if (!logits.ok() || !labels.ok())
+      return Val::error();
+    const ir::TensorType &lt = logits.v->type, yt = labels.v->type;
+    if (lt.dtype != ir::DType::F32 || lt.rank() != 2 || !lt.shape[1].isStatic()) {
+      d_.error(e.loc, "cross_entropy expects logits [N, C] with a static number of classes C, got " + lt.str());
+      noteOperands({logits});
+      return Val::error();
+    }
+    if (yt.dtype != ir::DType::I64 || yt.rank() != 1) {
+      d_.error(e.loc, "cross_entropy expects labels as i64 class indices [N], got " + yt.str());
+      noteOperands({labels});
+      return Val::error();
+    }
+    if (yt.shape[0] != lt.shape[0]) {
+      d_.error(e.loc, "cross_entropy: " + std::string("logits ") + lt.str() + " and labels " + yt.str() +
+                          " have different batch dimensions");
+      noteOperands({logits, labels});
+      return Val::error();
+    }
+    // -mean_i log_softmax(logits)[i, y_i], as sum(log_softmax * one_hot) / N.
+    b_->setLoc(e.loc);
+    ir::Value *lsm = b_->unary(ir::OpKind::LogSoftmax, logits.v);
+    ir::Value *oh = b_->create(ir::OpKind::OneHot, {labels.v}, {{"classes", lt.shape[1].size}});
+    ir::Value *picked = b_->reduce(ir::OpKind::ReduceSum, b_->mul(lsm, oh), {1}, false);
+    return tensorVal(b_->neg(b_->reduce(ir::OpKind::ReduceMean, picked, {0}, false)));
+  }
+
+  Val penalty(const ast::Expr &e, const ArgMap &args) {
+    auto it = args.find("x");
+    const Val &v = it->second.first;
+    std::vector<ir::Value *> targets;
+    if (v.kind == Val::ParamSet) {
+      for (auto &p : out_.params)
+        if (!(v.weightsOnly && p.isBias))
+          targets.push_back(fn_->arg(p.name));
+      if (targets.empty()) {
+        d_.error(it->second.second->loc, e.name + "(" + it->second.second->name +
+                                             ") is empty here: no parameters have been created before this statement");
+        return Val::error();
+      }
+    } else {
+      Val t = tensorArg(args, "x", e.loc);
+      if (!t.ok())
+        return t;
+      targets.push_back(t.v);
+    }
+    b_->setLoc(e.loc);
+    ir::Value *total = nullptr;
+    for (ir::Value *t : targets) {
+      std::vector<int64_t> all;
+      for (size_t i = 0; i < t->type.rank(); ++i)
+        all.push_back(int64_t(i));
+      ir::Value *term = e.name == "l1" ? b_->unary(ir::OpKind::Abs, t) : b_->mul(t, t);
+      term = b_->reduce(ir::OpKind::ReduceSum, term, all, false);
+      total = total ? b_->add(total, term) : term;
+    }
+    return tensorVal(total);
+  }
+
+  const ast::Program &p_;
+  DiagnosticEngine &d_;
+  LoweredModel out_;
+  ir::Function *fn_ = nullptr;
+  std::unique_ptr<ir::Builder> b_;
+  std::string binding_;  ///< the statement being elaborated, for instance names
+  std::string prefix_;   ///< instance path of the layer being inlined
+  bool shared_ = false;
+  int depth_ = 0;
+  std::set<std::string> usedInstances_;
+  std::map<std::string, std::string> instanceCallee_; ///< qualified instance -> callee
+};
+
+} // namespace
+
+bool checkProgram(const ast::Program &p, DiagnosticEngine &diags) { return NameChecker(p, diags).run(); }
+
+std::optional<LoweredModel> lowerModel(const ast::Program &p, const ast::ModelDecl &model, DiagnosticEngine &diags) {
+  return Elaborator(p, diags).run(model);
+}
+
+} // namespace nnc::frontend

@@ -1,0 +1,61 @@
+// Semantic analysis of a parsed program.
+//  - checkProgram: names (duplicates, unknown names and callees with "did you
+//    mean", layer recursion, arity of layer calls, argument names of builtins),
+//    declared types (dtypes, dimensions) and the train blocks' settings.
+//  - lowerModel: elaborates one model into the graph IR (@forward), checking
+//    every shape with the IR's shape rules and reporting failures at the
+//    expression that caused them, with notes where the operands came from.
+#pragma once
+
+#include "frontend/AST.h"
+#include "frontend/TrainConfig.h"
+#include "ir/IR.h"
+
+#include <memory>
+#include <optional>
+
+namespace nnc::frontend {
+
+/// A trainable parameter created by a layer.
+struct ParamInfo {
+  std::string name;           ///< e.g. "h.w"
+  std::vector<int64_t> shape; ///< always static
+  enum Init { He, Glorot, Lecun, Zeros, Ones } init = He;
+  int64_t fanIn = 1, fanOut = 1;
+  bool isBias = false;
+  SourceLoc loc;
+};
+
+struct TensorDecl {
+  std::string name;
+  ir::TensorType type;
+  SourceLoc loc;
+};
+
+/// A model lowered to IR: @forward(inputs, labels, params) -> (loss, [correct], outputs...).
+struct LoweredModel {
+  std::string name;
+  std::unique_ptr<ir::Module> module;
+  std::vector<ParamInfo> params;
+  std::vector<TensorDecl> inputs, labels;
+  std::vector<std::string> outputs;
+  /// Set when the first output is class scores [N, C] for an i64 label [N]:
+  /// @forward then also returns `correct`, the number of right predictions.
+  bool classification = false;
+  int64_t numClasses = 0;
+};
+
+/// Name-level checks over the whole program. Returns false after reporting errors.
+bool checkProgram(const ast::Program &p, DiagnosticEngine &diags);
+
+/// Lowers `model`. Returns nullopt after reporting errors.
+std::optional<LoweredModel> lowerModel(const ast::Program &p, const ast::ModelDecl &model, DiagnosticEngine &diags);
+
+/// Reads the train block for `model` (defaults where it has none).
+std::optional<TrainConfig> readTrainConfig(const ast::Program &p, const LoweredModel &model,
+                                           const std::string &baseDir, DiagnosticEngine &diags);
+
+/// The names of the builtin functions usable in models (for completion and docs).
+std::vector<std::string> builtinNames();
+
+} // namespace nnc::frontend

@@ -1,0 +1,375 @@
+// Reading a train block into a TrainConfig, with located errors for unknown
+// settings, wrong value kinds and out-of-range values.
+#include "frontend/Builtins.h"
+#include "frontend/Sema.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <set>
+
+namespace nnc::frontend {
+namespace {
+
+class TrainReader {
+public:
+  TrainReader(const LoweredModel &m, std::string baseDir, DiagnosticEngine &d)
+      : model_(m), baseDir_(std::move(baseDir)), d_(d) {}
+
+  std::optional<TrainConfig> run(const ast::TrainDecl *t) {
+    unsigned before = d_.errorCount();
+    if (t) {
+      for (auto &it : t->items)
+        item(it);
+      if (cfg_.data.kind == DataSource::None)
+        d_.error(t->modelLoc, "train block for '" + t->model + "' has no data (add 'data = csv(\"file.csv\") |> batch(32)')");
+    }
+    if (cfg_.earlyStop && cfg_.split <= 0 && cfg_.monitor.rfind("val_", 0) == 0)
+      d_.error(earlyLoc_, "early_stop monitors '" + cfg_.monitor + "' but there is no validation split (set 'split = 0.1')");
+    if (d_.errorCount() != before)
+      return std::nullopt;
+    return cfg_;
+  }
+
+private:
+  std::optional<double> number(const ast::Expr &e) {
+    switch (e.kind) {
+    case ast::Expr::Number:
+      return e.number;
+    case ast::Expr::Neg:
+      if (auto v = number(*e.lhs))
+        return -*v;
+      return std::nullopt;
+    case ast::Expr::Binary: {
+      auto a = number(*e.lhs), b = number(*e.rhs);
+      if (!a || !b)
+        return std::nullopt;
+      switch (e.op) {
+      case '+': return *a + *b;
+      case '-': return *a - *b;
+      case '*': return *a * *b;
+      default: return *a / *b;
+      }
+    }
+    default:
+      return std::nullopt;
+    }
+  }
+
+  std::optional<double> numberIn(const ast::Expr &e, const std::string &what, double lo, double hi, bool integer = false) {
+    auto v = number(e);
+    if (!v || !std::isfinite(*v) || *v < lo || *v > hi || (integer && std::floor(*v) != *v)) {
+      std::string range = integer ? "an integer" : "a number";
+      range += " in [" + fmt(lo) + ", " + fmt(hi) + "]";
+      d_.error(e.loc, what + " must be " + range + ", got " + ast::toSource(e));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  static std::string fmt(double v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+  }
+
+  std::string path(const std::string &p) {
+    if (p.empty() || p[0] == '/' || baseDir_.empty())
+      return p;
+    return baseDir_ + "/" + p;
+  }
+
+  std::optional<bool> boolean(const ast::Expr &e, const std::string &what) {
+    if (e.kind == ast::Expr::Name && (e.name == "true" || e.name == "false"))
+      return e.name == "true";
+    d_.error(e.loc, what + " must be true or false");
+    return std::nullopt;
+  }
+
+  /// Checks a train-block call against the builtin table; returns its arguments by name.
+  std::optional<std::map<std::string, const ast::Expr *>> callArgs(const ast::Expr &e) {
+    const Builtin *b = findBuiltin(e.name, Builtin::Train);
+    if (!b) {
+      std::vector<std::string> names;
+      for (auto &x : builtins())
+        if (x.where == Builtin::Train)
+          names.push_back(x.name);
+      std::string m = closestMatch(e.name, names);
+      d_.error(e.loc, "unknown function '" + e.name + "' in a train block" + (m.empty() ? "" : "; did you mean '" + m + "'?"));
+      return std::nullopt;
+    }
+    std::vector<std::string> names;
+    for (auto &p : b->params)
+      names.push_back(p.name);
+    std::map<std::string, const ast::Expr *> out;
+    size_t pos = 0;
+    for (auto &a : e.args) {
+      std::string n = a.name;
+      if (n.empty()) {
+        if (pos >= names.size()) {
+          d_.error(a.value->loc, "too many arguments to '" + e.name + "'");
+          return std::nullopt;
+        }
+        n = names[pos++];
+      } else if (std::find(names.begin(), names.end(), n) == names.end()) {
+        std::string m = closestMatch(n, names);
+        d_.error(a.nameLoc, "'" + e.name + "' has no parameter named '" + n + "'" + (m.empty() ? "" : "; did you mean '" + m + "'?"));
+        return std::nullopt;
+      }
+      if (out.count(n)) {
+        d_.error(a.value->loc, "argument '" + n + "' given twice in call to '" + e.name + "'");
+        return std::nullopt;
+      }
+      out[n] = a.value.get();
+    }
+    for (auto &p : b->params)
+      if (p.required && !out.count(p.name)) {
+        d_.error(e.loc, "missing argument '" + std::string(p.name) + "' in call to '" + e.name + "'");
+        return std::nullopt;
+      }
+    return out;
+  }
+
+  std::optional<std::string> stringArg(const ast::Expr &e, const std::string &what) {
+    if (e.kind != ast::Expr::String) {
+      d_.error(e.loc, what + " must be a string");
+      return std::nullopt;
+    }
+    return e.name;
+  }
+
+  /// A data pipeline: transforms wrapped around a source call.
+  bool pipeline(const ast::Expr &e, DataSource &src, bool isTest) {
+    if (e.kind != ast::Expr::Call) {
+      d_.error(e.loc, "expected a data source such as csv(\"file.csv\") or idx(images = ..., labels = ...)");
+      return false;
+    }
+    auto args = callArgs(e);
+    if (!args)
+      return false;
+    const std::string &f = e.name;
+    if (f == "csv" || f == "idx") {
+      src.loc = e.loc;
+      if (f == "csv") {
+        src.kind = DataSource::CSV;
+        auto p = stringArg(*args->at("path"), "csv: 'path'");
+        if (!p)
+          return false;
+        src.path = path(*p);
+        if (auto it = args->find("label"); it != args->end()) {
+          const ast::Expr &l = *it->second;
+          if (l.kind == ast::Expr::Name && (l.name == "last" || l.name == "first")) {
+            src.labelColumn = l.name == "last" ? -1 : 0;
+          } else if (auto c = numberIn(l, "csv: 'label'", 0, 1e6, true)) {
+            src.labelColumn = int64_t(*c);
+          } else {
+            return false;
+          }
+        }
+      } else {
+        src.kind = DataSource::IDX;
+        auto im = stringArg(*args->at("images"), "idx: 'images'");
+        auto lb = stringArg(*args->at("labels"), "idx: 'labels'");
+        if (!im || !lb)
+          return false;
+        src.images = path(*im);
+        src.labels = path(*lb);
+      }
+      return true;
+    }
+    if (f != "scale" && f != "standardize" && f != "shuffle" && f != "batch") {
+      d_.error(e.loc, "'" + f + "' is not a data-pipeline step");
+      return false;
+    }
+    const ast::Expr *inner = args->count("data") ? args->at("data") : nullptr;
+    if (!inner || !pipeline(*inner, src, isTest))
+      return false;
+    if (isTest) {
+      d_.error(e.loc, "the test set is preprocessed like 'data'; give only its source here");
+      return false;
+    }
+    if (f == "scale") {
+      auto v = number(*args->at("factor"));
+      if (!v || !std::isfinite(*v)) {
+        d_.error(args->at("factor")->loc, "scale: 'factor' must be a number");
+        return false;
+      }
+      cfg_.transforms.push_back({Transform::Scale, *v});
+    } else if (f == "standardize") {
+      cfg_.transforms.push_back({Transform::Standardize, 1});
+    } else if (f == "shuffle") {
+      cfg_.shuffle = true;
+      sawShuffle_ = true;
+    } else {
+      auto v = numberIn(*args->at("size"), "batch size", 1, 1 << 20, true);
+      if (!v)
+        return false;
+      cfg_.batch = int64_t(*v);
+    }
+    return true;
+  }
+
+  void optimizer(const ast::Expr &e) {
+    if (e.kind != ast::Expr::Call || (e.name != "sgd" && e.name != "adam")) {
+      d_.error(e.loc, "optimizer must be sgd(...) or adam(...)");
+      return;
+    }
+    auto args = callArgs(e);
+    if (!args)
+      return;
+    ir::OptimizerSpec &o = cfg_.optimizer;
+    o = ir::OptimizerSpec();
+    o.kind = e.name == "adam" ? ir::OptimizerSpec::Adam : ir::OptimizerSpec::SGD;
+    cfg_.lr = o.kind == ir::OptimizerSpec::Adam ? 1e-3 : 0.01;
+    for (auto &[k, v] : *args) {
+      if (k == "lr") {
+        if (auto x = numberIn(*v, "lr", 0, 10))
+          cfg_.lr = *x;
+      } else if (k == "momentum") {
+        if (auto x = numberIn(*v, "momentum", 0, 0.9999))
+          o.momentum = *x;
+      } else if (k == "nesterov") {
+        if (auto x = boolean(*v, "nesterov"))
+          o.nesterov = *x;
+      } else if (k == "weight_decay") {
+        if (auto x = numberIn(*v, "weight_decay", 0, 1))
+          o.weightDecay = *x;
+      } else if (k == "beta1") {
+        if (auto x = numberIn(*v, "beta1", 0, 0.9999999))
+          o.beta1 = *x;
+      } else if (k == "beta2") {
+        if (auto x = numberIn(*v, "beta2", 0, 0.9999999))
+          o.beta2 = *x;
+      } else if (k == "eps") {
+        if (auto x = numberIn(*v, "eps", 0, 1))
+          o.eps = *x;
+      }
+    }
+    if (o.nesterov && o.momentum == 0)
+      d_.error(e.loc, "sgd: nesterov needs a momentum > 0");
+  }
+
+  std::vector<std::string> monitorNames() const {
+    std::vector<std::string> r = {"val_loss", "train_loss"};
+    if (model_.classification) {
+      r.push_back("val_accuracy");
+      r.push_back("train_accuracy");
+    }
+    return r;
+  }
+
+  void earlyStop(const ast::Expr &e) {
+    auto args = callArgs(e);
+    if (!args)
+      return;
+    cfg_.earlyStop = true;
+    earlyLoc_ = e.loc;
+    for (auto &[k, v] : *args) {
+      if (k == "monitor") {
+        std::vector<std::string> names = monitorNames();
+        if (v->kind != ast::Expr::Name || std::find(names.begin(), names.end(), v->name) == names.end()) {
+          std::string known;
+          for (auto &n : names)
+            known += (known.empty() ? "" : ", ") + n;
+          std::string m = v->kind == ast::Expr::Name ? closestMatch(v->name, names) : "";
+          d_.error(v->loc, "early_stop cannot monitor '" + ast::toSource(*v) + "'" +
+                               (m.empty() ? "" : "; did you mean '" + m + "'?") + " (known: " + known + ")");
+        } else {
+          cfg_.monitor = v->name;
+        }
+      } else if (k == "patience") {
+        if (auto x = numberIn(*v, "patience", 1, 1e6, true))
+          cfg_.patience = int64_t(*x);
+      } else if (k == "min_delta") {
+        if (auto x = numberIn(*v, "min_delta", 0, 1e9))
+          cfg_.minDelta = *x;
+      }
+    }
+  }
+
+  void item(const ast::TrainItem &it) {
+    static const std::vector<std::string> settings = {"data", "test", "split", "optimizer", "epochs",
+                                                      "seed", "batch", "metrics"};
+    if (it.kind == ast::TrainItem::Block) {
+      d_.error(it.loc, "unknown block '" + it.key + "' in a train block");
+      return;
+    }
+    if (it.kind == ast::TrainItem::Call) {
+      if (it.key == "early_stop") {
+        earlyStop(*it.value);
+        return;
+      }
+      d_.error(it.loc, "'" + it.key + "(...)' cannot stand alone in a train block" +
+                           (findBuiltin(it.key, Builtin::Train) ? " (did you mean 'data = ...'?)" : ""));
+      return;
+    }
+    if (!seen_.insert(it.key).second) {
+      d_.error(it.loc, "'" + it.key + "' is set twice in this train block");
+      return;
+    }
+    const ast::Expr &v = *it.value;
+    if (it.key == "data") {
+      sawShuffle_ = false;
+      cfg_.transforms.clear();
+      if (pipeline(v, cfg_.data, false))
+        cfg_.shuffle = sawShuffle_;
+    } else if (it.key == "test") {
+      pipeline(v, cfg_.test, true);
+    } else if (it.key == "split") {
+      if (auto x = numberIn(v, "split", 0, 0.9))
+        cfg_.split = *x;
+    } else if (it.key == "optimizer") {
+      optimizer(v);
+    } else if (it.key == "epochs") {
+      if (auto x = numberIn(v, "epochs", 1, 1e6, true))
+        cfg_.epochs = int64_t(*x);
+    } else if (it.key == "seed") {
+      if (auto x = numberIn(v, "seed", 0, 9007199254740992.0, true))
+        cfg_.seed = uint64_t(*x);
+    } else if (it.key == "batch") {
+      if (auto x = numberIn(v, "batch", 1, 1 << 20, true))
+        cfg_.batch = int64_t(*x);
+    } else if (it.key == "metrics") {
+      static const std::vector<std::string> known = {"loss", "accuracy"};
+      std::vector<const ast::Expr *> items;
+      if (v.kind == ast::Expr::List)
+        for (auto &x : v.elems)
+          items.push_back(x.get());
+      else
+        items.push_back(&v);
+      cfg_.metrics.clear();
+      for (auto *x : items) {
+        if (x->kind != ast::Expr::Name || std::find(known.begin(), known.end(), x->name) == known.end()) {
+          std::string m = x->kind == ast::Expr::Name ? closestMatch(x->name, known) : "";
+          d_.error(x->loc, "unknown metric '" + ast::toSource(*x) + "'" + (m.empty() ? "" : "; did you mean '" + m + "'?") +
+                               " (known: loss, accuracy)");
+          continue;
+        }
+        if (x->name == "accuracy" && !model_.classification)
+          d_.error(x->loc, "accuracy needs a classification model: a first output [N, C] and an i64 label [N]");
+        cfg_.metrics.push_back(x->name);
+      }
+    } else {
+      std::string m = closestMatch(it.key, settings);
+      d_.error(it.loc, "unknown train setting '" + it.key + "'" + (m.empty() ? "" : "; did you mean '" + m + "'?"));
+    }
+  }
+
+  const LoweredModel &model_;
+  std::string baseDir_;
+  DiagnosticEngine &d_;
+  TrainConfig cfg_;
+  std::set<std::string> seen_;
+  bool sawShuffle_ = false;
+  SourceLoc earlyLoc_;
+};
+
+} // namespace
+
+std::optional<TrainConfig> readTrainConfig(const ast::Program &p, const LoweredModel &model, const std::string &baseDir,
+                                           DiagnosticEngine &diags) {
+  return TrainReader(model, baseDir, diags).run(p.train(model.name));
+}
+
+} // namespace nnc::frontend

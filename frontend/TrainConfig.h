@@ -1,0 +1,47 @@
+// What a train block says, as plain data: the data pipeline, optimizer,
+// schedule and stopping rule. The frontend fills it from the .nn file, the
+// command line overrides fields, and the runtime trainer follows it.
+#pragma once
+
+#include "ir/transforms/Passes.h"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace nnc::frontend {
+
+/// Where examples come from.
+struct DataSource {
+  enum Kind { None, CSV, IDX } kind = None;
+  std::string path;       ///< CSV file
+  int64_t labelColumn = -1; ///< CSV: -1 = last
+  std::string images, labels; ///< IDX files
+  SourceLoc loc;
+};
+
+/// One preprocessing step, applied in order.
+struct Transform {
+  enum Kind { Scale, Standardize } kind;
+  double factor = 1; ///< Scale
+};
+
+struct TrainConfig {
+  DataSource data;
+  DataSource test; ///< optional held-out test set, preprocessed like `data`
+  std::vector<Transform> transforms;
+  bool shuffle = true;
+  int64_t batch = 32;
+  double split = 0.0; ///< fraction of `data` held out for validation
+  ir::OptimizerSpec optimizer;
+  double lr = 0.01;
+  int64_t epochs = 10;
+  uint64_t seed = 0;
+  bool earlyStop = false;
+  std::string monitor = "val_loss";
+  int64_t patience = 5;
+  double minDelta = 0;
+  std::vector<std::string> metrics{"loss", "accuracy"};
+};
+
+} // namespace nnc::frontend

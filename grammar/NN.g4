@@ -1,0 +1,63 @@
+// The .nn language. A file is a sequence of declarations: models (inputs,
+// labels, bindings, outputs, losses), reusable layers, and train blocks.
+// Train blocks hold settings, calls and nested blocks generically, so later
+// features (several optimization steps for a GAN, an environment for RL) are
+// new names checked by Sema, not new syntax. Keep docs/LANGUAGE.md in step.
+grammar NN;
+
+program     : decl* EOF ;
+decl        : modelDecl | layerDecl | trainDecl ;
+
+modelDecl   : 'model' name=ID '{' (modelStmt ';'?)* '}' ;
+modelStmt   : 'input' name=ID ':' tensorType              # inputStmt
+            | 'label' name=ID ':' tensorType              # labelStmt
+            | 'output' name=ID '=' expr                   # outputStmt
+            | 'loss' (name=ID)? '=' expr                  # lossStmt
+            | name=ident '=' expr                         # letStmt
+            ;
+
+layerDecl   : 'layer' name=ID '(' (layerParam (',' layerParam)*)? ')' '{' (layerStmt ';'?)* '}' ;
+layerParam  : name=ID ('=' expr)? ;
+layerStmt   : 'return' expr                               # returnStmt
+            | name=ident '=' expr                         # layerLetStmt
+            ;
+
+trainDecl   : 'train' name=ID '{' (trainStmt ';'?)* '}' ;
+trainStmt   : key=ident '=' expr                          # trainSetting
+            | callee=ident '(' argList? ')'               # trainCall
+            | kind=ident (name=ID)? '{' (trainStmt ';'?)* '}'  # trainBlock
+            ;
+
+tensorType  : dtype=ID '[' (dim (',' dim)*)? ']' ;
+dim         : INT | ID ;
+
+expr        : primary                                     # primaryExpr
+            | '-' expr                                    # negExpr
+            | expr op=('*' | '/') expr                    # mulExpr
+            | expr op=('+' | '-') expr                    # addExpr
+            | expr '|>' pipeTarget                        # pipeExpr
+            ;
+pipeTarget  : callee=ident ('(' argList? ')')? ('as' inst=ID)? ;
+
+primary     : callee=ident '(' argList? ')' ('as' inst=ID)?   # callPrimary
+            | ident                                       # namePrimary
+            | (INT | FLOAT)                               # numberPrimary
+            | STRING                                      # stringPrimary
+            | '(' expr ')'                                # parenPrimary
+            | '[' (expr (',' expr)*)? ']'                 # listPrimary
+            ;
+argList     : arg (',' arg)* ;
+arg         : (name=ident '=')? expr ;
+
+// Keywords may still name arguments and settings (csv(label = last)).
+ident       : ID | 'input' | 'label' | 'output' | 'loss' | 'model' | 'layer' | 'train' ;
+
+ID          : [a-zA-Z_] [a-zA-Z_0-9]* ;
+FLOAT       : [0-9]+ '.' [0-9]* EXPONENT? | '.' [0-9]+ EXPONENT? | [0-9]+ EXPONENT ;
+INT         : [0-9]+ ;
+fragment EXPONENT : [eE] [+-]? [0-9]+ ;
+STRING      : '"' (~["\\\r\n] | '\\' .)* '"' ;
+LINE_COMMENT  : '//' ~[\r\n]* -> skip ;
+BLOCK_COMMENT : '/*' .*? '*/' -> skip ;
+WS          : [ \t\r\n]+ -> skip ;
+ERRCHAR     : . ;

@@ -1,0 +1,258 @@
+// Reverse-mode symbolic differentiation on the graph IR.
+//
+// Algorithm: clone the function; mark the values that depend on a
+// differentiated argument (forward sweep); seed the adjoint of the output with
+// 1; walk the ops backwards, and for each op whose result has an adjoint apply
+// the op's vector-Jacobian rule, which emits ordinary IR ops and accumulates
+// (adds) into the adjoints of the operands that need one. Broadcasting in
+// elementwise ops is undone with Builder::sumTo. The result is a plain function
+// that the simplifier optimizes like any other.
+#include "ir/transforms/Passes.h"
+
+#include "ir/Builder.h"
+
+#include <algorithm>
+#include <numeric>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace nnc::ir {
+namespace {
+
+class Differentiator {
+public:
+  Differentiator(Function &g, std::unordered_set<const Value *> needsGrad) : g_(g), b_(g), needs_(std::move(needsGrad)) {}
+
+  void run(Value *output) {
+    adj_[output] = b_.constant(1.0);
+    // Snapshot the forward ops: the rules append new ops to the function.
+    std::vector<Op *> forward;
+    for (auto &op : g_.ops)
+      forward.push_back(op.get());
+    for (auto it = forward.rbegin(); it != forward.rend(); ++it) {
+      Op *op = *it;
+      auto a = adj_.find(op->result);
+      if (a == adj_.end() || hasTrait(op->kind, OpTrait::NoGrad))
+        continue;
+      b_.setLoc(op->loc);
+      rule(*op, a->second);
+    }
+  }
+
+  Value *adjoint(Value *v) {
+    auto it = adj_.find(v);
+    return it == adj_.end() ? nullptr : it->second;
+  }
+
+private:
+  bool wants(Value *v) const { return needs_.count(v) != 0; }
+
+  void accumulate(Value *v, Value *contribution) {
+    if (!wants(v))
+      return;
+    NNC_ASSERT(contribution->type.shape == v->type.shape)
+        << "adjoint shape " << contribution->type.str() << " for value of type " << v->type.str();
+    auto it = adj_.find(v);
+    if (it == adj_.end())
+      adj_[v] = contribution;
+    else
+      it->second = b_.add(it->second, contribution);
+  }
+
+  /// The adjoint of a reduction output, reshaped so that it broadcasts over
+  /// the reduced input.
+  Value *keepDims(const Op &op, Value *g) {
+    if (op.getBool("keepdims"))
+      return g;
+    Shape s = op.operand(0)->type.shape;
+    for (int64_t a : op.getInts("axes"))
+      s[a] = Dim(1);
+    return b_.reshape(g, s);
+  }
+
+  void rule(const Op &op, Value *g) {
+    Value *y = op.result;
+    Value *a = op.operands.empty() ? nullptr : op.operand(0);
+    Value *bv = op.operands.size() > 1 ? op.operand(1) : nullptr;
+    switch (op.kind) {
+    case OpKind::Add: // d(a+b) = g, g
+      accumulate(a, b_.sumTo(g, a->type.shape));
+      accumulate(bv, b_.sumTo(g, bv->type.shape));
+      return;
+    case OpKind::Sub: // d(a-b) = g, -g
+      accumulate(a, b_.sumTo(g, a->type.shape));
+      if (wants(bv))
+        accumulate(bv, b_.sumTo(b_.neg(g), bv->type.shape));
+      return;
+    case OpKind::Mul: // d(a*b) = g*b, g*a
+      if (wants(a))
+        accumulate(a, b_.sumTo(b_.mul(g, bv), a->type.shape));
+      if (wants(bv))
+        accumulate(bv, b_.sumTo(b_.mul(g, a), bv->type.shape));
+      return;
+    case OpKind::Div: // d(a/b) = g/b, -g*a/b^2 = -(g*y)/b
+      if (wants(a))
+        accumulate(a, b_.sumTo(b_.div(g, bv), a->type.shape));
+      if (wants(bv))
+        accumulate(bv, b_.sumTo(b_.neg(b_.div(b_.mul(g, y), bv)), bv->type.shape));
+      return;
+    case OpKind::Maximum: { // d max(a,b) = g*[a>b], g*[a<=b]
+      Value *mask = b_.unary(OpKind::Step, b_.sub(a, bv));
+      if (wants(a))
+        accumulate(a, b_.sumTo(b_.mul(g, mask), a->type.shape));
+      if (wants(bv))
+        accumulate(bv, b_.sumTo(b_.mul(g, b_.sub(b_.constant(1.0), mask)), bv->type.shape));
+      return;
+    }
+    case OpKind::Neg: // d(-a) = -g
+      accumulate(a, b_.neg(g));
+      return;
+    case OpKind::Exp: // d exp(a) = g*exp(a) = g*y
+      accumulate(a, b_.mul(g, y));
+      return;
+    case OpKind::Log: // d log(a) = g/a
+      accumulate(a, b_.div(g, a));
+      return;
+    case OpKind::Sqrt: // d sqrt(a) = g/(2*sqrt(a)) = g/(2y)
+      accumulate(a, b_.div(g, b_.mul(b_.constant(2.0), y)));
+      return;
+    case OpKind::Abs: // d |a| = g*sign(a)
+      accumulate(a, b_.mul(g, b_.unary(OpKind::Sign, a)));
+      return;
+    case OpKind::Relu: // d relu(a) = g*[a>0]
+      accumulate(a, b_.mul(g, b_.unary(OpKind::Step, a)));
+      return;
+    case OpKind::Sigmoid: // d sigmoid(a) = g*y*(1-y)
+      accumulate(a, b_.mul(g, b_.mul(y, b_.sub(b_.constant(1.0), y))));
+      return;
+    case OpKind::Tanh: // d tanh(a) = g*(1-y^2)
+      accumulate(a, b_.mul(g, b_.sub(b_.constant(1.0), b_.mul(y, y))));
+      return;
+    case OpKind::ReduceSum: // d sum(a) = g broadcast back over the reduced axes
+      accumulate(a, b_.broadcast(keepDims(op, g), a->type.shape));
+      return;
+    case OpKind::ReduceMean: { // d mean(a) = broadcast(g) / count
+      Shape reduced;
+      for (int64_t ax : op.getInts("axes"))
+        reduced.push_back(a->type.shape[ax]);
+      Value *scale = b_.create(OpKind::Const, {}, {{"value", 1.0}, {"divisor", reduced}});
+      accumulate(a, b_.mul(b_.broadcast(keepDims(op, g), a->type.shape), scale));
+      return;
+    }
+    case OpKind::ReduceMax: { // d max(a) = g shared equally among the maxima
+      std::vector<int64_t> axes = op.getInts("axes");
+      Value *yk = keepDims(op, y);
+      Value *mask = b_.create(OpKind::Equal, {a, yk});
+      Value *count = b_.reduce(OpKind::ReduceSum, mask, axes, /*keepdims=*/true);
+      accumulate(a, b_.mul(b_.div(mask, count), keepDims(op, g)));
+      return;
+    }
+    case OpKind::Softmax: { // d softmax(a) = y*(g - sum(g*y))
+      int64_t last = int64_t(a->type.rank()) - 1;
+      Value *dot = b_.reduce(OpKind::ReduceSum, b_.mul(g, y), {last}, true);
+      accumulate(a, b_.mul(y, b_.sub(g, dot)));
+      return;
+    }
+    case OpKind::LogSoftmax: { // d logsoftmax(a) = g - exp(y)*sum(g)
+      int64_t last = int64_t(a->type.rank()) - 1;
+      Value *sum = b_.reduce(OpKind::ReduceSum, g, {last}, true);
+      accumulate(a, b_.sub(g, b_.mul(b_.unary(OpKind::Exp, y), sum)));
+      return;
+    }
+    case OpKind::Broadcast: // d broadcast(a) = sum of g over the broadcast axes
+      accumulate(a, b_.sumTo(g, a->type.shape));
+      return;
+    case OpKind::Reshape: // d reshape(a) = reshape(g) back
+      accumulate(a, b_.reshape(g, a->type.shape));
+      return;
+    case OpKind::Transpose: { // d transpose(a, p) = transpose(g, p^-1)
+      std::vector<int64_t> perm = op.getInts("perm"), inv(perm.size());
+      for (size_t i = 0; i < perm.size(); ++i)
+        inv[perm[i]] = int64_t(i);
+      accumulate(a, b_.transpose(g, inv));
+      return;
+    }
+    case OpKind::MatMul: {
+      // y = op(A) op(B); with op = transpose where ta/tb is set:
+      //   ta=0 tb=0: dA = g Bᵀ      dB = Aᵀ g
+      //   ta=0 tb=1: dA = g B       dB = gᵀ A
+      //   ta=1 tb=0: dA = B gᵀ      dB = A g
+      //   ta=1 tb=1: dA = Bᵀ gᵀ     dB = gᵀ Aᵀ
+      bool ta = op.getBool("ta"), tb = op.getBool("tb");
+      if (wants(a)) {
+        Value *da = !ta ? b_.matmul(g, bv, false, !tb) : b_.matmul(bv, g, tb, true);
+        accumulate(a, da);
+      }
+      if (wants(bv)) {
+        Value *db = !tb ? b_.matmul(a, g, !ta, false) : b_.matmul(g, a, true, ta);
+        accumulate(bv, db);
+      }
+      return;
+    }
+    case OpKind::Const:
+    case OpKind::Equal:
+    case OpKind::Sign:
+    case OpKind::Step:
+    case OpKind::Cast:
+    case OpKind::ArgMax:
+    case OpKind::OneHot:
+      return; // not differentiable (filtered by NoGrad) or constant
+    }
+    NNC_UNREACHABLE("no gradient rule for " << opName(op.kind));
+  }
+
+  Function &g_;
+  Builder b_;
+  std::unordered_set<const Value *> needs_;
+  std::unordered_map<const Value *, Value *> adj_;
+};
+
+} // namespace
+
+Function *differentiate(Module &m, const Function &f, const std::string &of, const std::string &name,
+                        const std::vector<std::string> &wrt) {
+  Value *out = f.result(of);
+  NNC_ASSERT(out) << "differentiate: @" << f.name << " has no result '" << of << "'";
+  NNC_ASSERT(out->type.rank() == 0 && out->type.dtype == DType::F32) << "differentiate: result must be an f32 scalar";
+
+  Function *g = m.addFunction(name);
+  std::unordered_map<const Value *, Value *> map;
+  std::vector<Value *> targets;
+  for (size_t i = 0; i < f.args.size(); ++i) {
+    Value *a = g->addArg(f.args[i]->name, f.args[i]->type, f.argRoles[i]);
+    map[f.args[i]] = a;
+    bool selected = wrt.empty() ? f.argRoles[i] == ArgRole::Param
+                                : std::find(wrt.begin(), wrt.end(), a->name) != wrt.end();
+    if (selected && a->type.dtype == DType::F32)
+      targets.push_back(a);
+  }
+  map = g->cloneBody(f, map);
+
+  // Forward sweep: values that depend on a target.
+  std::unordered_set<const Value *> needs(targets.begin(), targets.end());
+  for (auto &op : g->ops) {
+    if (hasTrait(op->kind, OpTrait::NoGrad))
+      continue;
+    for (Value *v : op->operands)
+      if (needs.count(v)) {
+        needs.insert(op->result);
+        break;
+      }
+  }
+
+  Differentiator d(*g, needs);
+  d.run(map.at(out));
+
+  for (size_t i = 0; i < f.results.size(); ++i)
+    g->addResult(f.resultNames[i], map.at(f.results[i]));
+  Builder b(*g);
+  for (Value *t : targets) {
+    Value *adj = d.adjoint(t);
+    if (!adj)
+      adj = b.constant(0.0, t->type.shape);
+    g->addResult("grad." + t->name, adj);
+  }
+  return g;
+}
+
+} // namespace nnc::ir

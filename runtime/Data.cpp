@@ -1,0 +1,517 @@
+// Data loading (IDX, CSV; both optionally gzipped) and the input pipeline.
+// Files are read through zlib's gzread, which passes uncompressed files
+// through unchanged, so every loader accepts both forms. Shuffles use
+// std::mt19937_64 with a hand-written Fisher-Yates shuffle because
+// std::shuffle and the std distributions differ between standard libraries.
+#include "runtime/Data.h"
+
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string_view>
+
+namespace nnc::runtime {
+
+namespace {
+
+/// A gzip-or-raw input file. Reads report short counts only at end of input
+/// (including a truncated gzip stream); corrupt compressed data throws.
+class GzReader {
+public:
+  explicit GzReader(const std::string &path) : path_(path) {
+    errno = 0;
+    file_ = gzopen(path.c_str(), "rb");
+    if (!file_)
+      throw Error("cannot open '" + path +
+                  "': " + (errno ? std::strerror(errno) : "out of memory"));
+    gzbuffer(file_, 1 << 17);
+  }
+  GzReader(const GzReader &) = delete;
+  GzReader &operator=(const GzReader &) = delete;
+  ~GzReader() { gzclose(file_); }
+
+  const std::string &path() const { return path_; }
+
+  /// Reads up to `n` bytes into `dst`; returns how many were read.
+  size_t read(void *dst, size_t n) {
+    auto *p = static_cast<unsigned char *>(dst);
+    size_t got = 0;
+    while (got < n) {
+      // gzread takes an unsigned count and returns an int.
+      unsigned chunk = unsigned(std::min<size_t>(n - got, size_t(1) << 30));
+      int r = gzread(file_, p + got, chunk);
+      if (r < 0)
+        fail();
+      if (r == 0)
+        break;
+      got += size_t(r);
+    }
+    int errnum = Z_OK;
+    gzerror(file_, &errnum);
+    if (errnum != Z_OK && errnum != Z_BUF_ERROR)
+      fail();
+    return got;
+  }
+
+  std::string readAll() {
+    std::string out;
+    size_t chunk = size_t(1) << 20;
+    while (true) {
+      size_t old = out.size();
+      out.resize(old + chunk);
+      size_t got = read(&out[old], chunk);
+      out.resize(old + got);
+      if (got < chunk)
+        return out;
+    }
+  }
+
+private:
+  [[noreturn]] void fail() {
+    int errnum = Z_OK;
+    const char *msg = gzerror(file_, &errnum);
+    if (errnum == Z_ERRNO)
+      throw Error("cannot read '" + path_ + "': " + std::strerror(errno));
+    // zlib prefixes its message with the path, which we print already.
+    std::string text = msg ? msg : "unknown error";
+    if (text.compare(0, path_.size() + 2, path_ + ": ") == 0)
+      text.erase(0, path_.size() + 2);
+    throw Error("'" + path_ + "': corrupt gzip data: " + text);
+  }
+
+  std::string path_;
+  gzFile file_ = nullptr;
+};
+
+uint32_t readBigEndian32(const unsigned char *p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
+}
+
+constexpr uint32_t kIdxImagesMagic = 0x00000803;
+constexpr uint32_t kIdxLabelsMagic = 0x00000801;
+
+/// An IDX file whose header has been read and checked; the u8 payload follows.
+struct IdxFile {
+  GzReader reader;
+  std::vector<uint32_t> dims;
+  uint64_t payloadBytes = 0;
+
+  IdxFile(const std::string &path, uint32_t magic) : reader(path) {
+    const bool images = magic == kIdxImagesMagic;
+    const char *kind = images ? "IDX image file (unsigned bytes, 3 dimensions)"
+                              : "IDX label file (unsigned bytes, 1 dimension)";
+    unsigned char head[4];
+    size_t got = reader.read(head, 4);
+    if (got < 4)
+      throw Error(fmt::format("'{}': truncated: expected a 4-byte IDX magic number, got {} bytes",
+                              path, got));
+    uint32_t found = readBigEndian32(head);
+    if (found != magic) {
+      uint32_t other = images ? kIdxLabelsMagic : kIdxImagesMagic;
+      std::string hint;
+      if (found == other)
+        hint = images ? " (this looks like a label file)" : " (this looks like an image file)";
+      throw Error(fmt::format("'{}': bad magic number 0x{:08x}, expected 0x{:08x} for an {}{}",
+                              path, found, magic, kind, hint));
+    }
+    size_t rank = magic & 0xff;
+    std::vector<unsigned char> raw(4 * rank);
+    got = reader.read(raw.data(), raw.size());
+    if (got < raw.size())
+      throw Error(fmt::format("'{}': truncated: expected {} bytes of header after the magic "
+                              "number, got {}",
+                              path, raw.size(), got));
+    payloadBytes = 1;
+    for (size_t i = 0; i < rank; ++i) {
+      dims.push_back(readBigEndian32(&raw[4 * i]));
+      // Three u32 dimensions cannot overflow 64 bits by much, but check anyway.
+      if (__builtin_mul_overflow(payloadBytes, uint64_t(dims.back()), &payloadBytes))
+        throw Error(fmt::format("'{}': dimensions are too large", path));
+    }
+    if (dims[0] == 0)
+      throw Error(fmt::format("'{}': contains no {}", path, images ? "images" : "labels"));
+  }
+
+  /// Reads the payload, growing the buffer as data arrives so a lying header
+  /// fails as "truncated" instead of reserving a huge buffer up front.
+  std::vector<uint8_t> readPayload(const char *what) {
+    const std::string &path = reader.path();
+    std::vector<uint8_t> buf;
+    const uint64_t step = uint64_t(64) << 20;
+    while (buf.size() < payloadBytes) {
+      size_t old = buf.size();
+      size_t want = size_t(std::min<uint64_t>(payloadBytes - old, step));
+      buf.resize(old + want);
+      size_t got = reader.read(buf.data() + old, want);
+      if (got < want)
+        throw Error(fmt::format("'{}': truncated: expected {} bytes of {} data, got {}", path,
+                                payloadBytes, what, old + got));
+    }
+    unsigned char extra;
+    if (reader.read(&extra, 1) != 0)
+      throw Error(fmt::format("'{}': unexpected data after the {} bytes of {} data", path,
+                              payloadBytes, what));
+    return buf;
+  }
+};
+
+/// splitmix64: turns (seed, epoch) into a well-mixed seed for an epoch's shuffle.
+uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+/// Fisher-Yates with a plain modulo: identical on every standard library
+/// (std::uniform_int_distribution is not). The bias is below n / 2^64.
+void shuffleIndices(std::vector<int64_t> &v, std::mt19937_64 &rng) {
+  for (size_t i = v.size(); i > 1; --i) {
+    size_t j = size_t(rng() % i);
+    std::swap(v[i - 1], v[j]);
+  }
+}
+
+/// 0, 1, ..., n-1.
+std::vector<int64_t> iota(int64_t n) {
+  std::vector<int64_t> v(static_cast<size_t>(n));
+  for (size_t i = 0; i < v.size(); ++i)
+    v[i] = int64_t(i);
+  return v;
+}
+
+/// Checks that x and y describe the same rows with the expected dtypes.
+void checkDataset(const Dataset &d) {
+  if (d.x.rank() == 0 && d.y.rank() == 0)
+    return;
+  if (d.x.dtype() != DType::F32 || d.x.rank() < 1)
+    throw Error("dataset features must be f32 [n, ...], got " + d.x.typeString());
+  if (d.y.dtype() != DType::I64 || d.y.rank() != 1)
+    throw Error("dataset labels must be i64 [n], got " + d.y.typeString());
+  if (d.x.dim(0) != d.y.dim(0))
+    throw Error(
+        fmt::format("dataset has {} rows of features but {} labels", d.x.dim(0), d.y.dim(0)));
+}
+
+int64_t featuresPerRow(const Tensor &x) {
+  if (x.rank() == 0)
+    return 0;
+  int64_t f = 1;
+  for (size_t i = 1; i < x.rank(); ++i)
+    f *= x.dim(i);
+  return f;
+}
+
+std::vector<int64_t> rowShape(const Tensor &x) {
+  if (x.rank() == 0)
+    return {0};
+  return std::vector<int64_t>(x.shape().begin() + 1, x.shape().end());
+}
+
+/// A new data set holding rows idx[begin, end) of `d`, in that order.
+Dataset gatherRows(const Dataset &d, const std::vector<int64_t> &idx, size_t begin, size_t end) {
+  int64_t f = featuresPerRow(d.x);
+  std::vector<int64_t> shape = rowShape(d.x);
+  shape.insert(shape.begin(), int64_t(end - begin));
+  Dataset out;
+  out.x = Tensor(DType::F32, shape);
+  out.y = Tensor(DType::I64, {int64_t(end - begin)});
+  out.numClasses = d.numClasses;
+  for (size_t i = begin; i < end; ++i) {
+    int64_t r = idx[i];
+    if (f)
+      std::memcpy(out.x.f32() + (i - begin) * f, d.x.f32() + r * f, size_t(f) * sizeof(float));
+    out.y.i64()[i - begin] = d.y.i64()[r];
+  }
+  return out;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
+    s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
+    s.remove_suffix(1);
+  return s;
+}
+
+/// Parses a whole field as a finite number (an optional '+', and surrounding
+/// double quotes, are allowed).
+bool parseNumber(std::string_view s, double &out) {
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"')
+    s = trim(s.substr(1, s.size() - 2));
+  if (!s.empty() && s.front() == '+')
+    s.remove_prefix(1);
+  if (s.empty())
+    return false;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && end == s.data() + s.size() && std::isfinite(out);
+}
+
+void splitFields(std::string_view line, std::vector<std::string_view> &fields) {
+  fields.clear();
+  size_t start = 0;
+  while (true) {
+    size_t comma = line.find(',', start);
+    if (comma == std::string_view::npos) {
+      fields.push_back(trim(line.substr(start)));
+      return;
+    }
+    fields.push_back(trim(line.substr(start, comma - start)));
+    start = comma + 1;
+  }
+}
+
+bool isBlank(std::string_view line) { return trim(line).empty(); }
+
+} // namespace
+
+Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath) {
+  IdxFile images(imagesPath, kIdxImagesMagic);
+  IdxFile labels(labelsPath, kIdxLabelsMagic);
+  if (images.dims[0] != labels.dims[0])
+    throw Error(fmt::format("'{}' has {} images but '{}' has {} labels", imagesPath, images.dims[0],
+                            labelsPath, labels.dims[0]));
+  if (images.dims[1] == 0 || images.dims[2] == 0)
+    throw Error(
+        fmt::format("'{}': images have size {}x{}", imagesPath, images.dims[1], images.dims[2]));
+
+  std::vector<uint8_t> pixels = images.readPayload("image");
+  std::vector<uint8_t> classes = labels.readPayload("label");
+
+  int64_t n = images.dims[0];
+  int64_t features = int64_t(images.dims[1]) * images.dims[2];
+  Dataset d;
+  d.x = Tensor(DType::F32, {n, features});
+  float *x = d.x.f32();
+  for (size_t i = 0; i < pixels.size(); ++i)
+    x[i] = float(pixels[i]);
+  d.y = Tensor(DType::I64, {n});
+  int64_t *y = d.y.i64();
+  int64_t maxLabel = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    y[i] = classes[size_t(i)];
+    maxLabel = std::max(maxLabel, y[i]);
+  }
+  d.numClasses = maxLabel + 1;
+  return d;
+}
+
+Dataset loadCSV(const std::string &path, int64_t labelColumn, bool header) {
+  std::string text = GzReader(path).readAll();
+  // Labels this large would only come from a wrong label column, and would
+  // make one-hot targets absurdly wide.
+  constexpr double kMaxLabel = double(1 << 24);
+
+  std::vector<std::string_view> fields;
+  std::vector<float> xs;
+  std::vector<int64_t> ys;
+  int64_t expected = -1;
+  int64_t labelCol = -1;
+  int64_t lineNo = 0;
+  int64_t lastLine = 0;
+  bool sawHeader = false;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t eol = text.find('\n', pos);
+    if (eol == std::string::npos)
+      eol = text.size();
+    std::string_view line(text.data() + pos, eol - pos);
+    pos = eol + 1;
+    ++lineNo;
+    if (!line.empty() && line.back() == '\r')
+      line.remove_suffix(1);
+    if (isBlank(line))
+      continue;
+    lastLine = lineNo;
+    splitFields(line, fields);
+    auto where = [&] { return fmt::format("{}:{}: ", path, lineNo); };
+
+    if (expected < 0) {
+      expected = int64_t(fields.size());
+      if (expected < 2)
+        throw Error(where() + "need at least 2 columns (features and a label), found 1");
+      if (labelColumn < -1 || labelColumn >= expected)
+        throw Error(where() + fmt::format("label column {} is out of range: rows have {} fields",
+                                          labelColumn, expected));
+      labelCol = labelColumn == -1 ? expected - 1 : labelColumn;
+      bool numeric = true;
+      double ignored;
+      for (std::string_view f : fields)
+        numeric = numeric && parseNumber(f, ignored);
+      if (header || !numeric) {
+        sawHeader = true;
+        continue;
+      }
+    }
+
+    if (int64_t(fields.size()) != expected)
+      throw Error(where() + fmt::format("row has {} fields, expected {}", fields.size(), expected));
+    for (int64_t i = 0; i < expected; ++i) {
+      double v;
+      std::string_view f = fields[size_t(i)];
+      bool ok = parseNumber(f, v);
+      if (i == labelCol) {
+        if (!ok || v < 0 || v != std::floor(v))
+          throw Error(where() + fmt::format("label \"{}\" in column {} is not a non-negative "
+                                            "integer",
+                                            f, i + 1));
+        if (v >= kMaxLabel)
+          throw Error(where() + fmt::format("label {} in column {} is too large (limit {})", f,
+                                            i + 1, int64_t(kMaxLabel)));
+        ys.push_back(int64_t(v));
+      } else {
+        if (!ok)
+          throw Error(where() + (f.empty()
+                                     ? fmt::format("field {} is empty", i + 1)
+                                     : fmt::format("field {} is not a number: \"{}\"", i + 1, f)));
+        xs.push_back(float(v));
+      }
+    }
+  }
+
+  if (ys.empty()) {
+    if (sawHeader)
+      throw Error(fmt::format("{}:{}: no data rows after the header", path, lastLine));
+    throw Error(fmt::format("{}:1: empty file", path));
+  }
+
+  int64_t n = int64_t(ys.size());
+  Dataset d;
+  d.x = Tensor(DType::F32, {n, expected - 1});
+  std::copy(xs.begin(), xs.end(), d.x.f32());
+  d.y = Tensor(DType::I64, {n});
+  std::copy(ys.begin(), ys.end(), d.y.i64());
+  d.numClasses = *std::max_element(ys.begin(), ys.end()) + 1;
+  return d;
+}
+
+void scale(Dataset &data, float factor) {
+  float *x = data.x.f32();
+  for (int64_t i = 0, e = data.x.numel(); i < e; ++i)
+    x[i] *= factor;
+}
+
+Standardizer fitStandardizer(const Tensor &x) {
+  if (x.dtype() != DType::F32 || x.rank() < 1)
+    throw Error("cannot standardize " + x.typeString() + ": expected f32 [n, ...]");
+  int64_t n = x.dim(0);
+  if (n == 0)
+    throw Error("cannot fit a standardizer on an empty data set");
+  int64_t f = featuresPerRow(x);
+  // Accumulate in double, two passes: one-pass formulas lose the variance of
+  // features with a large mean (e.g. raw 0..255 pixels).
+  std::vector<double> mean(size_t(f), 0.0), var(size_t(f), 0.0);
+  const float *p = x.f32();
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < f; ++j)
+      mean[size_t(j)] += p[r * f + j];
+  for (double &m : mean)
+    m /= double(n);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < f; ++j) {
+      double d = p[r * f + j] - mean[size_t(j)];
+      var[size_t(j)] += d * d;
+    }
+  Standardizer s;
+  s.mean.resize(size_t(f));
+  s.stddev.resize(size_t(f));
+  for (size_t j = 0; j < size_t(f); ++j) {
+    s.mean[j] = float(mean[j]);
+    s.stddev[j] = std::max(float(std::sqrt(var[j] / double(n))), 1e-7f);
+  }
+  return s;
+}
+
+void applyStandardizer(const Standardizer &s, Tensor &x) {
+  if (x.dtype() != DType::F32 || x.rank() < 1)
+    throw Error("cannot standardize " + x.typeString() + ": expected f32 [n, ...]");
+  int64_t f = featuresPerRow(x);
+  if (s.mean.size() != size_t(f) || s.stddev.size() != size_t(f))
+    throw Error(fmt::format("standardizer was fitted on {} features but the data has {}",
+                            s.mean.size(), f));
+  float *p = x.f32();
+  for (int64_t r = 0, n = x.dim(0); r < n; ++r)
+    for (int64_t j = 0; j < f; ++j)
+      p[r * f + j] = (p[r * f + j] - s.mean[size_t(j)]) / s.stddev[size_t(j)];
+}
+
+std::pair<Dataset, Dataset> splitValidation(const Dataset &data, double fraction, uint64_t seed) {
+  checkDataset(data);
+  if (!(fraction >= 0.0 && fraction < 1.0))
+    throw Error(fmt::format("validation fraction must be in [0, 1), got {}", fraction));
+  int64_t n = data.size();
+  std::vector<int64_t> idx = iota(n);
+  std::mt19937_64 rng(seed);
+  shuffleIndices(idx, rng);
+  size_t numVal = size_t(std::llround(double(n) * fraction));
+  size_t numTrain = size_t(n) - numVal;
+  return {gatherRows(data, idx, 0, numTrain), gatherRows(data, idx, numTrain, size_t(n))};
+}
+
+Dataset take(const Dataset &data, int64_t n) {
+  checkDataset(data);
+  if (n < 0)
+    throw Error(fmt::format("cannot take {} rows", n));
+  int64_t k = std::min(n, data.size());
+  std::vector<int64_t> idx = iota(k);
+  return gatherRows(data, idx, 0, size_t(k));
+}
+
+BatchIterator::BatchIterator(const Dataset &data, int64_t batchSize, bool shuffle, uint64_t seed)
+    : data_(data), batchSize_(batchSize), shuffle_(shuffle), seed_(seed) {
+  checkDataset(data);
+  if (batchSize <= 0)
+    throw Error(fmt::format("batch size must be positive, got {}", batchSize));
+  rowElems_ = featuresPerRow(data.x);
+  rowShape_ = rowShape(data.x);
+  order_.resize(size_t(data.size()));
+  reset(0);
+}
+
+void BatchIterator::reset(uint64_t epoch) {
+  pos_ = 0;
+  for (size_t i = 0; i < order_.size(); ++i)
+    order_[i] = int64_t(i);
+  if (shuffle_) {
+    std::mt19937_64 rng(mix64(seed_ ^ mix64(epoch)));
+    shuffleIndices(order_, rng);
+  }
+}
+
+bool BatchIterator::next(Tensor &xb, Tensor &yb) {
+  int64_t n = int64_t(order_.size());
+  if (pos_ >= n)
+    return false;
+  int64_t b = std::min(batchSize_, n - pos_);
+  std::vector<int64_t> xShape = rowShape_;
+  xShape.insert(xShape.begin(), b);
+  if (xb.dtype() != DType::F32 || xb.shape() != xShape)
+    xb = Tensor(DType::F32, xShape);
+  if (yb.dtype() != DType::I64 || yb.rank() != 1 || yb.dim(0) != b)
+    yb = Tensor(DType::I64, {b});
+  const float *x = data_.x.f32();
+  const int64_t *y = data_.y.i64();
+  float *xo = xb.f32();
+  int64_t *yo = yb.i64();
+  for (int64_t i = 0; i < b; ++i) {
+    int64_t r = order_[size_t(pos_ + i)];
+    if (rowElems_)
+      std::memcpy(xo + i * rowElems_, x + r * rowElems_, size_t(rowElems_) * sizeof(float));
+    yo[i] = y[r];
+  }
+  pos_ += b;
+  return true;
+}
+
+int64_t BatchIterator::numBatches() const {
+  return (int64_t(order_.size()) + batchSize_ - 1) / batchSize_;
+}
+
+} // namespace nnc::runtime

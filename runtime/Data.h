@@ -1,0 +1,102 @@
+// Data sources and the input pipeline: IDX (MNIST-style) and CSV loaders,
+// scaling and standardization, a seeded train/validation split, and the batch
+// iterator the trainer draws minibatches from. Everything seeded here gives
+// the same result on every standard library, so runs are reproducible.
+#pragma once
+
+#include "runtime/Tensor.h"
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace nnc::runtime {
+
+/// A labelled data set: x is f32 [n, features...], y is i64 [n] holding class
+/// indices in [0, numClasses).
+struct Dataset {
+  Tensor x;
+  Tensor y;
+  int64_t numClasses = 0;
+
+  /// Number of rows (examples).
+  int64_t size() const { return x.rank() ? x.dim(0) : 0; }
+};
+
+/// Loads an IDX image file (magic 0x00000803, u8 [n, rows, cols]) and an IDX
+/// label file (magic 0x00000801, u8 [n]), each gzipped or raw. x becomes f32
+/// [n, rows*cols] with the raw 0..255 values; numClasses is max label + 1.
+/// Throws Error naming the file and the problem (bad magic, truncated data,
+/// count mismatch, ...).
+Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath);
+
+/// Loads a numeric CSV file (optionally gzipped). `labelColumn` is the 0-based
+/// column holding non-negative integer labels, -1 for the last one; the other
+/// columns become x as f32 [n, columns-1]. The first row is skipped as a
+/// header when `header` is true, and also when it has a non-numeric field.
+/// Errors are prefixed with "<path>:<line>:".
+Dataset loadCSV(const std::string &path, int64_t labelColumn = -1, bool header = false);
+
+/// Multiplies every feature by `factor` (e.g. 1/255 for 8-bit pixels).
+void scale(Dataset &data, float factor);
+
+/// Per-feature mean and standard deviation, fitted on training data and then
+/// applied unchanged to validation and test data.
+struct Standardizer {
+  std::vector<float> mean;
+  std::vector<float> stddev;
+};
+
+/// Population mean and standard deviation of each feature of x ([n, ...]),
+/// over the rows. Standard deviations are floored at 1e-7 so constant
+/// features map to 0 instead of dividing by zero.
+Standardizer fitStandardizer(const Tensor &x);
+
+/// x = (x - mean) / stddev per feature. Throws Error if the feature count
+/// differs from the one the standardizer was fitted on.
+void applyStandardizer(const Standardizer &s, Tensor &x);
+
+/// Shuffles the row indices with a Fisher-Yates shuffle driven by
+/// std::mt19937_64(seed) and splits them into (train, validation); the last
+/// round(n * fraction) shuffled rows form the validation set. fraction must be
+/// in [0, 1).
+std::pair<Dataset, Dataset> splitValidation(const Dataset &data, double fraction, uint64_t seed);
+
+/// The first min(n, size) rows of `data`.
+Dataset take(const Dataset &data, int64_t n);
+
+/// Walks a data set in minibatches of `batchSize` rows. The last batch of an
+/// epoch holds the remaining rows (it is smaller, never dropped). With
+/// shuffling on, each epoch's order depends only on (seed, epoch).
+/// The data set must outlive the iterator.
+class BatchIterator {
+public:
+  BatchIterator(const Dataset &data, int64_t batchSize, bool shuffle, uint64_t seed);
+
+  /// Starts a new epoch, reshuffling the row order from (seed, epoch) when
+  /// shuffling is on.
+  void reset(uint64_t epoch);
+
+  /// Fills xb (f32 [b, features...]) and yb (i64 [b]) with the next batch and
+  /// returns true, or returns false at the end of the epoch. The tensors are
+  /// reallocated only when their shape has to change.
+  bool next(Tensor &xb, Tensor &yb);
+
+  /// Batches per epoch: ceil(size / batchSize).
+  int64_t numBatches() const;
+
+  int64_t batchSize() const { return batchSize_; }
+
+private:
+  const Dataset &data_;
+  int64_t batchSize_;
+  bool shuffle_;
+  uint64_t seed_;
+  int64_t rowElems_ = 0;
+  std::vector<int64_t> rowShape_;
+  std::vector<int64_t> order_;
+  int64_t pos_ = 0;
+};
+
+} // namespace nnc::runtime

@@ -1,0 +1,271 @@
+// Training driver; see Trainer.h.
+#include "runtime/Trainer.h"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <xmmintrin.h>
+
+namespace nnc::runtime {
+
+void enableFlushToZero() { _mm_setcsr(_mm_getcsr() | 0x8040); }
+
+void initialize(Tensor &t, Init init, int64_t fanIn, int64_t fanOut, std::mt19937_64 &rng) {
+  float *p = t.f32();
+  int64_t n = t.numel();
+  switch (init) {
+  case Init::Zeros:
+  case Init::Ones:
+    for (int64_t i = 0; i < n; ++i)
+      p[i] = init == Init::Ones ? 1.0f : 0.0f;
+    return;
+  case Init::Glorot: {
+    double a = std::sqrt(6.0 / double(fanIn + fanOut));
+    std::uniform_real_distribution<double> d(-a, a);
+    for (int64_t i = 0; i < n; ++i)
+      p[i] = float(d(rng));
+    return;
+  }
+  case Init::He:
+  case Init::Lecun: {
+    double sd = std::sqrt((init == Init::He ? 2.0 : 1.0) / double(fanIn));
+    std::normal_distribution<double> d(0.0, sd);
+    for (int64_t i = 0; i < n; ++i)
+      p[i] = float(d(rng));
+    return;
+  }
+  }
+}
+
+void checkLabels(const Dataset &data, int64_t classes, const std::string &what) {
+  const int64_t *y = data.y.i64();
+  for (int64_t i = 0; i < data.size(); ++i)
+    if (y[i] < 0 || y[i] >= classes)
+      throw Error(fmt::format("{}: label {} of example {} is outside the model's {} classes [0, {})", what, y[i], i,
+                              classes, classes));
+}
+
+char *Trainer::arenaFor(const CompiledFn &fn) {
+  auto it = arenas_.find(&fn);
+  if (it == arenas_.end())
+    it = arenas_.emplace(&fn, Tensor(DType::F32, {std::max<int64_t>(16, (fn.arenaBytes + 3) / 4)})).first;
+  return static_cast<char *>(it->second.data());
+}
+
+void Trainer::call(const CompiledFn &fn, const Tensor *xb, const Tensor *yb, float lr,
+                   std::map<std::string, Tensor> &outs) {
+  std::vector<void *> bufs;
+  bufs.reserve(fn.args.size() + fn.results.size());
+  Tensor lrT(DType::F32, {});
+  lrT.f32()[0] = lr;
+  for (const BufferSpec &a : fn.args) {
+    const Tensor *t = nullptr;
+    switch (a.role) {
+    case Role::Input: t = xb; break;
+    case Role::Label: t = yb; break;
+    case Role::Param: t = &state_.params.at(a.name); break;
+    case Role::State: t = &state_.state.at(a.name); break;
+    case Role::Scalar: t = &lrT; break;
+    }
+    int64_t want = 1;
+    for (int64_t d : a.shape)
+      want *= d;
+    if (!t || t->numel() != want || t->dtype() != a.dtype)
+      throw Error(fmt::format("internal: buffer '{}' has {} elements, the compiled function expects {}", a.name,
+                              t ? t->numel() : 0, want));
+    bufs.push_back(const_cast<void *>(t->data()));
+  }
+  for (const BufferSpec &r : fn.results) {
+    Tensor &t = outs[r.name];
+    if (!t.data() || t.shape() != r.shape || t.dtype() != r.dtype)
+      t = Tensor(r.dtype, r.shape);
+    bufs.push_back(t.data());
+  }
+  fn.entry(bufs.data(), arenaFor(fn));
+}
+
+namespace {
+
+std::string duration(double s) {
+  if (!std::isfinite(s) || s < 0)
+    return "--:--";
+  long t = long(s + 0.5);
+  if (t >= 3600)
+    return fmt::format("{}:{:02}:{:02}", t / 3600, (t / 60) % 60, t % 60);
+  return fmt::format("{}:{:02}", t / 60, t % 60);
+}
+
+std::string metrics(const char *prefix, const EvalResult &r) {
+  std::string s = fmt::format("{}loss {:.4f}", prefix, r.loss);
+  if (r.accuracy >= 0)
+    s += fmt::format(" acc {:.4f}", r.accuracy);
+  return s;
+}
+
+/// Lower is better for losses, higher for accuracies.
+double monitored(const EpochRecord &e, const std::string &m) {
+  if (m == "val_loss") return e.val.loss;
+  if (m == "val_accuracy") return -e.val.accuracy;
+  if (m == "train_accuracy") return -e.train.accuracy;
+  return e.train.loss;
+}
+
+} // namespace
+
+TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOptions &opts) {
+  enableFlushToZero();
+  using Clock = std::chrono::steady_clock;
+  TrainResult result;
+  auto start = Clock::now();
+  BatchIterator it(train, opts.batch, opts.shuffle, opts.seed);
+  Tensor xb, yb;
+  std::map<std::string, Tensor> outs;
+  double best = INFINITY;
+  int64_t sinceBest = 0;
+  std::map<std::string, Tensor> bestParams;
+  std::map<std::string, Tensor> bestState;
+  int64_t samples = 0;
+  double trainSeconds = 0;
+  int64_t batches = it.numBatches();
+
+  for (int64_t epoch = 1; epoch <= opts.epochs; ++epoch) {
+    auto epochStart = Clock::now();
+    auto lastDraw = epochStart;
+    it.reset(uint64_t(epoch));
+    double lossSum = 0, correct = 0;
+    int64_t seen = 0, b = 0;
+    while (it.next(xb, yb)) {
+      const CompiledFn &fn = compile_("train_step", xb.dim(0));
+      call(fn, &xb, &yb, float(opts.lr), outs);
+      double loss = outs.at("loss").f32()[0];
+      if (!std::isfinite(loss))
+        throw Error(fmt::format("training diverged: the loss is {} at epoch {}, batch {} (try a smaller learning rate)",
+                                loss, epoch, b + 1));
+      lossSum += loss * double(xb.dim(0));
+      if (opts.classification)
+        correct += outs.at("correct").f32()[0];
+      seen += xb.dim(0);
+      ++b;
+      for (const BufferSpec &r : fn.results) {
+        if (r.name.rfind("new.", 0) != 0)
+          continue;
+        std::string n = r.name.substr(4);
+        auto p = state_.params.find(n);
+        std::swap(p != state_.params.end() ? p->second : state_.state.at(n), outs.at(r.name));
+      }
+      auto now = Clock::now();
+      if (opts.interactive && opts.log && std::chrono::duration<double>(now - lastDraw).count() > 0.1) {
+        lastDraw = now;
+        double el = std::chrono::duration<double>(now - epochStart).count();
+        double rate = double(seen) / std::max(el, 1e-9);
+        double remaining = (double(batches - b) + double(opts.epochs - epoch) * double(batches)) * el / double(b);
+        int width = 20, fill = int(double(width) * double(b) / double(batches));
+        std::string bar = std::string(size_t(fill), '=') + (fill < width ? ">" : "") +
+                          std::string(size_t(std::max(0, width - fill - 1)), ' ');
+        EvalResult cur{lossSum / double(seen), opts.classification ? correct / double(seen) : -1, seen};
+        *opts.log << fmt::format("\r\033[Kepoch {}/{} [{}] {}/{} {} | {:.0f} samples/s | ETA {}", epoch, opts.epochs,
+                                 bar, b, batches, metrics("", cur), rate, duration(remaining))
+                  << std::flush;
+      }
+    }
+    double epochSeconds = std::chrono::duration<double>(Clock::now() - epochStart).count();
+    trainSeconds += epochSeconds;
+    samples += seen;
+    EpochRecord rec;
+    rec.epoch = epoch;
+    rec.seconds = epochSeconds;
+    rec.train = {lossSum / double(std::max<int64_t>(1, seen)), opts.classification ? correct / double(seen) : -1, seen};
+    if (val.size() > 0)
+      rec.val = evaluate(val, opts.batch, opts.classification);
+    result.history.push_back(rec);
+    result.epochsRun = epoch;
+    if (opts.log) {
+      double remaining = double(opts.epochs - epoch) * trainSeconds / double(epoch);
+      std::string line = fmt::format("epoch {}/{}  train {}", epoch, opts.epochs, metrics("", rec.train));
+      if (val.size() > 0)
+        line += fmt::format(" | val {}", metrics("", rec.val));
+      line += fmt::format(" | {:.0f} samples/s | {:.1f}s", double(seen) / std::max(epochSeconds, 1e-9), epochSeconds);
+      if (epoch < opts.epochs)
+        line += " | ETA " + duration(remaining);
+      *opts.log << (opts.interactive ? "\r\033[K" : "") << line << "\n" << std::flush;
+    }
+    // Early stopping on the monitored metric, keeping the best weights.
+    double m = monitored(rec, opts.monitor);
+    if (m < best - opts.minDelta) {
+      best = m;
+      sinceBest = 0;
+      result.bestEpoch = epoch;
+      if (opts.earlyStop) {
+        bestParams = state_.params;
+        bestState = state_.state;
+      }
+    } else if (opts.earlyStop && ++sinceBest >= opts.patience) {
+      result.stoppedEarly = true;
+      if (opts.log)
+        *opts.log << fmt::format("early stop: {} has not improved for {} epochs; restoring the weights of epoch {}\n",
+                                 opts.monitor, opts.patience, result.bestEpoch);
+      break;
+    }
+  }
+  if (result.stoppedEarly) {
+    state_.params = bestParams;
+    state_.state = bestState;
+  }
+  result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  result.samplesPerSecond = double(samples) / std::max(trainSeconds, 1e-9);
+  return result;
+}
+
+EvalResult Trainer::evaluate(const Dataset &data, int64_t batch, bool classification) {
+  enableFlushToZero();
+  BatchIterator it(data, batch, false, 0);
+  it.reset(0);
+  Tensor xb, yb;
+  std::map<std::string, Tensor> outs;
+  double lossSum = 0, correct = 0;
+  int64_t seen = 0;
+  while (it.next(xb, yb)) {
+    const CompiledFn &fn = compile_("evaluate", xb.dim(0));
+    call(fn, &xb, &yb, 0.0f, outs);
+    lossSum += outs.at("loss").f32()[0] * double(xb.dim(0));
+    if (classification)
+      correct += outs.at("correct").f32()[0];
+    seen += xb.dim(0);
+  }
+  EvalResult r;
+  r.examples = seen;
+  r.loss = seen ? lossSum / double(seen) : NAN;
+  r.accuracy = classification && seen ? correct / double(seen) : -1;
+  return r;
+}
+
+Tensor Trainer::predict(const Tensor &x, const std::string &output, int64_t batch) {
+  enableFlushToZero();
+  Dataset d;
+  d.x = x;
+  d.y = Tensor(DType::I64, {x.dim(0)});
+  BatchIterator it(d, batch, false, 0);
+  it.reset(0);
+  Tensor xb, yb;
+  std::map<std::string, Tensor> outs;
+  Tensor all;
+  int64_t row = 0;
+  while (it.next(xb, yb)) {
+    const CompiledFn &fn = compile_("predict", xb.dim(0));
+    call(fn, &xb, nullptr, 0.0f, outs);
+    const Tensor &o = outs.at(output);
+    if (all.rank() == 0) {
+      std::vector<int64_t> shape = o.shape();
+      shape[0] = x.dim(0);
+      all = Tensor(o.dtype(), shape);
+    }
+    size_t rowBytes = o.bytes() / size_t(o.dim(0));
+    std::memcpy(static_cast<char *>(all.data()) + size_t(row) * rowBytes, o.data(), o.bytes());
+    row += o.dim(0);
+  }
+  return all;
+}
+
+} // namespace nnc::runtime

@@ -1,0 +1,119 @@
+// The training driver: runs compiled train_step / evaluate / predict
+// functions over batches, tracks metrics, prints progress, stops early and
+// keeps parameters and optimizer state as named tensors. It knows nothing of
+// LLVM: compiled functions arrive as entry pointers with buffer signatures,
+// through a callback that compiles (and caches) one per batch size.
+#pragma once
+
+#include "runtime/Data.h"
+#include "runtime/Tensor.h"
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <ostream>
+#include <random>
+#include <string>
+#include <vector>
+
+namespace nnc::runtime {
+
+enum class Role : uint8_t { Input, Label, Param, State, Scalar };
+
+struct BufferSpec {
+  std::string name;
+  DType dtype = DType::F32;
+  std::vector<int64_t> shape;
+  Role role = Role::Input;
+};
+
+/// A compiled function (see codegen/JIT.h for the calling convention).
+struct CompiledFn {
+  void (*entry)(void **buffers, char *arena) = nullptr;
+  int64_t arenaBytes = 0;
+  std::vector<BufferSpec> args, results;
+};
+
+/// Returns the compiled `function` ("train_step", "evaluate", "predict")
+/// specialized to batch size `batch`; the reference stays valid.
+using CompileFn = std::function<const CompiledFn &(const std::string &function, int64_t batch)>;
+
+/// Parameters and optimizer state, by name.
+struct ModelState {
+  std::map<std::string, Tensor> params;
+  std::map<std::string, Tensor> state;
+};
+
+/// How a parameter starts.
+enum class Init { He, Glorot, Lecun, Zeros, Ones };
+/// Fills `t` from a seeded generator: He normal sqrt(2/fanIn), Glorot
+/// uniform sqrt(6/(fanIn+fanOut)), LeCun normal sqrt(1/fanIn), zeros or ones.
+void initialize(Tensor &t, Init init, int64_t fanIn, int64_t fanOut, std::mt19937_64 &rng);
+
+struct TrainOptions {
+  int64_t epochs = 10;
+  int64_t batch = 32;
+  double lr = 0.01;
+  bool shuffle = true;
+  uint64_t seed = 0;
+  bool earlyStop = false;
+  std::string monitor = "val_loss";
+  int64_t patience = 5;
+  double minDelta = 0;
+  bool classification = false;
+  bool showAccuracy = true;
+  /// Progress: redraw one line on a terminal, else one line per epoch.
+  bool interactive = false;
+  std::ostream *log = nullptr;
+};
+
+struct EvalResult {
+  double loss = 0;
+  double accuracy = -1; ///< -1 if not a classification model
+  int64_t examples = 0;
+};
+
+struct EpochRecord {
+  int64_t epoch = 0;
+  EvalResult train, val;
+  double seconds = 0;
+};
+
+struct TrainResult {
+  std::vector<EpochRecord> history;
+  int64_t epochsRun = 0;
+  int64_t bestEpoch = 0;  ///< the epoch whose weights were kept (early stopping)
+  bool stoppedEarly = false;
+  double seconds = 0;
+  double samplesPerSecond = 0;
+};
+
+class Trainer {
+public:
+  Trainer(CompileFn compile, ModelState &state) : compile_(std::move(compile)), state_(state) {}
+
+  /// Trains on `train`, validating on `val` after each epoch if it is non-empty.
+  TrainResult fit(const Dataset &train, const Dataset &val, const TrainOptions &opts);
+  /// Loss and accuracy of the current parameters over `data`.
+  EvalResult evaluate(const Dataset &data, int64_t batch, bool classification);
+  /// Runs `predict` over `x` ([n, features...]) and returns output `output` for all rows.
+  Tensor predict(const Tensor &x, const std::string &output, int64_t batch);
+
+private:
+  /// Binds buffers by role and name and calls `fn`.
+  void call(const CompiledFn &fn, const Tensor *xb, const Tensor *yb, float lr, std::map<std::string, Tensor> &outs);
+  char *arenaFor(const CompiledFn &fn);
+
+  CompileFn compile_;
+  ModelState &state_;
+  std::map<const CompiledFn *, Tensor> arenas_;
+};
+
+/// Checks that compiled code can read `data`'s labels: every label in [0, classes).
+void checkLabels(const Dataset &data, int64_t classes, const std::string &what);
+
+/// Sets flush-to-zero and denormals-are-zero on the calling thread (denormals
+/// from saturated softmax slow training by 1.3-1.7x on this hardware).
+void enableFlushToZero();
+
+} // namespace nnc::runtime

@@ -1,0 +1,117 @@
+// Diagnostics engine: clang-style messages with the source line and a caret.
+#include "support/Diagnostics.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <iostream>
+
+namespace nnc {
+
+std::string SourceFile::lineText(uint32_t line) const {
+  size_t pos = 0;
+  for (uint32_t l = 1; l < line; ++l) {
+    pos = text.find('\n', pos);
+    if (pos == std::string::npos)
+      return "";
+    ++pos;
+  }
+  size_t end = text.find('\n', pos);
+  std::string s = text.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+  if (!s.empty() && s.back() == '\r')
+    s.pop_back();
+  return s;
+}
+
+std::string SourceLoc::str() const {
+  if (!file)
+    return "<unknown>";
+  if (!line)
+    return file->name;
+  return file->name + ":" + std::to_string(line) + ":" + std::to_string(col);
+}
+
+void DiagnosticEngine::report(Severity severity, SourceLoc loc, std::string message) {
+  if (severity == Severity::Error) {
+    ++errors_;
+    if (errors_ == limit_ + 1 && out_)
+      *out_ << "nnc: note: too many errors emitted, stopping now\n";
+  }
+  Diagnostic d{severity, loc, std::move(message)};
+  bool suppressed = errors_ > limit_;
+  diags_.push_back(d);
+  if (out_ && !suppressed)
+    print(diags_.back());
+}
+
+void DiagnosticEngine::print(const Diagnostic &d) {
+  const char *kind = d.severity == Severity::Error ? "error" : d.severity == Severity::Warning ? "warning" : "note";
+  const char *color = d.severity == Severity::Error ? "\033[1;31m" : d.severity == Severity::Warning ? "\033[1;35m" : "\033[1;36m";
+  std::ostream &os = *out_;
+  if (color_)
+    os << "\033[1m";
+  os << (d.loc.file ? d.loc.str() : std::string("nnc")) << ": ";
+  if (color_)
+    os << color;
+  os << kind << ": ";
+  if (color_)
+    os << "\033[0m\033[1m";
+  os << d.message;
+  if (color_)
+    os << "\033[0m";
+  os << "\n";
+  if (!d.loc.valid() || !d.loc.col)
+    return;
+  std::string text = d.loc.file->lineText(d.loc.line);
+  os << text << "\n";
+  std::string caret;
+  for (uint32_t i = 1; i < d.loc.col && i - 1 < text.size(); ++i)
+    caret += text[i - 1] == '\t' ? '\t' : ' ';
+  caret += '^';
+  uint32_t avail = text.size() >= d.loc.col ? uint32_t(text.size() - d.loc.col) : 0;
+  for (uint32_t i = 1; i < d.loc.length && i <= avail; ++i)
+    caret += '~';
+  if (color_)
+    os << "\033[1;32m" << caret << "\033[0m\n";
+  else
+    os << caret << "\n";
+}
+
+size_t editDistance(const std::string &a, const std::string &b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j)
+    prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string closestMatch(const std::string &name, const std::vector<std::string> &candidates) {
+  std::string best;
+  size_t bestDist = std::max<size_t>(1, name.size() / 3) + 1;
+  for (const auto &c : candidates) {
+    if (c == name)
+      continue;
+    size_t d = editDistance(name, c);
+    if (d < bestDist) {
+      bestDist = d;
+      best = c;
+    }
+  }
+  return best;
+}
+
+namespace detail {
+AssertFailure::AssertFailure(const char *cond, const char *file, int line) {
+  msg_ << "nnc: internal compiler error: " << file << ":" << line << ": assertion `" << cond << "' failed: ";
+}
+AssertFailure::~AssertFailure() {
+  std::cerr << msg_.str() << "\nnnc: please report this bug with the input that caused it\n";
+  std::abort();
+}
+} // namespace detail
+
+} // namespace nnc

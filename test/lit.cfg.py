@@ -1,0 +1,37 @@
+# lit configuration for nnc's test suites (Frontend, IR, Transforms, CodeGen,
+# Runtime, E2E). Tests use %nnc, %nnc-opt, FileCheck, not, and %examples.
+import os
+import shutil
+import subprocess
+import lit.formats
+
+config.name = "nnc"
+config.test_format = lit.formats.ShTest(execute_external=True)
+config.suffixes = [".nn", ".nnir", ".test"]
+config.excludes = ["Inputs", "lit.cfg.py", "lit.site.cfg.py.in"]
+config.test_source_root = os.path.dirname(__file__)
+config.test_exec_root = os.path.join(config.nnc_obj_root, "test")
+
+config.environment["PATH"] = os.pathsep.join(
+    [config.nnc_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", os.environ.get("PATH", ""))])
+config.environment["NO_COLOR"] = "1"
+for var in ["HOME", "TMPDIR", "LANG"]:
+    if var in os.environ:
+        config.environment[var] = os.environ[var]
+
+config.substitutions.append(("%nnc-opt", os.path.join(config.nnc_tools_dir, "nnc-opt")))
+config.substitutions.append(("%nnc", os.path.join(config.nnc_tools_dir, "nnc")))
+config.substitutions.append(("%examples", os.path.join(config.nnc_src_root, "examples")))
+config.substitutions.append(("%python", "/usr/bin/python3"))
+
+# Features
+if os.path.isdir("/usr/share/datasets/fashion-mnist"):
+    config.available_features.add("fashion-mnist")
+try:
+    subprocess.run(["/usr/bin/python3", "-c", "import torch, numpy"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    config.available_features.add("torch")
+except Exception:
+    pass
+if os.environ.get("NNC_SANITIZE") == "1":
+    config.available_features.add("sanitize")

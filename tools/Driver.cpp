@@ -1,0 +1,337 @@
+// The compiler driver; see Driver.h.
+#include "tools/Driver.h"
+
+#include "frontend/ASTBuilder.h"
+#include "ir/Verifier.h"
+#include "ir/transforms/Passes.h"
+#include "runtime/Checkpoint.h"
+#include "runtime/FileUtil.h"
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace nnc::driver {
+
+std::optional<Source> parseFile(const std::string &path, DiagnosticEngine &diags) {
+  Source src;
+  src.file = std::make_unique<SourceFile>();
+  src.file->name = path;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    diags.error(SourceLoc{}, "cannot open '" + path + "': " + std::strerror(errno));
+    return std::nullopt;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  src.file->text = ss.str();
+  src.program = frontend::parseProgram(*src.file, diags);
+  if (!src.program)
+    return std::nullopt;
+  return src;
+}
+
+static std::string dirOf(const std::string &path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash == 0 ? 1 : slash);
+}
+
+CompiledModel compileModel(const Source &src, const std::string &modelName, DiagnosticEngine &diags,
+                           bool withTrainConfig) {
+  const ast::Program &p = *src.program;
+  if (!frontend::checkProgram(p, diags))
+    throw CompileFailed{};
+  const ast::ModelDecl *model = nullptr;
+  if (!modelName.empty()) {
+    model = p.model(modelName);
+    if (!model) {
+      std::vector<std::string> names;
+      for (auto &m : p.models)
+        names.push_back(m.name);
+      std::string hint = closestMatch(modelName, names);
+      diags.error(SourceLoc{src.file.get(), 0, 0, 1},
+                  "no model named '" + modelName + "'" + (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
+      throw CompileFailed{};
+    }
+  } else if (!p.trains.empty() && p.model(p.trains.front().model)) {
+    model = p.model(p.trains.front().model);
+  } else if (p.models.size() == 1) {
+    model = &p.models.front();
+  } else {
+    diags.error(SourceLoc{src.file.get(), 0, 0, 1},
+                p.models.empty() ? "the file declares no model" : "the file has several models; choose one with --model");
+    throw CompileFailed{};
+  }
+  auto lowered = frontend::lowerModel(p, *model, diags);
+  if (!lowered)
+    throw CompileFailed{};
+  CompiledModel cm;
+  cm.baseDir = dirOf(src.file->name);
+  cm.lowered = std::move(*lowered);
+  if (withTrainConfig) {
+    auto cfg = frontend::readTrainConfig(p, cm.lowered, cm.baseDir, diags);
+    if (!cfg)
+      throw CompileFailed{};
+    cm.config = *cfg;
+  }
+  cm.buildFunctions();
+  return cm;
+}
+
+void CompiledModel::buildFunctions() {
+  ir::Module &src = *lowered.module;
+  ir::Function *forward = src.get("forward");
+  ir::simplify(*forward);
+  module.functions.clear();
+  std::unordered_map<const ir::Value *, ir::Value *> none;
+  // Copy forward into our module so all functions live together.
+  ir::Function *fwd = module.addFunction("forward");
+  std::unordered_map<const ir::Value *, ir::Value *> map;
+  for (size_t i = 0; i < forward->args.size(); ++i)
+    map[forward->args[i]] = fwd->addArg(forward->args[i]->name, forward->args[i]->type, forward->argRoles[i]);
+  map = fwd->cloneBody(*forward, map);
+  for (size_t i = 0; i < forward->results.size(); ++i)
+    fwd->addResult(forward->resultNames[i], map.at(forward->results[i]));
+
+  ir::Function *grad = ir::differentiate(module, *fwd, "loss", "grad");
+  ir::simplify(*grad);
+  ir::Function *step = ir::appendOptimizer(module, *grad, config.optimizer, "train_step");
+  // Training needs only the loss, the hit count and the updates.
+  std::vector<std::string> keep;
+  for (size_t i = 0; i < step->results.size(); ++i) {
+    const std::string &n = step->resultNames[i];
+    if (n == "loss" || n == "correct" || n.rfind("new.", 0) == 0)
+      keep.push_back(n);
+  }
+  ir::Function *trainStep = ir::extractResults(module, *step, keep, "train_step.tmp");
+  // extractResults drops unused arguments, but the optimizer's arguments all stay used.
+  ir::simplify(*trainStep);
+  std::vector<std::string> evalResults = {"loss"};
+  if (lowered.classification)
+    evalResults.push_back("correct");
+  ir::Function *eval = ir::extractResults(module, *fwd, evalResults, "evaluate");
+  ir::simplify(*eval);
+  ir::Function *pred = nullptr;
+  if (!lowered.outputs.empty()) {
+    pred = ir::extractResults(module, *fwd, lowered.outputs, "predict");
+    ir::simplify(*pred);
+  }
+  // Keep: forward, grad, train_step, evaluate, predict (in that order).
+  std::vector<std::unique_ptr<ir::Function>> kept;
+  for (auto &f : module.functions) {
+    if (f.get() == step)
+      continue;
+    if (f.get() == trainStep)
+      f->name = "train_step";
+    kept.push_back(std::move(f));
+  }
+  std::stable_sort(kept.begin(), kept.end(), [](auto &a, auto &b) {
+    auto rank = [](const std::string &n) {
+      static const char *order[] = {"forward", "grad", "train_step", "evaluate", "predict"};
+      for (int i = 0; i < 5; ++i)
+        if (n == order[i])
+          return i;
+      return 5;
+    };
+    return rank(a->name) < rank(b->name);
+  });
+  module.functions = std::move(kept);
+  auto errs = ir::verify(module);
+  NNC_ASSERT(errs.empty()) << "pipeline produced invalid IR: " << errs.front();
+}
+
+const ir::Function &CompiledModel::function(const std::string &name) const {
+  const ir::Function *f = module.get(name);
+  if (!f)
+    throw runtime::Error("model '" + lowered.name + "' has no function '" + name + "'" +
+                         (name == "predict" ? " (it declares no output)" : ""));
+  return *f;
+}
+
+int64_t CompiledModel::parameterCount() const {
+  int64_t n = 0;
+  for (auto &p : lowered.params)
+    n += ir::numElements(p.shape);
+  return n;
+}
+
+//===----------------------------------------------------------------------===//
+// Data
+//===----------------------------------------------------------------------===//
+
+static runtime::Dataset loadSource(const frontend::DataSource &s) {
+  if (s.kind == frontend::DataSource::CSV)
+    return runtime::loadCSV(s.path, s.labelColumn);
+  return runtime::loadIDX(s.images, s.labels);
+}
+
+Data loadData(const CompiledModel &m) {
+  const frontend::TrainConfig &c = m.config;
+  Data d;
+  runtime::Dataset all = loadSource(c.data);
+  if (all.size() == 0)
+    throw runtime::Error("the training data is empty");
+  std::optional<runtime::Dataset> test;
+  if (c.test.kind != frontend::DataSource::None)
+    test = loadSource(c.test);
+  for (const frontend::Transform &t : c.transforms) {
+    if (t.kind != frontend::Transform::Scale)
+      continue;
+    runtime::scale(all, float(t.factor));
+    if (test)
+      runtime::scale(*test, float(t.factor));
+  }
+  if (c.split > 0) {
+    auto [train, val] = runtime::splitValidation(all, c.split, c.seed);
+    d.train = std::move(train);
+    d.val = std::move(val);
+  } else {
+    d.train = std::move(all);
+  }
+  if (test)
+    d.test = std::move(*test);
+  for (const frontend::Transform &t : c.transforms) {
+    if (t.kind != frontend::Transform::Standardize)
+      continue;
+    // Statistics from the training rows only, applied everywhere.
+    d.standardizer = runtime::fitStandardizer(d.train.x);
+    d.standardized = true;
+    runtime::applyStandardizer(d.standardizer, d.train.x);
+    if (d.val.size())
+      runtime::applyStandardizer(d.standardizer, d.val.x);
+    if (d.test.size())
+      runtime::applyStandardizer(d.standardizer, d.test.x);
+  }
+  return d;
+}
+
+//===----------------------------------------------------------------------===//
+// Session
+//===----------------------------------------------------------------------===//
+
+static runtime::Role toRole(ir::ArgRole r) {
+  switch (r) {
+  case ir::ArgRole::Input: return runtime::Role::Input;
+  case ir::ArgRole::Label: return runtime::Role::Label;
+  case ir::ArgRole::Param: return runtime::Role::Param;
+  case ir::ArgRole::State: return runtime::Role::State;
+  case ir::ArgRole::Scalar: return runtime::Role::Scalar;
+  }
+  return runtime::Role::Input;
+}
+
+static runtime::DType toDType(ir::DType t) { return t == ir::DType::F32 ? runtime::DType::F32 : runtime::DType::I64; }
+
+Session::Session(CompiledModel &model) : model_(model), jit_(std::make_unique<codegen::JIT>()) {
+  trainer_ = std::make_unique<runtime::Trainer>(
+      [this](const std::string &fn, int64_t batch) -> const runtime::CompiledFn & { return compiled(fn, batch); },
+      state_);
+}
+
+ir::Bindings Session::bindings(int64_t batch) const {
+  ir::Bindings b;
+  for (auto *list : {&model_.lowered.inputs, &model_.lowered.labels})
+    for (auto &decl : *list)
+      if (!decl.type.shape.empty() && !decl.type.shape[0].isStatic())
+        b[decl.type.shape[0].sym] = batch;
+  return b;
+}
+
+void Session::checkData(const runtime::Dataset &d, const std::string &what) const {
+  const auto &inputs = model_.lowered.inputs;
+  if (inputs.size() != 1)
+    throw runtime::Error("model '" + model_.lowered.name + "' has " + std::to_string(inputs.size()) +
+                         " inputs; training from a data file needs exactly one");
+  const ir::TensorType &t = inputs[0].type;
+  int64_t features = 1;
+  for (size_t i = 1; i < d.x.rank(); ++i)
+    features *= d.x.dim(i);
+  int64_t want = 1;
+  for (size_t i = 1; i < t.shape.size(); ++i) {
+    if (!t.shape[i].isStatic())
+      throw runtime::Error("input '" + inputs[0].name + "' : " + t.str() +
+                           ": only the first (batch) dimension may be symbolic when training from a file");
+    want *= t.shape[i].size;
+  }
+  if (t.shape.empty() || t.shape[0].isStatic())
+    throw runtime::Error("input '" + inputs[0].name + "' : " + t.str() +
+                         " needs a symbolic batch dimension first, as in f32[N, " + std::to_string(features) + "]");
+  if (want != features)
+    throw runtime::Error(fmt::format("{}: examples have {} features, but input '{}' : {} expects {}", what, features,
+                                     inputs[0].name, t.str(), want));
+  if (model_.lowered.classification)
+    runtime::checkLabels(d, model_.lowered.numClasses, what);
+}
+
+const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batch) {
+  auto key = std::make_pair(fn, batch);
+  auto it = cache_.find(key);
+  if (it != cache_.end())
+    return it->second;
+  codegen::CompiledFunction c = jit_->compile(model_.function(fn), bindings(batch));
+  compileSeconds_ += c.compileSeconds;
+  runtime::CompiledFn r;
+  r.entry = c.entry;
+  r.arenaBytes = c.arenaBytes;
+  for (auto &a : c.args)
+    r.args.push_back({a.name, toDType(a.dtype), a.shape, toRole(a.role)});
+  for (auto &a : c.results)
+    r.results.push_back({a.name, toDType(a.dtype), a.shape, runtime::Role::Input});
+  return cache_.emplace(key, std::move(r)).first->second;
+}
+
+void Session::initialize(uint64_t seed) {
+  std::mt19937_64 rng(seed ^ 0x6e6e63ULL);
+  state_.params.clear();
+  state_.state.clear();
+  for (const frontend::ParamInfo &p : model_.lowered.params) {
+    runtime::Tensor t(runtime::DType::F32, p.shape);
+    runtime::initialize(t, runtime::Init(int(p.init)), p.fanIn, p.fanOut, rng);
+    state_.params.emplace(p.name, std::move(t));
+  }
+  for (size_t i = 0; i < model_.function("train_step").args.size(); ++i) {
+    const ir::Function &f = model_.function("train_step");
+    if (f.argRoles[i] != ir::ArgRole::State)
+      continue;
+    state_.state.emplace(f.args[i]->name,
+                         runtime::Tensor(runtime::DType::F32, ir::concreteShape(f.args[i]->type.shape, {})));
+  }
+}
+
+std::map<std::string, std::string> Session::load(const std::string &path) {
+  runtime::Checkpoint ck = runtime::loadSafetensors(path);
+  for (auto &[name, t] : ck.tensors) {
+    runtime::Tensor *dst = nullptr;
+    if (auto p = state_.params.find(name); p != state_.params.end())
+      dst = &p->second;
+    else if (auto s = state_.state.find(name); s != state_.state.end())
+      dst = &s->second;
+    else if (name.find(".momentum") != std::string::npos || name.find(".adam_") != std::string::npos ||
+             name == "opt.t")
+      continue; // state of another optimizer: start this one fresh
+    else
+      throw runtime::Error("'" + path + "': tensor '" + name + "' is not a parameter of model '" +
+                           model_.lowered.name + "'");
+    if (t.shape() != dst->shape() || t.dtype() != dst->dtype())
+      throw runtime::Error("'" + path + "': tensor '" + name + "' is " + t.typeString() + " but the model needs " +
+                           dst->typeString());
+    *dst = t;
+  }
+  for (auto &[name, t] : state_.params)
+    if (!ck.tensors.count(name))
+      throw runtime::Error("'" + path + "': parameter '" + name + "' of model '" + model_.lowered.name +
+                           "' is missing");
+  return ck.metadata;
+}
+
+void Session::save(const std::string &path, const std::map<std::string, std::string> &metadata) {
+  std::vector<std::pair<std::string, const runtime::Tensor *>> tensors;
+  for (auto &[n, t] : state_.params)
+    tensors.push_back({n, &t});
+  for (auto &[n, t] : state_.state)
+    tensors.push_back({n, &t});
+  runtime::saveSafetensors(path, tensors, metadata);
+}
+
+} // namespace nnc::driver

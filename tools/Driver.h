@@ -1,0 +1,98 @@
+// The compiler driver shared by the nnc CLI (and later the REPL): reads a .nn
+// file through the frontend, builds the IR functions (forward, grad,
+// train_step, evaluate, predict), JIT-compiles them per batch size on demand,
+// and connects them to the runtime's data pipeline, trainer and checkpoints.
+#pragma once
+
+#include "codegen/JIT.h"
+#include "frontend/AST.h"
+#include "frontend/Sema.h"
+#include "frontend/TrainConfig.h"
+#include "runtime/Data.h"
+#include "runtime/Trainer.h"
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <string>
+
+namespace nnc::driver {
+
+/// A user-facing failure already reported as diagnostics (exit status 1).
+struct CompileFailed {};
+
+/// A parsed and checked source file.
+struct Source {
+  std::unique_ptr<SourceFile> file;
+  std::unique_ptr<ast::Program> program;
+};
+
+/// Reads and parses `path`; reports diagnostics and returns null on errors.
+std::optional<Source> parseFile(const std::string &path, DiagnosticEngine &diags);
+
+/// A model compiled to IR, with its train configuration.
+class CompiledModel {
+public:
+  frontend::LoweredModel lowered;
+  frontend::TrainConfig config;
+  std::string baseDir;
+  /// forward, grad, train_step, evaluate, predict
+  ir::Module module;
+
+  /// Builds the IR functions for the optimizer in `config` (call again after
+  /// changing the optimizer).
+  void buildFunctions();
+  const ir::Function &function(const std::string &name) const;
+  /// Number of scalar weights.
+  int64_t parameterCount() const;
+};
+
+/// Parses, checks and lowers `modelName` (or the file's default model).
+/// Throws CompileFailed after reporting diagnostics.
+CompiledModel compileModel(const Source &src, const std::string &modelName, DiagnosticEngine &diags,
+                           bool withTrainConfig = true);
+
+/// The datasets of a training run, preprocessed.
+struct Data {
+  runtime::Dataset train, val, test;
+  runtime::Standardizer standardizer;
+  bool standardized = false;
+};
+
+/// Loads and preprocesses the data the config names. Throws runtime::Error.
+Data loadData(const CompiledModel &m);
+
+/// Owns the JIT, the compiled-code cache and the model's tensors.
+class Session {
+public:
+  explicit Session(CompiledModel &model);
+
+  /// Fresh parameters (seeded) and zeroed optimizer state.
+  void initialize(uint64_t seed);
+  /// Loads parameters (and optimizer state, if present) from a checkpoint.
+  /// Throws runtime::Error on missing, unknown or mis-shaped tensors.
+  std::map<std::string, std::string> load(const std::string &path);
+  void save(const std::string &path, const std::map<std::string, std::string> &metadata);
+
+  runtime::Trainer &trainer() { return *trainer_; }
+  runtime::ModelState &state() { return state_; }
+  codegen::JIT &jit() { return *jit_; }
+  double compileSeconds() const { return compileSeconds_; }
+  /// Checks the data fits the model's inputs and labels.
+  void checkData(const runtime::Dataset &d, const std::string &what) const;
+
+private:
+  const runtime::CompiledFn &compiled(const std::string &fn, int64_t batch);
+  /// Symbol bindings for the model's inputs at batch size `batch`.
+  ir::Bindings bindings(int64_t batch) const;
+
+  CompiledModel &model_;
+  std::unique_ptr<codegen::JIT> jit_;
+  std::map<std::pair<std::string, int64_t>, runtime::CompiledFn> cache_;
+  runtime::ModelState state_;
+  std::unique_ptr<runtime::Trainer> trainer_;
+  double compileSeconds_ = 0;
+};
+
+} // namespace nnc::driver

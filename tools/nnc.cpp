@@ -1,0 +1,296 @@
+// nnc: the command-line interface.
+//   nnc train FILE   compile, train, evaluate, save
+//   nnc eval FILE    evaluate a checkpoint
+//   nnc check FILE   diagnostics only
+//   nnc emit KIND FILE   print a stage: ast, ir, grad, llvm, asm
+// Exit status: 0 success, 1 user error (after diagnostics), 2 usage error.
+#include "tools/Driver.h"
+
+#include "ir/Printer.h"
+#include "runtime/FileUtil.h"
+#include "runtime/ThreadPool.h"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <iostream>
+#include <unistd.h>
+
+using namespace nnc;
+
+namespace {
+
+struct Options {
+  std::string file, model, save, load, metricsJson, function = "train_step", kind;
+  std::optional<int64_t> epochs, batch, threads;
+  std::optional<double> lr;
+  std::optional<uint64_t> seed;
+  bool noColor = false, quiet = false, noOpt = false;
+};
+
+bool useColor(const Options &o) { return !o.noColor && isatty(STDERR_FILENO) && getenv("NO_COLOR") == nullptr; }
+
+void applyOverrides(driver::CompiledModel &m, const Options &o) {
+  frontend::TrainConfig &c = m.config;
+  if (o.epochs)
+    c.epochs = *o.epochs;
+  if (o.batch)
+    c.batch = *o.batch;
+  if (o.lr)
+    c.lr = *o.lr;
+  if (o.seed)
+    c.seed = *o.seed;
+}
+
+runtime::TrainOptions trainOptions(const driver::CompiledModel &m) {
+  const frontend::TrainConfig &c = m.config;
+  runtime::TrainOptions t;
+  t.epochs = c.epochs;
+  t.batch = c.batch;
+  t.lr = c.lr;
+  t.shuffle = c.shuffle;
+  t.seed = c.seed;
+  t.earlyStop = c.earlyStop;
+  t.monitor = c.monitor;
+  t.patience = c.patience;
+  t.minDelta = c.minDelta;
+  t.classification = m.lowered.classification;
+  return t;
+}
+
+std::string optimizerText(const frontend::TrainConfig &c) {
+  const ir::OptimizerSpec &o = c.optimizer;
+  if (o.kind == ir::OptimizerSpec::Adam)
+    return fmt::format("adam(lr = {:g})", c.lr);
+  std::string s = fmt::format("sgd(lr = {:g}", c.lr);
+  if (o.momentum)
+    s += fmt::format(", momentum = {:g}{}", o.momentum, o.nesterov ? ", nesterov" : "");
+  return s + ")";
+}
+
+void writeMetrics(const std::string &path, const nlohmann::json &j) {
+  runtime::writeFileAtomic(path, j.dump(2) + "\n");
+}
+
+std::string accText(double a) { return a >= 0 ? fmt::format("{:.4f}", a) : "n/a"; }
+
+int cmdCheck(const Options &o, DiagnosticEngine &diags) {
+  auto src = driver::parseFile(o.file, diags);
+  if (!src)
+    return 1;
+  if (!frontend::checkProgram(*src->program, diags))
+    return 1;
+  int models = 0;
+  int64_t params = 0;
+  for (auto &m : src->program->models) {
+    auto lowered = frontend::lowerModel(*src->program, m, diags);
+    if (!lowered)
+      continue;
+    ++models;
+    for (auto &p : lowered->params)
+      params += ir::numElements(p.shape);
+    std::string base = o.file.find('/') == std::string::npos ? "." : o.file.substr(0, o.file.rfind('/'));
+    frontend::readTrainConfig(*src->program, *lowered, base, diags);
+  }
+  if (diags.hasErrors())
+    return 1;
+  std::cout << fmt::format("{}: ok: {} model{}, {} parameters\n", o.file, models, models == 1 ? "" : "s", params);
+  return 0;
+}
+
+int cmdEmit(const Options &o, DiagnosticEngine &diags) {
+  auto src = driver::parseFile(o.file, diags);
+  if (!src)
+    return 1;
+  if (o.kind == "ast") {
+    ast::dump(*src->program, std::cout);
+    return 0;
+  }
+  driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
+  applyOverrides(m, o);
+  if (o.kind == "ir") {
+    ir::print(m.function("forward"), std::cout);
+    return 0;
+  }
+  if (o.kind == "grad") {
+    ir::print(m.function("grad"), std::cout);
+    return 0;
+  }
+  if (o.kind == "train") {
+    ir::print(m.function("train_step"), std::cout);
+    return 0;
+  }
+  ir::Bindings b;
+  for (auto *list : {&m.lowered.inputs, &m.lowered.labels})
+    for (auto &d : *list)
+      if (!d.type.shape.empty() && !d.type.shape[0].isStatic())
+        b[d.type.shape[0].sym] = m.config.batch;
+  codegen::JIT jit;
+  codegen::CodegenOptions co;
+  co.optimize = !o.noOpt;
+  const ir::Function &f = m.function(o.function);
+  std::cout << (o.kind == "llvm" ? jit.emitLLVM(f, b, co) : jit.emitAssembly(f, b, co));
+  return 0;
+}
+
+int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
+  auto src = driver::parseFile(o.file, diags);
+  if (!src)
+    return 1;
+  driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
+  applyOverrides(m, o);
+  if (o.threads)
+    runtime::setGlobalThreads(int(*o.threads));
+  std::ostream &log = std::cout;
+  bool interactive = isatty(STDOUT_FILENO);
+
+  driver::Session session(m);
+  session.initialize(m.config.seed);
+  if (!o.load.empty()) {
+    auto meta = session.load(o.load);
+    // Evaluate on the same validation split the checkpoint was trained with.
+    if (evalOnly && !o.seed)
+      if (auto it = meta.find("nnc.seed"); it != meta.end())
+        m.config.seed = std::stoull(it->second);
+  }
+  driver::Data data = driver::loadData(m);
+  session.checkData(data.train, "training data");
+  if (data.test.size())
+    session.checkData(data.test, "test data");
+
+  runtime::TrainOptions topts = trainOptions(m);
+  topts.interactive = interactive && !o.quiet;
+  topts.log = o.quiet ? nullptr : &log;
+  runtime::Trainer &trainer = session.trainer();
+  nlohmann::json metrics;
+  runtime::TrainResult result;
+  if (!evalOnly) {
+    if (!o.quiet)
+      log << fmt::format("nnc: training {} ({} parameters) on {} examples, validating on {}; batch {}, {}, {} "
+                         "epochs, {} thread{}\n",
+                         m.lowered.name, m.parameterCount(), data.train.size(), data.val.size(), topts.batch,
+                         optimizerText(m.config), topts.epochs, runtime::globalThreadPool().threads(),
+                         runtime::globalThreadPool().threads() == 1 ? "" : "s");
+    result = trainer.fit(data.train, data.val, topts);
+    metrics["epochs"] = result.epochsRun;
+    metrics["seconds"] = result.seconds;
+    metrics["samples_per_second"] = result.samplesPerSecond;
+    metrics["compile_seconds"] = session.compileSeconds();
+    metrics["stopped_early"] = result.stoppedEarly;
+    metrics["best_epoch"] = result.bestEpoch;
+  }
+  // Final metrics are measured on the final weights (after any restore).
+  bool cls = m.lowered.classification;
+  runtime::EvalResult train = trainer.evaluate(data.train, topts.batch, cls);
+  metrics["train_loss"] = train.loss;
+  if (cls)
+    metrics["train_accuracy"] = train.accuracy;
+  std::string summary = fmt::format("train loss {:.4f} acc {}", train.loss, accText(train.accuracy));
+  if (data.val.size()) {
+    runtime::EvalResult val = trainer.evaluate(data.val, topts.batch, cls);
+    metrics["val_loss"] = val.loss;
+    if (cls)
+      metrics["val_accuracy"] = val.accuracy;
+    summary += fmt::format(" | val loss {:.4f} acc {}", val.loss, accText(val.accuracy));
+  }
+  if (data.test.size()) {
+    runtime::EvalResult test = trainer.evaluate(data.test, topts.batch, cls);
+    metrics["test_loss"] = test.loss;
+    if (cls)
+      metrics["test_accuracy"] = test.accuracy;
+    summary += fmt::format(" | test loss {:.4f} acc {}", test.loss, accText(test.accuracy));
+  }
+  log << "final: " << summary << "\n";
+  if (!o.save.empty()) {
+    session.save(o.save, {{"nnc.model", m.lowered.name},
+                          {"nnc.seed", std::to_string(m.config.seed)},
+                          {"nnc.epochs", std::to_string(result.epochsRun)},
+                          {"nnc.format", "1"}});
+    log << "saved " << o.save << "\n";
+  }
+  if (!o.metricsJson.empty())
+    writeMetrics(o.metricsJson, metrics);
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  CLI::App app{"nnc: a compiler for declarative neural-network models (.nn files).\n"
+               "It checks shapes at compile time, differentiates symbolically, and JIT-compiles\n"
+               "training and inference to native code through LLVM."};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Print help for every subcommand");
+  Options o;
+  app.add_flag("--no-color", o.noColor, "Print diagnostics without color");
+
+  auto addModel = [&](CLI::App *c) { c->add_option("--model", o.model, "Model to use when the file has several"); };
+  auto addTrainFlags = [&](CLI::App *c) {
+    c->add_option("--epochs", o.epochs, "Number of epochs (overrides the file)")->check(CLI::Range(int64_t(1), int64_t(1000000)));
+    c->add_option("--batch", o.batch, "Batch size (overrides the file)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+    c->add_option("--lr", o.lr, "Learning rate (overrides the file)")->check(CLI::Range(0.0, 10.0));
+    c->add_option("--seed", o.seed, "Random seed for initialization, shuffling and the split");
+    c->add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::Range(int64_t(1), int64_t(1024)));
+    c->add_option("--metrics-json", o.metricsJson, "Write final metrics as JSON to this file");
+    c->add_flag("--quiet", o.quiet, "No per-epoch progress");
+  };
+
+  CLI::App *train = app.add_subcommand("train", "Compile FILE, train it on the data its train block names, report metrics");
+  train->add_option("FILE", o.file, "The .nn file")->required();
+  addModel(train);
+  addTrainFlags(train);
+  train->add_option("--save", o.save, "Write the trained parameters to this safetensors checkpoint");
+  train->add_option("--load", o.load, "Start from the parameters in this checkpoint");
+
+  CLI::App *eval = app.add_subcommand("eval", "Evaluate a checkpoint on FILE's validation and test data");
+  eval->add_option("FILE", o.file, "The .nn file")->required();
+  eval->add_option("--load", o.load, "The safetensors checkpoint to evaluate")->required();
+  addModel(eval);
+  eval->add_option("--batch", o.batch, "Batch size")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  eval->add_option("--seed", o.seed, "Seed of the validation split (default: the checkpoint's)");
+  eval->add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::Range(int64_t(1), int64_t(1024)));
+  eval->add_option("--metrics-json", o.metricsJson, "Write metrics as JSON to this file");
+
+  CLI::App *check = app.add_subcommand("check", "Parse and check FILE; print diagnostics only");
+  check->add_option("FILE", o.file, "The .nn file")->required();
+
+  CLI::App *emit = app.add_subcommand("emit", "Print a compilation stage of FILE");
+  emit->add_option("KIND", o.kind, "ast | ir | grad | train | llvm | asm")
+      ->required()
+      ->check(CLI::IsMember({"ast", "ir", "grad", "train", "llvm", "asm"}));
+  emit->add_option("FILE", o.file, "The .nn file")->required();
+  addModel(emit);
+  emit->add_option("--function", o.function, "For llvm/asm: train_step | evaluate | predict | forward | grad")
+      ->check(CLI::IsMember({"train_step", "evaluate", "predict", "forward", "grad"}));
+  emit->add_option("--batch", o.batch, "Batch size to specialize llvm/asm to")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  emit->add_flag("--no-opt", o.noOpt, "For llvm/asm: skip the O3 pipeline");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp &e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError &e) {
+    app.exit(e);
+    return 2;
+  }
+
+  DiagnosticEngine diags(&std::cerr, useColor(o));
+  try {
+    if (check->parsed())
+      return cmdCheck(o, diags);
+    if (emit->parsed())
+      return cmdEmit(o, diags);
+    return cmdTrain(o, diags, eval->parsed());
+  } catch (const driver::CompileFailed &) {
+    return 1;
+  } catch (const runtime::Error &e) {
+    std::cerr << "nnc: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception &e) {
+    std::cerr << "nnc: error: " << e.what() << "\n";
+    return 1;
+  }
+}
