@@ -15,12 +15,15 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
 #include <functional>
 #include <limits>
+#include <map>
+#include <optional>
 
 namespace nnc::codegen {
 namespace {
@@ -104,14 +107,69 @@ private:
     default:
       NNC_UNREACHABLE("value without memory");
     }
-    return b_.CreateBitCast(raw, ety->getPointerTo());
+    LV *typed = b_.CreateBitCast(raw, ety->getPointerTo());
+    bufferOf_[typed] = storageKey(s);
+    return typed;
+  }
+
+  static int64_t storageKey(const Storage &s) {
+    return s.kind == Storage::Arg ? -1 - s.index : s.kind == Storage::Result ? -1000000 - s.index : s.offset;
+  }
+
+  /// Marks every load and store in `fn` with alias scopes, one per buffer: the
+  /// memory plan guarantees that distinct buffers never overlap, and saying so
+  /// spares the vectorizer its runtime overlap checks.
+  void addAliasScopes(llvm::Function *fn) {
+    std::map<int64_t, llvm::MDNode *> scopes;
+    llvm::MDBuilder mdb(ctx_);
+    llvm::MDNode *domain = mdb.createAnonymousAliasScopeDomain(fn->getName());
+    auto bufferFor = [&](LV *ptr) -> std::optional<int64_t> {
+      for (;;) {
+        if (auto it = bufferOf_.find(ptr); it != bufferOf_.end())
+          return it->second;
+        if (auto *gep = llvm::dyn_cast<llvm::GetElementPtrInst>(ptr))
+          ptr = gep->getPointerOperand();
+        else if (auto *bc = llvm::dyn_cast<llvm::BitCastInst>(ptr))
+          ptr = bc->getOperand(0);
+        else
+          return std::nullopt;
+      }
+    };
+    std::vector<std::pair<llvm::Instruction *, int64_t>> accesses;
+    for (llvm::BasicBlock &bb : *fn)
+      for (llvm::Instruction &inst : bb) {
+        LV *ptr = nullptr;
+        if (auto *ld = llvm::dyn_cast<llvm::LoadInst>(&inst))
+          ptr = ld->getPointerOperand();
+        else if (auto *st = llvm::dyn_cast<llvm::StoreInst>(&inst))
+          ptr = st->getPointerOperand();
+        if (!ptr)
+          continue;
+        if (auto key = bufferFor(ptr)) {
+          accesses.push_back({&inst, *key});
+          if (!scopes.count(*key))
+            scopes[*key] = mdb.createAnonymousAliasScope(domain);
+        }
+      }
+    if (scopes.size() < 2)
+      return;
+    for (auto &[inst, key] : accesses) {
+      std::vector<llvm::Metadata *> others;
+      for (auto &[k, scope] : scopes)
+        if (k != key)
+          others.push_back(scope);
+      inst->setMetadata(llvm::LLVMContext::MD_alias_scope, llvm::MDNode::get(ctx_, {scopes[key]}));
+      inst->setMetadata(llvm::LLVMContext::MD_noalias, llvm::MDNode::get(ctx_, others));
+    }
   }
 
   /// A pointer to result buffer j (for copies of results).
   LV *resultPtr(int j, llvm::Type *ety, LV *ctx) {
     LV *bufs = b_.CreateLoad(i8p_->getPointerTo(), b_.CreateStructGEP(ctxTy_, ctx, 0), "bufs");
     LV *raw = b_.CreateLoad(i8p_, b_.CreateConstInBoundsGEP1_64(i8p_, bufs, uint64_t(f_.args.size() + size_t(j))));
-    return b_.CreateBitCast(raw, ety->getPointerTo());
+    LV *typed = b_.CreateBitCast(raw, ety->getPointerTo());
+    bufferOf_[typed] = storageKey(Storage{Storage::Result, j});
+    return typed;
   }
 
   //--- control flow -------------------------------------------------------
@@ -148,8 +206,10 @@ private:
     auto saved = b_.saveIP();
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", k));
     LV *ctx = b_.CreateBitCast(k->getArg(0), ctxTy_->getPointerTo());
+    bufferOf_.clear();
     body(ctx, k->getArg(1), k->getArg(2));
     b_.CreateRetVoid();
+    addAliasScopes(k);
     b_.restoreIP(saved);
     if (n <= 1 || work < kParallelThreshold) {
       b_.CreateCall(kernelTy_, k, {ctxI8_, b_.getInt64(0), b_.getInt64(n)});
@@ -701,6 +761,7 @@ private:
   llvm::Function *entry_ = nullptr, *parallelFor_ = nullptr;
   LV *ctxPtr_ = nullptr, *ctxI8_ = nullptr;
   int kernelCount_ = 0;
+  std::map<LV *, int64_t> bufferOf_; ///< typed base pointer -> storage key
 };
 
 } // namespace
