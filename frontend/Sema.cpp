@@ -579,8 +579,16 @@ private:
     ta.name = a.name;
     tb.loc = b.loc;
     tb.name = b.name;
-    ir::Value *r = build(k, {ta.v, tb.v}, {}, e.loc,
-                         std::string("cannot ") + verb + " " + ta.v->type.str() + " and " + tb.v->type.str(), {ta, tb});
+    std::string what = std::string("cannot ") + verb + " " + ta.v->type.str() + " and " + tb.v->type.str();
+    auto bc = ir::broadcastShapes(ta.v->type.shape, tb.v->type.shape);
+    if (auto *err = std::get_if<std::string>(&bc)) {
+      // "shapes A and B do not broadcast: dimension 4 does not match 8"
+      size_t colon = err->find(": ");
+      d_.error(e.loc, what + ": the shapes do not broadcast (" + err->substr(colon + 2) + ")");
+      noteOperands({ta, tb});
+      return Val::error();
+    }
+    ir::Value *r = build(k, {ta.v, tb.v}, {}, e.loc, what, {ta, tb});
     return r ? tensorVal(r) : Val::error();
   }
 
