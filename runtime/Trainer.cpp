@@ -241,6 +241,13 @@ EvalResult Trainer::evaluate(const Dataset &data, int64_t batch, bool classifica
   return r;
 }
 
+std::map<std::string, Tensor> Trainer::run(const std::string &function, const Tensor &xb, const Tensor *yb, float lr) {
+  enableFlushToZero();
+  std::map<std::string, Tensor> outs;
+  call(compile_(function, xb.dim(0)), &xb, yb, lr, outs);
+  return outs;
+}
+
 Tensor Trainer::predict(const Tensor &x, const std::string &output, int64_t batch) {
   enableFlushToZero();
   Dataset d;

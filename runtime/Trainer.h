@@ -96,6 +96,8 @@ public:
   TrainResult fit(const Dataset &train, const Dataset &val, const TrainOptions &opts);
   /// Loss and accuracy of the current parameters over `data`.
   EvalResult evaluate(const Dataset &data, int64_t batch, bool classification);
+  /// Runs compiled `function` once on one batch and returns all its results.
+  std::map<std::string, Tensor> run(const std::string &function, const Tensor &xb, const Tensor *yb, float lr = 0);
   /// Runs `predict` over `x` ([n, features...]) and returns output `output` for all rows.
   Tensor predict(const Tensor &x, const std::string &output, int64_t batch);
 

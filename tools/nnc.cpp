@@ -7,6 +7,7 @@
 #include "tools/Driver.h"
 
 #include "ir/Printer.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/FileUtil.h"
 #include "runtime/ThreadPool.h"
 
@@ -134,6 +135,32 @@ int cmdEmit(const Options &o, DiagnosticEngine &diags) {
   return 0;
 }
 
+/// Loss and gradients on the first examples of the training data, with the
+/// batch itself, as a safetensors file (for inspection and parity tests).
+int cmdGrad(const Options &o, DiagnosticEngine &diags) {
+  auto src = driver::parseFile(o.file, diags);
+  if (!src)
+    return 1;
+  driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
+  applyOverrides(m, o);
+  driver::Session session(m);
+  session.initialize(m.config.seed);
+  if (!o.load.empty())
+    session.load(o.load);
+  driver::Data data = driver::loadData(m);
+  session.checkData(data.train, "training data");
+  int64_t n = std::min<int64_t>(m.config.batch, data.train.size());
+  runtime::Dataset first = runtime::take(data.train, n);
+  auto outs = session.trainer().run("grad", first.x, &first.y);
+  std::vector<std::pair<std::string, const runtime::Tensor *>> tensors = {{"batch.x", &first.x}, {"batch.y", &first.y}};
+  for (auto &[name, t] : outs)
+    tensors.push_back({name, &t});
+  runtime::saveSafetensors(o.save, tensors, {{"nnc.model", m.lowered.name}});
+  std::cout << fmt::format("loss {:.6f} on {} examples; wrote {} tensors to {}\n", outs.at("loss").f32()[0], n,
+                           tensors.size(), o.save);
+  return 0;
+}
+
 int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   auto src = driver::parseFile(o.file, diags);
   if (!src)
@@ -252,6 +279,14 @@ int main(int argc, char **argv) {
   eval->add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::Range(int64_t(1), int64_t(1024)));
   eval->add_option("--metrics-json", o.metricsJson, "Write metrics as JSON to this file");
 
+  CLI::App *grad = app.add_subcommand("grad", "Write the loss and every gradient on the first training batch to a safetensors file");
+  grad->add_option("FILE", o.file, "The .nn file")->required();
+  grad->add_option("--load", o.load, "Parameters to use (default: freshly initialized)");
+  grad->add_option("--out", o.save, "Output safetensors file")->required();
+  grad->add_option("--batch", o.batch, "Number of examples")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  grad->add_option("--seed", o.seed, "Seed for initialization and the validation split");
+  addModel(grad);
+
   CLI::App *check = app.add_subcommand("check", "Parse and check FILE; print diagnostics only");
   check->add_option("FILE", o.file, "The .nn file")->required();
 
@@ -283,6 +318,8 @@ int main(int argc, char **argv) {
       return cmdCheck(o, diags);
     if (emit->parsed())
       return cmdEmit(o, diags);
+    if (grad->parsed())
+      return cmdGrad(o, diags);
     return cmdTrain(o, diags, eval->parsed());
   } catch (const driver::CompileFailed &) {
     return 1;
