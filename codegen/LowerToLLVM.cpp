@@ -612,9 +612,12 @@ private:
             b_.CreateStore(b_.CreateFMul(e, inv), at(outPtr, j));
           }, "j");
         } else {
-          LV *lse = b_.CreateFAdd(mx, logf(sum));
+          // (x - max) - log(sum): both terms are small, so large logits keep
+          // their precision (x - (max + log sum) loses it).
+          LV *ls = logf(sum);
           loop(len, [&](LV *j) {
-            b_.CreateStore(b_.CreateFSub(b_.CreateLoad(f32_, at(inPtr, j)), lse), at(outPtr, j));
+            LV *shifted = b_.CreateFSub(b_.CreateLoad(f32_, at(inPtr, j)), mx);
+            b_.CreateStore(b_.CreateFSub(shifted, ls), at(outPtr, j));
           }, "j");
         }
       }, "row");

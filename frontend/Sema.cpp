@@ -401,9 +401,10 @@ public:
       loss = b_->add(loss, losses[i].first.v);
     fn_->addResult("loss", loss);
 
-    // Accuracy: first output [N, C] against an i64 label [N].
-    if (!outputs.empty() && out_.labels.size() == 1) {
-      ir::Value *scores = outputs.front().second.v;
+    // Accuracy: the first output [N, C] (else the logits of the first
+    // cross_entropy) against an i64 label [N].
+    ir::Value *scores = !outputs.empty() ? outputs.front().second.v : ceLogits_;
+    if (scores && out_.labels.size() == 1) {
       ir::Value *label = fn_->arg(out_.labels[0].name);
       const ir::Shape &ss = scores->type.shape;
       if (label->type.dtype == ir::DType::I64 && scores->type.rank() == 2 && label->type.rank() == 1 &&
@@ -641,7 +642,9 @@ private:
     std::string savedPrefix = prefix_, savedBinding = binding_;
     std::set<std::string> savedUsed = usedInstances_;
     bool savedShared = shared_;
+    bool savedReuse = reuse_;
     std::string inst = instanceName(e);
+    reuse_ = reuse_ || shared_;
     prefix_ = inst;
     usedInstances_.clear();
     Scope inner;
@@ -674,6 +677,7 @@ private:
     binding_ = savedBinding;
     usedInstances_ = savedUsed;
     shared_ = savedShared;
+    reuse_ = savedReuse;
     --depth_;
     if (result.ok()) {
       result.loc = {};
@@ -699,7 +703,9 @@ private:
     shared_ = false;
     base = binding_;
     std::string name = base;
-    for (int i = 2; usedInstances_.count(name) || instanceCallee_.count(qualify(name)); ++i)
+    // Inside a shared instance the names repeat on purpose: they must find
+    // the parameters the first instantiation created.
+    for (int i = 2; usedInstances_.count(name) || (!reuse_ && instanceCallee_.count(qualify(name))); ++i)
       name = base + "_" + std::to_string(i);
     usedInstances_.insert(name);
     instanceCallee_.emplace(qualify(name), e.name);
@@ -1046,6 +1052,8 @@ private:
       return Val::error();
     }
     // -mean_i log_softmax(logits)[i, y_i], as sum(log_softmax * one_hot) / N.
+    if (!ceLogits_)
+      ceLogits_ = logits.v;
     b_->setLoc(e.loc);
     ir::Value *lsm = b_->unary(ir::OpKind::LogSoftmax, logits.v);
     ir::Value *oh = b_->create(ir::OpKind::OneHot, {labels.v}, {{"classes", lt.shape[1].size}});
@@ -1093,6 +1101,8 @@ private:
   std::string binding_;  ///< the statement being elaborated, for instance names
   std::string prefix_;   ///< instance path of the layer being inlined
   bool shared_ = false;
+  bool reuse_ = false; ///< inlining a shared instance: parameters already exist
+  ir::Value *ceLogits_ = nullptr; ///< scores of the first cross_entropy, for accuracy
   int depth_ = 0;
   std::set<std::string> usedInstances_;
   std::map<std::string, std::string> instanceCallee_; ///< qualified instance -> callee

@@ -1,0 +1,176 @@
+// Compiled-code numerics: every kernel kind checked against a plain C++
+// reference, including the polynomial exp/log/tanh and stable softmax.
+#include "codegen/JIT.h"
+#include "ir/Builder.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+using namespace nnc;
+using namespace nnc::ir;
+
+namespace {
+
+codegen::JIT &jit() {
+  static codegen::JIT j;
+  return j;
+}
+
+/// Compiles `f` for `b` and runs it on `inputs`, returning the f32 results.
+std::vector<std::vector<float>> run(const Function &f, const Bindings &b, std::vector<std::vector<float>> inputs) {
+  codegen::CompiledFunction c = jit().compile(f, b);
+  std::vector<void *> ptrs;
+  for (auto &in : inputs)
+    ptrs.push_back(in.data());
+  std::vector<std::vector<float>> out;
+  for (auto &r : c.results)
+    out.emplace_back(std::max<int64_t>(1, numElements(r.shape)) * (r.dtype == DType::I64 ? 2 : 1));
+  for (auto &o : out)
+    ptrs.push_back(o.data());
+  std::vector<double> arena(size_t(c.arenaBytes / 8 + 16));
+  c.entry(ptrs.data(), reinterpret_cast<char *>(arena.data()));
+  return out;
+}
+
+std::vector<float> random(size_t n, float lo, float hi, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> d(lo, hi);
+  std::vector<float> v(n);
+  for (auto &x : v)
+    x = d(rng);
+  return v;
+}
+
+TEST(Codegen, ElementwiseMathIsAccurate) {
+  // exp, log, tanh, sigmoid against libm over wide ranges: at most a few ulp.
+  const size_t n = 4099; // not a multiple of any vector width
+  struct Case {
+    OpKind k;
+    float lo, hi;
+    double (*ref)(double);
+    double relTol;
+  } cases[] = {
+      {OpKind::Exp, -87.0f, 88.0f, [](double x) { return std::exp(x); }, 4e-7},
+      {OpKind::Log, 1e-30f, 1e30f, [](double x) { return std::log(x); }, 4e-7},
+      {OpKind::Tanh, -9.0f, 9.0f, [](double x) { return std::tanh(x); }, 1e-6},
+      {OpKind::Sigmoid, -80.0f, 80.0f, [](double x) { return 1 / (1 + std::exp(-x)); }, 1e-6},
+      {OpKind::Sqrt, 0.0f, 1e6f, [](double x) { return std::sqrt(x); }, 2e-7},
+  };
+  for (const Case &c : cases) {
+    Module m;
+    Function *f = m.addFunction("f");
+    Value *x = f->addArg("x", {DType::F32, {Dim(int64_t(n))}}, ArgRole::Input);
+    Builder b(*f);
+    f->addResult("y", b.unary(c.k, x));
+    std::vector<float> in = random(n, c.lo, c.hi, 3);
+    if (c.k == OpKind::Log) // log-uniform over many decades
+      for (auto &v : in)
+        v = std::exp(std::log(1e-30f) + (v / 1e30f) * (std::log(1e30f) - std::log(1e-30f)));
+    auto out = run(*f, {}, {in});
+    double worst = 0;
+    for (size_t i = 0; i < n; ++i) {
+      double ref = c.ref(double(in[i]));
+      double err = std::fabs(double(out[0][i]) - ref) / std::max(std::fabs(ref), 1e-30);
+      worst = std::max(worst, err);
+    }
+    EXPECT_LT(worst, c.relTol) << opName(c.k);
+  }
+}
+
+TEST(Codegen, SpecialValues) {
+  Module m;
+  Function *f = m.addFunction("f");
+  Value *x = f->addArg("x", {DType::F32, {Dim(6)}}, ArgRole::Input);
+  Builder b(*f);
+  f->addResult("exp", b.unary(OpKind::Exp, x));
+  f->addResult("log", b.unary(OpKind::Log, x));
+  float inf = INFINITY;
+  auto out = run(*f, {}, {{0.0f, -1.0f, inf, -inf, NAN, 100.0f}});
+  EXPECT_EQ(out[0][0], 1.0f);
+  EXPECT_EQ(out[0][2], inf);
+  EXPECT_EQ(out[0][3], 0.0f);
+  EXPECT_TRUE(std::isnan(out[0][4]));
+  EXPECT_EQ(out[0][5], inf);
+  EXPECT_EQ(out[1][0], -inf);
+  EXPECT_TRUE(std::isnan(out[1][1]));
+  EXPECT_EQ(out[1][2], inf);
+  EXPECT_TRUE(std::isnan(out[1][4]));
+}
+
+TEST(Codegen, MatMulAllTransposes) {
+  const int64_t M = 7, K = 13, N = 5;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb) {
+      Module m;
+      Function *f = m.addFunction("f");
+      Shape as = ta ? Shape{K, M} : Shape{M, K}, bs = tb ? Shape{N, K} : Shape{K, N};
+      Value *a = f->addArg("a", {DType::F32, as}, ArgRole::Input);
+      Value *bb = f->addArg("b", {DType::F32, bs}, ArgRole::Input);
+      Builder b(*f);
+      f->addResult("c", b.matmul(a, bb, ta, tb));
+      auto A = random(size_t(M * K), -1, 1, 1), B = random(size_t(K * N), -1, 1, 2);
+      auto out = run(*f, {}, {A, B});
+      for (int64_t i = 0; i < M; ++i)
+        for (int64_t j = 0; j < N; ++j) {
+          double ref = 0;
+          for (int64_t k = 0; k < K; ++k)
+            ref += double(ta ? A[size_t(k * M + i)] : A[size_t(i * K + k)]) *
+                   double(tb ? B[size_t(j * K + k)] : B[size_t(k * N + j)]);
+          EXPECT_NEAR(out[0][size_t(i * N + j)], ref, 1e-5) << "ta=" << ta << " tb=" << tb;
+        }
+    }
+}
+
+TEST(Codegen, SoftmaxIsStableAndReductionsAreExact) {
+  Module m;
+  Function *f = m.addFunction("f");
+  Value *x = f->addArg("x", {DType::F32, {Dim::symbol("N"), Dim(3)}}, ArgRole::Input);
+  Builder b(*f);
+  f->addResult("softmax", b.unary(OpKind::Softmax, x));
+  f->addResult("logsoftmax", b.unary(OpKind::LogSoftmax, x));
+  f->addResult("rowsum", b.reduce(OpKind::ReduceSum, x, {1}, false));
+  f->addResult("colmax", b.reduce(OpKind::ReduceMax, x, {0}, false));
+  f->addResult("mean", b.reduce(OpKind::ReduceMean, x, {0, 1}, false));
+  // Huge logits would overflow a naive exp.
+  std::vector<float> in = {1000.0f, 1001.0f, 1002.0f, -5.0f, 0.0f, 5.0f};
+  auto out = run(*f, {{"N", 2}}, {in});
+  double z = std::exp(-2.0) + std::exp(-1.0) + 1.0;
+  EXPECT_NEAR(out[0][2], 1.0 / z, 1e-6);
+  EXPECT_NEAR(out[1][0], -2.0 - std::log(z), 1e-5);
+  EXPECT_NEAR(out[1][3], -10.0 - std::log(1 + std::exp(-5.0) + std::exp(-10.0)), 1e-5);
+  EXPECT_FLOAT_EQ(out[2][0], 3003.0f);
+  EXPECT_FLOAT_EQ(out[2][1], 0.0f);
+  EXPECT_FLOAT_EQ(out[3][0], 1000.0f);
+  EXPECT_FLOAT_EQ(out[3][2], 1002.0f);
+  EXPECT_NEAR(out[4][0], (3003.0 + 0.0) / 6.0, 1e-3);
+}
+
+TEST(Codegen, BroadcastTransposeAndLargeParallelKernels) {
+  // Large enough to go through the thread pool.
+  const int64_t R = 300, C = 257;
+  Module m;
+  Function *f = m.addFunction("f");
+  Value *x = f->addArg("x", {DType::F32, {Dim(R), Dim(C)}}, ArgRole::Input);
+  Value *v = f->addArg("v", {DType::F32, {Dim(C)}}, ArgRole::Input);
+  Builder b(*f);
+  f->addResult("sum", b.add(x, v));
+  f->addResult("t", b.transpose(x, {1, 0}));
+  f->addResult("colsum", b.reduce(OpKind::ReduceSum, x, {0}, false));
+  auto X = random(size_t(R * C), -1, 1, 5), V = random(size_t(C), -1, 1, 6);
+  auto out = run(*f, {}, {X, V});
+  for (int64_t i = 0; i < R; i += 7)
+    for (int64_t j = 0; j < C; j += 3) {
+      EXPECT_FLOAT_EQ(out[0][size_t(i * C + j)], X[size_t(i * C + j)] + V[size_t(j)]);
+      EXPECT_FLOAT_EQ(out[1][size_t(j * R + i)], X[size_t(i * C + j)]);
+    }
+  for (int64_t j = 0; j < C; ++j) {
+    double ref = 0;
+    for (int64_t i = 0; i < R; ++i)
+      ref += X[size_t(i * C + j)];
+    EXPECT_NEAR(out[2][size_t(j)], ref, 1e-3);
+  }
+}
+
+} // namespace

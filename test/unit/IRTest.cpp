@@ -1,0 +1,212 @@
+// Unit tests of the IR core: shape rules, builder, printer/parser round trip,
+// verifier, simplification and the memory plan.
+#include "codegen/MemoryPlan.h"
+#include "ir/Builder.h"
+#include "ir/Parser.h"
+#include "ir/Printer.h"
+#include "ir/ShapeRules.h"
+#include "ir/Verifier.h"
+#include "ir/transforms/Passes.h"
+
+#include <gtest/gtest.h>
+
+using namespace nnc;
+using namespace nnc::ir;
+
+namespace {
+
+TensorType f32(Shape s) { return {DType::F32, std::move(s)}; }
+Dim N() { return Dim::symbol("N"); }
+
+std::string typeOf(const TypeOrError &t) {
+  if (auto *e = std::get_if<std::string>(&t))
+    return "error: " + *e;
+  return std::get<TensorType>(t).str();
+}
+
+std::unique_ptr<Module> parse(const std::string &text, std::string *errors = nullptr) {
+  static std::vector<std::unique_ptr<SourceFile>> files; // diagnostics keep pointers
+  files.push_back(std::make_unique<SourceFile>(SourceFile{"test.nnir", text}));
+  std::ostringstream os;
+  DiagnosticEngine d(&os);
+  auto m = parseModule(*files.back(), d);
+  if (errors)
+    *errors = os.str();
+  return m;
+}
+
+TEST(ShapeRules, BroadcastingIsSymbolAware) {
+  EXPECT_EQ(typeOf(inferType(OpKind::Add, {f32({N(), 3}), f32({3})}, {})), "f32[N, 3]");
+  EXPECT_EQ(typeOf(inferType(OpKind::Add, {f32({N(), 1}), f32({1, 5})}, {})), "f32[N, 5]");
+  EXPECT_EQ(typeOf(inferType(OpKind::Mul, {f32({}), f32({N(), 2})}, {})), "f32[N, 2]");
+  // A symbol matches only itself or 1.
+  EXPECT_EQ(typeOf(inferType(OpKind::Add, {f32({N()}), f32({4})}, {})),
+            "error: add: shapes [N] and [4] do not broadcast: dimension N does not match 4");
+  EXPECT_EQ(typeOf(inferType(OpKind::Add, {f32({N()}), f32({Dim::symbol("M")})}, {})).substr(0, 6), "error:");
+}
+
+TEST(ShapeRules, MatMulTransposes) {
+  EXPECT_EQ(typeOf(inferType(OpKind::MatMul, {f32({N(), 4}), f32({4, 3})}, {})), "f32[N, 3]");
+  EXPECT_EQ(typeOf(inferType(OpKind::MatMul, {f32({4, N()}), f32({4, 3})}, {{"ta", true}})), "f32[N, 3]");
+  EXPECT_EQ(typeOf(inferType(OpKind::MatMul, {f32({N(), 4}), f32({3, 4})}, {{"tb", true}})), "f32[N, 3]");
+  EXPECT_NE(typeOf(inferType(OpKind::MatMul, {f32({N(), 4}), f32({5, 3})}, {})).find("inner dimensions differ"),
+            std::string::npos);
+}
+
+TEST(ShapeRules, ReductionsReshapeTranspose) {
+  EXPECT_EQ(typeOf(inferType(OpKind::ReduceSum, {f32({N(), 3, 4})}, {{"axes", std::vector<int64_t>{1}}})),
+            "f32[N, 4]");
+  EXPECT_EQ(typeOf(inferType(OpKind::ReduceMax, {f32({N(), 3})},
+                             {{"axes", std::vector<int64_t>{0, 1}}, {"keepdims", true}})),
+            "f32[1, 1]");
+  EXPECT_EQ(typeOf(inferType(OpKind::ReduceSum, {f32({N(), 3})}, {{"axes", std::vector<int64_t>{2}}})),
+            "error: reduce_sum: axis 2 is out of range for f32[N, 3]");
+  EXPECT_EQ(typeOf(inferType(OpKind::Reshape, {f32({N(), 8, 8})}, {{"shape", Shape{N(), 64}}})), "f32[N, 64]");
+  EXPECT_EQ(typeOf(inferType(OpKind::Reshape, {f32({N(), 8, 8})}, {{"shape", Shape{N(), 63}}})),
+            "error: cannot reshape f32[N, 8, 8] to [N, 63]: the number of elements differs");
+  EXPECT_EQ(typeOf(inferType(OpKind::Transpose, {f32({N(), 3, 4})}, {{"perm", std::vector<int64_t>{2, 0, 1}}})),
+            "f32[4, N, 3]");
+  EXPECT_EQ(typeOf(inferType(OpKind::OneHot, {TensorType{DType::I64, {N()}}}, {{"classes", int64_t(10)}})),
+            "f32[N, 10]");
+  EXPECT_EQ(typeOf(inferType(OpKind::ArgMax, {f32({N(), 10})}, {})), "i64[N]");
+}
+
+TEST(Builder, SumToUndoesBroadcasting) {
+  Module m;
+  Function *f = m.addFunction("f");
+  Value *x = f->addArg("x", f32({N(), 3}), ArgRole::Input);
+  Builder b(*f);
+  Value *r = b.sumTo(x, {1, 3});
+  EXPECT_EQ(r->type.str(), "f32[1, 3]");
+  Value *s = b.sumTo(x, {3});
+  EXPECT_EQ(s->type.str(), "f32[3]");
+  Value *t = b.sumTo(x, {});
+  EXPECT_EQ(t->type.str(), "f32[]");
+  EXPECT_EQ(b.sumTo(x, x->type.shape), x);
+}
+
+const char *kMLP = R"(func @f(%x: f32[N, 4] input, %y: i64[N] label, %w: f32[4, 3] param, %b: f32[3] param) {
+  %0 = matmul %x, %w : f32[N, 3]
+  %1 = add %0, %b : f32[N, 3]
+  %2 = log_softmax %1 : f32[N, 3]
+  %3 = one_hot %y {classes = 3} : f32[N, 3]
+  %4 = mul %2, %3 : f32[N, 3]
+  %5 = reduce_sum %4 {axes = [1], keepdims = false} : f32[N]
+  %6 = reduce_mean %5 {axes = [0], keepdims = false} : f32[]
+  %7 = neg %6 : f32[]
+  return loss = %7
+}
+)";
+
+TEST(Parser, RoundTripsThePrinter) {
+  auto m = parse(kMLP);
+  ASSERT_TRUE(m);
+  std::string once = toString(*m);
+  EXPECT_EQ(once, kMLP);
+  auto again = parse(once);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(toString(*again), once);
+}
+
+TEST(Parser, ReportsLocatedErrors) {
+  std::string errs;
+  EXPECT_FALSE(parse("func @f(%x: f32[2] input) {\n  %0 = add %x, %q : f32[2]\n  return r = %0\n}\n", &errs));
+  EXPECT_EQ(errs, "test.nnir:2:16: error: use of undefined value '%q'\n  %0 = add %x, %q : f32[2]\n               ^~\n");
+  EXPECT_FALSE(parse("func @f(%x: f32[2] input) {\n  %0 = neg %x : f32[3]\n  return r = %0\n}\n", &errs));
+  EXPECT_NE(errs.find("type f32[3] does not match the type f32[2] that neg produces"), std::string::npos);
+}
+
+TEST(Verifier, CatchesUseBeforeDefinitionAndBadTypes) {
+  auto m = parse(kMLP);
+  ASSERT_TRUE(m);
+  Function &f = *m->functions[0];
+  EXPECT_TRUE(verify(f).empty());
+  std::swap(f.ops[0], f.ops[1]); // add now uses the matmul's result before it exists
+  auto errs = verify(f);
+  ASSERT_FALSE(errs.empty());
+  EXPECT_EQ(errs[0], "@f: op #0 (add): operand used before it is defined");
+  std::swap(f.ops[0], f.ops[1]);
+  f.ops[0]->result->type = f32({N(), 4});
+  errs = verify(f);
+  ASSERT_FALSE(errs.empty());
+  EXPECT_NE(errs[0].find("differs from inferred f32[N, 3]"), std::string::npos);
+}
+
+TEST(Simplify, FoldsIdentitiesAndMergesDuplicates) {
+  auto m = parse(R"(func @f(%x: f32[N, 3] input) {
+  %0 = const {value = 1.0} : f32[]
+  %1 = mul %x, %0 : f32[N, 3]
+  %2 = neg %1 : f32[N, 3]
+  %3 = neg %2 : f32[N, 3]
+  %4 = exp %3 : f32[N, 3]
+  %5 = exp %x : f32[N, 3]
+  %6 = add %4, %5 : f32[N, 3]
+  %7 = reshape %6 {shape = shape[N, 3]} : f32[N, 3]
+  return r = %7
+}
+)");
+  ASSERT_TRUE(m);
+  simplify(*m->functions[0]);
+  EXPECT_EQ(toString(*m), R"(func @f(%x: f32[N, 3] input) {
+  %0 = exp %x : f32[N, 3]
+  %1 = add %0, %0 : f32[N, 3]
+  return r = %1
+}
+)");
+}
+
+TEST(Autodiff, GradientOfTheMLPIsWellFormed) {
+  auto m = parse(kMLP);
+  ASSERT_TRUE(m);
+  Function *g = differentiate(*m, *m->functions[0], "loss", "g");
+  simplify(*g);
+  EXPECT_TRUE(verify(*g).empty());
+  ASSERT_TRUE(g->result("grad.w"));
+  ASSERT_TRUE(g->result("grad.b"));
+  EXPECT_EQ(g->result("grad.w")->type.str(), "f32[4, 3]");
+  EXPECT_EQ(g->result("grad.b")->type.str(), "f32[3]");
+  // dW = xᵀ g: a transposed matmul, never an explicit transpose.
+  EXPECT_EQ(g->result("grad.w")->def->kind, OpKind::MatMul);
+  EXPECT_TRUE(g->result("grad.w")->def->getBool("ta"));
+}
+
+TEST(Optimizers, AdamAddsMomentsAndAStepCounter) {
+  auto m = parse(kMLP);
+  ASSERT_TRUE(m);
+  Function *g = differentiate(*m, *m->functions[0], "loss", "g");
+  OptimizerSpec spec;
+  spec.kind = OptimizerSpec::Adam;
+  Function *s = appendOptimizer(*m, *g, spec, "step");
+  EXPECT_TRUE(verify(*s).empty());
+  for (const char *n : {"w.adam_m", "w.adam_v", "b.adam_m", "b.adam_v", "opt.t", "lr"})
+    EXPECT_TRUE(s->arg(n)) << n;
+  for (const char *n : {"new.w", "new.b", "new.w.adam_m", "new.opt.t", "loss"})
+    EXPECT_TRUE(s->result(n)) << n;
+  EXPECT_FALSE(s->result("grad.w"));
+}
+
+TEST(MemoryPlan, ReusesDeadBuffersAndWritesResultsInPlace) {
+  auto m = parse(R"(func @f(%x: f32[N, 256] input) {
+  %0 = exp %x : f32[N, 256]
+  %1 = exp %0 : f32[N, 256]
+  %2 = exp %1 : f32[N, 256]
+  %3 = exp %2 : f32[N, 256]
+  %4 = reshape %3 {shape = shape[N, 16, 16]} : f32[N, 16, 16]
+  return r = %4
+}
+)");
+  ASSERT_TRUE(m);
+  const Function &f = *m->functions[0];
+  codegen::MemoryPlan p = codegen::planMemory(f, {{"N", 8}});
+  const int64_t bytes = 8 * 256 * 4;
+  // %0..%2 are intermediates, but never more than two are alive at once.
+  EXPECT_EQ(p.arenaBytes, 2 * bytes);
+  EXPECT_EQ(p.unplannedBytes, 3 * bytes);
+  // The last exp writes straight into the result (through the reshape view).
+  EXPECT_EQ(p.resolve(f.results[0]).kind, codegen::Storage::Result);
+  EXPECT_TRUE(p.copiedResults.empty());
+  // An op's output never shares memory with its input.
+  EXPECT_NE(p.storage.at(f.ops[0]->result).offset, p.storage.at(f.ops[1]->result).offset);
+}
+
+} // namespace
