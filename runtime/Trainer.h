@@ -84,7 +84,9 @@ struct TrainResult {
   int64_t epochsRun = 0;
   int64_t bestEpoch = 0;  ///< the epoch whose weights were kept (early stopping)
   bool stoppedEarly = false;
-  double seconds = 0;
+  double seconds = 0;        ///< the whole fit, compilation included
+  double compileSeconds = 0; ///< JIT compilation before the first epoch
+  double trainSeconds = 0;   ///< the training steps alone (no compilation, no validation)
   double samplesPerSecond = 0;
 };
 

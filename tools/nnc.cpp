@@ -204,6 +204,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     metrics["seconds"] = result.seconds;
     metrics["samples_per_second"] = result.samplesPerSecond;
     metrics["compile_seconds"] = session.compileSeconds();
+    metrics["train_seconds"] = result.trainSeconds;
     metrics["stopped_early"] = result.stoppedEarly;
     metrics["best_epoch"] = result.bestEpoch;
   }
