@@ -101,7 +101,7 @@ private:
     } else if (auto *c = dynamic_cast<P::OutputStmtContext *>(ctx)) {
       s.kind = ast::Stmt::Output;
       s.name = c->name->getText();
-      s.nameLoc = loc(c->name);
+      s.nameLoc = loc(c->name->getStart());
       s.value = expr(c->expr());
     } else if (auto *c = dynamic_cast<P::LossStmtContext *>(ctx)) {
       s.kind = ast::Stmt::Loss;
@@ -332,13 +332,15 @@ std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEng
   unsigned before = diags.errorCount();
   // Characters outside the language become ERRCHAR tokens; report them here
   // with a clearer message than the parser would give.
-  std::vector<antlr4::Token *> kept;
+  // After an unterminated string the rest of its line is noise: one error.
+  size_t skipLine = 0;
   for (antlr4::Token *t : tokens.getTokens()) {
-    if (t->getType() == NNLexer::ERRCHAR) {
-      std::string c = t->getText();
-      diags.error(locOf(file, t), c == "\"" ? "unterminated string literal"
-                                             : "unexpected character '" + c + "'");
-    }
+    if (t->getType() != NNLexer::ERRCHAR || t->getLine() == skipLine)
+      continue;
+    std::string c = t->getText();
+    if (c == "\"")
+      skipLine = t->getLine();
+    diags.error(locOf(file, t), c == "\"" ? "unterminated string literal" : "unexpected character '" + c + "'");
   }
   if (diags.errorCount() != before)
     return nullptr;

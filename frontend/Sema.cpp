@@ -117,6 +117,10 @@ private:
       d_.error(loc, "'" + name + "' is reserved: it names the model's parameters");
       return;
     }
+    if (kConstantNames.count(name)) {
+      d_.error(loc, "'" + name + "' is reserved: it is a boolean constant");
+      return;
+    }
     auto [it, fresh] = scope.emplace(name, loc);
     if (!fresh) {
       d_.error(loc, "redefinition of '" + name + "'");
@@ -126,6 +130,10 @@ private:
 
   void checkModel(const ast::ModelDecl &m) {
     Scope scope;
+    later_.clear();
+    for (auto &s : m.body)
+      if (!s.name.empty() && s.kind != ast::Stmt::Loss)
+        later_.emplace(s.name, s.nameLoc);
     bool hasLoss = false, hasInput = false;
     for (auto &s : m.body) {
       if (s.value)
@@ -134,6 +142,9 @@ private:
         checkType(s.type);
       hasLoss |= s.kind == ast::Stmt::Loss;
       hasInput |= s.kind == ast::Stmt::Input;
+      if (s.kind == ast::Stmt::Output && (s.name == "loss" || s.name == "correct"))
+        d_.error(s.nameLoc, "output name '" + s.name + "' is reserved for the " +
+                                (s.name == "loss" ? "training objective" : "count of correct predictions"));
       if (!s.name.empty() && s.kind != ast::Stmt::Loss)
         define(scope, s.name, s.nameLoc);
     }
@@ -145,9 +156,20 @@ private:
 
   void checkLayer(const ast::LayerDecl &l) {
     Scope scope;
+    later_.clear();
+    for (auto &s : l.body)
+      if (!s.name.empty())
+        later_.emplace(s.name, s.nameLoc);
+    const ast::LayerParam *firstDefault = nullptr;
     for (auto &prm : l.params) {
-      if (prm.defaultValue)
+      if (prm.defaultValue) {
         checkExpr(*prm.defaultValue, scope, false);
+        if (!firstDefault)
+          firstDefault = &prm;
+      } else if (firstDefault) {
+        d_.error(prm.loc, "parameter '" + prm.name + "' needs a default value: it follows '" + firstDefault->name +
+                              "', which has one");
+      }
       define(scope, prm.name, prm.loc);
     }
     const ast::Stmt *ret = nullptr;
@@ -184,6 +206,11 @@ private:
     case ast::Expr::Name:
       if (!scope.count(e.name) && !kSpecialNames.count(e.name) && !kConstantNames.count(e.name) &&
           !symbols_.count(e.name)) {
+        if (auto it = later_.find(e.name); it != later_.end()) {
+          d_.error(e.loc, "'" + e.name + "' is used before it is defined");
+          d_.note(it->second, "'" + e.name + "' is defined here");
+          return;
+        }
         std::vector<std::string> names;
         for (auto &[n, l] : scope)
           names.push_back(n);
@@ -296,6 +323,9 @@ private:
             walk(*x);
         }
       };
+      for (auto &prm : l.params)
+        if (prm.defaultValue)
+          walk(*prm.defaultValue);
       for (auto &s : l.body)
         if (s.value)
           walk(*s.value);
@@ -309,6 +339,7 @@ private:
   const ast::Program &p_;
   DiagnosticEngine &d_;
   std::set<std::string> symbols_;
+  Scope later_; ///< every name the current model or layer defines
 };
 
 //===----------------------------------------------------------------------===//
@@ -470,18 +501,26 @@ private:
 
   /// Notes on where the tensors involved in a failed op were defined.
   void noteOperands(const std::vector<Val> &vals) {
+    std::set<std::string> seen;
     for (auto &v : vals)
-      if (v.kind == Val::Tensor && v.loc.valid() && !v.name.empty())
+      if (v.kind == Val::Tensor && v.loc.valid() && !v.name.empty() && seen.insert(v.name).second)
         d_.note(v.loc, "'" + v.name + "' has type " + v.v->type.str());
   }
 
-  /// Builds an op; on a shape-rule failure reports `what: message` at `at`.
-  ir::Value *build(ir::OpKind k, std::vector<ir::Value *> ops, ir::Attrs attrs, SourceLoc at, const std::string &what,
+  /// Builds an op; on a shape-rule failure reports it at `at`, in the words
+  /// of the builtin `callee` rather than the IR op's name.
+  ir::Value *build(ir::OpKind k, std::vector<ir::Value *> ops, ir::Attrs attrs, SourceLoc at, const std::string &callee,
                    const std::vector<Val> &context = {}) {
     b_->setLoc(at);
     auto r = b_->tryCreate(k, std::move(ops), std::move(attrs));
     if (auto *err = std::get_if<std::string>(&r)) {
-      d_.error(at, what.empty() ? *err : what + ": " + *err);
+      std::string msg = *err;
+      std::string op = ir::opName(k);
+      if (msg.compare(0, op.size(), op) == 0 && !callee.empty())
+        msg = callee + msg.substr(op.size());
+      else if (!callee.empty())
+        msg = callee + ": " + msg;
+      d_.error(at, msg);
       noteOperands(context);
       return nullptr;
     }
@@ -550,7 +589,7 @@ private:
       x = asTensor(x, e.lhs->loc);
       if (!x.ok())
         return x;
-      ir::Value *r = build(ir::OpKind::Neg, {x.v}, {}, e.loc, "cannot negate");
+      ir::Value *r = build(ir::OpKind::Neg, {x.v}, {}, e.loc, "negation", {x});
       return r ? tensorVal(r) : Val::error();
     }
     case ast::Expr::Binary:
@@ -581,6 +620,11 @@ private:
     tb.loc = b.loc;
     tb.name = b.name;
     std::string what = std::string("cannot ") + verb + " " + ta.v->type.str() + " and " + tb.v->type.str();
+    if (ta.v->type.dtype != ir::DType::F32 || tb.v->type.dtype != ir::DType::F32) {
+      d_.error(e.loc, what + ": arithmetic needs f32 operands");
+      noteOperands({ta, tb});
+      return Val::error();
+    }
     auto bc = ir::broadcastShapes(ta.v->type.shape, tb.v->type.shape);
     if (auto *err = std::get_if<std::string>(&bc)) {
       // "shapes A and B do not broadcast: dimension 4 does not match 8"
@@ -589,7 +633,7 @@ private:
       noteOperands({ta, tb});
       return Val::error();
     }
-    ir::Value *r = build(k, {ta.v, tb.v}, {}, e.loc, what, {ta, tb});
+    ir::Value *r = build(k, {ta.v, tb.v}, {}, e.loc, "", {ta, tb});
     return r ? tensorVal(r) : Val::error();
   }
 
@@ -654,8 +698,8 @@ private:
       if (it != args.end()) {
         v = it->second.first;
       } else {
-        Scope empty;
-        v = eval(*p.defaultValue, empty);
+        // Defaults may use the parameters before them (`layer f(x, y = x)`).
+        v = eval(*p.defaultValue, inner);
       }
       v.loc = p.loc;
       v.name = p.name;
@@ -763,10 +807,10 @@ private:
     auto it = args.find(name);
     if (it == args.end())
       return dflt;
-    const ast::Expr *x = it->second.second;
-    if (x->kind == ast::Expr::Name && (x->name == "true" || x->name == "false"))
-      return x->name == "true";
-    d_.error(x->loc, std::string(callee) + ": '" + name + "' must be true or false");
+    const Val &v = it->second.first;
+    if (v.kind == Val::Number && v.isInt && (v.num == 0 || v.num == 1))
+      return v.num == 1; // true, false, or a layer parameter holding one
+    d_.error(it->second.second->loc, std::string(callee) + ": '" + name + "' must be true or false");
     return std::nullopt;
   }
 
@@ -821,6 +865,10 @@ private:
   Val callBuiltin(const ast::Expr &e, const ArgMap &args) {
     const std::string &f = e.name;
     SourceLoc at = e.loc;
+    if (!e.instance.empty() && f != "dense") {
+      d_.error(e.instanceLoc, "'" + f + "' creates no parameters, so 'as " + e.instance + "' has nothing to share");
+      return Val::error();
+    }
     auto unaryOp = [&](ir::OpKind k) -> Val {
       Val x = tensorArg(args, "x", at);
       if (!x.ok())

@@ -22,10 +22,10 @@ public:
     if (t) {
       for (auto &it : t->items)
         item(it);
-      if (cfg_.data.kind == DataSource::None)
+      if (cfg_.data.kind == DataSource::None && !seen_.count("data"))
         d_.error(t->modelLoc, "train block for '" + t->model + "' has no data (add 'data = csv(\"file.csv\") |> batch(32)')");
     }
-    if (cfg_.earlyStop && cfg_.split <= 0 && cfg_.monitor.rfind("val_", 0) == 0)
+    if (cfg_.earlyStop && monitorOk_ && cfg_.split <= 0 && cfg_.monitor.rfind("val_", 0) == 0)
       d_.error(earlyLoc_, "early_stop monitors '" + cfg_.monitor + "' but there is no validation split (set 'split = 0.1')");
     if (d_.errorCount() != before)
       return std::nullopt;
@@ -69,8 +69,11 @@ private:
   }
 
   static std::string fmt(double v) {
-    char buf[32];
-    snprintf(buf, sizeof buf, "%g", v);
+    char buf[40];
+    if (std::floor(v) == v && std::fabs(v) < 1e18)
+      snprintf(buf, sizeof buf, "%lld", (long long)v);
+    else
+      snprintf(buf, sizeof buf, "%.10g", v);
     return buf;
   }
 
@@ -88,7 +91,16 @@ private:
   }
 
   /// Checks a train-block call against the builtin table; returns its arguments by name.
-  std::optional<std::map<std::string, const ast::Expr *>> callArgs(const ast::Expr &e) {
+  /// Arguments in source order, by parameter name.
+  using Args = std::vector<std::pair<std::string, const ast::Expr *>>;
+  static const ast::Expr *find(const Args &args, const std::string &name) {
+    for (auto &[k, v] : args)
+      if (k == name)
+        return v;
+    return nullptr;
+  }
+
+  std::optional<Args> callArgs(const ast::Expr &e) {
     const Builtin *b = findBuiltin(e.name, Builtin::Train);
     if (!b) {
       std::vector<std::string> names;
@@ -102,7 +114,7 @@ private:
     std::vector<std::string> names;
     for (auto &p : b->params)
       names.push_back(p.name);
-    std::map<std::string, const ast::Expr *> out;
+    Args out;
     size_t pos = 0;
     for (auto &a : e.args) {
       std::string n = a.name;
@@ -117,14 +129,14 @@ private:
         d_.error(a.nameLoc, "'" + e.name + "' has no parameter named '" + n + "'" + (m.empty() ? "" : "; did you mean '" + m + "'?"));
         return std::nullopt;
       }
-      if (out.count(n)) {
+      if (find(out, n)) {
         d_.error(a.value->loc, "argument '" + n + "' given twice in call to '" + e.name + "'");
         return std::nullopt;
       }
-      out[n] = a.value.get();
+      out.push_back({n, a.value.get()});
     }
     for (auto &p : b->params)
-      if (p.required && !out.count(p.name)) {
+      if (p.required && !find(out, p.name)) {
         d_.error(e.loc, "missing argument '" + std::string(p.name) + "' in call to '" + e.name + "'");
         return std::nullopt;
       }
@@ -153,24 +165,26 @@ private:
       src.loc = e.loc;
       if (f == "csv") {
         src.kind = DataSource::CSV;
-        auto p = stringArg(*args->at("path"), "csv: 'path'");
+        auto p = stringArg(*find(*args, "path"), "csv: 'path'");
         if (!p)
           return false;
         src.path = path(*p);
-        if (auto it = args->find("label"); it != args->end()) {
-          const ast::Expr &l = *it->second;
-          if (l.kind == ast::Expr::Name && (l.name == "last" || l.name == "first")) {
-            src.labelColumn = l.name == "last" ? -1 : 0;
-          } else if (auto c = numberIn(l, "csv: 'label'", 0, 1e6, true)) {
+        if (const ast::Expr *l = find(*args, "label")) {
+          auto c = number(*l);
+          if (l->kind == ast::Expr::Name && (l->name == "last" || l->name == "first")) {
+            src.labelColumn = l->name == "last" ? -1 : 0;
+          } else if (c && *c >= 0 && *c <= 1e6 && std::floor(*c) == *c) {
             src.labelColumn = int64_t(*c);
           } else {
+            d_.error(l->loc, "csv: 'label' must be first, last or a column number (0 is the first), got " +
+                                 ast::toSource(*l));
             return false;
           }
         }
       } else {
         src.kind = DataSource::IDX;
-        auto im = stringArg(*args->at("images"), "idx: 'images'");
-        auto lb = stringArg(*args->at("labels"), "idx: 'labels'");
+        auto im = stringArg(*find(*args, "images"), "idx: 'images'");
+        auto lb = stringArg(*find(*args, "labels"), "idx: 'labels'");
         if (!im || !lb)
           return false;
         src.images = path(*im);
@@ -182,7 +196,7 @@ private:
       d_.error(e.loc, "'" + f + "' is not a data-pipeline step");
       return false;
     }
-    const ast::Expr *inner = args->count("data") ? args->at("data") : nullptr;
+    const ast::Expr *inner = find(*args, "data");
     if (!inner || !pipeline(*inner, src, isTest))
       return false;
     if (isTest) {
@@ -190,9 +204,9 @@ private:
       return false;
     }
     if (f == "scale") {
-      auto v = number(*args->at("factor"));
+      auto v = number(*find(*args, "factor"));
       if (!v || !std::isfinite(*v)) {
-        d_.error(args->at("factor")->loc, "scale: 'factor' must be a number");
+        d_.error(find(*args, "factor")->loc, "scale: 'factor' must be a number");
         return false;
       }
       cfg_.transforms.push_back({Transform::Scale, *v});
@@ -202,7 +216,7 @@ private:
       cfg_.shuffle = true;
       sawShuffle_ = true;
     } else {
-      auto v = numberIn(*args->at("size"), "batch size", 1, 1 << 20, true);
+      auto v = numberIn(*find(*args, "size"), "batch size", 1, 1 << 20, true);
       if (!v)
         return false;
       cfg_.batch = int64_t(*v);
@@ -273,6 +287,7 @@ private:
           for (auto &n : names)
             known += (known.empty() ? "" : ", ") + n;
           std::string m = v->kind == ast::Expr::Name ? closestMatch(v->name, names) : "";
+          monitorOk_ = false;
           d_.error(v->loc, "early_stop cannot monitor '" + ast::toSource(*v) + "'" +
                                (m.empty() ? "" : "; did you mean '" + m + "'?") + " (known: " + known + ")");
         } else {
@@ -347,7 +362,8 @@ private:
           continue;
         }
         if (x->name == "accuracy" && !model_.classification)
-          d_.error(x->loc, "accuracy needs a classification model: a first output [N, C] and an i64 label [N]");
+          d_.error(x->loc, "accuracy needs a classification model: class scores [N, C] (the first output, or the "
+                           "logits of cross_entropy) and an i64 label [N]");
         cfg_.metrics.push_back(x->name);
       }
     } else {
@@ -362,6 +378,7 @@ private:
   TrainConfig cfg_;
   std::set<std::string> seen_;
   bool sawShuffle_ = false;
+  bool monitorOk_ = true;
   SourceLoc earlyLoc_;
 };
 

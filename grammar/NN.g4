@@ -11,15 +11,15 @@ decl        : modelDecl | layerDecl | trainDecl ;
 modelDecl   : 'model' name=ID '{' (modelStmt ';'?)* '}' ;
 modelStmt   : 'input' name=ID ':' tensorType              # inputStmt
             | 'label' name=ID ':' tensorType              # labelStmt
-            | 'output' name=ID '=' expr                   # outputStmt
+            | 'output' name=ident '=' expr                # outputStmt
             | 'loss' (name=ID)? '=' expr                  # lossStmt
-            | name=ident '=' expr                         # letStmt
+            | name=ID '=' expr                            # letStmt
             ;
 
 layerDecl   : 'layer' name=ID '(' (layerParam (',' layerParam)*)? ')' '{' (layerStmt ';'?)* '}' ;
 layerParam  : name=ID ('=' expr)? ;
 layerStmt   : 'return' expr                               # returnStmt
-            | name=ident '=' expr                         # layerLetStmt
+            | name=ID '=' expr                            # layerLetStmt
             ;
 
 trainDecl   : 'train' name=ID '{' (trainStmt ';'?)* '}' ;
@@ -49,7 +49,8 @@ primary     : callee=ident '(' argList? ')' ('as' inst=ID)?   # callPrimary
 argList     : arg (',' arg)* ;
 arg         : (name=ident '=')? expr ;
 
-// Keywords may still name arguments and settings (csv(label = last)).
+// Keywords may still name arguments and settings (csv(label = last)), but not
+// bindings: `loss = ...` must be a loss statement, never a binding named loss.
 ident       : ID | 'input' | 'label' | 'output' | 'loss' | 'model' | 'layer' | 'train' ;
 
 ID          : [a-zA-Z_] [a-zA-Z_0-9]* ;

@@ -212,6 +212,8 @@ private:
       a = v;
     } else if (tok_.kind == Tok::Ident && (tok_.text == "true" || tok_.text == "false")) {
       a = tok_.text == "true";
+    } else if (tok_.kind == Tok::Ident && (tok_.text == "inf" || tok_.text == "nan")) {
+      a = std::strtod(tok_.text.c_str(), nullptr);
     } else if (tok_.kind == Tok::Ident && tok_.text == "shape") {
       consume();
       Shape s;
@@ -304,14 +306,15 @@ private:
     consume();
     bool first = true;
     while (!isPunct("}")) {
-      if (!first) {
-        if (!expectPunct(","))
-          return false;
-      }
+      if (!first && !isPunct(","))
+        return error("expected ',' or '}'" + found());
+      if (!first)
+        consume();
       first = false;
       if (tok_.kind != Tok::Ident)
         return error("expected a result name such as 'loss = %3'" + found());
       std::string rname = tok_.text;
+      SourceLoc rloc = tok_.loc;
       consume();
       if (!expectPunct("="))
         return false;
@@ -321,7 +324,8 @@ private:
       if (!v)
         return false;
       if (f->result(rname)) {
-        return error("duplicate result name '" + rname + "'");
+        diags_.error(rloc, "duplicate result name '" + rname + "'");
+        return false;
       }
       f->addResult(rname, v);
       consume();

@@ -3,6 +3,7 @@
 
 #include <sstream>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace nnc::ir {
 
@@ -15,12 +16,19 @@ void print(const Function &f, std::ostream &os) {
     os << (i ? ", " : "") << "%" << a->name << ": " << a->type.str() << " " << argRoleName(f.argRoles[i]);
   }
   os << ") {\n";
+  // Op results are numbered %0, %1, ...; numbers that name an argument are
+  // skipped so the text stays unambiguous.
+  std::unordered_set<std::string> argNames;
+  for (const Value *a : f.args)
+    argNames.insert(a->name);
   unsigned next = 0;
   auto nameOf = [&](const Value *v) -> std::string {
     auto it = names.find(v);
     return it == names.end() ? std::string("%<undefined>") : it->second;
   };
   for (const auto &op : f.ops) {
+    while (argNames.count(std::to_string(next)))
+      ++next;
     std::string n = "%" + std::to_string(next++);
     names[op->result] = n;
     os << "  " << n << " = " << opName(op->kind);

@@ -202,7 +202,8 @@ TypeOrError inferType(OpKind kind, const std::vector<TensorType> &types, const A
       return std::string("transpose needs a 'perm' attribute");
     size_t rank = types[0].rank();
     if (perm->size() != rank)
-      return "transpose: permutation of " + std::to_string(perm->size()) + " axes for " + types[0].str();
+      return "transpose: " + types[0].str() + " needs a permutation of " + std::to_string(rank) + " axes, got " +
+             attrStr(*perm);
     std::vector<bool> seen(rank, false);
     Shape out;
     for (int64_t p : *perm) {

@@ -97,9 +97,9 @@ std::string duration(double s) {
   return fmt::format("{}:{:02}", t / 60, t % 60);
 }
 
-std::string metrics(const char *prefix, const EvalResult &r) {
+std::string metrics(const char *prefix, const EvalResult &r, bool accuracy = true) {
   std::string s = fmt::format("{}loss {:.4f}", prefix, r.loss);
-  if (r.accuracy >= 0)
+  if (accuracy && r.accuracy >= 0)
     s += fmt::format(" acc {:.4f}", r.accuracy);
   return s;
 }
@@ -181,7 +181,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
                           std::string(size_t(std::max(0, width - fill - 1)), ' ');
         EvalResult cur{lossSum / double(seen), opts.classification ? correct / double(seen) : -1, seen};
         *opts.log << fmt::format("\r\033[Kepoch {}/{} [{}] {}/{} {} | {:.0f} samples/s | ETA {}", epoch, opts.epochs,
-                                 bar, b, batches, metrics("", cur), rate, duration(remaining))
+                                 bar, b, batches, metrics("", cur, opts.showAccuracy), rate, duration(remaining))
                   << std::flush;
       }
     }
@@ -198,9 +198,10 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     result.epochsRun = epoch;
     if (opts.log) {
       double remaining = double(opts.epochs - epoch) * trainSeconds / double(epoch);
-      std::string line = fmt::format("epoch {}/{}  train {}", epoch, opts.epochs, metrics("", rec.train));
+      std::string line =
+          fmt::format("epoch {}/{}  train {}", epoch, opts.epochs, metrics("", rec.train, opts.showAccuracy));
       if (val.size() > 0)
-        line += fmt::format(" | val {}", metrics("", rec.val));
+        line += fmt::format(" | val {}", metrics("", rec.val, opts.showAccuracy));
       line += fmt::format(" | {:.0f} samples/s | {:.1f}s", double(seen) / std::max(epochSeconds, 1e-9), epochSeconds);
       if (epoch < opts.epochs)
         line += " | ETA " + duration(remaining);
@@ -224,9 +225,13 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       break;
     }
   }
-  if (result.stoppedEarly) {
+  // Early stopping keeps the best epoch's weights, also when the run used
+  // all its epochs without stopping.
+  if (opts.earlyStop && result.bestEpoch != result.epochsRun && !bestParams.empty()) {
     state_.params = bestParams;
     state_.state = bestState;
+    if (!result.stoppedEarly && opts.log)
+      *opts.log << fmt::format("restoring the weights of epoch {}, the best by {}\n", result.bestEpoch, opts.monitor);
   }
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   result.trainSeconds = trainSeconds;

@@ -168,6 +168,9 @@ static runtime::Dataset loadSource(const frontend::DataSource &s) {
 
 Data loadData(const CompiledModel &m) {
   const frontend::TrainConfig &c = m.config;
+  if (c.data.kind == frontend::DataSource::None)
+    throw runtime::Error("model '" + m.lowered.name + "' has no train block naming its data; add 'train " +
+                         m.lowered.name + " { data = csv(\"file.csv\") |> batch(32) }'");
   Data d;
   runtime::Dataset all = loadSource(c.data);
   if (all.size() == 0)
@@ -260,6 +263,16 @@ void Session::checkData(const runtime::Dataset &d, const std::string &what) cons
   if (want != features)
     throw runtime::Error(fmt::format("{}: examples have {} features, but input '{}' : {} expects {}", what, features,
                                      inputs[0].name, t.str(), want));
+  const auto &labels = model_.lowered.labels;
+  if (labels.size() > 1)
+    throw runtime::Error("model '" + model_.lowered.name + "' has " + std::to_string(labels.size()) +
+                         " labels; training from a data file needs at most one");
+  if (labels.size() == 1) {
+    const ir::TensorType &lt = labels[0].type;
+    if (lt.dtype != ir::DType::I64 || lt.rank() != 1)
+      throw runtime::Error("label '" + labels[0].name + "' : " + lt.str() +
+                           ": data files give one integer class per example, so the label must be i64[N]");
+  }
   if (model_.lowered.classification)
     runtime::checkLabels(d, model_.lowered.numClasses, what);
 }

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -23,7 +24,8 @@ int main(int argc, char **argv) {
   for (auto &p : ir::passNames())
     names += (names.empty() ? "" : ", ") + p;
   app.add_option("INPUT", input, "IR file ('-' for standard input)");
-  app.add_option("--pass,-p", passes, "Pass to run, in order (" + names + ")")->take_all();
+  // One name per --pass, repeatable; the input file may come before or after.
+  app.add_option("--pass,-p", passes, "Pass to run, in order (" + names + ")")->allow_extra_args(false);
   app.add_flag("--verify", verifyOnly, "Only parse and verify; print nothing on success");
   try {
     app.parse(argc, argv);
@@ -32,6 +34,14 @@ int main(int argc, char **argv) {
   } catch (const CLI::ParseError &e) {
     app.exit(e);
     return 2;
+  }
+
+  for (const std::string &p : passes) {
+    auto known = ir::passNames();
+    if (std::find(known.begin(), known.end(), p) == known.end()) {
+      std::cerr << "nnc-opt: error: unknown pass '" << p << "' (known: " << names << ")\n";
+      return 2;
+    }
   }
 
   SourceFile file;
@@ -56,7 +66,7 @@ int main(int argc, char **argv) {
     std::string err;
     if (!ir::runNamedPass(*m, p, err)) {
       std::cerr << "nnc-opt: error: " << err << "\n";
-      return p == err ? 2 : 1;
+      return 1;
     }
     auto errs = ir::verify(*m);
     if (!errs.empty()) {

@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <iostream>
 #include <unistd.h>
 
@@ -57,16 +58,20 @@ runtime::TrainOptions trainOptions(const driver::CompiledModel &m) {
   t.patience = c.patience;
   t.minDelta = c.minDelta;
   t.classification = m.lowered.classification;
+  t.showAccuracy = std::find(c.metrics.begin(), c.metrics.end(), "accuracy") != c.metrics.end();
   return t;
 }
 
 std::string optimizerText(const frontend::TrainConfig &c) {
   const ir::OptimizerSpec &o = c.optimizer;
   if (o.kind == ir::OptimizerSpec::Adam)
-    return fmt::format("adam(lr = {:g})", c.lr);
+    return o.weightDecay ? fmt::format("adam(lr = {:g}, weight_decay = {:g})", c.lr, o.weightDecay)
+                         : fmt::format("adam(lr = {:g})", c.lr);
   std::string s = fmt::format("sgd(lr = {:g}", c.lr);
   if (o.momentum)
     s += fmt::format(", momentum = {:g}{}", o.momentum, o.nesterov ? ", nesterov" : "");
+  if (o.weightDecay)
+    s += fmt::format(", weight_decay = {:g}", o.weightDecay);
   return s + ")";
 }
 
@@ -271,7 +276,7 @@ int main(int argc, char **argv) {
   train->add_option("--save", o.save, "Write the trained parameters to this safetensors checkpoint");
   train->add_option("--load", o.load, "Start from the parameters in this checkpoint");
 
-  CLI::App *eval = app.add_subcommand("eval", "Evaluate a checkpoint on FILE's validation and test data");
+  CLI::App *eval = app.add_subcommand("eval", "Evaluate a checkpoint on FILE's training, validation and test data");
   eval->add_option("FILE", o.file, "The .nn file")->required();
   eval->add_option("--load", o.load, "The safetensors checkpoint to evaluate")->required();
   addModel(eval);

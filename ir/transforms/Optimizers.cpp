@@ -26,7 +26,8 @@ Function *appendOptimizer(Module &m, const Function &grad, const OptimizerSpec &
   std::vector<Value *> params;
   for (size_t i = 0; i < grad.args.size(); ++i) {
     map[grad.args[i]] = f->addArg(grad.args[i]->name, grad.args[i]->type, grad.argRoles[i]);
-    if (grad.argRoles[i] == ArgRole::Param)
+    // Only parameters with a gradient are trained (differentiate skips i64 ones).
+    if (grad.argRoles[i] == ArgRole::Param && grad.result("grad." + grad.args[i]->name))
       params.push_back(map[grad.args[i]]);
   }
   std::vector<std::pair<std::string, Value *>> stateArgs;

@@ -28,6 +28,11 @@ bool runNamedPass(Module &m, const std::string &pass, std::string &error) {
         error = "autodiff: the first result of @" + f.name + " must be an f32 scalar";
         return false;
       }
+      for (const std::string &r : f.resultNames)
+        if (r.rfind("grad.", 0) == 0) {
+          error = "autodiff: @" + f.name + " already has gradient results ('" + r + "')";
+          return false;
+        }
       differentiate(m, f, f.resultNames[0], f.name + ".grad");
     }
     m.functions.erase(m.functions.begin(), m.functions.begin() + long(n));
