@@ -514,27 +514,10 @@ private:
           // Innermost reduced dim: accumulate in a register.
           LV *oPtr = b_.CreateInBoundsGEP(f32_, outPtr, offsets(d, os));
           LV *inBase = offsets(d, is);
-          llvm::Function *fn = b_.GetInsertBlock()->getParent();
-          llvm::BasicBlock *pre = b_.GetInsertBlock();
-          auto *header = llvm::BasicBlock::Create(ctx_, "r.header", fn);
-          auto *body = llvm::BasicBlock::Create(ctx_, "r.body", fn);
-          auto *exit = llvm::BasicBlock::Create(ctx_, "r.exit", fn);
-          LV *acc0 = b_.CreateLoad(f32_, oPtr);
-          b_.CreateBr(header);
-          b_.SetInsertPoint(header);
-          llvm::PHINode *iv = b_.CreatePHI(i64_, 2, "k");
-          llvm::PHINode *acc = b_.CreatePHI(f32_, 2, "acc");
-          iv->addIncoming(b_.getInt64(0), pre);
-          acc->addIncoming(acc0, pre);
-          b_.CreateCondBr(b_.CreateICmpSLT(iv, b_.getInt64(shape[d])), body, exit);
-          b_.SetInsertPoint(body);
-          LV *off = b_.CreateAdd(inBase, b_.CreateMul(iv, b_.getInt64(is[d])));
-          LV *x = b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, inPtr, off));
-          LV *nacc = combine(acc, x);
-          iv->addIncoming(b_.CreateNUWAdd(iv, b_.getInt64(1)), body);
-          acc->addIncoming(nacc, body);
-          b_.CreateBr(header);
-          b_.SetInsertPoint(exit);
+          LV *acc = reduceRow(shape[d], b_.CreateLoad(f32_, oPtr), [&](LV *a, LV *k) {
+            LV *off = b_.CreateAdd(inBase, b_.CreateMul(k, b_.getInt64(is[d])));
+            return combine(a, b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, inPtr, off)));
+          });
           b_.CreateStore(acc, oPtr);
           return;
         }
@@ -573,28 +556,13 @@ private:
         auto at = [&](LV *ptr, LV *j) { return b_.CreateInBoundsGEP(f32_, ptr, b_.CreateAdd(rowOff, j)); };
         if (k == ir::OpKind::ArgMax) {
           // First index of the maximum, as PyTorch does.
-          llvm::Function *fn = b_.GetInsertBlock()->getParent();
-          llvm::BasicBlock *pre = b_.GetInsertBlock();
-          auto *header = llvm::BasicBlock::Create(ctx_, "am.header", fn);
-          auto *body = llvm::BasicBlock::Create(ctx_, "am.body", fn);
-          auto *exit = llvm::BasicBlock::Create(ctx_, "am.exit", fn);
-          b_.CreateBr(header);
-          b_.SetInsertPoint(header);
-          llvm::PHINode *j = b_.CreatePHI(i64_, 2, "j");
-          llvm::PHINode *best = b_.CreatePHI(f32_, 2, "best");
-          llvm::PHINode *bestIdx = b_.CreatePHI(i64_, 2, "bestIdx");
-          j->addIncoming(b_.getInt64(0), pre);
-          best->addIncoming(cf(-std::numeric_limits<double>::infinity()), pre);
-          bestIdx->addIncoming(b_.getInt64(0), pre);
-          b_.CreateCondBr(b_.CreateICmpSLT(j, b_.getInt64(len)), body, exit);
-          b_.SetInsertPoint(body);
-          LV *x = b_.CreateLoad(f32_, at(inPtr, j));
-          LV *better = b_.CreateFCmpOGT(x, best);
-          j->addIncoming(b_.CreateNUWAdd(j, b_.getInt64(1)), body);
-          best->addIncoming(select(better, x, best), body);
-          bestIdx->addIncoming(select(better, j, bestIdx), body);
-          b_.CreateBr(header);
-          b_.SetInsertPoint(exit);
+          auto best = carryLoop(len, {cf(-std::numeric_limits<double>::infinity()), b_.getInt64(0)},
+                                [&](const std::vector<LV *> &v, LV *j) {
+                                  LV *x = b_.CreateLoad(f32_, at(inPtr, j));
+                                  LV *better = b_.CreateFCmpOGT(x, v[0]);
+                                  return std::vector<LV *>{select(better, x, v[0]), select(better, j, v[1])};
+                                });
+          LV *bestIdx = best[1];
           b_.CreateStore(bestIdx, b_.CreateInBoundsGEP(i64_, outPtr, r));
           return;
         }
@@ -624,9 +592,11 @@ private:
     });
   }
 
-  /// acc = init; for j < len: acc = step(acc, j); returns acc (a register
-  /// reduction the vectorizer can handle).
-  LV *reduceRow(int64_t len, LV *init, const std::function<LV *(LV *, LV *)> &step) {
+  /// A loop over j in [0, len) carrying `init` values in registers:
+  /// vals = step(vals, j) each iteration; returns the final values. Register
+  /// reductions in this form are what the vectorizer handles.
+  std::vector<LV *> carryLoop(int64_t len, const std::vector<LV *> &init,
+                              const std::function<std::vector<LV *>(const std::vector<LV *> &, LV *)> &step) {
     llvm::Function *fn = b_.GetInsertBlock()->getParent();
     llvm::BasicBlock *pre = b_.GetInsertBlock();
     auto *header = llvm::BasicBlock::Create(ctx_, "red.header", fn);
@@ -635,17 +605,28 @@ private:
     b_.CreateBr(header);
     b_.SetInsertPoint(header);
     llvm::PHINode *iv = b_.CreatePHI(i64_, 2, "j");
-    llvm::PHINode *acc = b_.CreatePHI(init->getType(), 2, "acc");
     iv->addIncoming(b_.getInt64(0), pre);
-    acc->addIncoming(init, pre);
+    std::vector<LV *> vals;
+    std::vector<llvm::PHINode *> phis;
+    for (LV *v : init) {
+      phis.push_back(b_.CreatePHI(v->getType(), 2, "acc"));
+      phis.back()->addIncoming(v, pre);
+      vals.push_back(phis.back());
+    }
     b_.CreateCondBr(b_.CreateICmpSLT(iv, b_.getInt64(len)), body, exit);
     b_.SetInsertPoint(body);
-    LV *next = step(acc, iv);
+    std::vector<LV *> next = step(vals, iv);
     iv->addIncoming(b_.CreateNUWAdd(iv, b_.getInt64(1)), b_.GetInsertBlock());
-    acc->addIncoming(next, b_.GetInsertBlock());
+    for (size_t i = 0; i < phis.size(); ++i)
+      phis[i]->addIncoming(next[i], b_.GetInsertBlock());
     b_.CreateBr(header);
     b_.SetInsertPoint(exit);
-    return acc;
+    return vals;
+  }
+
+  /// acc = init; for j < len: acc = step(acc, j); returns acc.
+  LV *reduceRow(int64_t len, LV *init, const std::function<LV *(LV *, LV *)> &step) {
+    return carryLoop(len, {init}, [&](const std::vector<LV *> &v, LV *j) { return std::vector<LV *>{step(v[0], j)}; })[0];
   }
 
   void lowerOneHot(const ir::Op &op) {

@@ -78,7 +78,7 @@ private:
   }
 
   std::string path(const std::string &p) {
-    if (p.empty() || p[0] == '/' || baseDir_.empty())
+    if (p.empty() || p[0] == '/' || baseDir_.empty() || baseDir_ == ".")
       return p;
     return baseDir_ + "/" + p;
   }

@@ -215,25 +215,19 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   }
   // Final metrics are measured on the final weights (after any restore).
   bool cls = m.lowered.classification;
-  runtime::EvalResult train = trainer.evaluate(data.train, topts.batch, cls);
-  metrics["train_loss"] = train.loss;
-  if (cls)
-    metrics["train_accuracy"] = train.accuracy;
-  std::string summary = fmt::format("train loss {:.4f} acc {}", train.loss, accText(train.accuracy));
-  if (data.val.size()) {
-    runtime::EvalResult val = trainer.evaluate(data.val, topts.batch, cls);
-    metrics["val_loss"] = val.loss;
+  std::string summary;
+  auto report = [&](const char *split, const runtime::Dataset &d) {
+    if (!d.size())
+      return;
+    runtime::EvalResult r = trainer.evaluate(d, topts.batch, cls);
+    metrics[std::string(split) + "_loss"] = r.loss;
     if (cls)
-      metrics["val_accuracy"] = val.accuracy;
-    summary += fmt::format(" | val loss {:.4f} acc {}", val.loss, accText(val.accuracy));
-  }
-  if (data.test.size()) {
-    runtime::EvalResult test = trainer.evaluate(data.test, topts.batch, cls);
-    metrics["test_loss"] = test.loss;
-    if (cls)
-      metrics["test_accuracy"] = test.accuracy;
-    summary += fmt::format(" | test loss {:.4f} acc {}", test.loss, accText(test.accuracy));
-  }
+      metrics[std::string(split) + "_accuracy"] = r.accuracy;
+    summary += fmt::format("{}{} loss {:.4f} acc {}", summary.empty() ? "" : " | ", split, r.loss, accText(r.accuracy));
+  };
+  report("train", data.train);
+  report("val", data.val);
+  report("test", data.test);
   log << "final: " << summary << "\n";
   if (!o.save.empty()) {
     session.save(o.save, {{"nnc.model", m.lowered.name},

@@ -213,20 +213,7 @@ private:
     case OpKind::Neg:
       if (x->def && x->def->kind == OpKind::Neg)
         return x->def->operand(0);
-      [[fallthrough]];
-    case OpKind::Exp:
-    case OpKind::Log:
-    case OpKind::Sqrt:
-    case OpKind::Abs:
-    case OpKind::Sign:
-    case OpKind::Step:
-    case OpKind::Relu:
-    case OpKind::Sigmoid:
-    case OpKind::Tanh:
-      if (auto c = scalarConst(x))
-        if (auto v = foldUnary(op.kind, *c))
-          return b.constant(*v);
-      return nullptr;
+      return foldConstant(b, op);
     case OpKind::Reshape:
     case OpKind::Broadcast:
       if (x->type == t)
@@ -259,8 +246,18 @@ private:
         return x;
       return nullptr;
     default:
-      return nullptr;
+      return foldConstant(b, op);
     }
+  }
+
+  /// A unary elementwise op of a scalar constant, folded.
+  Value *foldConstant(Builder &b, const Op &op) {
+    if (op.operands.size() != 1 || !hasTrait(op.kind, OpTrait::Elementwise))
+      return nullptr;
+    if (auto c = scalarConst(op.operand(0)))
+      if (auto v = foldUnary(op.kind, *c))
+        return b.constant(*v);
+    return nullptr;
   }
 
   /// Builds `kind` and returns it only if it has the expected type (a rewrite
