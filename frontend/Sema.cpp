@@ -12,6 +12,7 @@
 
 #include "frontend/Builtins.h"
 #include "ir/Builder.h"
+#include "ir/ShapeRules.h"
 #include "ir/transforms/Passes.h"
 
 #include <algorithm>
@@ -191,14 +192,23 @@ private:
   void checkType(const ast::TypeSpec &t) {
     if (t.dtype != "f32" && t.dtype != "i64")
       d_.error(t.loc, "unknown element type '" + t.dtype + "' (expected f32 or i64)" + suggest(t.dtype, {"f32", "i64"}));
+    bool dimsOk = true;
+    double elements = 1;
     for (auto &d : t.dims) {
       if (!d.sym.empty())
         continue;
-      if (d.size == -2 || d.size > (int64_t(1) << 40))
-        d_.error(d.loc, "dimension is too large");
-      else if (d.size <= 0)
+      if (d.size == -2 || d.size > ir::kMaxElements) {
+        d_.error(d.loc, "dimension is too large (the limit is 2^40)");
+        dimsOk = false;
+      } else if (d.size <= 0) {
         d_.error(d.loc, "dimension must be positive");
+        dimsOk = false;
+      } else {
+        elements *= double(d.size);
+      }
     }
+    if (dimsOk && elements > double(ir::kMaxElements))
+      d_.error(t.loc, "this tensor type has more than 2^40 elements");
   }
 
   void checkExpr(const ast::Expr &e, const Scope &scope, bool inModel) {
@@ -438,7 +448,8 @@ public:
     if (scores && out_.labels.size() == 1) {
       ir::Value *label = fn_->arg(out_.labels[0].name);
       const ir::Shape &ss = scores->type.shape;
-      if (label->type.dtype == ir::DType::I64 && scores->type.rank() == 2 && label->type.rank() == 1 &&
+      if (label->type.dtype == ir::DType::I64 && scores->type.dtype == ir::DType::F32 && scores->type.rank() == 2 &&
+          label->type.rank() == 1 &&
           ss[0] == label->type.shape[0] && ss[1].isStatic()) {
         ir::Value *pred = b_->create(ir::OpKind::ArgMax, {scores});
         ir::Value *hits = b_->create(ir::OpKind::Equal, {pred, label});
@@ -989,6 +1000,11 @@ private:
       return Val::error();
     }
     int64_t k = xt.shape[1].size;
+    if (!ir::staticElements({ir::Dim(k), ir::Dim(*units)})) {
+      d_.error(e.loc, "dense: a weight matrix of " + std::to_string(k) + " x " + std::to_string(*units) +
+                          " would have more than 2^40 elements");
+      return Val::error();
+    }
     std::string inst = instanceName(e);
     ir::Value *w = param(inst, "w", {k, *units}, init, k, *units, false, e.loc);
     if (!w)

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 namespace nnc::ir {
 
@@ -72,7 +73,29 @@ std::string checkShapeAttr(const Shape &s) {
 
 } // namespace
 
+std::optional<int64_t> staticElements(const Shape &s) {
+  int64_t n = 1;
+  for (const Dim &d : s) {
+    if (!d.isStatic())
+      continue;
+    if (d.size < 0 || (d.size != 0 && n > kMaxElements / d.size))
+      return std::nullopt;
+    n *= d.size;
+  }
+  return n;
+}
+
+static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs);
+
 TypeOrError inferType(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs) {
+  TypeOrError r = inferTypeUnchecked(kind, types, attrs);
+  if (auto *t = std::get_if<TensorType>(&r))
+    if (!staticElements(t->shape))
+      return std::string(opInfo(kind).name) + ": the result " + t->str() + " would have more than 2^40 elements";
+  return r;
+}
+
+static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs) {
   const OpInfo &info = opInfo(kind);
   if (types.size() != info.arity)
     return std::string(info.name) + " expects " + std::to_string(info.arity) + " operand(s), got " +

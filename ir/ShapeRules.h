@@ -6,6 +6,7 @@
 
 #include "ir/IR.h"
 
+#include <optional>
 #include <string>
 #include <variant>
 
@@ -13,6 +14,13 @@ namespace nnc::ir {
 
 /// Either the result type or a message saying why the operands do not fit.
 using TypeOrError = std::variant<TensorType, std::string>;
+
+/// The largest number of elements a tensor may have (4 TiB of f32): shape
+/// arithmetic beyond it could overflow 64 bits once symbols are bound.
+constexpr int64_t kMaxElements = int64_t(1) << 40;
+
+/// The product of the static dimensions of `s`, or nullopt past kMaxElements.
+std::optional<int64_t> staticElements(const Shape &s);
 
 /// The result type of `kind` applied to operands of `types` with `attrs`.
 /// Messages are complete sentences without location ("matmul expects ...").

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include <fstream>
+#include <unistd.h>
 #include <sstream>
 
 namespace nnc::driver {
@@ -277,12 +278,36 @@ void Session::checkData(const runtime::Dataset &d, const std::string &what) cons
     runtime::checkLabels(d, model_.lowered.numClasses, what);
 }
 
+void Session::checkMemory(const ir::Function &f, int64_t batch) const {
+  // Every buffer the function touches, at its concrete size, before anything
+  // is allocated; the arena is at most the sum of its intermediates.
+  ir::Bindings b = bindings(batch);
+  double bytes = 0;
+  auto add = [&](const ir::Value *v) {
+    double n = 1;
+    for (int64_t d : ir::concreteShape(v->type.shape, b))
+      n *= double(d);
+    bytes += n * (v->type.dtype == ir::DType::F32 ? 4 : 8);
+  };
+  for (const ir::Value *a : f.args)
+    add(a);
+  for (const auto &op : f.ops)
+    add(op->result);
+  double physical = double(sysconf(_SC_PHYS_PAGES)) * double(sysconf(_SC_PAGESIZE));
+  if (physical > 0 && bytes > physical)
+    throw runtime::Error(fmt::format("{} of model '{}' at batch size {} needs up to {:.1f} GiB of memory, more than "
+                                     "this machine's {:.1f} GiB",
+                                     f.name, model_.lowered.name, batch, bytes / (1 << 30), physical / (1 << 30)));
+}
+
 const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batch) {
   auto key = std::make_pair(fn, batch);
   auto it = cache_.find(key);
   if (it != cache_.end())
     return it->second;
-  codegen::CompiledFunction c = jit_->compile(model_.function(fn), bindings(batch));
+  const ir::Function &f = model_.function(fn);
+  checkMemory(f, batch);
+  codegen::CompiledFunction c = jit_->compile(f, bindings(batch));
   compileSeconds_ += c.compileSeconds;
   runtime::CompiledFn r;
   r.entry = c.entry;
@@ -295,6 +320,8 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
 }
 
 void Session::initialize(uint64_t seed) {
+  // Refuse absurd models before allocating their parameters.
+  checkMemory(model_.function("train_step"), std::max<int64_t>(1, model_.config.batch));
   std::mt19937_64 rng(seed ^ 0x6e6e63ULL);
   state_.params.clear();
   state_.state.clear();

@@ -84,6 +84,8 @@ public:
 
 private:
   const runtime::CompiledFn &compiled(const std::string &fn, int64_t batch);
+  /// Throws runtime::Error if `f` at `batch` needs more memory than the machine has.
+  void checkMemory(const ir::Function &f, int64_t batch) const;
   /// Symbol bindings for the model's inputs at batch size `batch`.
   ir::Bindings bindings(int64_t batch) const;
 
