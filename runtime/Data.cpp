@@ -57,7 +57,18 @@ public:
     gzerror(file_, &errnum);
     if (errnum != Z_OK && errnum != Z_BUF_ERROR)
       fail();
+    // A short read of a gzip stream that lost its end (even just the CRC
+    // trailer) leaves Z_BUF_ERROR: the data was never verified.
+    if (got < n && errnum == Z_BUF_ERROR && !gzdirect(file_))
+      streamTruncated_ = true;
     return got;
+  }
+
+  /// Throws if a read ran into the cut-off end of a gzip stream. Callers that
+  /// can say more (how many bytes were expected) check their counts first.
+  void checkComplete() const {
+    if (streamTruncated_)
+      throw Error("'" + path_ + "': truncated gzip stream (its end is missing)");
   }
 
   std::string readAll() {
@@ -68,8 +79,10 @@ public:
       out.resize(old + chunk);
       size_t got = read(&out[old], chunk);
       out.resize(old + got);
-      if (got < chunk)
+      if (got < chunk) {
+        checkComplete();
         return out;
+      }
     }
   }
 
@@ -88,6 +101,7 @@ private:
 
   std::string path_;
   gzFile file_ = nullptr;
+  bool streamTruncated_ = false;
 };
 
 uint32_t readBigEndian32(const unsigned char *p) {
@@ -158,6 +172,7 @@ struct IdxFile {
     if (reader.read(&extra, 1) != 0)
       throw Error(fmt::format("'{}': unexpected data after the {} bytes of {} data", path,
                               payloadBytes, what));
+    reader.checkComplete();
     return buf;
   }
 };
@@ -305,6 +320,9 @@ Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath) {
 
 Dataset loadCSV(const std::string &path, int64_t labelColumn, bool header) {
   std::string text = GzReader(path).readAll();
+  // A UTF-8 byte-order mark is not part of the first field.
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0)
+    text.erase(0, 3);
   // Labels this large would only come from a wrong label column, and would
   // make one-hot targets absurdly wide.
   constexpr double kMaxLabel = double(1 << 24);
@@ -371,6 +389,8 @@ Dataset loadCSV(const std::string &path, int64_t labelColumn, bool header) {
           throw Error(where() + (f.empty()
                                      ? fmt::format("field {} is empty", i + 1)
                                      : fmt::format("field {} is not a number: \"{}\"", i + 1, f)));
+        if (std::fabs(v) > double(std::numeric_limits<float>::max()))
+          throw Error(where() + fmt::format("field {} is \"{}\", beyond the range of f32", i + 1, f));
         xs.push_back(float(v));
       }
     }

@@ -185,6 +185,14 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
                   << std::flush;
       }
     }
+    // The loss is checked before each update; the update itself can also
+    // blow up (on the last batch, say), so look at the weights too.
+    for (auto &[name, t] : state_.params)
+      for (int64_t i = 0; i < t.numel(); ++i)
+        if (!std::isfinite(t.f32()[i]))
+          throw Error(fmt::format("training diverged: parameter '{}' is {} after epoch {} (try a smaller learning "
+                                  "rate)",
+                                  name, t.f32()[i], epoch));
     double epochSeconds = std::chrono::duration<double>(Clock::now() - epochStart).count();
     trainSeconds += epochSeconds;
     samples += seen;
@@ -192,8 +200,13 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     rec.epoch = epoch;
     rec.seconds = epochSeconds;
     rec.train = {lossSum / double(std::max<int64_t>(1, seen)), opts.classification ? correct / double(seen) : -1, seen};
-    if (val.size() > 0)
+    if (val.size() > 0) {
       rec.val = evaluate(val, opts.batch, opts.classification);
+      if (!std::isfinite(rec.val.loss))
+        throw Error(fmt::format("training diverged: the validation loss is {} after epoch {} (try a smaller "
+                                "learning rate)",
+                                rec.val.loss, epoch));
+    }
     result.history.push_back(rec);
     result.epochsRun = epoch;
     if (opts.log) {

@@ -33,5 +33,10 @@ try:
     config.available_features.add("torch")
 except Exception:
     pass
-if os.environ.get("NNC_SANITIZE") == "1":
+# Sanitizer builds run the unit and lit suites too; the long training tests
+# say `UNSUPPORTED: sanitize` and run in Release only.
+if getattr(config, "nnc_sanitize", False):
     config.available_features.add("sanitize")
+    for var in ["ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"]:
+        if var in os.environ:
+            config.environment[var] = os.environ[var]

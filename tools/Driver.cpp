@@ -9,6 +9,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
 #include <unistd.h>
 #include <sstream>
@@ -188,6 +189,9 @@ Data loadData(const CompiledModel &m) {
   }
   if (c.split > 0) {
     auto [train, val] = runtime::splitValidation(all, c.split, c.seed);
+    if (train.size() == 0)
+      throw runtime::Error(fmt::format("the validation split ({:g}) of {} example{} leaves none for training",
+                                       c.split, all.size(), all.size() == 1 ? "" : "s"));
     d.train = std::move(train);
     d.val = std::move(val);
   } else {
@@ -227,7 +231,9 @@ static runtime::Role toRole(ir::ArgRole r) {
 
 static runtime::DType toDType(ir::DType t) { return t == ir::DType::F32 ? runtime::DType::F32 : runtime::DType::I64; }
 
-Session::Session(CompiledModel &model) : model_(model), jit_(std::make_unique<codegen::JIT>()) {
+Session::Session(CompiledModel &model) : model_(model) {
+  checkSignature();
+  jit_ = std::make_unique<codegen::JIT>();
   trainer_ = std::make_unique<runtime::Trainer>(
       [this](const std::string &fn, int64_t batch) -> const runtime::CompiledFn & { return compiled(fn, batch); },
       state_);
@@ -242,38 +248,49 @@ ir::Bindings Session::bindings(int64_t batch) const {
   return b;
 }
 
-void Session::checkData(const runtime::Dataset &d, const std::string &what) const {
+void Session::checkSignature() const {
   const auto &inputs = model_.lowered.inputs;
   if (inputs.size() != 1)
     throw runtime::Error("model '" + model_.lowered.name + "' has " + std::to_string(inputs.size()) +
                          " inputs; training from a data file needs exactly one");
   const ir::TensorType &t = inputs[0].type;
-  int64_t features = 1;
-  for (size_t i = 1; i < d.x.rank(); ++i)
-    features *= d.x.dim(i);
-  int64_t want = 1;
-  for (size_t i = 1; i < t.shape.size(); ++i) {
+  if (t.shape.empty() || t.shape[0].isStatic()) {
+    ir::TensorType want = t;
+    if (want.shape.empty())
+      want.shape.push_back(ir::Dim::symbol("N"));
+    else
+      want.shape[0] = ir::Dim::symbol("N");
+    throw runtime::Error("input '" + inputs[0].name + "' : " + t.str() + " needs a symbolic batch dimension first, as in " +
+                         want.str());
+  }
+  for (size_t i = 1; i < t.shape.size(); ++i)
     if (!t.shape[i].isStatic())
       throw runtime::Error("input '" + inputs[0].name + "' : " + t.str() +
                            ": only the first (batch) dimension may be symbolic when training from a file");
-    want *= t.shape[i].size;
-  }
-  if (t.shape.empty() || t.shape[0].isStatic())
-    throw runtime::Error("input '" + inputs[0].name + "' : " + t.str() +
-                         " needs a symbolic batch dimension first, as in f32[N, " + std::to_string(features) + "]");
-  if (want != features)
-    throw runtime::Error(fmt::format("{}: examples have {} features, but input '{}' : {} expects {}", what, features,
-                                     inputs[0].name, t.str(), want));
   const auto &labels = model_.lowered.labels;
   if (labels.size() > 1)
     throw runtime::Error("model '" + model_.lowered.name + "' has " + std::to_string(labels.size()) +
                          " labels; training from a data file needs at most one");
   if (labels.size() == 1) {
     const ir::TensorType &lt = labels[0].type;
-    if (lt.dtype != ir::DType::I64 || lt.rank() != 1)
+    if (lt.dtype != ir::DType::I64 || lt.rank() != 1 || lt.shape[0] != t.shape[0])
       throw runtime::Error("label '" + labels[0].name + "' : " + lt.str() +
-                           ": data files give one integer class per example, so the label must be i64[N]");
+                           ": data files give one integer class per example, so the label must be i64[" +
+                           t.shape[0].str() + "]");
   }
+}
+
+void Session::checkData(const runtime::Dataset &d, const std::string &what) const {
+  const frontend::TensorDecl &input = model_.lowered.inputs[0];
+  int64_t features = 1;
+  for (size_t i = 1; i < d.x.rank(); ++i)
+    features *= d.x.dim(i);
+  int64_t want = 1;
+  for (size_t i = 1; i < input.type.shape.size(); ++i)
+    want *= input.type.shape[i].size;
+  if (want != features)
+    throw runtime::Error(fmt::format("{}: examples have {} features, but input '{}' : {} expects {}", what, features,
+                                     input.name, input.type.str(), want));
   if (model_.lowered.classification)
     runtime::checkLabels(d, model_.lowered.numClasses, what);
 }
@@ -356,6 +373,11 @@ std::map<std::string, std::string> Session::load(const std::string &path) {
     if (t.shape() != dst->shape() || t.dtype() != dst->dtype())
       throw runtime::Error("'" + path + "': tensor '" + name + "' is " + t.typeString() + " but the model needs " +
                            dst->typeString());
+    if (t.dtype() == runtime::DType::F32)
+      for (int64_t i = 0; i < t.numel(); ++i)
+        if (!std::isfinite(t.f32()[i]))
+          throw runtime::Error(fmt::format("'{}': tensor '{}' holds a non-finite value ({}) at element {}", path,
+                                           name, t.f32()[i], i));
     *dst = t;
   }
   for (auto &[name, t] : state_.params)

@@ -84,6 +84,9 @@ public:
 
 private:
   const runtime::CompiledFn &compiled(const std::string &fn, int64_t batch);
+  /// Training from a data file needs one input [N, static...] and at most one
+  /// label i64[N]; throws runtime::Error otherwise.
+  void checkSignature() const;
   /// Throws runtime::Error if `f` at `batch` needs more memory than the machine has.
   void checkMemory(const ir::Function &f, int64_t batch) const;
   /// Symbol bindings for the model's inputs at batch size `batch`.

@@ -16,7 +16,10 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
 #include <iostream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace nnc;
@@ -177,14 +180,33 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   std::ostream &log = std::cout;
   bool interactive = isatty(STDOUT_FILENO);
 
+  // Fail before training, not after, when a result could not be written.
+  for (const std::string &out : {o.save, o.metricsJson}) {
+    if (out.empty())
+      continue;
+    size_t slash = out.rfind('/');
+    std::string dir = slash == std::string::npos ? "." : out.substr(0, slash == 0 ? 1 : slash);
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+      throw runtime::Error("cannot write '" + out + "': directory '" + dir + "' does not exist");
+    if (stat(out.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+      throw runtime::Error("cannot write '" + out + "': it is a directory");
+  }
   driver::Session session(m);
   session.initialize(m.config.seed);
   if (!o.load.empty()) {
     auto meta = session.load(o.load);
     // Evaluate on the same validation split the checkpoint was trained with.
     if (evalOnly && !o.seed)
-      if (auto it = meta.find("nnc.seed"); it != meta.end())
-        m.config.seed = std::stoull(it->second);
+      if (auto it = meta.find("nnc.seed"); it != meta.end()) {
+        const std::string &v = it->second;
+        char *end = nullptr;
+        errno = 0;
+        unsigned long long seed = v.empty() || v[0] == '-' ? 0 : std::strtoull(v.c_str(), &end, 10);
+        if (v.empty() || v[0] == '-' || errno || *end)
+          throw runtime::Error("'" + o.load + "': metadata nnc.seed is not a seed: '" + v + "'");
+        m.config.seed = seed;
+      }
   }
   driver::Data data = driver::loadData(m);
   session.checkData(data.train, "training data");
@@ -220,6 +242,12 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     if (!d.size())
       return;
     runtime::EvalResult r = trainer.evaluate(d, topts.batch, cls);
+    // Weights can be finite and still overflow the loss; never save those.
+    if (!std::isfinite(r.loss))
+      throw runtime::Error(fmt::format("{}the loss on the {} data is {} with the {} weights{}",
+                                       evalOnly ? "" : "training diverged: ", split, r.loss,
+                                       evalOnly ? "checkpoint's" : "final",
+                                       evalOnly ? "" : " (try a smaller learning rate)"));
     metrics[std::string(split) + "_loss"] = r.loss;
     if (cls)
       metrics[std::string(split) + "_accuracy"] = r.accuracy;
@@ -252,12 +280,29 @@ int main(int argc, char **argv) {
   Options o;
   app.add_flag("--no-color", o.noColor, "Print diagnostics without color");
 
+  CLI::Validator finiteRate(
+      [](std::string &s) -> std::string {
+        char *end = nullptr;
+        double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || *end || !std::isfinite(v) || v <= 0 || v > 10)
+          return "the learning rate must be a number in (0, 10], got '" + s + "'";
+        return "";
+      },
+      "RATE");
+  CLI::Validator seedValue(
+      [](std::string &s) -> std::string {
+        if (s.empty() || s.find_first_not_of("0123456789") != std::string::npos || s.size() > 19)
+          return "the seed must be a non-negative integer, got '" + s + "'";
+        return "";
+      },
+      "SEED");
   auto addModel = [&](CLI::App *c) { c->add_option("--model", o.model, "Model to use when the file has several"); };
   auto addTrainFlags = [&](CLI::App *c) {
     c->add_option("--epochs", o.epochs, "Number of epochs (overrides the file)")->check(CLI::Range(int64_t(1), int64_t(1000000)));
     c->add_option("--batch", o.batch, "Batch size (overrides the file)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-    c->add_option("--lr", o.lr, "Learning rate (overrides the file)")->check(CLI::Range(0.0, 10.0));
-    c->add_option("--seed", o.seed, "Random seed for initialization, shuffling and the split");
+    c->add_option("--lr", o.lr, "Learning rate (overrides the file)")->check(finiteRate);
+    c->add_option("--seed", o.seed, "Random seed for initialization, shuffling and the split")
+        ->check(seedValue);
     c->add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::Range(int64_t(1), int64_t(1024)));
     c->add_option("--metrics-json", o.metricsJson, "Write final metrics as JSON to this file");
     c->add_flag("--quiet", o.quiet, "No per-epoch progress");
@@ -275,7 +320,8 @@ int main(int argc, char **argv) {
   eval->add_option("--load", o.load, "The safetensors checkpoint to evaluate")->required();
   addModel(eval);
   eval->add_option("--batch", o.batch, "Batch size")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  eval->add_option("--seed", o.seed, "Seed of the validation split (default: the checkpoint's)");
+  eval->add_option("--seed", o.seed, "Seed of the validation split (default: the checkpoint's)")
+      ->check(seedValue);
   eval->add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::Range(int64_t(1), int64_t(1024)));
   eval->add_option("--metrics-json", o.metricsJson, "Write metrics as JSON to this file");
 
@@ -284,7 +330,7 @@ int main(int argc, char **argv) {
   grad->add_option("--load", o.load, "Parameters to use (default: freshly initialized)");
   grad->add_option("--out", o.save, "Output safetensors file")->required();
   grad->add_option("--batch", o.batch, "Number of examples")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  grad->add_option("--seed", o.seed, "Seed for initialization and the validation split");
+  grad->add_option("--seed", o.seed, "Seed for initialization and the validation split")->check(seedValue);
   addModel(grad);
 
   CLI::App *check = app.add_subcommand("check", "Parse and check FILE; print diagnostics only");
@@ -301,6 +347,19 @@ int main(int argc, char **argv) {
   emit->add_option("--batch", o.batch, "Batch size to specialize llvm/asm to")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   emit->add_flag("--no-opt", o.noOpt, "For llvm/asm: skip the O3 pipeline");
 
+  // A misspelt command would otherwise read as "A subcommand is required".
+  if (argc > 1 && argv[1][0] != '-') {
+    std::vector<std::string> names;
+    for (const CLI::App *sub : app.get_subcommands({}))
+      names.push_back(sub->get_name());
+    if (std::find(names.begin(), names.end(), argv[1]) == names.end()) {
+      std::string hint = closestMatch(argv[1], names);
+      std::cerr << "nnc: error: unknown command '" << argv[1] << "'"
+                << (hint.empty() ? "" : "; did you mean '" + hint + "'?") << "\n"
+                << "Run with --help or --help-all for more information.\n";
+      return 2;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp &e) {
