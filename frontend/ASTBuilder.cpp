@@ -5,9 +5,11 @@
 #include "NNParser.h"
 #include "antlr4-runtime.h"
 
+#include <cstdio>
 #include <cstdlib>
 
 namespace nnc::frontend {
+size_t invalidUtf8(const std::string &s);
 namespace {
 
 using namespace nnc::grammar;
@@ -323,7 +325,47 @@ private:
 
 } // namespace
 
+/// The offset of the first byte that is not part of valid UTF-8, or npos.
+/// ANTLR decodes its input as UTF-8 and throws on anything else.
+size_t invalidUtf8(const std::string &s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (len == 0 || i + len > s.size())
+      return i;
+    uint32_t cp = len == 1 ? c : len == 2 ? c & 0x1f : len == 3 ? c & 0x0f : c & 0x07;
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2)
+        return i;
+      cp = (cp << 6) | (cc & 0x3f);
+    }
+    // Overlong forms, surrogates and values past U+10FFFF are invalid too.
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10ffff ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return i;
+    i += len;
+  }
+  return std::string::npos;
+}
+
 std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEngine &diags) {
+  if (size_t bad = invalidUtf8(file.text); bad != std::string::npos) {
+    SourceLoc l{&file, 1, 1, 1};
+    for (size_t i = 0; i < bad; ++i) {
+      if (file.text[i] == '\n') {
+        ++l.line;
+        l.col = 1;
+      } else if ((static_cast<unsigned char>(file.text[i]) & 0xc0) != 0x80) {
+        ++l.col;
+      }
+    }
+    char hex[8];
+    snprintf(hex, sizeof hex, "0x%02x", static_cast<unsigned char>(file.text[bad]));
+    diags.error(l, std::string("the file is not valid UTF-8: unexpected byte ") + hex);
+    return nullptr;
+  }
   antlr4::ANTLRInputStream input(file.text);
   NNLexer lexer(&input);
   lexer.removeErrorListeners();

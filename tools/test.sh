@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds everything, runs the GoogleTest units and
-# every lit suite, and ends with the line `N passed, N failed`.
+# Installs what is missing, builds, and runs every test: the GoogleTest units
+# and the lit suites in the Release build and again under AddressSanitizer +
+# UndefinedBehaviorSanitizer (long training tests run in Release only), then
+# a short run of each libFuzzer target over its corpus. Ends with the line
+# `N passed, N failed`.
+#   NNC_TEST_QUICK=1 tools/test.sh   # Release build only (no sanitizers, no fuzzing)
 set -uo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-build="${NNC_BUILD_DIR:-$root/build}"
-bash "$root/tools/setup.sh" || exit 1
-bash "$root/tools/build.sh" || { echo "0 passed, 1 failed"; exit 1; }
-
 passed=0
 failed=0
 out="$(mktemp -d)"
+trap 'rm -rf "$out"' EXIT
 
-echo "== unit tests"
-"$build/test/unit/nnc-unittests" --gtest_brief=1 --gtest_output="json:$out/unit.json"
-read -r up uf < <(/usr/bin/python3 - "$out/unit.json" <<'PY'
+tally() { # tally PASSED FAILED
+  passed=$((passed + $1))
+  failed=$((failed + $2))
+}
+
+unit() { # unit BUILD_DIR
+  echo "== unit tests ($1)"
+  "$1/test/unit/nnc-unittests" --gtest_brief=1 --gtest_output="json:$out/unit.json"
+  tally $(/usr/bin/python3 - "$out/unit.json" <<'PY'
 import json, sys
 try:
     j = json.load(open(sys.argv[1]))
@@ -22,13 +29,14 @@ except Exception:
     print(0, 1)
 PY
 )
-passed=$((passed + up))
-failed=$((failed + uf))
+  rm -f "$out/unit.json"
+}
 
-echo "== lit suites"
-/usr/bin/python3 /usr/lib/llvm-14/build/utils/lit/lit.py -sv -j "$(nproc)" \
-  --xunit-xml-output "$out/lit.xml" "$build/test"
-read -r lp lf < <(/usr/bin/python3 - "$out/lit.xml" <<'PY'
+lit() { # lit BUILD_DIR
+  echo "== lit suites ($1)"
+  /usr/bin/python3 /usr/lib/llvm-14/build/utils/lit/lit.py -sv -j "$(nproc)" \
+    --xunit-xml-output "$out/lit.xml" "$1/test"
+  tally $(/usr/bin/python3 - "$out/lit.xml" <<'PY'
 import sys, xml.etree.ElementTree as ET
 try:
     root = ET.parse(sys.argv[1]).getroot()
@@ -41,8 +49,36 @@ except Exception:
     print(0, 1)
 PY
 )
-passed=$((passed + lp))
-failed=$((failed + lf))
-rm -rf "$out"
+  rm -f "$out/lit.xml"
+}
+
+bash "$root/tools/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
+
+if bash "$root/tools/build.sh"; then
+  unit "$root/build"
+  lit "$root/build"
+else
+  tally 0 1
+fi
+
+if [ "${NNC_TEST_QUICK:-0}" != 1 ]; then
+  echo "== sanitizer build (ASan + UBSan)"
+  if NNC_BUILD_DIR="$root/build-asan" NNC_CMAKE_ARGS="-DNNC_SANITIZE=ON" NNC_BUILD_TYPE=RelWithDebInfo \
+      bash "$root/tools/build.sh"; then
+    export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:detect_odr_violation=0"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+    unit "$root/build-asan"
+    lit "$root/build-asan"
+    unset ASAN_OPTIONS UBSAN_OPTIONS
+  else
+    tally 0 1
+  fi
+
+  echo "== fuzz targets (short runs over their corpora)"
+  for t in Frontend IRParser Safetensors IDX CSV; do
+    if bash "$root/fuzz/run.sh" "$t" -runs="${NNC_FUZZ_RUNS:-20000}"; then tally 1 0; else tally 0 1; fi
+  done
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
