@@ -287,6 +287,27 @@ private:
     return select(b_.CreateFCmpOLT(ax, cf(0.625)), smallY, signedBig);
   }
 
+  /// erf(x) = 1 - t(a1 + t(a2 + ...)) exp(-x^2), t = 1/(1 + p|x|), with the
+  /// sign of x (Abramowitz & Stegun 7.1.26); relative error below 1e-6 in
+  /// float (tested in test/unit/CodegenTest.cpp).
+  LV *erff(LV *x) {
+    LV *ax = call(llvm::Intrinsic::fabs, x);
+    LV *t = b_.CreateFDiv(cf(1.0), b_.CreateFAdd(cf(1.0), b_.CreateFMul(ax, cf(0.3275911))));
+    LV *p = cf(1.061405429);
+    for (double c : {-1.453152027, 1.421413741, -0.284496736, 0.254829592})
+      p = b_.CreateFAdd(b_.CreateFMul(p, t), cf(c));
+    LV *y = b_.CreateFSub(cf(1.0), b_.CreateFMul(b_.CreateFMul(p, t), expf(b_.CreateFNeg(b_.CreateFMul(ax, ax)))));
+    LV *big = b_.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, y, x);
+    // Near 0 the formula above cancels; its Taylor series keeps the relative
+    // error small: 2/sqrt(pi) (x - x^3/3 + x^5/10 - x^7/42 + x^9/216).
+    LV *z = b_.CreateFMul(x, x);
+    LV *s = cf(1.0 / 216);
+    for (double c : {-1.0 / 42, 1.0 / 10, -1.0 / 3, 1.0})
+      s = b_.CreateFAdd(b_.CreateFMul(s, z), cf(c));
+    LV *small = b_.CreateFMul(b_.CreateFMul(s, x), cf(1.1283791670955126));
+    return select(b_.CreateFCmpOLT(ax, cf(0.5)), small, big);
+  }
+
   LV *sigmoidf(LV *x) { return b_.CreateFDiv(cf(1.0), b_.CreateFAdd(cf(1.0), expf(b_.CreateFNeg(x)))); }
 
   LV *scalarOp(ir::OpKind k, const std::vector<LV *> &a) {
@@ -312,6 +333,7 @@ private:
     case K::Relu: return select(b_.CreateFCmpOGT(a[0], cf(0)), a[0], cf(0));
     case K::Sigmoid: return sigmoidf(a[0]);
     case K::Tanh: return tanhf(a[0]);
+    case K::Erf: return erff(a[0]);
     case K::Cast: return a[0]->getType()->isFloatTy() ? a[0] : b_.CreateSIToFP(a[0], f32_);
     case K::Broadcast:
     case K::Transpose: return a[0];
@@ -431,7 +453,7 @@ private:
         for (size_t i = 0; i < perm.size(); ++i)
           ins[0].strides[i] = inStrides[perm[i]];
     }
-    int64_t cost = (op.kind == ir::OpKind::Exp || op.kind == ir::OpKind::Log || op.kind == ir::OpKind::Tanh ||
+    int64_t cost = (op.kind == ir::OpKind::Exp || op.kind == ir::OpKind::Log || op.kind == ir::OpKind::Tanh || op.kind == ir::OpKind::Erf ||
                     op.kind == ir::OpKind::Sigmoid)
                        ? 20
                        : 1;

@@ -16,6 +16,10 @@ const std::vector<Builtin> &builtins() {
       {"log", Builtin::Model, {{"x", true}}, "natural logarithm"},
       {"sqrt", Builtin::Model, {{"x", true}}, "square root"},
       {"abs", Builtin::Model, {{"x", true}}, "absolute value"},
+      {"gelu", Builtin::Model, {{"x", true}}, "x * Phi(x), Phi the standard normal CDF (exact, erf-based)"},
+      {"leaky_relu", Builtin::Model, {{"x", true}, {"slope", false}}, "x if x > 0 else slope * x (slope 0.01)"},
+      {"elu", Builtin::Model, {{"x", true}, {"alpha", false}}, "x if x > 0 else alpha * (exp(x) - 1) (alpha 1)"},
+      {"softplus", Builtin::Model, {{"x", true}}, "log(1 + exp(x)), stable"},
       {"maximum", Builtin::Model, {{"a", true}, {"b", true}}, "elementwise maximum"},
       {"softmax", Builtin::Model, {{"x", true}}, "softmax over the last axis"},
       {"log_softmax", Builtin::Model, {{"x", true}}, "log of softmax over the last axis, stable"},
@@ -30,6 +34,10 @@ const std::vector<Builtin> &builtins() {
       // Losses and penalties
       {"cross_entropy", Builtin::Model, {{"logits", true}, {"labels", true}}, "mean negative log-likelihood of softmax(logits)"},
       {"mse", Builtin::Model, {{"pred", true}, {"target", true}}, "mean squared error"},
+      {"bce_with_logits", Builtin::Model, {{"logits", true}, {"targets", true}},
+       "mean binary cross-entropy of sigmoid(logits) against targets in [0, 1], stable"},
+      {"huber", Builtin::Model, {{"pred", true}, {"target", true}, {"delta", false}},
+       "mean Huber loss: 0.5 d^2 if |d| <= delta else delta (|d| - delta / 2) (delta 1)"},
       {"l1", Builtin::Model, {{"x", true}}, "sum of absolute values"},
       {"l2", Builtin::Model, {{"x", true}}, "sum of squares"},
       // Train blocks: data

@@ -947,6 +947,10 @@ private:
     }
     if (f == "cross_entropy")
       return crossEntropy(e, args);
+    if (f == "gelu" || f == "leaky_relu" || f == "elu" || f == "softplus")
+      return activation(e, args);
+    if (f == "bce_with_logits" || f == "huber")
+      return pairLoss(e, args);
     if (f == "mse") {
       Val p = tensorArg(args, "pred", at), t = tensorArg(args, "target", at);
       if (!p.ok() || !t.ok())
@@ -967,6 +971,104 @@ private:
     if (f == "l1" || f == "l2")
       return penalty(e, args);
     NNC_UNREACHABLE("builtin without a lowering: " << f);
+  }
+
+  std::optional<double> floatArg(const ArgMap &args, const std::string &name, const std::string &callee, double dflt,
+                                 double lo, double hi) {
+    auto it = args.find(name);
+    if (it == args.end())
+      return dflt;
+    const Val &v = it->second.first;
+    if (v.kind != Val::Number || !std::isfinite(v.num) || v.num < lo || v.num > hi) {
+      d_.error(it->second.second->loc, callee + ": '" + name + "' must be a number in [" + fmtNum(lo) + ", " +
+                                           fmtNum(hi) + "], got " + ast::toSource(*it->second.second));
+      return std::nullopt;
+    }
+    return v.num;
+  }
+
+  static std::string fmtNum(double v) {
+    char buf[32];
+    snprintf(buf, sizeof buf, "%g", v);
+    return buf;
+  }
+
+  Val requireF32(const ArgMap &args, const std::string &name, const ast::Expr &e) {
+    Val x = tensorArg(args, name, e.loc);
+    if (x.ok() && x.v->type.dtype != ir::DType::F32) {
+      d_.error(e.loc, e.name + " expects an f32 tensor, got " + x.v->type.str());
+      noteOperands({x});
+      return Val::error();
+    }
+    return x;
+  }
+
+  /// Activations built from primitives, so they need no gradient rules of
+  /// their own; each form is chosen to stay finite for any input.
+  Val activation(const ast::Expr &e, const ArgMap &args) {
+    Val xv = requireF32(args, "x", e);
+    if (!xv.ok())
+      return xv;
+    ir::Value *x = xv.v;
+    b_->setLoc(e.loc);
+    auto relu = [&](ir::Value *v) { return b_->unary(ir::OpKind::Relu, v); };
+    if (e.name == "gelu") { // x/2 * (1 + erf(x / sqrt 2))
+      ir::Value *cdf = b_->add(b_->constant(1.0), b_->unary(ir::OpKind::Erf, b_->mul(b_->constant(M_SQRT1_2), x)));
+      return tensorVal(b_->mul(b_->mul(b_->constant(0.5), x), cdf));
+    }
+    if (e.name == "leaky_relu") { // relu(x) - slope * relu(-x)
+      auto slope = floatArg(args, "slope", e.name, 0.01, 0, 1e6);
+      if (!slope)
+        return Val::error();
+      return tensorVal(b_->sub(relu(x), b_->mul(b_->constant(*slope), relu(b_->neg(x)))));
+    }
+    if (e.name == "elu") { // relu(x) + alpha * (exp(-relu(-x)) - 1): exp sees only x <= 0
+      auto alpha = floatArg(args, "alpha", e.name, 1.0, 0, 1e6);
+      if (!alpha)
+        return Val::error();
+      ir::Value *neg = b_->sub(b_->unary(ir::OpKind::Exp, b_->neg(relu(b_->neg(x)))), b_->constant(1.0));
+      return tensorVal(b_->add(relu(x), b_->mul(b_->constant(*alpha), neg)));
+    }
+    // softplus: relu(x) + log(1 + exp(-|x|))
+    ir::Value *tail = b_->unary(ir::OpKind::Log, b_->add(b_->constant(1.0),
+                                                         b_->unary(ir::OpKind::Exp, b_->neg(b_->unary(ir::OpKind::Abs, x)))));
+    return tensorVal(b_->add(relu(x), tail));
+  }
+
+  /// Losses comparing two f32 tensors of one shape, averaged over all elements.
+  Val pairLoss(const ast::Expr &e, const ArgMap &args) {
+    bool bce = e.name == "bce_with_logits";
+    Val p = requireF32(args, bce ? "logits" : "pred", e), t = requireF32(args, bce ? "targets" : "target", e);
+    if (!p.ok() || !t.ok())
+      return Val::error();
+    if (p.v->type.shape != t.v->type.shape) {
+      d_.error(e.loc, e.name + ": " + (bce ? "logits " : "prediction ") + p.v->type.str() + " and " +
+                          (bce ? "targets " : "target ") + t.v->type.str() + " must have the same shape");
+      noteOperands({p, t});
+      return Val::error();
+    }
+    b_->setLoc(e.loc);
+    ir::Value *z = p.v, *y = t.v, *per;
+    if (bce) { // relu(z) - z*y + log(1 + exp(-|z|))
+      ir::Value *tail = b_->unary(
+          ir::OpKind::Log,
+          b_->add(b_->constant(1.0), b_->unary(ir::OpKind::Exp, b_->neg(b_->unary(ir::OpKind::Abs, z)))));
+      per = b_->add(b_->sub(b_->unary(ir::OpKind::Relu, z), b_->mul(z, y)), tail);
+    } else { // m = [|d| < delta]: m d^2/2 + (1 - m) delta (|d| - delta/2)
+      auto delta = floatArg(args, "delta", e.name, 1.0, 1e-12, 1e12);
+      if (!delta)
+        return Val::error();
+      ir::Value *d = b_->sub(z, y), *a = b_->unary(ir::OpKind::Abs, d);
+      ir::Value *m = b_->unary(ir::OpKind::Step, b_->sub(b_->constant(*delta), a));
+      ir::Value *quad = b_->mul(b_->mul(b_->constant(0.5), m), b_->mul(d, d));
+      ir::Value *lin = b_->mul(b_->sub(b_->constant(1.0), m),
+                               b_->mul(b_->constant(*delta), b_->sub(a, b_->constant(0.5 * *delta))));
+      per = b_->add(quad, lin);
+    }
+    std::vector<int64_t> all;
+    for (size_t i = 0; i < per->type.rank(); ++i)
+      all.push_back(int64_t(i));
+    return tensorVal(b_->reduce(ir::OpKind::ReduceMean, per, all, false));
   }
 
   Val dense(const ast::Expr &e, const ArgMap &args) {

@@ -145,6 +145,7 @@ static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType>
   case OpKind::Relu:
   case OpKind::Sigmoid:
   case OpKind::Tanh:
+  case OpKind::Erf:
     if (auto e = needF32(0); !e.empty())
       return e;
     return types[0];

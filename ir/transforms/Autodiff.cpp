@@ -128,6 +128,10 @@ private:
     case OpKind::Tanh: // d tanh(a) = g*(1-y^2)
       accumulate(a, b_.mul(g, b_.sub(b_.constant(1.0), b_.mul(y, y))));
       return;
+    case OpKind::Erf: // d erf(a) = g * 2/sqrt(pi) * exp(-a^2)
+      accumulate(a, b_.mul(g, b_.mul(b_.constant(1.1283791670955126),
+                                     b_.unary(OpKind::Exp, b_.neg(b_.mul(a, a))))));
+      return;
     case OpKind::ReduceSum: // d sum(a) = g broadcast back over the reduced axes
       accumulate(a, b_.broadcast(keepDims(op, g), a->type.shape));
       return;

@@ -93,6 +93,7 @@ std::optional<double> foldUnary(OpKind k, double x) {
   case OpKind::Relu: return x > 0 ? x : 0.0;
   case OpKind::Sigmoid: return 1 / (1 + std::exp(-x));
   case OpKind::Tanh: return std::tanh(x);
+  case OpKind::Erf: return std::erf(x);
   default: return std::nullopt;
   }
 }

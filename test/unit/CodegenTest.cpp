@@ -57,6 +57,7 @@ TEST(Codegen, ElementwiseMathIsAccurate) {
       {OpKind::Tanh, -9.0f, 9.0f, [](double x) { return std::tanh(x); }, 1e-6},
       {OpKind::Sigmoid, -80.0f, 80.0f, [](double x) { return 1 / (1 + std::exp(-x)); }, 1e-6},
       {OpKind::Sqrt, 0.0f, 1e6f, [](double x) { return std::sqrt(x); }, 2e-7},
+      {OpKind::Erf, -4.0f, 4.0f, [](double x) { return std::erf(x); }, 1e-6},
   };
   for (const Case &c : cases) {
     Module m;
