@@ -350,7 +350,16 @@ private:
     bool immediate = false;
     double imm = 0;
     std::vector<int64_t> strides;
+    int64_t offset = 0; ///< elements from the buffer's start (slices, concat)
   };
+
+  /// The natural row-major access of `v` over its own shape.
+  Access denseAccess(const ir::Value *v) {
+    Access a;
+    a.v = v;
+    a.strides = stridesOf(shapeOf(v));
+    return a;
+  }
 
   /// Strides of `v` broadcast (numpy rules) to `outShape`.
   Access broadcastAccess(const ir::Value *v, const std::vector<int64_t> &outShape) {
@@ -375,7 +384,18 @@ private:
   /// (collapsed) dimension.
   void strided(const std::string &what, const ir::Value *out, std::vector<int64_t> shape, std::vector<Access> ins,
                const std::function<LV *(const std::vector<LV *> &)> &fn, int64_t costPerElem = 1) {
-    std::vector<int64_t> outStrides = stridesOf(shape);
+    Access o;
+    o.v = out;
+    o.strides = stridesOf(shape);
+    strided(what, o, std::move(shape), std::move(ins), fn, costPerElem);
+  }
+
+  /// The general form: the output is written through its own access (strides
+  /// and offset), so a kernel can fill part of a larger buffer.
+  void strided(const std::string &what, Access outAccess, std::vector<int64_t> shape, std::vector<Access> ins,
+               const std::function<LV *(const std::vector<LV *> &)> &fn, int64_t costPerElem = 1) {
+    const ir::Value *out = outAccess.v;
+    std::vector<int64_t> outStrides = outAccess.strides;
     // Collapse dims d, d+1 when every access walks them as one.
     for (int d = int(shape.size()) - 2; d >= 0; --d) {
       bool ok = outStrides[d] == outStrides[d + 1] * shape[d + 1];
@@ -419,14 +439,14 @@ private:
                                                                      : b_.getInt64(int64_t(ins[k].imm)));
               continue;
             }
-            LV *off = b_.getInt64(0);
+            LV *off = b_.getInt64(ins[k].offset);
             for (size_t j = 0; j < idx.size(); ++j)
               if (ins[k].strides[j])
                 off = b_.CreateAdd(off, b_.CreateMul(idx[j], b_.getInt64(ins[k].strides[j])));
             llvm::Type *ety = elemTy(ins[k].v);
             vals.push_back(b_.CreateLoad(ety, b_.CreateInBoundsGEP(ety, inPtrs[k], off)));
           }
-          LV *off = b_.getInt64(0);
+          LV *off = b_.getInt64(outAccess.offset);
           for (size_t j = 0; j < idx.size(); ++j)
             off = b_.CreateAdd(off, b_.CreateMul(idx[j], b_.getInt64(outStrides[j])));
           b_.CreateStore(fn(vals), b_.CreateInBoundsGEP(elemTy(out), outPtr, off));
@@ -651,6 +671,68 @@ private:
     return carryLoop(len, {init}, [&](const std::vector<LV *> &v, LV *j) { return std::vector<LV *>{step(v[0], j)}; })[0];
   }
 
+  /// slice, pad and concat: strided copies between a buffer and a part of
+  /// another, offset along one axis.
+  void lowerSliceLike(const ir::Op &op) {
+    int64_t axis = op.getInt("axis");
+    const ir::Value *out = op.result;
+    std::vector<int64_t> outShape = shapeOf(out), outStrides = stridesOf(outShape);
+    if (op.kind == ir::OpKind::Slice) {
+      Access in = denseAccess(op.operand(0));
+      in.offset = op.getInt("start") * in.strides[size_t(axis)];
+      strided("slice", out, outShape, {in}, [](const std::vector<LV *> &v) { return v[0]; });
+      return;
+    }
+    // pad and concat: copy each operand into its place in the output.
+    if (op.kind == ir::OpKind::Pad)
+      lowerConstFill(op);
+    int64_t at = op.kind == ir::OpKind::Pad ? op.getInt("before") : 0;
+    for (const ir::Value *part : op.operands) {
+      Access o;
+      o.v = out;
+      o.strides = outStrides;
+      o.offset = at * outStrides[size_t(axis)];
+      std::vector<int64_t> partShape = shapeOf(part);
+      strided(ir::opName(op.kind), o, partShape, {denseAccess(part)}, [](const std::vector<LV *> &v) { return v[0]; });
+      at += partShape[size_t(axis)];
+    }
+  }
+
+  /// gather: out[r, :] = table[ids[r], :] (zeros for an id out of range);
+  /// scatter_add: out = 0, then out[ids[r], :] += upd[r, :] in order.
+  void lowerGatherScatter(const ir::Op &op) {
+    const ir::Value *dst = op.result, *ids = op.operand(1);
+    const ir::Value *src = op.operand(0);
+    int64_t n = ir::numElements(shapeOf(ids));
+    std::vector<int64_t> outShape = shapeOf(dst);
+    int64_t width = outShape.back();
+    bool gather = op.kind == ir::OpKind::Gather;
+    int64_t rows = gather ? shapeOf(src)[0] : outShape[0];
+    if (!gather)
+      lowerConstFill(op);
+    // Scatters may hit one row twice: one thread, in index order.
+    kernel(ir::opName(op.kind), gather ? n : 1, n * width, [&](LV *ctx, LV *begin, LV *end) {
+      LV *idPtr = basePtr(ids, ctx), *srcPtr = basePtr(src, ctx), *outPtr = basePtr(dst, ctx);
+      LV *lo = gather ? begin : static_cast<LV *>(b_.getInt64(0));
+      LV *hi = gather ? end : static_cast<LV *>(b_.getInt64(n));
+      loop(lo, hi, [&](LV *r) {
+        LV *id = b_.CreateLoad(i64_, b_.CreateInBoundsGEP(i64_, idPtr, r));
+        LV *inRange = b_.CreateAnd(b_.CreateICmpSGE(id, b_.getInt64(0)), b_.CreateICmpSLT(id, b_.getInt64(rows)));
+        LV *safeId = select(inRange, id, b_.getInt64(0));
+        LV *tableRow = b_.CreateMul(gather ? safeId : r, b_.getInt64(width));
+        LV *outRow = b_.CreateMul(gather ? r : safeId, b_.getInt64(width));
+        loop(width, [&](LV *j) {
+          LV *x = b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, srcPtr, b_.CreateAdd(tableRow, j)));
+          LV *o = b_.CreateInBoundsGEP(f32_, outPtr, b_.CreateAdd(outRow, j));
+          if (gather)
+            b_.CreateStore(select(inRange, x, cf(0.0)), o);
+          else
+            b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, o), select(inRange, x, cf(0.0))), o);
+        }, "j");
+      }, "r");
+    });
+  }
+
   void lowerOneHot(const ir::Op &op) {
     int64_t classes = op.getInt("classes");
     int64_t rows = ir::numElements(shapeOf(op.operand(0)));
@@ -727,6 +809,13 @@ private:
       return lowerOneHot(op);
     case ir::OpKind::MatMul:
       return lowerMatMul(op);
+    case ir::OpKind::Slice:
+    case ir::OpKind::Pad:
+    case ir::OpKind::Concat:
+      return lowerSliceLike(op);
+    case ir::OpKind::Gather:
+    case ir::OpKind::ScatterAdd:
+      return lowerGatherScatter(op);
     case ir::OpKind::Reshape:
       NNC_UNREACHABLE("reshape is always a view");
     default:

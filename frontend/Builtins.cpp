@@ -31,6 +31,12 @@ const std::vector<Builtin> &builtins() {
       {"reshape", Builtin::Model, {{"x", true}, {"shape", true}}, "same elements, new shape"},
       {"flatten", Builtin::Model, {{"x", true}}, "[N, ...] -> [N, prod(...)]"},
       {"transpose", Builtin::Model, {{"x", true}, {"perm", false}}, "permute axes (default reverse)"},
+      {"permute", Builtin::Model, {{"x", true}, {"dims", true}}, "permute axes: result axis i is x's axis dims[i]"},
+      {"slice", Builtin::Model, {{"x", true}, {"axis", true}, {"start", true}, {"end", true}},
+       "entries [start, end) along axis (negative counts from the end)"},
+      {"concat", Builtin::Model, {{"xs", true}, {"axis", false}}, "join a list of tensors along axis (default last)"},
+      {"embedding", Builtin::Model, {{"ids", true}, {"vocab", true}, {"dim", true}},
+       "rows of a learned [vocab, dim] table for i64 ids"},
       // Losses and penalties
       {"cross_entropy", Builtin::Model, {{"logits", true}, {"labels", true}}, "mean negative log-likelihood of softmax(logits)"},
       {"mse", Builtin::Model, {{"pred", true}, {"target", true}}, "mean squared error"},

@@ -876,7 +876,7 @@ private:
   Val callBuiltin(const ast::Expr &e, const ArgMap &args) {
     const std::string &f = e.name;
     SourceLoc at = e.loc;
-    if (!e.instance.empty() && f != "dense") {
+    if (!e.instance.empty() && f != "dense" && f != "embedding") {
       d_.error(e.instanceLoc, "'" + f + "' creates no parameters, so 'as " + e.instance + "' has nothing to share");
       return Val::error();
     }
@@ -947,6 +947,14 @@ private:
     }
     if (f == "cross_entropy")
       return crossEntropy(e, args);
+    if (f == "permute")
+      return permute(e, args);
+    if (f == "slice")
+      return slice(e, args);
+    if (f == "concat")
+      return concat(e, args);
+    if (f == "embedding")
+      return embedding(e, args);
     if (f == "gelu" || f == "leaky_relu" || f == "elu" || f == "softplus")
       return activation(e, args);
     if (f == "bce_with_logits" || f == "huber")
@@ -1069,6 +1077,111 @@ private:
     for (size_t i = 0; i < per->type.rank(); ++i)
       all.push_back(int64_t(i));
     return tensorVal(b_->reduce(ir::OpKind::ReduceMean, per, all, false));
+  }
+
+  /// An integer argument (no range check), for axes and positions.
+  std::optional<int64_t> anyIntArg(const ArgMap &args, const std::string &name, const std::string &callee) {
+    auto it = args.find(name);
+    const Val &v = it->second.first;
+    if (v.kind != Val::Number || !v.isInt || std::fabs(v.num) > 1e15) {
+      d_.error(it->second.second->loc, callee + ": '" + name + "' must be an integer, got " +
+                                           ast::toSource(*it->second.second));
+      return std::nullopt;
+    }
+    return int64_t(v.num);
+  }
+
+  Val permute(const ast::Expr &e, const ArgMap &args) {
+    Val x = tensorArg(args, "x", e.loc);
+    if (!x.ok())
+      return x;
+    auto it = args.find("dims");
+    std::vector<int64_t> perm;
+    bool ok = it->second.first.kind == Val::List;
+    for (auto &el : ok ? it->second.first.list : std::vector<Val>{})
+      if (el.kind == Val::Number && el.isInt)
+        perm.push_back(int64_t(el.num) < 0 ? int64_t(el.num) + int64_t(x.v->type.rank()) : int64_t(el.num));
+      else
+        ok = false;
+    if (!ok) {
+      d_.error(it->second.second->loc, "permute: 'dims' must be a list of integers");
+      return Val::error();
+    }
+    ir::Value *r = build(ir::OpKind::Transpose, {x.v}, {{"perm", perm}}, e.loc, "permute", {x});
+    return r ? tensorVal(r) : Val::error();
+  }
+
+  Val slice(const ast::Expr &e, const ArgMap &args) {
+    Val x = tensorArg(args, "x", e.loc);
+    auto axis = anyIntArg(args, "axis", "slice"), start = anyIntArg(args, "start", "slice"),
+         end = anyIntArg(args, "end", "slice");
+    if (!x.ok() || !axis || !start || !end)
+      return Val::error();
+    int64_t rank = int64_t(x.v->type.rank());
+    int64_t a = *axis < 0 ? *axis + rank : *axis;
+    int64_t s = *start, en = *end;
+    if (a >= 0 && a < rank && x.v->type.shape[a].isStatic()) {
+      int64_t dim = x.v->type.shape[a].size;
+      s = s < 0 ? s + dim : s;
+      en = en < 0 ? en + dim : en;
+    }
+    ir::Value *r = build(ir::OpKind::Slice, {x.v}, {{"axis", a}, {"start", s}, {"end", en}}, e.loc, "", {x});
+    return r ? tensorVal(r) : Val::error();
+  }
+
+  Val concat(const ast::Expr &e, const ArgMap &args) {
+    auto it = args.find("xs");
+    const Val &xs = it->second.first;
+    if (xs.kind != Val::List || xs.list.size() < 2) {
+      d_.error(it->second.second->loc, "concat: 'xs' must be a list of at least two tensors, as in concat([a, b])");
+      return Val::error();
+    }
+    std::vector<Val> parts;
+    for (const Val &v : xs.list) {
+      if (v.kind != Val::Tensor) {
+        d_.error(v.loc, "concat: expected a tensor, but this is " + describe(v));
+        return Val::error();
+      }
+      parts.push_back(v);
+    }
+    int64_t rank = int64_t(parts[0].v->type.rank());
+    int64_t axis = rank - 1;
+    if (args.count("axis")) {
+      auto ax = anyIntArg(args, "axis", "concat");
+      if (!ax)
+        return Val::error();
+      axis = *ax < 0 ? *ax + rank : *ax;
+    }
+    ir::Value *acc = parts[0].v;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      acc = build(ir::OpKind::Concat, {acc, parts[i].v}, {{"axis", axis}}, e.loc, "", parts);
+      if (!acc)
+        return Val::error();
+    }
+    return tensorVal(acc);
+  }
+
+  Val embedding(const ast::Expr &e, const ArgMap &args) {
+    Val ids = tensorArg(args, "ids", e.loc);
+    auto vocab = intArg(args, "vocab", "embedding"), dim = intArg(args, "dim", "embedding");
+    if (!ids.ok() || !vocab || !dim)
+      return Val::error();
+    if (ids.v->type.dtype != ir::DType::I64) {
+      d_.error(e.loc, "embedding expects i64 token ids, got " + ids.v->type.str());
+      noteOperands({ids});
+      return Val::error();
+    }
+    if (!ir::staticElements({ir::Dim(*vocab), ir::Dim(*dim)})) {
+      d_.error(e.loc, "embedding: a table of " + std::to_string(*vocab) + " x " + std::to_string(*dim) +
+                          " would have more than 2^40 elements");
+      return Val::error();
+    }
+    // N(0, 1) initialization, as torch.nn.Embedding: LeCun normal with fan-in 1.
+    ir::Value *table = param(instanceName(e), "table", {*vocab, *dim}, ParamInfo::Lecun, 1, *dim, false, e.loc);
+    if (!table)
+      return Val::error();
+    ir::Value *r = build(ir::OpKind::Gather, {table, ids.v}, {}, e.loc, "embedding", {ids});
+    return r ? tensorVal(r) : Val::error();
   }
 
   Val dense(const ast::Expr &e, const ArgMap &args) {

@@ -238,6 +238,73 @@ static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType>
     }
     return TensorType{types[0].dtype, out};
   }
+  case OpKind::Slice:
+  case OpKind::Pad: {
+    const auto *axis = attrAs<int64_t>(attrs, "axis");
+    const char *a1 = kind == OpKind::Slice ? "start" : "before", *a2 = kind == OpKind::Slice ? "end" : "after";
+    const auto *p1 = attrAs<int64_t>(attrs, a1), *p2 = attrAs<int64_t>(attrs, a2);
+    if (!axis || !p1 || !p2)
+      return std::string(info.name) + " needs 'axis', '" + a1 + "' and '" + a2 + "' attributes";
+    int64_t rank = int64_t(types[0].rank());
+    if (*axis < 0 || *axis >= rank)
+      return std::string(info.name) + ": axis " + std::to_string(*axis) + " is out of range for " + types[0].str();
+    const Dim &d = types[0].shape[*axis];
+    if (!d.isStatic())
+      return std::string(info.name) + ": axis " + std::to_string(*axis) + " of " + types[0].str() +
+             " must have a static size";
+    Shape out = types[0].shape;
+    if (kind == OpKind::Slice) {
+      if (*p1 < 0 || *p1 >= *p2 || *p2 > d.size)
+        return "slice: [" + std::to_string(*p1) + ", " + std::to_string(*p2) + ") is not a non-empty range within the " +
+               std::to_string(d.size) + " entries of axis " + std::to_string(*axis) + " of " + types[0].str();
+      out[*axis] = Dim(*p2 - *p1);
+    } else {
+      if (*p1 < 0 || *p2 < 0 || *p1 > kMaxElements || *p2 > kMaxElements)
+        return std::string("pad: 'before' and 'after' must be non-negative");
+      out[*axis] = Dim(d.size + *p1 + *p2);
+    }
+    return TensorType{types[0].dtype, out};
+  }
+  case OpKind::Concat: {
+    const auto *axis = attrAs<int64_t>(attrs, "axis");
+    if (!axis)
+      return std::string("concat needs an 'axis' attribute");
+    const TensorType &a = types[0], &b = types[1];
+    if (a.dtype != b.dtype || a.rank() != b.rank())
+      return "concat: " + a.str() + " and " + b.str() + " differ in element type or rank";
+    int64_t rank = int64_t(a.rank());
+    if (*axis < 0 || *axis >= rank)
+      return "concat: axis " + std::to_string(*axis) + " is out of range for " + a.str();
+    for (int64_t i = 0; i < rank; ++i)
+      if (i != *axis && a.shape[i] != b.shape[i])
+        return "concat: " + a.str() + " and " + b.str() + " differ in dimension " + std::to_string(i) +
+               " (only the concatenation axis " + std::to_string(*axis) + " may differ)";
+    if (!a.shape[*axis].isStatic() || !b.shape[*axis].isStatic())
+      return "concat: the concatenation axis of " + a.str() + " and " + b.str() + " must have static sizes";
+    Shape out = a.shape;
+    out[*axis] = Dim(a.shape[*axis].size + b.shape[*axis].size);
+    return TensorType{a.dtype, out};
+  }
+  case OpKind::Gather: {
+    const TensorType &table = types[0], &ids = types[1];
+    if (table.dtype != DType::F32 || table.rank() != 2 || !table.shape[0].isStatic())
+      return "gather expects an f32 table [rows, features] with a static number of rows, got " + table.str();
+    if (ids.dtype != DType::I64)
+      return "gather expects i64 row indices, got " + ids.str();
+    Shape out = ids.shape;
+    out.push_back(table.shape[1]);
+    return TensorType{DType::F32, out};
+  }
+  case OpKind::ScatterAdd: {
+    const TensorType &upd = types[0], &ids = types[1];
+    const auto *rows = attrAs<int64_t>(attrs, "rows");
+    if (!rows || *rows <= 0)
+      return std::string("scatter_add needs a positive 'rows' attribute");
+    if (upd.dtype != DType::F32 || ids.dtype != DType::I64 || upd.rank() != ids.rank() + 1 ||
+        !std::equal(ids.shape.begin(), ids.shape.end(), upd.shape.begin()))
+      return "scatter_add expects updates [ids..., features] and i64 ids, got " + upd.str() + " and " + ids.str();
+    return TensorType{DType::F32, {Dim(*rows), upd.shape.back()}};
+  }
   case OpKind::MatMul: {
     for (size_t i = 0; i < 2; ++i)
       if (auto e = needF32(i); !e.empty())

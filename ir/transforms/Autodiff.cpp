@@ -176,6 +176,32 @@ private:
       accumulate(a, b_.transpose(g, inv));
       return;
     }
+    case OpKind::Slice: { // d slice(a) = g padded back with zeros
+      int64_t axis = op.getInt("axis"), dim = a->type.shape[axis].size;
+      accumulate(a, b_.create(OpKind::Pad, {g}, {{"axis", axis}, {"before", op.getInt("start")},
+                                                 {"after", dim - op.getInt("end")}}));
+      return;
+    }
+    case OpKind::Pad: { // d pad(a) = the slice of g where a sits
+      int64_t axis = op.getInt("axis"), before = op.getInt("before");
+      accumulate(a, b_.create(OpKind::Slice, {g}, {{"axis", axis}, {"start", before},
+                                                   {"end", before + a->type.shape[axis].size}}));
+      return;
+    }
+    case OpKind::Concat: { // d concat(a, b) = the two slices of g
+      int64_t axis = op.getInt("axis"), na = a->type.shape[axis].size, nb = bv->type.shape[axis].size;
+      if (wants(a))
+        accumulate(a, b_.create(OpKind::Slice, {g}, {{"axis", axis}, {"start", int64_t(0)}, {"end", na}}));
+      if (wants(bv))
+        accumulate(bv, b_.create(OpKind::Slice, {g}, {{"axis", axis}, {"start", na}, {"end", na + nb}}));
+      return;
+    }
+    case OpKind::Gather: // d gather(T, ids) = scatter_add(g, ids) into T's rows; ids get none
+      accumulate(a, b_.create(OpKind::ScatterAdd, {g, bv}, {{"rows", a->type.shape[0].size}}));
+      return;
+    case OpKind::ScatterAdd: // d scatter_add(u, ids) = gather(g, ids)
+      accumulate(a, b_.create(OpKind::Gather, {g, bv}));
+      return;
     case OpKind::MatMul: {
       // y = op(A) op(B); with op = transpose where ta/tb is set:
       //   ta=0 tb=0: dA = g Bᵀ      dB = Aᵀ g
