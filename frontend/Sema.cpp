@@ -876,7 +876,7 @@ private:
   Val callBuiltin(const ast::Expr &e, const ArgMap &args) {
     const std::string &f = e.name;
     SourceLoc at = e.loc;
-    if (!e.instance.empty() && f != "dense" && f != "embedding") {
+    if (!e.instance.empty() && f != "dense" && f != "embedding" && f != "layer_norm") {
       d_.error(e.instanceLoc, "'" + f + "' creates no parameters, so 'as " + e.instance + "' has nothing to share");
       return Val::error();
     }
@@ -955,6 +955,8 @@ private:
       return concat(e, args);
     if (f == "embedding")
       return embedding(e, args);
+    if (f == "layer_norm")
+      return layerNorm(e, args);
     if (f == "gelu" || f == "leaky_relu" || f == "elu" || f == "softplus")
       return activation(e, args);
     if (f == "bce_with_logits" || f == "huber")
@@ -1159,6 +1161,32 @@ private:
         return Val::error();
     }
     return tensorVal(acc);
+  }
+
+  /// (x - mean) / sqrt(var + eps) * scale + shift over the last axis, with
+  /// the biased variance, as torch.nn.LayerNorm; scale starts at 1, shift at 0.
+  Val layerNorm(const ast::Expr &e, const ArgMap &args) {
+    Val xv = requireF32(args, "x", e);
+    auto eps = floatArg(args, "eps", e.name, 1e-5, 1e-12, 1);
+    if (!xv.ok() || !eps)
+      return Val::error();
+    ir::Value *x = xv.v;
+    if (x->type.rank() == 0 || !x->type.shape.back().isStatic()) {
+      d_.error(e.loc, "layer_norm needs a last axis of static size, got " + x->type.str());
+      noteOperands({xv});
+      return Val::error();
+    }
+    int64_t last = int64_t(x->type.rank()) - 1, width = x->type.shape.back().size;
+    std::string inst = instanceName(e);
+    ir::Value *scale = param(inst, "scale", {width}, ParamInfo::Ones, width, width, false, e.loc);
+    ir::Value *shift = param(inst, "shift", {width}, ParamInfo::Zeros, width, width, true, e.loc);
+    if (!scale || !shift)
+      return Val::error();
+    b_->setLoc(e.loc);
+    ir::Value *centered = b_->sub(x, b_->reduce(ir::OpKind::ReduceMean, x, {last}, true));
+    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean, b_->mul(centered, centered), {last}, true);
+    ir::Value *inv = b_->div(b_->constant(1.0), b_->unary(ir::OpKind::Sqrt, b_->add(var, b_->constant(*eps))));
+    return tensorVal(b_->add(b_->mul(b_->mul(centered, inv), scale), shift));
   }
 
   Val embedding(const ast::Expr &e, const ArgMap &args) {

@@ -1,5 +1,5 @@
 """PyTorch parity for test/E2E/Inputs/activations.nn (gelu, leaky_relu, elu,
-softplus, bce_with_logits, huber): init CKPT | check CKPT GRADS, as in
+softplus, layer_norm, bce_with_logits, huber): init CKPT | check CKPT GRADS, as in
 torch_parity.py."""
 import sys
 
@@ -10,7 +10,8 @@ import torch.nn.functional as F
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from torch_parity import read_safetensors, write_safetensors  # noqa: E402
 
-SHAPES = {"h.w": (64, 16), "h.b": (16,), "logits.w": (16, 10), "logits.b": (10,), "t.w": (64, 10), "t.b": (10,)}
+SHAPES = {"h.w": (64, 16), "h.b": (16,), "a.scale": (16,), "a.shift": (16,), "logits.w": (16, 10),
+          "logits.b": (10,), "t.w": (64, 10), "t.b": (10,)}
 
 
 def init(path):
@@ -24,7 +25,8 @@ def check(ckpt, grads):
     x = torch.tensor(g["batch.x"], dtype=torch.float64)
     y = torch.tensor(g["batch.y"])
     h = x @ w["h.w"] + w["h.b"]
-    a = F.gelu(h) + F.leaky_relu(h, 0.1) + F.elu(h, 0.7) + F.softplus(h)
+    a = F.layer_norm(F.gelu(h) + F.leaky_relu(h, 0.1) + F.elu(h, 0.7) + F.softplus(h), (16,),
+                     w["a.scale"], w["a.shift"], eps=1e-5)
     logits = a @ w["logits.w"] + w["logits.b"]
     t = torch.sigmoid(x @ w["t.w"] + w["t.b"])
     loss = (F.cross_entropy(logits, y) + 0.5 * F.binary_cross_entropy_with_logits(logits, t)
