@@ -733,6 +733,30 @@ private:
     });
   }
 
+  /// Inverted-dropout mask: element i keeps (value 1/(1-p)) when the top 24
+  /// bits of splitmix64(seed + stream * golden + i), as a fraction of 2^24,
+  /// are at least p. Counter-based, so any thread split gives the same mask
+  /// and the loop vectorizes.
+  void lowerDropoutMask(const ir::Op &op) {
+    const ir::Value *seed = op.operand(0), *dst = op.result;
+    int64_t n = ir::numElements(shapeOf(dst));
+    double p = op.getFloat("p");
+    uint64_t stream = uint64_t(op.getInt("stream")) * 0x9e3779b97f4a7c15ULL;
+    kernel("dropout_mask", n, n * 8, [&](LV *ctx, LV *begin, LV *end) {
+      LV *seedPtr = basePtr(seed, ctx), *outPtr = basePtr(dst, ctx);
+      LV *base = b_.CreateAdd(b_.CreateLoad(i64_, seedPtr), b_.getInt64(int64_t(stream)));
+      loop(begin, end, [&](LV *i) {
+        LV *z = b_.CreateAdd(base, b_.CreateMul(i, b_.getInt64(int64_t(0x9e3779b97f4a7c15ULL))));
+        z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 30)), b_.getInt64(int64_t(0xbf58476d1ce4e5b9ULL)));
+        z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 27)), b_.getInt64(int64_t(0x94d049bb133111ebULL)));
+        z = b_.CreateXor(z, b_.CreateLShr(z, 31));
+        LV *u = b_.CreateUIToFP(b_.CreateLShr(z, 40), f32_); // 24 bits: exact in f32
+        LV *keep = b_.CreateFCmpOGE(u, cf(p * double(1 << 24)));
+        b_.CreateStore(select(keep, cf(1.0 / (1.0 - p)), cf(0.0)), b_.CreateInBoundsGEP(f32_, outPtr, i));
+      }, "i");
+    });
+  }
+
   void lowerOneHot(const ir::Op &op) {
     int64_t classes = op.getInt("classes");
     int64_t rows = ir::numElements(shapeOf(op.operand(0)));
@@ -816,6 +840,8 @@ private:
     case ir::OpKind::Gather:
     case ir::OpKind::ScatterAdd:
       return lowerGatherScatter(op);
+    case ir::OpKind::DropoutMask:
+      return lowerDropoutMask(op);
     case ir::OpKind::Reshape:
       NNC_UNREACHABLE("reshape is always a view");
     default:

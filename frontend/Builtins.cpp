@@ -35,6 +35,8 @@ const std::vector<Builtin> &builtins() {
       {"slice", Builtin::Model, {{"x", true}, {"axis", true}, {"start", true}, {"end", true}},
        "entries [start, end) along axis (negative counts from the end)"},
       {"concat", Builtin::Model, {{"xs", true}, {"axis", false}}, "join a list of tensors along axis (default last)"},
+      {"dropout", Builtin::Model, {{"x", true}, {"p", false}},
+       "training only: zero each entry with probability p, scale the rest by 1/(1-p) (p 0.5)"},
       {"layer_norm", Builtin::Model, {{"x", true}, {"eps", false}},
        "normalize over the last axis, then a learned scale and shift (eps 1e-5)"},
       {"embedding", Builtin::Model, {{"ids", true}, {"vocab", true}, {"dim", true}},

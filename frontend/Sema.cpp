@@ -957,6 +957,8 @@ private:
       return embedding(e, args);
     if (f == "layer_norm")
       return layerNorm(e, args);
+    if (f == "dropout")
+      return dropout(e, args);
     if (f == "gelu" || f == "leaky_relu" || f == "elu" || f == "softplus")
       return activation(e, args);
     if (f == "bce_with_logits" || f == "huber")
@@ -1189,6 +1191,27 @@ private:
     return tensorVal(b_->add(b_->mul(b_->mul(centered, inv), scale), shift));
   }
 
+  /// x * mask, where the mask comes from the per-step seed argument `rng` and
+  /// a stream number unique to this call; evaluation replaces the mask by 1.
+  Val dropout(const ast::Expr &e, const ArgMap &args) {
+    Val xv = requireF32(args, "x", e);
+    auto p = floatArg(args, "p", e.name, 0.5, 0, 0.999);
+    if (!xv.ok() || !p)
+      return Val::error();
+    if (*p == 0)
+      return xv;
+    ir::Value *rng = fn_->arg("rng");
+    if (!rng)
+      rng = fn_->addArg("rng", {ir::DType::I64, {}}, ir::ArgRole::Scalar);
+    ir::Value *mask = build(ir::OpKind::DropoutMask, {rng},
+                            {{"p", *p}, {"shape", xv.v->type.shape}, {"stream", int64_t(dropoutStreams_++)}}, e.loc,
+                            "dropout", {xv});
+    if (!mask)
+      return Val::error();
+    b_->setLoc(e.loc);
+    return tensorVal(b_->mul(xv.v, mask));
+  }
+
   Val embedding(const ast::Expr &e, const ArgMap &args) {
     Val ids = tensorArg(args, "ids", e.loc);
     auto vocab = intArg(args, "vocab", "embedding"), dim = intArg(args, "dim", "embedding");
@@ -1410,6 +1433,7 @@ private:
   bool shared_ = false;
   bool reuse_ = false; ///< inlining a shared instance: parameters already exist
   ir::Value *ceLogits_ = nullptr; ///< scores of the first cross_entropy, for accuracy
+  int dropoutStreams_ = 0;        ///< one random stream per dropout call
   int depth_ = 0;
   std::set<std::string> usedInstances_;
   std::map<std::string, std::string> instanceCallee_; ///< qualified instance -> callee

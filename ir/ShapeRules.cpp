@@ -238,6 +238,17 @@ static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType>
     }
     return TensorType{types[0].dtype, out};
   }
+  case OpKind::DropoutMask: {
+    if (types[0].dtype != DType::I64 || types[0].rank() != 0)
+      return "dropout_mask expects an i64[] seed, got " + types[0].str();
+    const auto *p = attrAs<double>(attrs, "p");
+    const auto *shape = attrAs<Shape>(attrs, "shape");
+    if (!p || !(*p >= 0 && *p < 1) || !shape || !attrAs<int64_t>(attrs, "stream"))
+      return std::string("dropout_mask needs 'p' in [0, 1), a 'shape' and a 'stream' attribute");
+    if (auto err = checkShapeAttr(*shape); !err.empty())
+      return err;
+    return TensorType{DType::F32, *shape};
+  }
   case OpKind::Slice:
   case OpKind::Pad: {
     const auto *axis = attrAs<int64_t>(attrs, "axis");

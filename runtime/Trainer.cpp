@@ -47,6 +47,14 @@ void checkLabels(const Dataset &data, int64_t classes, const std::string &what) 
                               classes, classes));
 }
 
+/// splitmix64 of (seed, counter).
+static uint64_t mixSeed(uint64_t seed, uint64_t counter) {
+  uint64_t z = seed * 0x9e3779b97f4a7c15ULL + counter + 0x632be59bd9b4e019ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 char *Trainer::arenaFor(const CompiledFn &fn) {
   auto it = arenas_.find(&fn);
   if (it == arenas_.end())
@@ -60,6 +68,9 @@ void Trainer::call(const CompiledFn &fn, const Tensor *xb, const Tensor *yb, flo
   bufs.reserve(fn.args.size() + fn.results.size());
   Tensor lrT(DType::F32, {});
   lrT.f32()[0] = lr;
+  // Dropout's seed: a fresh, reproducible value for every call.
+  Tensor rngT(DType::I64, {});
+  rngT.i64()[0] = int64_t(mixSeed(rngSeed_, rngStep_++) >> 1);
   for (const BufferSpec &a : fn.args) {
     const Tensor *t = nullptr;
     switch (a.role) {
@@ -67,7 +78,7 @@ void Trainer::call(const CompiledFn &fn, const Tensor *xb, const Tensor *yb, flo
     case Role::Label: t = yb; break;
     case Role::Param: t = &state_.params.at(a.name); break;
     case Role::State: t = &state_.state.at(a.name); break;
-    case Role::Scalar: t = &lrT; break;
+    case Role::Scalar: t = a.name == "rng" ? &rngT : &lrT; break;
     }
     int64_t want = 1;
     for (int64_t d : a.shape)
@@ -116,6 +127,7 @@ double monitored(const EpochRecord &e, const std::string &m) {
 
 TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOptions &opts) {
   enableFlushToZero();
+  rngSeed_ = opts.seed;
   using Clock = std::chrono::steady_clock;
   TrainResult result;
   auto start = Clock::now();

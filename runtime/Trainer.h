@@ -110,6 +110,7 @@ private:
 
   CompileFn compile_;
   ModelState &state_;
+  uint64_t rngSeed_ = 0, rngStep_ = 0; ///< dropout seeds: mix(seed, step)
   std::map<const CompiledFn *, Tensor> arenas_;
 };
 

@@ -109,20 +109,24 @@ void CompiledModel::buildFunctions() {
   ir::Function *trainStep = ir::extractResults(module, *step, keep, "train_step.tmp");
   // extractResults drops unused arguments, but the optimizer's arguments all stay used.
   ir::simplify(*trainStep);
+  // Evaluation and prediction run the model in inference mode: no dropout.
+  ir::Function *infer = ir::extractResults(module, *fwd, fwd->resultNames, "inference");
+  ir::disableDropout(*infer);
+  ir::simplify(*infer);
   std::vector<std::string> evalResults = {"loss"};
   if (lowered.classification)
     evalResults.push_back("correct");
-  ir::Function *eval = ir::extractResults(module, *fwd, evalResults, "evaluate");
+  ir::Function *eval = ir::extractResults(module, *infer, evalResults, "evaluate");
   ir::simplify(*eval);
   ir::Function *pred = nullptr;
   if (!lowered.outputs.empty()) {
-    pred = ir::extractResults(module, *fwd, lowered.outputs, "predict");
+    pred = ir::extractResults(module, *infer, lowered.outputs, "predict");
     ir::simplify(*pred);
   }
   // Keep: forward, grad, train_step, evaluate, predict (in that order).
   std::vector<std::unique_ptr<ir::Function>> kept;
   for (auto &f : module.functions) {
-    if (f.get() == step)
+    if (f.get() == step || f.get() == infer)
       continue;
     if (f.get() == trainStep)
       f->name = "train_step";

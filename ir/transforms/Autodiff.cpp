@@ -220,6 +220,7 @@ private:
       return;
     }
     case OpKind::Const:
+    case OpKind::DropoutMask:
     case OpKind::Equal:
     case OpKind::Sign:
     case OpKind::Step:

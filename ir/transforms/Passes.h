@@ -53,6 +53,11 @@ Function *appendOptimizer(Module &m, const Function &grad, const OptimizerSpec &
 Function *extractResults(Module &m, const Function &f, const std::vector<std::string> &results,
                          const std::string &name);
 
+/// Evaluation mode: every dropout_mask becomes a constant 1 (dropout is the
+/// identity outside training); simplify() then removes the multiplications.
+/// Returns true if anything changed.
+bool disableDropout(Function &f);
+
 /// Looks a pass up by name for nnc-opt: "autodiff", "simplify", "cse", "dce",
 /// "fold", "sgd", "adam". Returns false if unknown.
 bool runNamedPass(Module &m, const std::string &pass, std::string &error);

@@ -3,9 +3,16 @@
 
 namespace nnc::ir {
 
-std::vector<std::string> passNames() { return {"autodiff", "simplify", "cse", "dce", "fold", "sgd", "momentum", "adam"}; }
+std::vector<std::string> passNames() {
+  return {"autodiff", "simplify", "cse", "dce", "fold", "sgd", "momentum", "adam", "eval-mode"};
+}
 
 bool runNamedPass(Module &m, const std::string &pass, std::string &error) {
+  if (pass == "eval-mode") {
+    for (auto &f : m.functions)
+      disableDropout(*f);
+    return true;
+  }
   if (pass == "simplify" || pass == "cse" || pass == "dce" || pass == "fold") {
     for (auto &f : m.functions) {
       if (pass == "simplify")

@@ -278,6 +278,21 @@ private:
 
 bool simplifyAlgebra(Function &f) { return Simplifier(f).run(); }
 
+bool disableDropout(Function &f) {
+  bool changed = false;
+  for (auto &op : f.ops)
+    if (op->kind == OpKind::DropoutMask) {
+      Shape shape = op->getShape("shape");
+      op->kind = OpKind::Const;
+      op->operands.clear();
+      op->attrs = {{"value", 1.0}};
+      if (!shape.empty())
+        op->attrs["shape"] = shape;
+      changed = true;
+    }
+  return changed;
+}
+
 void simplify(Function &f) {
   for (int iter = 0; iter < 20; ++iter) {
     bool changed = eliminateDeadCode(f);

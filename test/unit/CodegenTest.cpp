@@ -175,3 +175,38 @@ TEST(Codegen, BroadcastTransposeAndLargeParallelKernels) {
 }
 
 } // namespace
+
+namespace {
+
+TEST(Codegen, DropoutMaskStatistics) {
+  const int64_t n = 200000;
+  Module m;
+  Function *f = m.addFunction("f");
+  Value *seed = f->addArg("rng", {DType::I64, {}}, ArgRole::Scalar);
+  Builder b(*f);
+  f->addResult("a", b.create(OpKind::DropoutMask, {seed}, {{"p", 0.3}, {"shape", Shape{Dim(n)}}, {"stream", int64_t(0)}}));
+  f->addResult("b", b.create(OpKind::DropoutMask, {seed}, {{"p", 0.3}, {"shape", Shape{Dim(n)}}, {"stream", int64_t(1)}}));
+  codegen::CompiledFunction c = jit().compile(*f, {});
+  auto masks = [&](int64_t s) {
+    std::vector<float> a(n), bb(n);
+    void *ptrs[] = {&s, a.data(), bb.data()};
+    std::vector<double> arena(size_t(c.arenaBytes / 8 + 16));
+    c.entry(ptrs, reinterpret_cast<char *>(arena.data()));
+    return std::make_pair(a, bb);
+  };
+  auto [a1, b1] = masks(42);
+  auto [a2, b2] = masks(42);
+  auto [a3, b3] = masks(43);
+  EXPECT_EQ(a1, a2); // same seed, same mask (whatever the thread split)
+  EXPECT_NE(a1, a3); // another step, another mask
+  EXPECT_NE(a1, b1); // another dropout call, another mask
+  int64_t kept = 0;
+  for (float v : a1) {
+    ASSERT_TRUE(v == 0.0f || v == float(1 / 0.7)) << v;
+    kept += v != 0;
+  }
+  // 70% kept: the binomial standard deviation is ~205 for n = 200000.
+  EXPECT_NEAR(double(kept), 0.7 * n, 1500);
+}
+
+} // namespace
