@@ -1,6 +1,7 @@
 // AST helpers: lookups, the tree dump used by `nnc emit ast`, source text.
 #include "frontend/AST.h"
 
+#include <cmath>
 #include <sstream>
 
 namespace nnc::ast {
@@ -30,7 +31,8 @@ std::string pad(int n) { return std::string(size_t(n) * 2, ' '); }
 
 std::string number(double v, bool isInt) {
   std::ostringstream os;
-  if (isInt)
+  // Integer literals beyond 64 bits print as doubles (casting them is UB).
+  if (isInt && std::fabs(v) < 9.0e18)
     os << (long long)v;
   else
     os << v;

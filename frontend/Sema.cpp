@@ -807,8 +807,9 @@ private:
       return std::nullopt;
     const Val &v = it->second.first;
     if (v.kind != Val::Number || !v.isInt || v.num < double(lo) || v.num > 1e12) {
-      d_.error(it->second.second->loc, std::string(callee) + ": '" + name + "' must be an integer" +
-                                           (lo == 1 ? " ≥ 1" : "") + ", got " + ast::toSource(*it->second.second));
+      d_.error(it->second.second->loc, std::string(callee) + ": '" + name + "' must be an integer in [" +
+                                           std::to_string(lo) + ", 1000000000000], got " +
+                                           ast::toSource(*it->second.second));
       return std::nullopt;
     }
     return int64_t(v.num);
@@ -853,7 +854,7 @@ private:
     const Val &v = it->second.first;
     std::vector<Val> items = v.kind == Val::List ? v.list : std::vector<Val>{v};
     for (auto &x : items) {
-      if (x.kind != Val::Number || !x.isInt) {
+      if (x.kind != Val::Number || !x.isInt || std::fabs(x.num) > 1e15) {
         d_.error(it->second.second->loc, std::string(callee) + ": 'axis' must be an integer or a list of integers");
         return std::nullopt;
       }
@@ -931,7 +932,7 @@ private:
       } else {
         const Val &pv = it->second.first;
         for (auto &el : pv.kind == Val::List ? pv.list : std::vector<Val>{}) {
-          if (el.kind != Val::Number || !el.isInt) {
+          if (el.kind != Val::Number || !el.isInt || std::fabs(el.num) > 1e15) {
             d_.error(it->second.second->loc, "transpose: 'perm' must be a list of integers");
             return Val::error();
           }
@@ -1103,7 +1104,7 @@ private:
     std::vector<int64_t> perm;
     bool ok = it->second.first.kind == Val::List;
     for (auto &el : ok ? it->second.first.list : std::vector<Val>{})
-      if (el.kind == Val::Number && el.isInt)
+      if (el.kind == Val::Number && el.isInt && std::fabs(el.num) <= 1e15)
         perm.push_back(int64_t(el.num) < 0 ? int64_t(el.num) + int64_t(x.v->type.rank()) : int64_t(el.num));
       else
         ok = false;
@@ -1318,7 +1319,7 @@ private:
         if (el.kind == Val::Number && el.isInt && el.num == -1 && inferAt < 0) {
           inferAt = int(to.size());
           to.push_back(ir::Dim(1));
-        } else if (el.kind == Val::Number && el.isInt && el.num >= 1) {
+        } else if (el.kind == Val::Number && el.isInt && el.num >= 1 && el.num <= double(ir::kMaxElements)) {
           to.push_back(ir::Dim(int64_t(el.num)));
         } else if (el.kind == Val::Symbol) {
           to.push_back(ir::Dim::symbol(el.str));
