@@ -3,6 +3,8 @@
 #include "runtime/Checkpoint.h"
 #include "runtime/FileUtil.h"
 
+#include "test/unit/TempDirTest.h"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -18,23 +20,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class CheckpointTest : public ::testing::Test {
+class CheckpointTest : public nnc::test::TempDirTest {
 protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "nnc-ckpt-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir); }
-
-  std::string path(const std::string &name) const { return (fs::path(dir) / name).string(); }
-
-  std::string write(const std::string &name, const std::string &bytes) const {
-    std::string p = path(name);
-    std::ofstream(p, std::ios::binary) << bytes;
-    return p;
-  }
-
   /// A safetensors file with the given header text (unpadded) and data bytes.
   std::string writeSafetensors(const std::string &name, const std::string &header,
                                const std::string &data) const {
@@ -47,8 +34,6 @@ protected:
       s.push_back(char((n >> (8 * i)) & 0xff));
     return s;
   }
-
-  std::string dir;
 };
 
 template <typename Fn> std::string errorOf(Fn fn) {

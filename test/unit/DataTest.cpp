@@ -2,6 +2,8 @@
 // pipeline: scaling, standardization, validation split, take, BatchIterator.
 #include "runtime/Data.h"
 
+#include "test/unit/TempDirTest.h"
+
 #include <gtest/gtest.h>
 #include <zlib.h>
 
@@ -20,22 +22,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-class DataTest : public ::testing::Test {
+class DataTest : public nnc::test::TempDirTest {
 protected:
-  void SetUp() override {
-    std::string tmpl = (fs::temp_directory_path() / "nnc-data-XXXXXX").string();
-    ASSERT_NE(mkdtemp(tmpl.data()), nullptr);
-    dir = tmpl;
-  }
-  void TearDown() override { fs::remove_all(dir); }
-
-  std::string path(const std::string &name) const { return (fs::path(dir) / name).string(); }
-
-  std::string writeRaw(const std::string &name, const std::string &bytes) const {
-    std::string p = path(name);
-    std::ofstream(p, std::ios::binary) << bytes;
-    return p;
-  }
 
   std::string writeGz(const std::string &name, const std::string &bytes) const {
     std::string p = path(name);
@@ -45,8 +33,6 @@ protected:
     gzclose(f);
     return p;
   }
-
-  std::string dir;
 };
 
 std::string be32(uint32_t v) { return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)}; }
@@ -103,8 +89,8 @@ template <typename Fn> std::string errorOf(Fn fn) {
 } // namespace
 
 TEST_F(DataTest, LoadIDXRaw) {
-  auto img = writeRaw("img", idxImages(3, 2, 2, kPixels));
-  auto lbl = writeRaw("lbl", idxLabels(kLabels));
+  auto img = write("img", idxImages(3, 2, 2, kPixels));
+  auto lbl = write("lbl", idxLabels(kLabels));
   expectSmallIdx(loadIDX(img, lbl));
 }
 
@@ -112,40 +98,40 @@ TEST_F(DataTest, LoadIDXGzipped) {
   auto img = writeGz("img.gz", idxImages(3, 2, 2, kPixels));
   auto lbl = writeGz("lbl.gz", idxLabels(kLabels));
   expectSmallIdx(loadIDX(img, lbl));
-  auto rawLbl = writeRaw("lbl", idxLabels(kLabels));
+  auto rawLbl = write("lbl", idxLabels(kLabels));
   expectSmallIdx(loadIDX(img, rawLbl));
 }
 
 TEST_F(DataTest, IDXMissingFile) {
-  auto lbl = writeRaw("lbl", idxLabels(kLabels));
+  auto lbl = write("lbl", idxLabels(kLabels));
   std::string missing = path("nope.gz");
   EXPECT_ERROR_HAS(loadIDX(missing, lbl), "cannot open '", "nope.gz'", "No such file");
 }
 
 TEST_F(DataTest, IDXBadMagic) {
-  auto img = writeRaw("img", idxImages(3, 2, 2, kPixels));
-  auto lbl = writeRaw("lbl", idxLabels(kLabels));
+  auto img = write("img", idxImages(3, 2, 2, kPixels));
+  auto lbl = write("lbl", idxLabels(kLabels));
   // Swapped arguments: each file has the other kind's magic.
   EXPECT_ERROR_HAS(loadIDX(lbl, img), "'" + lbl + "'", "bad magic number 0x00000801",
                    "expected 0x00000803", "looks like a label file");
   EXPECT_ERROR_HAS(loadIDX(img, img), "'" + img + "'", "bad magic number 0x00000803",
                    "expected 0x00000801", "looks like an image file");
-  auto junk = writeRaw("junk", "hello world, not idx");
+  auto junk = write("junk", "hello world, not idx");
   EXPECT_ERROR_HAS(loadIDX(junk, lbl), "'" + junk + "'", "bad magic number 0x68656c6c");
 }
 
 TEST_F(DataTest, IDXTruncatedHeader) {
-  auto lbl = writeRaw("lbl", idxLabels(kLabels));
-  auto tiny = writeRaw("tiny", std::string("\x00\x00", 2));
+  auto lbl = write("lbl", idxLabels(kLabels));
+  auto tiny = write("tiny", std::string("\x00\x00", 2));
   EXPECT_ERROR_HAS(loadIDX(tiny, lbl), "'" + tiny + "'", "truncated", "got 2 bytes");
-  auto shortHeader = writeRaw("short", be32(0x803) + be32(3));
+  auto shortHeader = write("short", be32(0x803) + be32(3));
   EXPECT_ERROR_HAS(loadIDX(shortHeader, lbl), "'" + shortHeader + "'", "truncated",
                    "expected 12 bytes of header", "got 4");
 }
 
 TEST_F(DataTest, IDXTruncatedData) {
-  auto img = writeRaw("img", idxImages(3, 2, 2, kPixels.substr(0, 5)));
-  auto lbl = writeRaw("lbl", idxLabels(kLabels));
+  auto img = write("img", idxImages(3, 2, 2, kPixels.substr(0, 5)));
+  auto lbl = write("lbl", idxLabels(kLabels));
   EXPECT_ERROR_HAS(loadIDX(img, lbl),
                    "'" + img + "': truncated: expected 12 bytes of image data, got 5");
 
@@ -164,8 +150,8 @@ TEST_F(DataTest, IDXTruncatedGzipStream) {
   auto full = writeGz("full.gz", idxImages(50, 10, 10, pixels));
   std::ifstream in(full, std::ios::binary);
   std::string gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto cut = writeRaw("cut.gz", gz.substr(0, gz.size() / 2));
-  auto lbl = writeRaw("lbl", idxLabels(std::string(50, '\x01')));
+  auto cut = write("cut.gz", gz.substr(0, gz.size() / 2));
+  auto lbl = write("lbl", idxLabels(std::string(50, '\x01')));
   EXPECT_ERROR_HAS(loadIDX(cut, lbl), "'" + cut + "'", "truncated",
                    "expected 5000 bytes of image data");
 }
@@ -173,28 +159,28 @@ TEST_F(DataTest, IDXTruncatedGzipStream) {
 TEST_F(DataTest, IDXCorruptGzip) {
   std::string gzData =
       std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10) + std::string(64, '\xff');
-  auto bad = writeRaw("bad.gz", gzData);
-  auto lbl = writeRaw("lbl", idxLabels(kLabels));
+  auto bad = write("bad.gz", gzData);
+  auto lbl = write("lbl", idxLabels(kLabels));
   EXPECT_ERROR_HAS(loadIDX(bad, lbl), "'" + bad + "': corrupt gzip data: ");
 }
 
 TEST_F(DataTest, IDXCountMismatch) {
-  auto img = writeRaw("img", idxImages(3, 2, 2, kPixels));
-  auto lbl = writeRaw("lbl", idxLabels(kLabels.substr(0, 2)));
+  auto img = write("img", idxImages(3, 2, 2, kPixels));
+  auto lbl = write("lbl", idxLabels(kLabels.substr(0, 2)));
   EXPECT_ERROR_HAS(loadIDX(img, lbl), "'" + img + "' has 3 images but '" + lbl + "' has 2 labels");
 }
 
 TEST_F(DataTest, IDXTrailingDataAndEmpty) {
-  auto img = writeRaw("img", idxImages(3, 2, 2, kPixels + "xx"));
-  auto lbl = writeRaw("lbl", idxLabels(kLabels));
+  auto img = write("img", idxImages(3, 2, 2, kPixels + "xx"));
+  auto lbl = write("lbl", idxLabels(kLabels));
   EXPECT_ERROR_HAS(loadIDX(img, lbl), "'" + img + "'", "unexpected data after the 12 bytes");
-  auto empty = writeRaw("empty", idxImages(0, 2, 2, ""));
+  auto empty = write("empty", idxImages(0, 2, 2, ""));
   EXPECT_ERROR_HAS(loadIDX(empty, lbl), "'" + empty + "'", "contains no images");
 }
 
 TEST_F(DataTest, IDXHugeClaimedSizeIsTruncationNotAllocation) {
-  auto img = writeRaw("img", idxImages(0xffffffffu, 0xffffu, 0xffffu, kPixels));
-  auto lbl = writeRaw("lbl", be32(0x801) + be32(0xffffffffu) + kLabels);
+  auto img = write("img", idxImages(0xffffffffu, 0xffffu, 0xffffu, kPixels));
+  auto lbl = write("lbl", be32(0x801) + be32(0xffffffffu) + kLabels);
   EXPECT_ERROR_HAS(loadIDX(img, lbl), "'" + img + "'", "truncated", "got 12");
 }
 
@@ -228,7 +214,7 @@ TEST_F(DataTest, FashionMNISTWhenInstalled) {
 }
 
 TEST_F(DataTest, LoadCSVBasic) {
-  auto p = writeRaw("a.csv", "1.5,2,0\n-3,4e1,2\r\n 5 , +6 ,1\n\n");
+  auto p = write("a.csv", "1.5,2,0\n-3,4e1,2\r\n 5 , +6 ,1\n\n");
   Dataset d = loadCSV(p, -1, false);
   ASSERT_EQ(d.x.shape(), (std::vector<int64_t>{3, 2}));
   std::vector<float> x(d.x.f32(), d.x.f32() + 6);
@@ -238,7 +224,7 @@ TEST_F(DataTest, LoadCSVBasic) {
 }
 
 TEST_F(DataTest, LoadCSVHeaderAndLabelColumn) {
-  auto p = writeRaw("h.csv", "label,a,b\r\n1,0.5,0.25\r\n0,1,2\r\n");
+  auto p = write("h.csv", "label,a,b\r\n1,0.5,0.25\r\n0,1,2\r\n");
   Dataset d = loadCSV(p, 0, false);
   ASSERT_EQ(d.x.shape(), (std::vector<int64_t>{2, 2}));
   EXPECT_EQ(d.x.f32()[0], 0.5f);
@@ -249,7 +235,7 @@ TEST_F(DataTest, LoadCSVHeaderAndLabelColumn) {
   EXPECT_EQ(d.numClasses, 2);
 
   // A numeric first row is data unless the caller says there is a header.
-  auto q = writeRaw("n.csv", "7,8,9\n1,2,3");
+  auto q = write("n.csv", "7,8,9\n1,2,3");
   EXPECT_EQ(loadCSV(q, -1, false).size(), 2);
   Dataset skipped = loadCSV(q, -1, true);
   ASSERT_EQ(skipped.size(), 1);
@@ -266,32 +252,32 @@ TEST_F(DataTest, LoadCSVGzipped) {
 }
 
 TEST_F(DataTest, LoadCSVErrors) {
-  auto ragged = writeRaw("r.csv", "1,2,3\n4,5,6\n7,8\n");
+  auto ragged = write("r.csv", "1,2,3\n4,5,6\n7,8\n");
   EXPECT_ERROR_HAS(loadCSV(ragged, -1, false), ragged + ":3: row has 2 fields, expected 3");
-  auto bad = writeRaw("b.csv", "1,2,3\n4,abc,6\n");
+  auto bad = write("b.csv", "1,2,3\n4,abc,6\n");
   EXPECT_ERROR_HAS(loadCSV(bad, -1, false), bad + ":2: field 2 is not a number: \"abc\"");
-  auto emptyField = writeRaw("e.csv", "1,2,3\n4,,6\n");
+  auto emptyField = write("e.csv", "1,2,3\n4,,6\n");
   EXPECT_ERROR_HAS(loadCSV(emptyField, -1, false), emptyField + ":2: field 2 is empty");
-  auto nan = writeRaw("nan.csv", "1,2,3\n4,nan,6\n");
+  auto nan = write("nan.csv", "1,2,3\n4,nan,6\n");
   EXPECT_ERROR_HAS(loadCSV(nan, -1, false), nan + ":2: field 2 is not a number: \"nan\"");
-  auto neg = writeRaw("neg.csv", "1,2,3\r\n4,5,-1\r\n");
+  auto neg = write("neg.csv", "1,2,3\r\n4,5,-1\r\n");
   EXPECT_ERROR_HAS(loadCSV(neg, -1, false), neg + ":2: label \"-1\" in column 3",
                    "not a non-negative integer");
-  auto frac = writeRaw("frac.csv", "1,2,0.5\n");
+  auto frac = write("frac.csv", "1,2,0.5\n");
   EXPECT_ERROR_HAS(loadCSV(frac, -1, false), frac + ":1: label \"0.5\"",
                    "not a non-negative integer");
-  auto word = writeRaw("w.csv", "a,b,label\n1,2,cat\n");
+  auto word = write("w.csv", "a,b,label\n1,2,cat\n");
   EXPECT_ERROR_HAS(loadCSV(word, -1, false), word + ":2: label \"cat\"");
-  auto empty = writeRaw("empty.csv", "");
+  auto empty = write("empty.csv", "");
   EXPECT_ERROR_HAS(loadCSV(empty, -1, false), empty + ":1: empty file");
-  auto blank = writeRaw("blank.csv", "\n\r\n  \n");
+  auto blank = write("blank.csv", "\n\r\n  \n");
   EXPECT_ERROR_HAS(loadCSV(blank, -1, false), "empty file");
-  auto headerOnly = writeRaw("ho.csv", "a,b,c\n");
+  auto headerOnly = write("ho.csv", "a,b,c\n");
   EXPECT_ERROR_HAS(loadCSV(headerOnly, -1, false),
                    headerOnly + ":1: no data rows after the header");
-  auto one = writeRaw("one.csv", "1\n2\n");
+  auto one = write("one.csv", "1\n2\n");
   EXPECT_ERROR_HAS(loadCSV(one, -1, false), one + ":1: need at least 2 columns");
-  auto ok = writeRaw("ok.csv", "1,2,3\n");
+  auto ok = write("ok.csv", "1,2,3\n");
   EXPECT_ERROR_HAS(loadCSV(ok, 3, false),
                    ok + ":1: label column 3 is out of range: rows have 3 fields");
   EXPECT_ERROR_HAS(loadCSV(ok, -2, false), "label column -2 is out of range");

@@ -56,6 +56,22 @@ def init(path):
     })
 
 
+def report(pairs, tol=1e-4):
+    """Prints 'name: rel err E ok|MISMATCH' for each (name, ours, reference)
+    and PARITY OK/FAILED; the error is the largest difference relative to the
+    reference's largest magnitude. Returns the exit status."""
+    ok = True
+    for name, ours, ref in pairs:
+        ref = np.asarray(ref, dtype=np.float64)
+        ours = np.asarray(ours, dtype=np.float64).reshape(ref.shape)
+        rel = np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-12)
+        good = rel <= tol
+        ok &= bool(good)
+        print(f"{name}: rel err {rel:.2e} {'ok' if good else 'MISMATCH'}")
+    print("PARITY OK" if ok else "PARITY FAILED")
+    return 0 if ok else 1
+
+
 def check(ckpt, grads):
     w = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in read_safetensors(ckpt).items()}
     g = read_safetensors(grads)
@@ -66,23 +82,8 @@ def check(ckpt, grads):
     logits = h @ w["logits.w"] + w["logits.b"]
     loss = torch.nn.functional.cross_entropy(logits, y) + 1e-4 * ((w["h.w"] ** 2).sum() + (w["logits.w"] ** 2).sum())
     loss.backward()
-    ok = True
-
-    def compare(name, ours, ref):
-        nonlocal ok
-        ref = np.asarray(ref, dtype=np.float64)
-        ours = np.asarray(ours, dtype=np.float64).reshape(ref.shape)
-        scale = max(np.abs(ref).max(), 1e-12)
-        rel = np.abs(ours - ref).max() / scale
-        good = rel <= 1e-4
-        ok &= bool(good)
-        print(f"{name}: rel err {rel:.2e} {'ok' if good else 'MISMATCH'}")
-
-    compare("loss", g["loss"], loss.detach().numpy())
-    for name in ["h.w", "h.b", "logits.w", "logits.b"]:
-        compare("grad." + name, g["grad." + name], w[name].grad.numpy())
-    print("PARITY OK" if ok else "PARITY FAILED")
-    return 0 if ok else 1
+    return report([("loss", g["loss"], loss.detach().numpy())] +
+                  [("grad." + k, g["grad." + k], w[k].grad.numpy()) for k in ["h.w", "h.b", "logits.w", "logits.b"]])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from torch_parity import read_safetensors, write_safetensors  # noqa: E402
+from torch_parity import read_safetensors, report, write_safetensors  # noqa: E402
 
 SHAPES = {"h.w": (64, 16), "h.b": (16,), "a.scale": (16,), "a.shift": (16,), "logits.w": (16, 10),
           "logits.b": (10,), "t.w": (64, 10), "t.b": (10,)}
@@ -32,16 +32,8 @@ def check(ckpt, grads):
     loss = (F.cross_entropy(logits, y) + 0.5 * F.binary_cross_entropy_with_logits(logits, t)
             + 0.25 * F.huber_loss(logits, 3 * t, delta=0.5))
     loss.backward()
-    ok = True
-    for name, ours, ref in [("loss", g["loss"], loss.detach().numpy())] + \
-            [("grad." + k, g["grad." + k], w[k].grad.numpy()) for k in SHAPES]:
-        ref = np.asarray(ref, dtype=np.float64)
-        rel = np.abs(np.asarray(ours, dtype=np.float64).reshape(ref.shape) - ref).max() / max(np.abs(ref).max(), 1e-12)
-        good = rel <= 1e-4
-        ok &= bool(good)
-        print(f"{name}: rel err {rel:.2e} {'ok' if good else 'MISMATCH'}")
-    print("PARITY OK" if ok else "PARITY FAILED")
-    return 0 if ok else 1
+    return report([("loss", g["loss"], loss.detach().numpy())] +
+                  [("grad." + k, g["grad." + k], w[k].grad.numpy()) for k in SHAPES])
 
 
 if __name__ == "__main__":
