@@ -336,7 +336,8 @@ private:
     case K::Erf: return erff(a[0]);
     case K::Cast: return a[0]->getType()->isFloatTy() ? a[0] : b_.CreateSIToFP(a[0], f32_);
     case K::Broadcast:
-    case K::Transpose: return a[0];
+    case K::Transpose:
+    case K::ModeSelect: return a[0]; // compiled code is in training mode unless eval-mode ran
     default: NNC_UNREACHABLE("not an elementwise op: " << ir::opName(k));
     }
   }

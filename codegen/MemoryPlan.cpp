@@ -7,7 +7,8 @@
 namespace nnc::codegen {
 
 bool readsOperandsElementwise(ir::OpKind k) {
-  return hasTrait(k, ir::OpTrait::Elementwise) || k == ir::OpKind::Broadcast || k == ir::OpKind::Transpose;
+  return hasTrait(k, ir::OpTrait::Elementwise) || k == ir::OpKind::Broadcast || k == ir::OpKind::Transpose ||
+         k == ir::OpKind::ModeSelect;
 }
 
 double constantValue(const ir::Op &op, const ir::Bindings &bindings) {

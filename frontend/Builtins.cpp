@@ -37,6 +37,8 @@ const std::vector<Builtin> &builtins() {
       {"concat", Builtin::Model, {{"xs", true}, {"axis", false}}, "join a list of tensors along axis (default last)"},
       {"dropout", Builtin::Model, {{"x", true}, {"p", false}},
        "training only: zero each entry with probability p, scale the rest by 1/(1-p) (p 0.5)"},
+      {"batch_norm", Builtin::Model, {{"x", true}, {"momentum", false}, {"eps", false}},
+       "normalize each feature over the batch (running statistics in evaluation), learned scale and shift"},
       {"layer_norm", Builtin::Model, {{"x", true}, {"eps", false}},
        "normalize over the last axis, then a learned scale and shift (eps 1e-5)"},
       {"embedding", Builtin::Model, {{"ids", true}, {"vocab", true}, {"dim", true}},

@@ -462,6 +462,8 @@ public:
       fn_->addResult(name, v.v);
       out_.outputs.push_back(name);
     }
+    for (auto &[name, v] : stateUpdates_)
+      fn_->addResult("new." + name, v);
     return std::move(out_);
   }
 
@@ -877,7 +879,7 @@ private:
   Val callBuiltin(const ast::Expr &e, const ArgMap &args) {
     const std::string &f = e.name;
     SourceLoc at = e.loc;
-    if (!e.instance.empty() && f != "dense" && f != "embedding" && f != "layer_norm") {
+    if (!e.instance.empty() && f != "dense" && f != "embedding" && f != "layer_norm" && f != "batch_norm") {
       d_.error(e.instanceLoc, "'" + f + "' creates no parameters, so 'as " + e.instance + "' has nothing to share");
       return Val::error();
     }
@@ -960,6 +962,8 @@ private:
       return layerNorm(e, args);
     if (f == "dropout")
       return dropout(e, args);
+    if (f == "batch_norm")
+      return batchNorm(e, args);
     if (f == "gelu" || f == "leaky_relu" || f == "elu" || f == "softplus")
       return activation(e, args);
     if (f == "bce_with_logits" || f == "huber")
@@ -1190,6 +1194,67 @@ private:
     ir::Value *var = b_->reduce(ir::OpKind::ReduceMean, b_->mul(centered, centered), {last}, true);
     ir::Value *inv = b_->div(b_->constant(1.0), b_->unary(ir::OpKind::Sqrt, b_->add(var, b_->constant(*eps))));
     return tensorVal(b_->add(b_->mul(b_->mul(centered, inv), scale), shift));
+  }
+
+  /// Batch normalization of x [N, C] over the batch axis, as
+  /// torch.nn.BatchNorm1d: training normalizes with the batch's mean and
+  /// biased variance and updates the running statistics (with the unbiased
+  /// variance) through `new.<instance>.running_*` results; evaluation
+  /// (mode_select's second operand) uses the running statistics.
+  Val batchNorm(const ast::Expr &e, const ArgMap &args) {
+    Val xv = requireF32(args, "x", e);
+    auto momentum = floatArg(args, "momentum", e.name, 0.1, 0, 1);
+    auto eps = floatArg(args, "eps", e.name, 1e-5, 1e-12, 1);
+    if (!xv.ok() || !momentum || !eps)
+      return Val::error();
+    ir::Value *x = xv.v;
+    if (x->type.rank() != 2 || !x->type.shape[1].isStatic()) {
+      d_.error(e.loc, "batch_norm expects features [N, C] with a static C, got " + x->type.str());
+      noteOperands({xv});
+      return Val::error();
+    }
+    int64_t c = x->type.shape[1].size;
+    std::string inst = instanceName(e);
+    if (shared_) {
+      d_.error(e.instanceLoc, "batch_norm instances cannot be shared: each keeps its own running statistics");
+      return Val::error();
+    }
+    ir::Value *scale = param(inst, "scale", {c}, ParamInfo::Ones, c, c, false, e.loc);
+    ir::Value *shift = param(inst, "shift", {c}, ParamInfo::Zeros, c, c, true, e.loc);
+    ir::Value *runMean = state(inst + ".running_mean", c, ParamInfo::Zeros, e.loc);
+    ir::Value *runVar = state(inst + ".running_var", c, ParamInfo::Ones, e.loc);
+    if (!scale || !shift)
+      return Val::error();
+    b_->setLoc(e.loc);
+    ir::Shape row{ir::Dim(1), ir::Dim(c)};
+    ir::Value *mean = b_->reduce(ir::OpKind::ReduceMean, x, {0}, true);
+    ir::Value *centered = b_->sub(x, mean);
+    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean, b_->mul(centered, centered), {0}, true);
+    ir::Value *useMean = b_->create(ir::OpKind::ModeSelect, {mean, b_->reshape(runMean, row)});
+    ir::Value *useVar = b_->create(ir::OpKind::ModeSelect, {var, b_->reshape(runVar, row)});
+    ir::Value *inv = b_->div(b_->constant(1.0), b_->unary(ir::OpKind::Sqrt, b_->add(useVar, b_->constant(*eps))));
+    ir::Value *y = b_->add(b_->mul(b_->mul(b_->sub(x, useMean), inv), scale), shift);
+    // Running statistics: r' = (1 - m) r + m * batch, the variance unbiased
+    // by n / (n - 1) with n counted at run time (the batch size is symbolic).
+    ir::Value *n = b_->reduce(ir::OpKind::ReduceSum, b_->constant(1.0, {x->type.shape[0], ir::Dim(1)}), {0, 1}, false);
+    ir::Value *unbiased = b_->mul(var, b_->div(n, b_->sub(n, b_->constant(1.0))));
+    auto blend = [&](ir::Value *r, ir::Value *batch) {
+      return b_->add(b_->mul(b_->constant(1 - *momentum), r),
+                     b_->mul(b_->constant(*momentum), b_->reshape(batch, {ir::Dim(c)})));
+    };
+    stateUpdates_.push_back({inst + ".running_mean", blend(runMean, mean)});
+    stateUpdates_.push_back({inst + ".running_var", blend(runVar, unbiased)});
+    return tensorVal(y);
+  }
+
+  ir::Value *state(const std::string &name, int64_t size, ParamInfo::Init init, SourceLoc at) {
+    ParamInfo info;
+    info.name = name;
+    info.shape = {size};
+    info.init = init;
+    info.loc = at;
+    out_.states.push_back(info);
+    return fn_->addArg(name, {ir::DType::F32, {ir::Dim(size)}}, ir::ArgRole::State);
   }
 
   /// x * mask, where the mask comes from the per-step seed argument `rng` and
@@ -1435,6 +1500,7 @@ private:
   bool reuse_ = false; ///< inlining a shared instance: parameters already exist
   ir::Value *ceLogits_ = nullptr; ///< scores of the first cross_entropy, for accuracy
   int dropoutStreams_ = 0;        ///< one random stream per dropout call
+  std::vector<std::pair<std::string, ir::Value *>> stateUpdates_; ///< new.<state> results
   int depth_ = 0;
   std::set<std::string> usedInstances_;
   std::map<std::string, std::string> instanceCallee_; ///< qualified instance -> callee

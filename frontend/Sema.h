@@ -37,6 +37,10 @@ struct LoweredModel {
   std::string name;
   std::unique_ptr<ir::Module> module;
   std::vector<ParamInfo> params;
+  /// Non-trained state the model itself keeps (batch_norm's running
+  /// statistics): State arguments of @forward, updated through its
+  /// `new.<name>` results while training. Shapes are static.
+  std::vector<ParamInfo> states;
   std::vector<TensorDecl> inputs, labels;
   std::vector<std::string> outputs;
   /// Set when the first output is class scores [N, C] for an i64 label [N]:

@@ -238,6 +238,10 @@ static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType>
     }
     return TensorType{types[0].dtype, out};
   }
+  case OpKind::ModeSelect:
+    if (types[0] != types[1])
+      return "mode_select expects operands of one type, got " + types[0].str() + " and " + types[1].str();
+    return types[0];
   case OpKind::DropoutMask: {
     if (types[0].dtype != DType::I64 || types[0].rank() != 0)
       return "dropout_mask expects an i64[] seed, got " + types[0].str();

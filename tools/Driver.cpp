@@ -355,8 +355,13 @@ void Session::initialize(uint64_t seed) {
     const ir::Function &f = model_.function("train_step");
     if (f.argRoles[i] != ir::ArgRole::State)
       continue;
-    state_.state.emplace(f.args[i]->name,
-                         runtime::Tensor(runtime::DType::F32, ir::concreteShape(f.args[i]->type.shape, {})));
+    runtime::Tensor t(runtime::DType::F32, ir::concreteShape(f.args[i]->type.shape, {}));
+    // The model's own state (running statistics) starts as it declares;
+    // optimizer state starts at zero.
+    for (const frontend::ParamInfo &s : model_.lowered.states)
+      if (s.name == f.args[i]->name)
+        runtime::initialize(t, runtime::Init(int(s.init)), 1, 1, rng);
+    state_.state.emplace(f.args[i]->name, std::move(t));
   }
 }
 

@@ -176,6 +176,9 @@ private:
       accumulate(a, b_.transpose(g, inv));
       return;
     }
+    case OpKind::ModeSelect: // training takes the first operand: d = g, 0
+      accumulate(a, g);
+      return;
     case OpKind::Slice: { // d slice(a) = g padded back with zeros
       int64_t axis = op.getInt("axis"), dim = a->type.shape[axis].size;
       accumulate(a, b_.create(OpKind::Pad, {g}, {{"axis", axis}, {"before", op.getInt("start")},

@@ -53,8 +53,9 @@ Function *appendOptimizer(Module &m, const Function &grad, const OptimizerSpec &
 Function *extractResults(Module &m, const Function &f, const std::vector<std::string> &results,
                          const std::string &name);
 
-/// Evaluation mode: every dropout_mask becomes a constant 1 (dropout is the
-/// identity outside training); simplify() then removes the multiplications.
+/// Evaluation mode: every mode_select takes its second (inference) operand
+/// and every dropout_mask becomes a constant 1 (dropout is the identity
+/// outside training); simplify() then removes what became dead or trivial.
 /// Returns true if anything changed.
 bool disableDropout(Function &f);
 

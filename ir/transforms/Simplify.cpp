@@ -281,6 +281,11 @@ bool simplifyAlgebra(Function &f) { return Simplifier(f).run(); }
 bool disableDropout(Function &f) {
   bool changed = false;
   for (auto &op : f.ops)
+    if (op->kind == OpKind::ModeSelect) {
+      f.replaceAllUses(op->result, op->operand(1));
+      changed = true;
+    }
+  for (auto &op : f.ops)
     if (op->kind == OpKind::DropoutMask) {
       Shape shape = op->getShape("shape");
       op->kind = OpKind::Const;

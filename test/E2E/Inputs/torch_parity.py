@@ -57,14 +57,15 @@ def init(path):
 
 
 def report(pairs, tol=1e-4):
-    """Prints 'name: rel err E ok|MISMATCH' for each (name, ours, reference)
-    and PARITY OK/FAILED; the error is the largest difference relative to the
-    reference's largest magnitude. Returns the exit status."""
+    """Prints 'name: rel err E ok|MISMATCH' for each (name, ours, reference
+    [, floor]) and PARITY OK/FAILED; the error is the largest difference
+    relative to the reference's largest magnitude (or to `floor`, for a
+    tensor whose true value is zero). Returns the exit status."""
     ok = True
-    for name, ours, ref in pairs:
+    for name, ours, ref, *floor in pairs:
         ref = np.asarray(ref, dtype=np.float64)
         ours = np.asarray(ours, dtype=np.float64).reshape(ref.shape)
-        rel = np.abs(ours - ref).max() / max(np.abs(ref).max(), 1e-12)
+        rel = np.abs(ours - ref).max() / max(np.abs(ref).max(), floor[0] if floor else 1e-12)
         good = rel <= tol
         ok &= bool(good)
         print(f"{name}: rel err {rel:.2e} {'ok' if good else 'MISMATCH'}")
