@@ -86,7 +86,6 @@ void CompiledModel::buildFunctions() {
   ir::Function *forward = src.get("forward");
   ir::simplify(*forward);
   module.functions.clear();
-  std::unordered_map<const ir::Value *, ir::Value *> none;
   // Copy forward into our module so all functions live together.
   ir::Function *fwd = module.addFunction("forward");
   std::unordered_map<const ir::Value *, ir::Value *> map;
@@ -107,7 +106,6 @@ void CompiledModel::buildFunctions() {
       keep.push_back(n);
   }
   ir::Function *trainStep = ir::extractResults(module, *step, keep, "train_step.tmp");
-  // extractResults drops unused arguments, but the optimizer's arguments all stay used.
   ir::simplify(*trainStep);
   // Evaluation and prediction run the model in inference mode: no dropout.
   ir::Function *infer = ir::extractResults(module, *fwd, fwd->resultNames, "inference");
