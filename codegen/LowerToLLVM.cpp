@@ -11,6 +11,7 @@
 #include "codegen/LowerToLLVM.h"
 
 #include "codegen/MemoryPlan.h"
+#include "ir/ShapeRules.h"
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Intrinsics.h>
@@ -640,6 +641,11 @@ private:
   /// reductions in this form are what the vectorizer handles.
   std::vector<LV *> carryLoop(int64_t len, const std::vector<LV *> &init,
                               const std::function<std::vector<LV *>(const std::vector<LV *> &, LV *)> &step) {
+    return carryLoop(b_.getInt64(0), b_.getInt64(len), init, step);
+  }
+  /// The same over [lo, hi).
+  std::vector<LV *> carryLoop(LV *lo, LV *hi, const std::vector<LV *> &init,
+                              const std::function<std::vector<LV *>(const std::vector<LV *> &, LV *)> &step) {
     llvm::Function *fn = b_.GetInsertBlock()->getParent();
     llvm::BasicBlock *pre = b_.GetInsertBlock();
     auto *header = llvm::BasicBlock::Create(ctx_, "red.header", fn);
@@ -648,7 +654,7 @@ private:
     b_.CreateBr(header);
     b_.SetInsertPoint(header);
     llvm::PHINode *iv = b_.CreatePHI(i64_, 2, "j");
-    iv->addIncoming(b_.getInt64(0), pre);
+    iv->addIncoming(lo, pre);
     std::vector<LV *> vals;
     std::vector<llvm::PHINode *> phis;
     for (LV *v : init) {
@@ -656,7 +662,7 @@ private:
       phis.back()->addIncoming(v, pre);
       vals.push_back(phis.back());
     }
-    b_.CreateCondBr(b_.CreateICmpSLT(iv, b_.getInt64(len)), body, exit);
+    b_.CreateCondBr(b_.CreateICmpSLT(iv, hi), body, exit);
     b_.SetInsertPoint(body);
     std::vector<LV *> next = step(vals, iv);
     iv->addIncoming(b_.CreateNUWAdd(iv, b_.getInt64(1)), b_.GetInsertBlock());
@@ -815,6 +821,258 @@ private:
     });
   }
 
+  //--- convolution and pooling --------------------------------------------
+  // Loop nests over one image plane at a time (which stays in L1), with the
+  // kernel offsets outermost: for each tap (kh, kw) the valid output rows
+  // and columns form a contiguous range computed up front, so the innermost
+  // loop over output columns has no bounds checks and vectorizes.
+
+  /// The outputs o in [0, out) with 0 <= o * stride + off < in, as [lo, hi).
+  std::pair<LV *, LV *> validRange(LV *off, int64_t stride, int64_t in, int64_t out) {
+    LV *zero = b_.getInt64(0);
+    LV *lo = select(b_.CreateICmpSGE(off, zero), zero,
+                    b_.CreateSDiv(b_.CreateAdd(b_.CreateNeg(off), b_.getInt64(stride - 1)), b_.getInt64(stride)));
+    LV *top = b_.CreateSub(b_.getInt64(in - 1), off);
+    LV *n = b_.CreateAdd(b_.CreateSDiv(top, b_.getInt64(stride)), b_.getInt64(1));
+    n = select(b_.CreateICmpSLT(n, b_.getInt64(out)), n, b_.getInt64(out));
+    LV *hi = select(b_.CreateICmpSLT(top, zero), zero, n);
+    return {lo, hi};
+  }
+
+  LV *at(LV *base, LV *i) { return b_.CreateInBoundsGEP(f32_, base, i); }
+  LV *ld(LV *base, LV *i) { return b_.CreateLoad(f32_, at(base, i)); }
+  LV *mulC(LV *a, int64_t c) { return b_.CreateMul(a, b_.getInt64(c)); }
+  LV *addC(LV *a, int64_t c) { return b_.CreateAdd(a, b_.getInt64(c)); }
+
+  struct ConvGeom {
+    int64_t N, C, H, W, O, OH, OW, G, Cg, Og, KH, KW;
+    ir::Window2D w;
+  };
+  ConvGeom convGeom(const ir::Op &op) {
+    ConvGeom g;
+    g.w = ir::window2DOf(op);
+    std::vector<int64_t> xs, ys;
+    switch (op.kind) {
+    case ir::OpKind::Conv2D: xs = shapeOf(op.operand(0)); ys = shapeOf(op.result); break;
+    case ir::OpKind::Conv2DGradInput: xs = shapeOf(op.result); ys = shapeOf(op.operand(0)); break;
+    default: xs = shapeOf(op.operand(1)); ys = shapeOf(op.operand(0)); break;
+    }
+    g.N = xs[0], g.C = xs[1], g.H = xs[2], g.W = xs[3];
+    g.O = ys[1], g.OH = ys[2], g.OW = ys[3];
+    g.G = op.getInt("groups", 1);
+    g.Cg = g.C / g.G, g.Og = g.O / g.G, g.KH = g.w.kh, g.KW = g.w.kw;
+    return g;
+  }
+
+  /// For each tap (kh, kw) of the kernel: body(tapIndex, ohLo, ohHi, owLo,
+  /// owHi, hoff, woff) where input row = oh * sh + hoff, column = ow * sw + woff.
+  void forEachTap(const ConvGeom &g, const std::function<void(LV *, LV *, LV *, LV *, LV *, LV *, LV *)> &body) {
+    loop(g.KH, [&](LV *kh) {
+      LV *hoff = addC(mulC(kh, g.w.dh), -g.w.pt);
+      auto [ohLo, ohHi] = validRange(hoff, g.w.sh, g.H, g.OH);
+      loop(g.KW, [&](LV *kw) {
+        LV *woff = addC(mulC(kw, g.w.dw), -g.w.pl);
+        auto [owLo, owHi] = validRange(woff, g.w.sw, g.W, g.OW);
+        body(b_.CreateAdd(mulC(kh, g.KW), kw), ohLo, ohHi, owLo, owHi, hoff, woff);
+      }, "kw");
+    }, "kh");
+  }
+
+  void zeroFill(LV *base, LV *from, int64_t n) {
+    loop(n, [&](LV *i) { b_.CreateStore(cf(0.0), at(base, b_.CreateAdd(from, i))); }, "z");
+  }
+
+  void lowerConv(const ir::Op &op) {
+    ConvGeom g = convGeom(op);
+    int64_t work = 2 * g.N * g.O * g.OH * g.OW * g.Cg * g.KH * g.KW;
+    int64_t plane = g.H * g.W, oplane = g.OH * g.OW, taps = g.KH * g.KW;
+    const ir::Value *r = op.result, *a = op.operand(0), *bw = op.operand(1);
+    switch (op.kind) {
+    case ir::OpKind::Conv2D:
+      // y[n, o] = sum over the group's channels ci and taps of w[o, ci, tap] * shifted x[n, c]
+      kernel("conv2d", g.N * g.O, work, [&](LV *ctx, LV *begin, LV *end) {
+        LV *x = basePtr(a, ctx), *w = basePtr(bw, ctx), *y = basePtr(r, ctx);
+        loop(begin, end, [&](LV *p) {
+          LV *n = b_.CreateUDiv(p, b_.getInt64(g.O)), *o = b_.CreateURem(p, b_.getInt64(g.O));
+          LV *c0 = mulC(b_.CreateUDiv(o, b_.getInt64(g.Og)), g.Cg);
+          LV *yPlane = mulC(p, oplane);
+          zeroFill(y, yPlane, oplane);
+          loop(g.Cg, [&](LV *ci) {
+            LV *xPlane = mulC(b_.CreateAdd(mulC(n, g.C), b_.CreateAdd(c0, ci)), plane);
+            LV *wBase = mulC(b_.CreateAdd(mulC(o, g.Cg), ci), taps);
+            forEachTap(g, [&](LV *tap, LV *ohLo, LV *ohHi, LV *owLo, LV *owHi, LV *hoff, LV *woff) {
+              LV *wv = ld(w, b_.CreateAdd(wBase, tap));
+              loop(ohLo, ohHi, [&](LV *oh) {
+                LV *ih = b_.CreateAdd(mulC(oh, g.w.sh), hoff);
+                LV *yRow = b_.CreateAdd(yPlane, mulC(oh, g.OW));
+                LV *xRow = b_.CreateAdd(b_.CreateAdd(xPlane, mulC(ih, g.W)), woff);
+                loop(owLo, owHi, [&](LV *ow) {
+                  LV *yp = at(y, b_.CreateAdd(yRow, ow));
+                  LV *xv = ld(x, b_.CreateAdd(xRow, mulC(ow, g.w.sw)));
+                  b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, yp), b_.CreateFMul(wv, xv)), yp);
+                }, "ow");
+              }, "oh");
+            });
+          }, "ci");
+        }, "p");
+      });
+      return;
+    case ir::OpKind::Conv2DGradInput:
+      // dx[n, c] = sum over the group's outputs o and taps of w[o, ci, tap] * dy[n, o] shifted back
+      kernel("conv2d_grad_input", g.N * g.C, work, [&](LV *ctx, LV *begin, LV *end) {
+        LV *dy = basePtr(a, ctx), *w = basePtr(bw, ctx), *dx = basePtr(r, ctx);
+        loop(begin, end, [&](LV *p) {
+          LV *n = b_.CreateUDiv(p, b_.getInt64(g.C)), *c = b_.CreateURem(p, b_.getInt64(g.C));
+          LV *o0 = mulC(b_.CreateUDiv(c, b_.getInt64(g.Cg)), g.Og), *ci = b_.CreateURem(c, b_.getInt64(g.Cg));
+          LV *xPlane = mulC(p, plane);
+          zeroFill(dx, xPlane, plane);
+          loop(g.Og, [&](LV *oj) {
+            LV *o = b_.CreateAdd(o0, oj);
+            LV *yPlane = mulC(b_.CreateAdd(mulC(n, g.O), o), oplane);
+            LV *wBase = mulC(b_.CreateAdd(mulC(o, g.Cg), ci), taps);
+            forEachTap(g, [&](LV *tap, LV *ohLo, LV *ohHi, LV *owLo, LV *owHi, LV *hoff, LV *woff) {
+              LV *wv = ld(w, b_.CreateAdd(wBase, tap));
+              loop(ohLo, ohHi, [&](LV *oh) {
+                LV *ih = b_.CreateAdd(mulC(oh, g.w.sh), hoff);
+                LV *yRow = b_.CreateAdd(yPlane, mulC(oh, g.OW));
+                LV *xRow = b_.CreateAdd(b_.CreateAdd(xPlane, mulC(ih, g.W)), woff);
+                loop(owLo, owHi, [&](LV *ow) {
+                  LV *xp = at(dx, b_.CreateAdd(xRow, mulC(ow, g.w.sw)));
+                  LV *dv = ld(dy, b_.CreateAdd(yRow, ow));
+                  b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, xp), b_.CreateFMul(wv, dv)), xp);
+                }, "ow");
+              }, "oh");
+            });
+          }, "oj");
+        }, "p");
+      });
+      return;
+    case ir::OpKind::Conv2DGradWeight:
+      // dw[o, ci, tap] = sum over n, oh, ow of dy[n, o, oh, ow] * x[n, c0 + ci] at the tap's shift
+      kernel("conv2d_grad_weight", g.O, work, [&](LV *ctx, LV *begin, LV *end) {
+        LV *dy = basePtr(a, ctx), *x = basePtr(bw, ctx), *dw = basePtr(r, ctx);
+        loop(begin, end, [&](LV *o) {
+          LV *c0 = mulC(b_.CreateUDiv(o, b_.getInt64(g.Og)), g.Cg);
+          LV *wPlane = mulC(o, g.Cg * taps);
+          zeroFill(dw, wPlane, g.Cg * taps);
+          loop(g.N, [&](LV *n) {
+            LV *yPlane = mulC(b_.CreateAdd(mulC(n, g.O), o), oplane);
+            loop(g.Cg, [&](LV *ci) {
+              LV *xPlane = mulC(b_.CreateAdd(mulC(n, g.C), b_.CreateAdd(c0, ci)), plane);
+              forEachTap(g, [&](LV *tap, LV *ohLo, LV *ohHi, LV *owLo, LV *owHi, LV *hoff, LV *woff) {
+                LV *sum = carryLoop(ohLo, ohHi, {cf(0.0)}, [&](const std::vector<LV *> &acc, LV *oh) {
+                  LV *ih = b_.CreateAdd(mulC(oh, g.w.sh), hoff);
+                  LV *yRow = b_.CreateAdd(yPlane, mulC(oh, g.OW));
+                  LV *xRow = b_.CreateAdd(b_.CreateAdd(xPlane, mulC(ih, g.W)), woff);
+                  LV *row = carryLoop(owLo, owHi, {cf(0.0)}, [&](const std::vector<LV *> &acc2, LV *ow) {
+                    LV *xv = ld(x, b_.CreateAdd(xRow, mulC(ow, g.w.sw)));
+                    return std::vector<LV *>{b_.CreateFAdd(acc2[0], b_.CreateFMul(ld(dy, b_.CreateAdd(yRow, ow)), xv))};
+                  })[0];
+                  return std::vector<LV *>{b_.CreateFAdd(acc[0], row)};
+                })[0];
+                LV *wp = at(dw, b_.CreateAdd(b_.CreateAdd(wPlane, mulC(ci, taps)), tap));
+                b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, wp), sum), wp);
+              });
+            }, "ci");
+          }, "n");
+        }, "o");
+      });
+      return;
+    default:
+      NNC_UNREACHABLE("not a convolution");
+    }
+  }
+
+  /// Pooling over planes [N*C] of an [N, C, H, W] input (x) and its pooled
+  /// [N, C, OH, OW] form. Windows are visited tap by tap in row-major order;
+  /// max pooling keeps the first maximum (NaN wins, as in PyTorch), average
+  /// pooling divides by the full window (padding counts, as PyTorch's
+  /// default count_include_pad).
+  void lowerPool(const ir::Op &op) {
+    ir::Window2D w = ir::window2DOf(op);
+    bool isGrad = op.kind == ir::OpKind::MaxPool2DGrad || op.kind == ir::OpKind::AvgPool2DGrad;
+    std::vector<int64_t> xs = shapeOf(isGrad ? op.result : op.operands.back());
+    std::vector<int64_t> ys = shapeOf(isGrad ? op.operand(0) : op.result);
+    int64_t planes = xs[0] * xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
+    int64_t plane = H * W, oplane = OH * OW;
+    bool isMax = op.kind != ir::OpKind::AvgPool2D && op.kind != ir::OpKind::AvgPool2DGrad;
+    double inv = 1.0 / double(w.kh * w.kw);
+    const ir::Value *r = op.result;
+    const ir::Value *keys = isMax ? op.operands.back() : nullptr;
+    const ir::Value *vals = op.operand(0); // x, v or dy
+    kernel(ir::opName(op.kind), planes, planes * oplane * w.kh * w.kw * 2, [&](LV *ctx, LV *begin, LV *end) {
+      LV *in = basePtr(vals, ctx), *out = basePtr(r, ctx), *key = keys ? basePtr(keys, ctx) : nullptr;
+      loop(begin, end, [&](LV *p) {
+        LV *xPlane = mulC(p, plane), *yPlane = mulC(p, oplane);
+        if (isGrad)
+          zeroFill(out, xPlane, plane);
+        loop(OH, [&](LV *oh) {
+          LV *h0 = addC(mulC(oh, w.sh), -w.pt);
+          loop(OW, [&](LV *ow) {
+            LV *w0 = addC(mulC(ow, w.sw), -w.pl);
+            LV *yIdx = b_.CreateAdd(yPlane, b_.CreateAdd(mulC(oh, OW), ow));
+            // Carry (best key, its index) or the running sum over the window.
+            std::vector<LV *> init = isMax ? std::vector<LV *>{cf(-std::numeric_limits<double>::infinity()),
+                                                                b_.getInt64(-1)}
+                                           : std::vector<LV *>{cf(0.0)};
+            if (!isMax && isGrad)
+              init.clear();
+            auto res = init.empty() ? init : carryLoop(w.kh, init, [&](const std::vector<LV *> &v, LV *kh) {
+              LV *ih = b_.CreateAdd(h0, kh);
+              LV *rowOk = b_.CreateAnd(b_.CreateICmpSGE(ih, b_.getInt64(0)), b_.CreateICmpSLT(ih, b_.getInt64(H)));
+              return carryLoop(w.kw, v, [&](const std::vector<LV *> &u, LV *kw) {
+                LV *iw = b_.CreateAdd(w0, kw);
+                LV *ok = b_.CreateAnd(rowOk, b_.CreateAnd(b_.CreateICmpSGE(iw, b_.getInt64(0)),
+                                                          b_.CreateICmpSLT(iw, b_.getInt64(W))));
+                LV *idx = b_.CreateAdd(mulC(select(ok, ih, b_.getInt64(0)), W), select(ok, iw, b_.getInt64(0)));
+                if (!isMax)
+                  return std::vector<LV *>{b_.CreateFAdd(u[0], select(ok, ld(in, b_.CreateAdd(xPlane, idx)), cf(0.0)))};
+                LV *kv = ld(key, b_.CreateAdd(xPlane, idx));
+                LV *better = b_.CreateOr(b_.CreateFCmpOGT(kv, u[0]), b_.CreateFCmpUNO(kv, kv));
+                LV *take = b_.CreateAnd(ok, b_.CreateOr(b_.CreateICmpSLT(u[1], b_.getInt64(0)), better));
+                return std::vector<LV *>{select(take, kv, u[0]), select(take, idx, u[1])};
+              });
+            });
+            if (!isMax) {
+              if (!isGrad) {
+                b_.CreateStore(b_.CreateFMul(res[0], cf(inv)), at(out, yIdx));
+                return;
+              }
+              LV *share = b_.CreateFMul(ld(in, yIdx), cf(inv));
+              loop(w.kh, [&](LV *kh) {
+                LV *ih = b_.CreateAdd(h0, kh);
+                loop(w.kw, [&](LV *kw) {
+                  LV *iw = b_.CreateAdd(w0, kw);
+                  LV *ok = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSGE(ih, b_.getInt64(0)), b_.CreateICmpSLT(ih, b_.getInt64(H))),
+                                        b_.CreateAnd(b_.CreateICmpSGE(iw, b_.getInt64(0)), b_.CreateICmpSLT(iw, b_.getInt64(W))));
+                  LV *idx = b_.CreateAdd(xPlane, b_.CreateAdd(mulC(select(ok, ih, b_.getInt64(0)), W),
+                                                              select(ok, iw, b_.getInt64(0))));
+                  LV *xp = at(out, idx);
+                  b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, xp), select(ok, share, cf(0.0))), xp);
+                }, "kw");
+              }, "kh");
+              return;
+            }
+            // A window always holds a valid tap (padding <= kernel / 2).
+            LV *src = b_.CreateAdd(xPlane, res[1]);
+            switch (op.kind) {
+            case ir::OpKind::MaxPool2D:
+              b_.CreateStore(res[0], at(out, yIdx));
+              break;
+            case ir::OpKind::MaxPool2DPick:
+              b_.CreateStore(ld(in, src), at(out, yIdx));
+              break;
+            default: { // grad: dx[argmax] += dy
+              LV *xp = at(out, src);
+              b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, xp), ld(in, yIdx)), xp);
+            }
+            }
+          }, "ow");
+        }, "oh");
+      }, "p");
+    });
+  }
+
   void lowerOp(const ir::Op &op) {
     const Storage &s = plan_.storage.at(op.result);
     if (s.kind == Storage::Alias || s.kind == Storage::Immediate)
@@ -843,6 +1101,16 @@ private:
       return lowerGatherScatter(op);
     case ir::OpKind::DropoutMask:
       return lowerDropoutMask(op);
+    case ir::OpKind::Conv2D:
+    case ir::OpKind::Conv2DGradInput:
+    case ir::OpKind::Conv2DGradWeight:
+      return lowerConv(op);
+    case ir::OpKind::MaxPool2D:
+    case ir::OpKind::MaxPool2DGrad:
+    case ir::OpKind::MaxPool2DPick:
+    case ir::OpKind::AvgPool2D:
+    case ir::OpKind::AvgPool2DGrad:
+      return lowerPool(op);
     case ir::OpKind::Reshape:
       NNC_UNREACHABLE("reshape is always a view");
     default:

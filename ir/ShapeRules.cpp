@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <map>
 #include <optional>
+#include <tuple>
 
 namespace nnc::ir {
 
@@ -71,7 +72,80 @@ std::string checkShapeAttr(const Shape &s) {
   return "";
 }
 
+bool isConvOp(OpKind k) {
+  return k == OpKind::Conv2D || k == OpKind::Conv2DGradInput || k == OpKind::Conv2DGradWeight;
+}
+
+/// A two-element attribute of positive integers (stride, dilation, kernel,
+/// size), `dflt` when absent.
+std::optional<std::pair<int64_t, int64_t>> pairAttr(const Attrs &attrs, const char *name, int64_t dflt, bool required,
+                                                   std::string &err, const char *op, int64_t lo = 1) {
+  auto *v = attrAs<std::vector<int64_t>>(attrs, name);
+  if (!v) {
+    if (!required)
+      return std::make_pair(dflt, dflt);
+    err = std::string(op) + " needs a '" + name + "' attribute of two integers";
+    return std::nullopt;
+  }
+  if (v->size() != 2 || (*v)[0] < lo || (*v)[1] < lo || (*v)[0] > (1 << 20) || (*v)[1] > (1 << 20)) {
+    err = std::string(op) + ": '" + name + "' must be two integers in [" + std::to_string(lo) + ", 1048576], got " +
+          attrStr(*v);
+    return std::nullopt;
+  }
+  return std::make_pair((*v)[0], (*v)[1]);
+}
+
+/// Reads stride, dilation (convolutions), pad and, when `kernel` is null,
+/// the 'kernel' attribute.
+std::optional<Window2D> readWindow(OpKind kind, const Attrs &attrs, const std::pair<int64_t, int64_t> *kernel,
+                                   std::string &err) {
+  const char *op = opInfo(kind).name;
+  Window2D w;
+  auto k = kernel ? std::optional(*kernel) : pairAttr(attrs, "kernel", 1, true, err, op);
+  auto s = pairAttr(attrs, "stride", 1, false, err, op);
+  auto d = isConvOp(kind) ? pairAttr(attrs, "dilation", 1, false, err, op) : std::optional(std::make_pair(1L, 1L));
+  if (!k || !s || !d)
+    return std::nullopt;
+  std::tie(w.kh, w.kw) = *k;
+  std::tie(w.sh, w.sw) = *s;
+  std::tie(w.dh, w.dw) = *d;
+  if (auto *p = attrAs<std::vector<int64_t>>(attrs, "pad")) {
+    if (p->size() != 4 || std::any_of(p->begin(), p->end(), [](int64_t x) { return x < 0 || x > (1 << 20); })) {
+      err = std::string(op) + ": 'pad' must be four integers in [0, 1048576] (top, left, bottom, right), got " +
+            attrStr(*p);
+      return std::nullopt;
+    }
+    w.pt = (*p)[0], w.pl = (*p)[1], w.pb = (*p)[2], w.pr = (*p)[3];
+  }
+  if (!isConvOp(kind) && (2 * std::max(w.pt, w.pb) > w.kh || 2 * std::max(w.pl, w.pr) > w.kw)) {
+    err = std::string(op) + ": padding " + attrStr(std::vector<int64_t>{w.pt, w.pl, w.pb, w.pr}) +
+          " must be at most half the kernel " + attrStr(std::vector<int64_t>{w.kh, w.kw});
+    return std::nullopt;
+  }
+  return w;
+}
+
+/// [N, C, H, W] with static C, H, W.
+bool isImageBatch(const TensorType &t) {
+  return t.dtype == DType::F32 && t.rank() == 4 && t.shape[1].isStatic() && t.shape[2].isStatic() &&
+         t.shape[3].isStatic();
+}
+
 } // namespace
+
+Window2D window2DOf(const Op &op) {
+  std::string err;
+  std::pair<int64_t, int64_t> k;
+  const std::pair<int64_t, int64_t> *kp = nullptr;
+  if (op.kind == OpKind::Conv2D || op.kind == OpKind::Conv2DGradInput) {
+    const Shape &ws = op.operand(1)->type.shape;
+    k = {ws[2].size, ws[3].size};
+    kp = &k;
+  }
+  auto w = readWindow(op.kind, op.attrs, kp, err);
+  NNC_ASSERT(w) << "window of an unchecked op: " << err;
+  return *w;
+}
 
 std::optional<int64_t> staticElements(const Shape &s) {
   int64_t n = 1;
@@ -86,6 +160,103 @@ std::optional<int64_t> staticElements(const Shape &s) {
 }
 
 static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs);
+
+/// Convolution and pooling. Shapes: x [N, C, H, W], w [O, C/groups, KH, KW],
+/// y [N, O, OH, OW]; every dimension but N static.
+static TypeOrError windowOpType(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs) {
+  const char *op = opInfo(kind).name;
+  std::string err;
+  // The operand that plays x (or, for the gradients w.r.t. x, dy).
+  const TensorType &first = types[0];
+  if (!isImageBatch(first))
+    return std::string(op) + " expects an f32 batch of images [N, C, H, W] with static C, H and W, got " + first.str();
+  if (isConvOp(kind)) {
+    const TensorType &second = types[1];
+    int64_t groups = 1;
+    if (auto *g = attrAs<int64_t>(attrs, "groups"))
+      groups = *g;
+    if (groups < 1 || groups > (1 << 20))
+      return std::string(op) + ": 'groups' must be a positive integer";
+    std::pair<int64_t, int64_t> k;
+    const TensorType *wt = kind == OpKind::Conv2DGradWeight ? nullptr : &second;
+    if (wt) {
+      if (wt->dtype != DType::F32 || wt->rank() != 4 || !staticElements(wt->shape) ||
+          std::any_of(wt->shape.begin(), wt->shape.end(), [](const Dim &d) { return !d.isStatic() || d.size < 1; }))
+        return std::string(op) + " expects static f32 weights [O, C/groups, KH, KW], got " + wt->str();
+      k = {wt->shape[2].size, wt->shape[3].size};
+    }
+    auto w = readWindow(kind, attrs, wt ? &k : nullptr, err);
+    if (!w)
+      return err;
+    if (kind == OpKind::Conv2D) {
+      int64_t c = first.shape[1].size, o = wt->shape[0].size, cg = wt->shape[1].size;
+      if (c % groups || o % groups)
+        return "conv2d: " + std::to_string(c) + " input and " + std::to_string(o) +
+               " output channels must both be divisible by groups = " + std::to_string(groups);
+      if (cg * groups != c)
+        return "conv2d: weights " + wt->str() + " expect " + std::to_string(cg * groups) + " input channels (" +
+               std::to_string(cg) + " per group x " + std::to_string(groups) + " groups), but the input " +
+               first.str() + " has " + std::to_string(c);
+      int64_t oh = w->outH(first.shape[2].size), ow = w->outW(first.shape[3].size);
+      if (oh < 1 || ow < 1)
+        return "conv2d: a " + std::to_string(w->kh) + "x" + std::to_string(w->kw) + " kernel (dilation " +
+               std::to_string(w->dh) + "x" + std::to_string(w->dw) + ") does not fit the padded " +
+               std::to_string(first.shape[2].size + w->pt + w->pb) + "x" +
+               std::to_string(first.shape[3].size + w->pl + w->pr) + " input " + first.str();
+      return TensorType{DType::F32, {first.shape[0], Dim(o), Dim(oh), Dim(ow)}};
+    }
+    // The gradients: first is dy [N, O, OH, OW].
+    auto size = kind == OpKind::Conv2DGradInput ? pairAttr(attrs, "size", 1, true, err, op) : std::nullopt;
+    if (kind == OpKind::Conv2DGradInput && !size)
+      return err;
+    const TensorType *xt = kind == OpKind::Conv2DGradWeight ? &second : nullptr;
+    if (xt && !isImageBatch(*xt))
+      return std::string(op) + " expects an f32 batch of images [N, C, H, W] with static C, H and W, got " + xt->str();
+    if (xt && xt->shape[0] != first.shape[0])
+      return std::string(op) + ": dy " + first.str() + " and x " + xt->str() + " differ in batch size";
+    int64_t h = xt ? xt->shape[2].size : size->first, wd = xt ? xt->shape[3].size : size->second;
+    int64_t o = first.shape[1].size;
+    int64_t c = xt ? xt->shape[1].size : wt->shape[1].size * groups;
+    if (c % groups || o % groups || (wt && wt->shape[0].size != o))
+      return std::string(op) + ": channels of " + first.str() + " and " + second.str() + " do not match groups = " +
+             std::to_string(groups);
+    if (first.shape[2].size != w->outH(h) || first.shape[3].size != w->outW(wd))
+      return std::string(op) + ": dy " + first.str() + " is not the output size of a " + std::to_string(h) + "x" +
+             std::to_string(wd) + " input under this window";
+    if (kind == OpKind::Conv2DGradInput)
+      return TensorType{DType::F32, {first.shape[0], Dim(c), Dim(h), Dim(wd)}};
+    return TensorType{DType::F32, {Dim(o), Dim(c / groups), Dim(w->kh), Dim(w->kw)}};
+  }
+  auto w = readWindow(kind, attrs, nullptr, err);
+  if (!w)
+    return err;
+  if (kind == OpKind::AvgPool2DGrad) {
+    auto size = pairAttr(attrs, "size", 1, true, err, op);
+    if (!size)
+      return err;
+    if (first.shape[2].size != w->outH(size->first) || first.shape[3].size != w->outW(size->second))
+      return std::string(op) + ": dy " + first.str() + " is not the output size of a " + std::to_string(size->first) +
+             "x" + std::to_string(size->second) + " input under this window";
+    return TensorType{DType::F32, {first.shape[0], first.shape[1], Dim(size->first), Dim(size->second)}};
+  }
+  // x is the last operand of max_pool2d_grad and max_pool2d_pick.
+  const TensorType &x = types.back();
+  if (!isImageBatch(x))
+    return std::string(op) + " expects an f32 batch of images [N, C, H, W] with static C, H and W, got " + x.str();
+  int64_t oh = w->outH(x.shape[2].size), ow = w->outW(x.shape[3].size);
+  if (oh < 1 || ow < 1)
+    return std::string(op) + ": a " + std::to_string(w->kh) + "x" + std::to_string(w->kw) +
+           " window does not fit the input " + x.str();
+  TensorType pooled{DType::F32, {x.shape[0], x.shape[1], Dim(oh), Dim(ow)}};
+  if (kind == OpKind::MaxPool2DGrad) {
+    if (first != pooled)
+      return "max_pool2d_grad: dy " + first.str() + " must have the pooled type " + pooled.str();
+    return x;
+  }
+  if (kind == OpKind::MaxPool2DPick && first != x)
+    return "max_pool2d_pick: the values " + first.str() + " and the keys " + x.str() + " must have one type";
+  return pooled;
+}
 
 TypeOrError inferType(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs) {
   TypeOrError r = inferTypeUnchecked(kind, types, attrs);
@@ -334,6 +505,15 @@ static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType>
              (tb ? "ᵀ" : "") + " (" + ka.str() + " vs " + kb.str() + ")";
     return TensorType{DType::F32, {m, n}};
   }
+  case OpKind::Conv2D:
+  case OpKind::Conv2DGradInput:
+  case OpKind::Conv2DGradWeight:
+  case OpKind::MaxPool2D:
+  case OpKind::MaxPool2DGrad:
+  case OpKind::MaxPool2DPick:
+  case OpKind::AvgPool2D:
+  case OpKind::AvgPool2DGrad:
+    return windowOpType(kind, types, attrs);
   }
   return std::string("unknown op");
 }

@@ -26,6 +26,22 @@ std::optional<int64_t> staticElements(const Shape &s);
 /// Messages are complete sentences without location ("matmul expects ...").
 TypeOrError inferType(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs);
 
+/// Geometry of a 2-D sliding window (convolution or pooling): kernel,
+/// stride, dilation, and padding at the top, left, bottom and right.
+struct Window2D {
+  int64_t kh = 1, kw = 1, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, pb = 0, pr = 0;
+  /// Output extent along one axis, or 0 when no window fits.
+  static int64_t extent(int64_t in, int64_t k, int64_t s, int64_t d, int64_t p0, int64_t p1) {
+    int64_t span = in + p0 + p1 - d * (k - 1) - 1;
+    return span < 0 ? 0 : span / s + 1;
+  }
+  int64_t outH(int64_t h) const { return extent(h, kh, sh, dh, pt, pb); }
+  int64_t outW(int64_t w) const { return extent(w, kw, sw, dw, pl, pr); }
+};
+
+/// The window of a conv2d*/..._pool2d* op whose types have been checked.
+Window2D window2DOf(const Op &op);
+
 /// Numpy broadcasting of two shapes, symbol-aware: a symbol matches only
 /// itself or 1.
 std::variant<Shape, std::string> broadcastShapes(const Shape &a, const Shape &b);

@@ -222,6 +222,29 @@ private:
       }
       return;
     }
+    case OpKind::Conv2D:
+    case OpKind::Conv2DGradInput:
+    case OpKind::Conv2DGradWeight:
+      return convRule(op, g);
+    case OpKind::MaxPool2D: // the gradient goes to each window's maximum
+    case OpKind::MaxPool2DPick:
+      accumulate(a, b_.create(OpKind::MaxPool2DGrad, {g, op.operands.back()}, op.attrs));
+      return;
+    case OpKind::MaxPool2DGrad: // linear in dy; piecewise constant in x
+      accumulate(a, b_.create(OpKind::MaxPool2DPick, {g, bv}, op.attrs));
+      return;
+    case OpKind::AvgPool2D: {
+      Attrs at = op.attrs;
+      at["size"] = std::vector<int64_t>{a->type.shape[2].size, a->type.shape[3].size};
+      accumulate(a, b_.create(OpKind::AvgPool2DGrad, {g}, at));
+      return;
+    }
+    case OpKind::AvgPool2DGrad: {
+      Attrs at = op.attrs;
+      at.erase("size");
+      accumulate(a, b_.create(OpKind::AvgPool2D, {g}, at));
+      return;
+    }
     case OpKind::Const:
     case OpKind::DropoutMask:
     case OpKind::Equal:
@@ -233,6 +256,50 @@ private:
       return; // not differentiable (filtered by NoGrad) or constant
     }
     NNC_UNREACHABLE("no gradient rule for " << opName(op.kind));
+  }
+
+  /// conv2d and its two adjoints are bilinear, and each one's partial
+  /// derivatives are the other two (with the window attributes kept):
+  ///   y  = conv2d(x, w)               dx = grad_input(g, w)   dw = grad_weight(g, x)
+  ///   x' = grad_input(dy, w)          ddy = conv2d(g, w)      dw = grad_weight(dy, g)
+  ///   w' = grad_weight(dy, x)         ddy = conv2d(x, g)      dx = grad_input(dy, g)
+  void convRule(const Op &op, Value *g) {
+    Value *a = op.operand(0), *b = op.operand(1);
+    Attrs win = op.attrs;
+    win.erase("size");
+    win.erase("kernel");
+    auto withSize = [&](const Value *img) {
+      Attrs at = win;
+      at["size"] = std::vector<int64_t>{img->type.shape[2].size, img->type.shape[3].size};
+      return at;
+    };
+    auto withKernel = [&](const Value *w) {
+      Attrs at = win;
+      at["kernel"] = std::vector<int64_t>{w->type.shape[2].size, w->type.shape[3].size};
+      return at;
+    };
+    switch (op.kind) {
+    case OpKind::Conv2D: // a = x, b = w
+      if (wants(a))
+        accumulate(a, b_.create(OpKind::Conv2DGradInput, {g, b}, withSize(a)));
+      if (wants(b))
+        accumulate(b, b_.create(OpKind::Conv2DGradWeight, {g, a}, withKernel(b)));
+      return;
+    case OpKind::Conv2DGradInput: // a = dy, b = w; g is shaped like x
+      if (wants(a))
+        accumulate(a, b_.create(OpKind::Conv2D, {g, b}, win));
+      if (wants(b))
+        accumulate(b, b_.create(OpKind::Conv2DGradWeight, {a, g}, withKernel(b)));
+      return;
+    case OpKind::Conv2DGradWeight: // a = dy, b = x; g is shaped like w
+      if (wants(a))
+        accumulate(a, b_.create(OpKind::Conv2D, {b, g}, win));
+      if (wants(b))
+        accumulate(b, b_.create(OpKind::Conv2DGradInput, {a, g}, withSize(b)));
+      return;
+    default:
+      NNC_UNREACHABLE("not a convolution");
+    }
   }
 
   Function &g_;
