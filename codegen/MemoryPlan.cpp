@@ -1,14 +1,16 @@
 // Buffer planning; see MemoryPlan.h.
 #include "codegen/MemoryPlan.h"
 
+#include "ir/ShapeRules.h"
+
 #include <algorithm>
 #include <map>
 
 namespace nnc::codegen {
 
 bool readsOperandsElementwise(ir::OpKind k) {
-  return hasTrait(k, ir::OpTrait::Elementwise) || k == ir::OpKind::Broadcast || k == ir::OpKind::Transpose ||
-         k == ir::OpKind::ModeSelect;
+  return hasTrait(k, ir::OpTrait::Elementwise) || k == ir::OpKind::Broadcast ||
+         k == ir::OpKind::Transpose || k == ir::OpKind::ModeSelect;
 }
 
 double constantValue(const ir::Op &op, const ir::Bindings &bindings) {
@@ -16,6 +18,27 @@ double constantValue(const ir::Op &op, const ir::Bindings &bindings) {
   for (int64_t d : ir::concreteShape(op.getShape("divisor"), bindings))
     v /= double(d);
   return v;
+}
+
+int64_t scratchBytes(const ir::Op &op, const ir::Bindings &bindings) {
+  const ir::Value *x, *y;
+  switch (op.kind) {
+  case ir::OpKind::Conv2D:
+    x = op.operand(0), y = op.result;
+    break;
+  case ir::OpKind::Conv2DGradInput:
+    x = op.result, y = op.operand(0);
+    break;
+  case ir::OpKind::Conv2DGradWeight:
+    x = op.operand(1), y = op.operand(0);
+    break;
+  default:
+    return 0;
+  }
+  std::vector<int64_t> xs = ir::concreteShape(x->type.shape, bindings),
+                       ys = ir::concreteShape(y->type.shape, bindings);
+  ir::Window2D w = ir::window2DOf(op);
+  return xs[0] * xs[1] * w.kh * w.kw * ys[2] * ys[3] * 4;
 }
 
 const ir::Value *MemoryPlan::root(const ir::Value *v) const {
@@ -27,7 +50,9 @@ const ir::Value *MemoryPlan::root(const ir::Value *v) const {
   }
 }
 
-const Storage &MemoryPlan::resolve(const ir::Value *v) const { return storage.at(root(v)); }
+const Storage &MemoryPlan::resolve(const ir::Value *v) const {
+  return storage.at(root(v));
+}
 
 MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
   MemoryPlan plan;
@@ -38,7 +63,8 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
   std::unordered_map<const ir::Value *, bool> constInMemory;
   for (auto &op : f.ops)
     for (const ir::Value *v : op->operands)
-      if (v->def && v->def->kind == ir::OpKind::Const && !readsOperandsElementwise(op->kind))
+      if (v->def && v->def->kind == ir::OpKind::Const &&
+          !readsOperandsElementwise(op->kind))
         constInMemory[v] = true;
 
   for (auto &op : f.ops) {
@@ -46,7 +72,8 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     if (op->kind == ir::OpKind::Reshape) {
       s.kind = Storage::Alias;
       s.aliasOf = op->operand(0);
-    } else if (op->kind == ir::OpKind::Const && !constInMemory.count(op->result)) {
+    } else if (op->kind == ir::OpKind::Const &&
+               !constInMemory.count(op->result)) {
       s.kind = Storage::Immediate;
       s.immediate = constantValue(*op, bindings);
     } else {
@@ -85,10 +112,41 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     return std::max<int64_t>(64, (b + 63) / 64 * 64);
   };
 
-  std::map<int64_t, int64_t> freeList; // offset -> size
+  std::map<int64_t, int64_t> freeList;                    // offset -> size
   std::vector<std::pair<size_t, const ir::Value *>> live; // (last use, value)
   int64_t top = 0;
+  std::vector<std::pair<size_t, std::pair<int64_t, int64_t>>>
+      scratchSlots; // (op, (offset, size))
+  auto takeScratch = [&](size_t i) {
+    // Scratch lives while its op runs: taken after the result (so they never
+    // overlap), released before the next op.
+    if (int64_t bytes = scratchBytes(*f.ops[i], bindings)) {
+      int64_t need = (bytes + 63) / 64 * 64;
+      auto slot = std::find_if(freeList.begin(), freeList.end(),
+                               [&](auto &sl) { return sl.second >= need; });
+      int64_t at;
+      if (slot != freeList.end()) {
+        at = slot->first;
+        if (slot->second > need)
+          freeList[at + need] = slot->second - need;
+        freeList.erase(slot);
+      } else {
+        at = top;
+        top += need;
+      }
+      plan.scratch[f.ops[i].get()] = at;
+      scratchSlots.push_back({i, {at, need}});
+    }
+  };
   for (size_t i = 0; i < f.ops.size(); ++i) {
+    for (auto it = scratchSlots.begin(); it != scratchSlots.end();) {
+      if (it->first < i) {
+        freeList[it->second.first] = it->second.second;
+        it = scratchSlots.erase(it);
+      } else {
+        ++it;
+      }
+    }
     // Release slots whose values died before op i.
     for (auto it = live.begin(); it != live.end();) {
       if (it->first < i) {
@@ -111,11 +169,14 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     }
     const ir::Value *v = f.ops[i]->result;
     Storage &s = plan.storage[v];
-    if (s.kind != Storage::Arena)
+    if (s.kind != Storage::Arena) {
+      takeScratch(i);
       continue;
+    }
     int64_t need = bytesOf(v);
     plan.unplannedBytes += need;
-    auto fit = std::find_if(freeList.begin(), freeList.end(), [&](auto &slot) { return slot.second >= need; });
+    auto fit = std::find_if(freeList.begin(), freeList.end(),
+                            [&](auto &slot) { return slot.second >= need; });
     if (fit != freeList.end()) {
       s.offset = fit->first;
       int64_t rest = fit->second - need;
@@ -130,6 +191,7 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     // A value nobody reads dies right away (its slot is free for the next op).
     auto lu = lastUse.find(v);
     live.push_back({lu == lastUse.end() ? i : lu->second, v});
+    takeScratch(i);
   }
   plan.arenaBytes = top;
   return plan;

@@ -28,6 +28,9 @@ struct MemoryPlan {
   int64_t arenaBytes = 0;
   /// Bytes of all intermediates without reuse, to report the saving.
   int64_t unplannedBytes = 0;
+  /// Arena offsets of the scratch space some kernels need while they run
+  /// (see scratchBytes).
+  std::unordered_map<const ir::Op *, int64_t> scratch;
 
   /// Follows Alias links to the storage that holds the bytes.
   const Storage &resolve(const ir::Value *v) const;
@@ -37,6 +40,10 @@ struct MemoryPlan {
 /// Plans `f` under `bindings`. `needsBuffer(op)` says whether a constant
 /// consumed by `op` must live in memory (non-elementwise consumers).
 MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings);
+
+/// Scratch bytes `op`'s kernel needs while it runs (0 for most ops): the
+/// convolutions unfold their input into [C*KH*KW, OH*OW] per image (im2col).
+int64_t scratchBytes(const ir::Op &op, const ir::Bindings &bindings);
 
 /// The scalar value of a constant op under `bindings` (divisor applied).
 double constantValue(const ir::Op &op, const ir::Bindings &bindings);

@@ -33,7 +33,8 @@ std::vector<std::string> builtinNames() {
 
 namespace {
 
-std::string suggest(const std::string &name, const std::vector<std::string> &candidates) {
+std::string suggest(const std::string &name,
+                    const std::vector<std::string> &candidates) {
   std::string m = closestMatch(name, candidates);
   return m.empty() ? "" : "; did you mean '" + m + "'?";
 }
@@ -68,19 +69,23 @@ std::set<std::string> declaredSymbols(const ast::Program &p) {
 
 class NameChecker {
 public:
-  NameChecker(const ast::Program &p, DiagnosticEngine &d) : p_(p), d_(d), symbols_(declaredSymbols(p)) {}
+  NameChecker(const ast::Program &p, DiagnosticEngine &d)
+      : p_(p), d_(d), symbols_(declaredSymbols(p)) {}
 
   bool run() {
     unsigned before = d_.errorCount();
     std::map<std::string, SourceLoc> decls;
-    auto declare = [&](const std::string &name, SourceLoc loc, const char *what) {
+    auto declare = [&](const std::string &name, SourceLoc loc,
+                       const char *what) {
       auto [it, fresh] = decls.emplace(name, loc);
       if (!fresh) {
-        d_.error(loc, std::string("redefinition of ") + what + " '" + name + "'");
+        d_.error(loc,
+                 std::string("redefinition of ") + what + " '" + name + "'");
         d_.note(it->second, "previous definition is here");
       }
       if (findBuiltin(name, Builtin::Model))
-        d_.error(loc, std::string(what) + " '" + name + "' has the name of a builtin function");
+        d_.error(loc, std::string(what) + " '" + name +
+                          "' has the name of a builtin function");
     };
     for (auto &l : p_.layers)
       declare(l.name, l.nameLoc, "layer");
@@ -97,7 +102,8 @@ public:
         std::vector<std::string> names;
         for (auto &m : p_.models)
           names.push_back(m.name);
-        d_.error(t.modelLoc, "train block for unknown model '" + t.model + "'" + suggest(t.model, names));
+        d_.error(t.modelLoc, "train block for unknown model '" + t.model + "'" +
+                                 suggest(t.model, names));
       }
       auto [it, fresh] = trained.emplace(t.model, t.modelLoc);
       if (!fresh) {
@@ -115,7 +121,8 @@ private:
 
   void define(Scope &scope, const std::string &name, SourceLoc loc) {
     if (kSpecialNames.count(name)) {
-      d_.error(loc, "'" + name + "' is reserved: it names the model's parameters");
+      d_.error(loc,
+               "'" + name + "' is reserved: it names the model's parameters");
       return;
     }
     if (kConstantNames.count(name)) {
@@ -143,16 +150,21 @@ private:
         checkType(s.type);
       hasLoss |= s.kind == ast::Stmt::Loss;
       hasInput |= s.kind == ast::Stmt::Input;
-      if (s.kind == ast::Stmt::Output && (s.name == "loss" || s.name == "correct"))
-        d_.error(s.nameLoc, "output name '" + s.name + "' is reserved for the " +
-                                (s.name == "loss" ? "training objective" : "count of correct predictions"));
+      if (s.kind == ast::Stmt::Output &&
+          (s.name == "loss" || s.name == "correct"))
+        d_.error(s.nameLoc,
+                 "output name '" + s.name + "' is reserved for the " +
+                     (s.name == "loss" ? "training objective"
+                                       : "count of correct predictions"));
       if (!s.name.empty() && s.kind != ast::Stmt::Loss)
         define(scope, s.name, s.nameLoc);
     }
     if (!hasInput)
       d_.error(m.nameLoc, "model '" + m.name + "' has no input");
     if (!hasLoss)
-      d_.error(m.nameLoc, "model '" + m.name + "' has no loss (add a statement such as 'loss = cross_entropy(logits, y)')");
+      d_.error(m.nameLoc, "model '" + m.name +
+                              "' has no loss (add a statement such as 'loss = "
+                              "cross_entropy(logits, y)')");
   }
 
   void checkLayer(const ast::LayerDecl &l) {
@@ -168,8 +180,9 @@ private:
         if (!firstDefault)
           firstDefault = &prm;
       } else if (firstDefault) {
-        d_.error(prm.loc, "parameter '" + prm.name + "' needs a default value: it follows '" + firstDefault->name +
-                              "', which has one");
+        d_.error(prm.loc, "parameter '" + prm.name +
+                              "' needs a default value: it follows '" +
+                              firstDefault->name + "', which has one");
       }
       define(scope, prm.name, prm.loc);
     }
@@ -186,12 +199,16 @@ private:
         define(scope, s.name, s.nameLoc);
     }
     if (!ret)
-      d_.error(l.nameLoc, "layer '" + l.name + "' does not return a value (end it with 'return <expr>')");
+      d_.error(l.nameLoc,
+               "layer '" + l.name +
+                   "' does not return a value (end it with 'return <expr>')");
   }
 
   void checkType(const ast::TypeSpec &t) {
     if (t.dtype != "f32" && t.dtype != "i64")
-      d_.error(t.loc, "unknown element type '" + t.dtype + "' (expected f32 or i64)" + suggest(t.dtype, {"f32", "i64"}));
+      d_.error(t.loc, "unknown element type '" + t.dtype +
+                          "' (expected f32 or i64)" +
+                          suggest(t.dtype, {"f32", "i64"}));
     bool dimsOk = true;
     double elements = 1;
     for (auto &d : t.dims) {
@@ -214,8 +231,8 @@ private:
   void checkExpr(const ast::Expr &e, const Scope &scope, bool inModel) {
     switch (e.kind) {
     case ast::Expr::Name:
-      if (!scope.count(e.name) && !kSpecialNames.count(e.name) && !kConstantNames.count(e.name) &&
-          !symbols_.count(e.name)) {
+      if (!scope.count(e.name) && !kSpecialNames.count(e.name) &&
+          !kConstantNames.count(e.name) && !symbols_.count(e.name)) {
         if (auto it = later_.find(e.name); it != later_.end()) {
           d_.error(e.loc, "'" + e.name + "' is used before it is defined");
           d_.note(it->second, "'" + e.name + "' is defined here");
@@ -224,7 +241,8 @@ private:
         std::vector<std::string> names;
         for (auto &[n, l] : scope)
           names.push_back(n);
-        d_.error(e.loc, "unknown name '" + e.name + "'" + suggest(e.name, names));
+        d_.error(e.loc,
+                 "unknown name '" + e.name + "'" + suggest(e.name, names));
       }
       return;
     case ast::Expr::Call:
@@ -276,18 +294,23 @@ private:
   }
 
   /// Checks positional/named arguments against parameter names.
-  void bindArgs(const ast::Expr &e, const std::vector<std::string> &params, size_t required) {
+  void bindArgs(const ast::Expr &e, const std::vector<std::string> &params,
+                size_t required) {
     std::vector<bool> bound(params.size(), false);
     size_t pos = 0;
     bool sawNamed = false;
     for (auto &a : e.args) {
       if (a.name.empty()) {
         if (sawNamed) {
-          d_.error(a.value->loc, "positional argument after a named argument in call to '" + e.name + "'");
+          d_.error(a.value->loc,
+                   "positional argument after a named argument in call to '" +
+                       e.name + "'");
           return;
         }
         if (pos >= params.size()) {
-          d_.error(a.value->loc, "too many arguments to '" + e.name + "': it takes " + std::to_string(params.size()));
+          d_.error(a.value->loc, "too many arguments to '" + e.name +
+                                     "': it takes " +
+                                     std::to_string(params.size()));
           return;
         }
         bound[pos++] = true;
@@ -296,51 +319,58 @@ private:
       sawNamed = true;
       auto it = std::find(params.begin(), params.end(), a.name);
       if (it == params.end()) {
-        d_.error(a.nameLoc, "'" + e.name + "' has no parameter named '" + a.name + "'" + suggest(a.name, params));
+        d_.error(a.nameLoc, "'" + e.name + "' has no parameter named '" +
+                                a.name + "'" + suggest(a.name, params));
         continue;
       }
       size_t i = size_t(it - params.begin());
       if (bound[i])
-        d_.error(a.nameLoc, "argument '" + a.name + "' given twice in call to '" + e.name + "'");
+        d_.error(a.nameLoc, "argument '" + a.name +
+                                "' given twice in call to '" + e.name + "'");
       bound[i] = true;
     }
     for (size_t i = 0; i < required && i < params.size(); ++i)
       if (!bound[i])
-        d_.error(e.loc, "missing argument '" + params[i] + "' in call to '" + e.name + "'");
+        d_.error(e.loc, "missing argument '" + params[i] + "' in call to '" +
+                            e.name + "'");
   }
 
   void checkRecursion() {
     // Depth-first search over layer-calls-layer edges.
     std::map<std::string, int> state; // 0 new, 1 on stack, 2 done
-    std::function<void(const ast::LayerDecl &)> visit = [&](const ast::LayerDecl &l) {
-      state[l.name] = 1;
-      std::function<void(const ast::Expr &)> walk = [&](const ast::Expr &e) {
-        if (e.kind == ast::Expr::Call) {
-          if (const ast::LayerDecl *callee = p_.layer(e.name)) {
-            if (state[callee->name] == 1)
-              d_.error(e.loc, "layer '" + l.name + "' calls itself through '" + e.name + "'; layers cannot be recursive");
-            else if (state[callee->name] == 0)
-              visit(*callee);
-          }
-          for (auto &a : e.args)
-            walk(*a.value);
-        } else {
-          if (e.lhs)
-            walk(*e.lhs);
-          if (e.rhs)
-            walk(*e.rhs);
-          for (auto &x : e.elems)
-            walk(*x);
-        }
-      };
-      for (auto &prm : l.params)
-        if (prm.defaultValue)
-          walk(*prm.defaultValue);
-      for (auto &s : l.body)
-        if (s.value)
-          walk(*s.value);
-      state[l.name] = 2;
-    };
+    std::function<void(const ast::LayerDecl &)> visit =
+        [&](const ast::LayerDecl &l) {
+          state[l.name] = 1;
+          std::function<void(const ast::Expr &)> walk =
+              [&](const ast::Expr &e) {
+                if (e.kind == ast::Expr::Call) {
+                  if (const ast::LayerDecl *callee = p_.layer(e.name)) {
+                    if (state[callee->name] == 1)
+                      d_.error(e.loc, "layer '" + l.name +
+                                          "' calls itself through '" + e.name +
+                                          "'; layers cannot be recursive");
+                    else if (state[callee->name] == 0)
+                      visit(*callee);
+                  }
+                  for (auto &a : e.args)
+                    walk(*a.value);
+                } else {
+                  if (e.lhs)
+                    walk(*e.lhs);
+                  if (e.rhs)
+                    walk(*e.rhs);
+                  for (auto &x : e.elems)
+                    walk(*x);
+                }
+              };
+          for (auto &prm : l.params)
+            if (prm.defaultValue)
+              walk(*prm.defaultValue);
+          for (auto &s : l.body)
+            if (s.value)
+              walk(*s.value);
+          state[l.name] = 2;
+        };
     for (auto &l : p_.layers)
       if (state[l.name] == 0)
         visit(l);
@@ -358,7 +388,15 @@ private:
 
 /// A value during elaboration: a tensor, or a compile-time constant.
 struct Val {
-  enum Kind { Error, Tensor, Number, String, List, ParamSet, Symbol } kind = Error;
+  enum Kind {
+    Error,
+    Tensor,
+    Number,
+    String,
+    List,
+    ParamSet,
+    Symbol
+  } kind = Error;
   ir::Value *v = nullptr;
   double num = 0;
   bool isInt = false;
@@ -389,14 +427,18 @@ public:
     fn_ = out_.module->addFunction("forward");
     b_ = std::make_unique<ir::Builder>(*fn_);
 
-    // Arguments first (inputs, labels), so they precede params in the signature.
+    // Arguments first (inputs, labels), so they precede params in the
+    // signature.
     Scope scope;
     for (auto &s : m.body) {
       if (s.kind != ast::Stmt::Input && s.kind != ast::Stmt::Label)
         continue;
       ir::TensorType t = toType(s.type);
-      ir::Value *v = fn_->addArg(s.name, t, s.kind == ast::Stmt::Input ? ir::ArgRole::Input : ir::ArgRole::Label);
-      (s.kind == ast::Stmt::Input ? out_.inputs : out_.labels).push_back({s.name, t, s.nameLoc});
+      ir::Value *v = fn_->addArg(
+          s.name, t,
+          s.kind == ast::Stmt::Input ? ir::ArgRole::Input : ir::ArgRole::Label);
+      (s.kind == ast::Stmt::Input ? out_.inputs : out_.labels)
+          .push_back({s.name, t, s.nameLoc});
       Val val;
       val.kind = Val::Tensor;
       val.v = v;
@@ -417,8 +459,12 @@ public:
       if (s.kind == ast::Stmt::Loss) {
         if (v.ok())
           v = asTensor(v, s.value->loc);
-        if (v.ok() && (v.v->type.rank() != 0 || v.v->type.dtype != ir::DType::F32)) {
-          d_.error(s.value->loc, "a loss must be an f32 scalar, but this expression has type " + v.v->type.str());
+        if (v.ok() &&
+            (v.v->type.rank() != 0 || v.v->type.dtype != ir::DType::F32)) {
+          d_.error(
+              s.value->loc,
+              "a loss must be an f32 scalar, but this expression has type " +
+                  v.v->type.str());
           if (v.v->type.rank() != 0)
             d_.note(s.value->loc, "reduce it with mean(...) or sum(...)");
           v = Val::error();
@@ -448,12 +494,14 @@ public:
     if (scores && out_.labels.size() == 1) {
       ir::Value *label = fn_->arg(out_.labels[0].name);
       const ir::Shape &ss = scores->type.shape;
-      if (label->type.dtype == ir::DType::I64 && scores->type.dtype == ir::DType::F32 && scores->type.rank() == 2 &&
-          label->type.rank() == 1 &&
-          ss[0] == label->type.shape[0] && ss[1].isStatic()) {
+      if (label->type.dtype == ir::DType::I64 &&
+          scores->type.dtype == ir::DType::F32 && scores->type.rank() == 2 &&
+          label->type.rank() == 1 && ss[0] == label->type.shape[0] &&
+          ss[1].isStatic()) {
         ir::Value *pred = b_->create(ir::OpKind::ArgMax, {scores});
         ir::Value *hits = b_->create(ir::OpKind::Equal, {pred, label});
-        fn_->addResult("correct", b_->reduce(ir::OpKind::ReduceSum, hits, {0}, false));
+        fn_->addResult("correct",
+                       b_->reduce(ir::OpKind::ReduceSum, hits, {0}, false));
         out_.classification = true;
         out_.numClasses = ss[1].size;
       }
@@ -474,7 +522,8 @@ private:
     ir::TensorType r;
     r.dtype = t.dtype == "i64" ? ir::DType::I64 : ir::DType::F32;
     for (auto &d : t.dims)
-      r.shape.push_back(d.sym.empty() ? ir::Dim(d.size) : ir::Dim::symbol(d.sym));
+      r.shape.push_back(d.sym.empty() ? ir::Dim(d.size)
+                                      : ir::Dim::symbol(d.sym));
     return r;
   }
 
@@ -501,13 +550,20 @@ private:
 
   static std::string describe(const Val &v) {
     switch (v.kind) {
-    case Val::Number: return "a number";
-    case Val::String: return "a string";
-    case Val::List: return "a list";
-    case Val::ParamSet: return v.weightsOnly ? "the set of weights" : "the set of parameters";
-    case Val::Tensor: return "a tensor of type " + v.v->type.str();
-    case Val::Error: return "an erroneous value";
-    case Val::Symbol: return "the dimension " + v.str;
+    case Val::Number:
+      return "a number";
+    case Val::String:
+      return "a string";
+    case Val::List:
+      return "a list";
+    case Val::ParamSet:
+      return v.weightsOnly ? "the set of weights" : "the set of parameters";
+    case Val::Tensor:
+      return "a tensor of type " + v.v->type.str();
+    case Val::Error:
+      return "an erroneous value";
+    case Val::Symbol:
+      return "the dimension " + v.str;
     }
     return "?";
   }
@@ -516,13 +572,15 @@ private:
   void noteOperands(const std::vector<Val> &vals) {
     std::set<std::string> seen;
     for (auto &v : vals)
-      if (v.kind == Val::Tensor && v.loc.valid() && !v.name.empty() && seen.insert(v.name).second)
+      if (v.kind == Val::Tensor && v.loc.valid() && !v.name.empty() &&
+          seen.insert(v.name).second)
         d_.note(v.loc, "'" + v.name + "' has type " + v.v->type.str());
   }
 
   /// Builds an op; on a shape-rule failure reports it at `at`, in the words
   /// of the builtin `callee` rather than the IR op's name.
-  ir::Value *build(ir::OpKind k, std::vector<ir::Value *> ops, ir::Attrs attrs, SourceLoc at, const std::string &callee,
+  ir::Value *build(ir::OpKind k, std::vector<ir::Value *> ops, ir::Attrs attrs,
+                   SourceLoc at, const std::string &callee,
                    const std::vector<Val> &context = {}) {
     b_->setLoc(at);
     auto r = b_->tryCreate(k, std::move(ops), std::move(attrs));
@@ -574,7 +632,8 @@ private:
         v.num = e.name == "true";
         return v;
       }
-      NNC_ASSERT(declaredSymbols(p_).count(e.name)) << "name checks let an unknown name through: " << e.name;
+      NNC_ASSERT(declaredSymbols(p_).count(e.name))
+          << "name checks let an unknown name through: " << e.name;
       v.kind = Val::Symbol;
       v.str = e.name;
       return v;
@@ -620,20 +679,31 @@ private:
     if (a.kind == Val::Number && b.kind == Val::Number) {
       Val r = a;
       r.isInt = a.isInt && b.isInt && e.op != '/';
-      r.num = e.op == '+' ? a.num + b.num : e.op == '-' ? a.num - b.num : e.op == '*' ? a.num * b.num : a.num / b.num;
+      r.num = e.op == '+'   ? a.num + b.num
+              : e.op == '-' ? a.num - b.num
+              : e.op == '*' ? a.num * b.num
+                            : a.num / b.num;
       return r;
     }
     Val ta = asTensor(a, e.lhs->loc), tb = asTensor(b, e.rhs->loc);
     if (!ta.ok() || !tb.ok())
       return Val::error();
-    ir::OpKind k = e.op == '+' ? ir::OpKind::Add : e.op == '-' ? ir::OpKind::Sub : e.op == '*' ? ir::OpKind::Mul : ir::OpKind::Div;
-    const char *verb = e.op == '+' ? "add" : e.op == '-' ? "subtract" : e.op == '*' ? "multiply" : "divide";
+    ir::OpKind k = e.op == '+'   ? ir::OpKind::Add
+                   : e.op == '-' ? ir::OpKind::Sub
+                   : e.op == '*' ? ir::OpKind::Mul
+                                 : ir::OpKind::Div;
+    const char *verb = e.op == '+'   ? "add"
+                       : e.op == '-' ? "subtract"
+                       : e.op == '*' ? "multiply"
+                                     : "divide";
     ta.loc = a.loc;
     ta.name = a.name;
     tb.loc = b.loc;
     tb.name = b.name;
-    std::string what = std::string("cannot ") + verb + " " + ta.v->type.str() + " and " + tb.v->type.str();
-    if (ta.v->type.dtype != ir::DType::F32 || tb.v->type.dtype != ir::DType::F32) {
+    std::string what = std::string("cannot ") + verb + " " + ta.v->type.str() +
+                       " and " + tb.v->type.str();
+    if (ta.v->type.dtype != ir::DType::F32 ||
+        tb.v->type.dtype != ir::DType::F32) {
       d_.error(e.loc, what + ": arithmetic needs f32 operands");
       noteOperands({ta, tb});
       return Val::error();
@@ -642,7 +712,8 @@ private:
     if (auto *err = std::get_if<std::string>(&bc)) {
       // "shapes A and B do not broadcast: dimension 4 does not match 8"
       size_t colon = err->find(": ");
-      d_.error(e.loc, what + ": the shapes do not broadcast (" + err->substr(colon + 2) + ")");
+      d_.error(e.loc, what + ": the shapes do not broadcast (" +
+                          err->substr(colon + 2) + ")");
       noteOperands({ta, tb});
       return Val::error();
     }
@@ -653,12 +724,14 @@ private:
   /// Arguments bound to parameter names (positional first, then named).
   using ArgMap = std::map<std::string, std::pair<Val, const ast::Expr *>>;
 
-  ArgMap bind(const ast::Expr &e, const std::vector<std::string> &params, Scope &scope, bool &ok) {
+  ArgMap bind(const ast::Expr &e, const std::vector<std::string> &params,
+              Scope &scope, bool &ok) {
     ArgMap m;
     size_t pos = 0;
     ok = true;
     for (auto &a : e.args) {
-      std::string name = a.name.empty() ? (pos < params.size() ? params[pos++] : "") : a.name;
+      std::string name =
+          a.name.empty() ? (pos < params.size() ? params[pos++] : "") : a.name;
       Val v = eval(*a.value, scope);
       if (!v.ok())
         ok = false;
@@ -751,7 +824,8 @@ private:
       base = e.instance;
       auto [it, fresh] = instanceCallee_.emplace(qualify(base), e.name);
       if (!fresh && it->second != e.name) {
-        d_.error(e.instanceLoc, "instance '" + base + "' is a '" + it->second + "', not a '" + e.name + "'");
+        d_.error(e.instanceLoc, "instance '" + base + "' is a '" + it->second +
+                                    "', not a '" + e.name + "'");
       }
       shared_ = !fresh;
       usedInstances_.insert(base);
@@ -762,17 +836,22 @@ private:
     std::string name = base;
     // Inside a shared instance the names repeat on purpose: they must find
     // the parameters the first instantiation created.
-    for (int i = 2; usedInstances_.count(name) || (!reuse_ && instanceCallee_.count(qualify(name))); ++i)
+    for (int i = 2; usedInstances_.count(name) ||
+                    (!reuse_ && instanceCallee_.count(qualify(name)));
+         ++i)
       name = base + "_" + std::to_string(i);
     usedInstances_.insert(name);
     instanceCallee_.emplace(qualify(name), e.name);
     return qualify(name);
   }
 
-  std::string qualify(const std::string &n) const { return prefix_.empty() ? n : prefix_ + "." + n; }
+  std::string qualify(const std::string &n) const {
+    return prefix_.empty() ? n : prefix_ + "." + n;
+  }
 
   /// A parameter of the current instance: created, or reused when shared.
-  ir::Value *param(const std::string &inst, const std::string &leaf, std::vector<int64_t> shape, ParamInfo::Init init,
+  ir::Value *param(const std::string &inst, const std::string &leaf,
+                   std::vector<int64_t> shape, ParamInfo::Init init,
                    int64_t fanIn, int64_t fanOut, bool isBias, SourceLoc at) {
     std::string name = inst + "." + leaf;
     if (ir::Value *existing = fn_->arg(name)) {
@@ -780,7 +859,8 @@ private:
       for (int64_t d : shape)
         want.push_back(ir::Dim(d));
       if (existing->type.shape != want) {
-        d_.error(at, "shared instance parameter '" + name + "' has shape " + ir::shapeStr(existing->type.shape) +
+        d_.error(at, "shared instance parameter '" + name + "' has shape " +
+                         ir::shapeStr(existing->type.shape) +
                          " but this call needs " + ir::shapeStr(want));
         return nullptr;
       }
@@ -803,33 +883,40 @@ private:
 
   //--- builtins -----------------------------------------------------------
 
-  std::optional<int64_t> intArg(const ArgMap &args, const std::string &name, const char *callee, int64_t lo = 1) {
+  std::optional<int64_t> intArg(const ArgMap &args, const std::string &name,
+                                const char *callee, int64_t lo = 1) {
     auto it = args.find(name);
     if (it == args.end())
       return std::nullopt;
     const Val &v = it->second.first;
-    if (v.kind != Val::Number || !v.isInt || v.num < double(lo) || v.num > 1e12) {
-      d_.error(it->second.second->loc, std::string(callee) + ": '" + name + "' must be an integer in [" +
-                                           std::to_string(lo) + ", 1000000000000], got " +
+    if (v.kind != Val::Number || !v.isInt || v.num < double(lo) ||
+        v.num > 1e12) {
+      d_.error(it->second.second->loc, std::string(callee) + ": '" + name +
+                                           "' must be an integer in [" +
+                                           std::to_string(lo) +
+                                           ", 1000000000000], got " +
                                            ast::toSource(*it->second.second));
       return std::nullopt;
     }
     return int64_t(v.num);
   }
 
-  std::optional<bool> boolArg(const ArgMap &args, const std::string &name, const char *callee, bool dflt) {
+  std::optional<bool> boolArg(const ArgMap &args, const std::string &name,
+                              const char *callee, bool dflt) {
     auto it = args.find(name);
     if (it == args.end())
       return dflt;
     const Val &v = it->second.first;
     if (v.kind == Val::Number && v.isInt && (v.num == 0 || v.num == 1))
       return v.num == 1; // true, false, or a layer parameter holding one
-    d_.error(it->second.second->loc, std::string(callee) + ": '" + name + "' must be true or false");
+    d_.error(it->second.second->loc,
+             std::string(callee) + ": '" + name + "' must be true or false");
     return std::nullopt;
   }
 
   /// Tensor argument `name` (numbers are turned into scalar constants).
-  Val tensorArg(const ArgMap &args, const std::string &name, SourceLoc callLoc) {
+  Val tensorArg(const ArgMap &args, const std::string &name,
+                SourceLoc callLoc) {
     auto it = args.find(name);
     NNC_ASSERT(it != args.end()) << "missing required argument " << name;
     Val v = it->second.first;
@@ -840,12 +927,14 @@ private:
       Val t = tensorVal(b_->constant(v.num));
       return t;
     }
-    d_.error(it->second.second->loc, "expected a tensor, but this is " + describe(v));
+    d_.error(it->second.second->loc,
+             "expected a tensor, but this is " + describe(v));
     return Val::error();
   }
 
   /// Axes from `axis` (an integer or a list, negative counts from the end).
-  std::optional<std::vector<int64_t>> axesArg(const ArgMap &args, int64_t rank, const char *callee) {
+  std::optional<std::vector<int64_t>> axesArg(const ArgMap &args, int64_t rank,
+                                              const char *callee) {
     auto it = args.find("axis");
     std::vector<int64_t> axes;
     if (it == args.end()) {
@@ -857,20 +946,25 @@ private:
     std::vector<Val> items = v.kind == Val::List ? v.list : std::vector<Val>{v};
     for (auto &x : items) {
       if (x.kind != Val::Number || !x.isInt || std::fabs(x.num) > 1e15) {
-        d_.error(it->second.second->loc, std::string(callee) + ": 'axis' must be an integer or a list of integers");
+        d_.error(it->second.second->loc,
+                 std::string(callee) +
+                     ": 'axis' must be an integer or a list of integers");
         return std::nullopt;
       }
       int64_t a = int64_t(x.num);
       if (a < -rank || a >= rank) {
-        d_.error(it->second.second->loc, std::string(callee) + ": axis " + std::to_string(a) +
-                                             " is out of range for a tensor of rank " + std::to_string(rank));
+        d_.error(it->second.second->loc,
+                 std::string(callee) + ": axis " + std::to_string(a) +
+                     " is out of range for a tensor of rank " +
+                     std::to_string(rank));
         return std::nullopt;
       }
       axes.push_back(a < 0 ? a + rank : a);
     }
     std::sort(axes.begin(), axes.end());
     if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) {
-      d_.error(it->second.second->loc, std::string(callee) + ": an axis is listed twice");
+      d_.error(it->second.second->loc,
+               std::string(callee) + ": an axis is listed twice");
       return std::nullopt;
     }
     return axes;
@@ -879,9 +973,11 @@ private:
   Val callBuiltin(const ast::Expr &e, const ArgMap &args) {
     const std::string &f = e.name;
     SourceLoc at = e.loc;
-    if (!e.instance.empty() && f != "dense" && f != "embedding" && f != "layer_norm" && f != "batch_norm" &&
-        f != "conv2d" && f != "conv1d") {
-      d_.error(e.instanceLoc, "'" + f + "' creates no parameters, so 'as " + e.instance + "' has nothing to share");
+    if (!e.instance.empty() && f != "dense" && f != "embedding" &&
+        f != "layer_norm" && f != "batch_norm" && f != "conv2d" &&
+        f != "conv1d") {
+      d_.error(e.instanceLoc, "'" + f + "' creates no parameters, so 'as " +
+                                  e.instance + "' has nothing to share");
       return Val::error();
     }
     auto unaryOp = [&](ir::OpKind k) -> Val {
@@ -891,20 +987,31 @@ private:
       ir::Value *r = build(k, {x.v}, {}, at, f, {x});
       return r ? tensorVal(r) : Val::error();
     };
-    if (f == "relu") return unaryOp(ir::OpKind::Relu);
-    if (f == "sigmoid") return unaryOp(ir::OpKind::Sigmoid);
-    if (f == "tanh") return unaryOp(ir::OpKind::Tanh);
-    if (f == "exp") return unaryOp(ir::OpKind::Exp);
-    if (f == "log") return unaryOp(ir::OpKind::Log);
-    if (f == "sqrt") return unaryOp(ir::OpKind::Sqrt);
-    if (f == "abs") return unaryOp(ir::OpKind::Abs);
-    if (f == "softmax") return unaryOp(ir::OpKind::Softmax);
-    if (f == "log_softmax") return unaryOp(ir::OpKind::LogSoftmax);
+    if (f == "relu")
+      return unaryOp(ir::OpKind::Relu);
+    if (f == "sigmoid")
+      return unaryOp(ir::OpKind::Sigmoid);
+    if (f == "tanh")
+      return unaryOp(ir::OpKind::Tanh);
+    if (f == "exp")
+      return unaryOp(ir::OpKind::Exp);
+    if (f == "log")
+      return unaryOp(ir::OpKind::Log);
+    if (f == "sqrt")
+      return unaryOp(ir::OpKind::Sqrt);
+    if (f == "abs")
+      return unaryOp(ir::OpKind::Abs);
+    if (f == "softmax")
+      return unaryOp(ir::OpKind::Softmax);
+    if (f == "log_softmax")
+      return unaryOp(ir::OpKind::LogSoftmax);
     if (f == "maximum" || f == "matmul") {
       Val a = tensorArg(args, "a", at), b = tensorArg(args, "b", at);
       if (!a.ok() || !b.ok())
         return Val::error();
-      ir::Value *r = build(f == "matmul" ? ir::OpKind::MatMul : ir::OpKind::Maximum, {a.v, b.v}, {}, at, "", {a, b});
+      ir::Value *r =
+          build(f == "matmul" ? ir::OpKind::MatMul : ir::OpKind::Maximum,
+                {a.v, b.v}, {}, at, "", {a, b});
       return r ? tensorVal(r) : Val::error();
     }
     if (f == "dense")
@@ -918,7 +1025,9 @@ private:
       if (!x.ok())
         return x;
       if (x.v->type.rank() != 4) {
-        d_.error(at, "global_avg_pool expects a batch of images [N, C, H, W], got " + x.v->type.str());
+        d_.error(
+            at, "global_avg_pool expects a batch of images [N, C, H, W], got " +
+                    x.v->type.str());
         noteOperands({x});
         return Val::error();
       }
@@ -933,8 +1042,11 @@ private:
       auto keep = boolArg(args, "keepdims", f.c_str(), false);
       if (!axes || !keep)
         return Val::error();
-      ir::OpKind k = f == "sum" ? ir::OpKind::ReduceSum : f == "mean" ? ir::OpKind::ReduceMean : ir::OpKind::ReduceMax;
-      ir::Value *r = build(k, {x.v}, {{"axes", *axes}, {"keepdims", *keep}}, at, f, {x});
+      ir::OpKind k = f == "sum"    ? ir::OpKind::ReduceSum
+                     : f == "mean" ? ir::OpKind::ReduceMean
+                                   : ir::OpKind::ReduceMax;
+      ir::Value *r =
+          build(k, {x.v}, {{"axes", *axes}, {"keepdims", *keep}}, at, f, {x});
       return r ? tensorVal(r) : Val::error();
     }
     if (f == "reshape" || f == "flatten")
@@ -952,17 +1064,20 @@ private:
         const Val &pv = it->second.first;
         for (auto &el : pv.kind == Val::List ? pv.list : std::vector<Val>{}) {
           if (el.kind != Val::Number || !el.isInt || std::fabs(el.num) > 1e15) {
-            d_.error(it->second.second->loc, "transpose: 'perm' must be a list of integers");
+            d_.error(it->second.second->loc,
+                     "transpose: 'perm' must be a list of integers");
             return Val::error();
           }
           perm.push_back(int64_t(el.num));
         }
         if (pv.kind != Val::List) {
-          d_.error(it->second.second->loc, "transpose: 'perm' must be a list of integers");
+          d_.error(it->second.second->loc,
+                   "transpose: 'perm' must be a list of integers");
           return Val::error();
         }
       }
-      ir::Value *r = build(ir::OpKind::Transpose, {x.v}, {{"perm", perm}}, at, "", {x});
+      ir::Value *r =
+          build(ir::OpKind::Transpose, {x.v}, {{"perm", perm}}, at, "", {x});
       return r ? tensorVal(r) : Val::error();
     }
     if (f == "cross_entropy")
@@ -989,9 +1104,10 @@ private:
       Val p = tensorArg(args, "pred", at), t = tensorArg(args, "target", at);
       if (!p.ok() || !t.ok())
         return Val::error();
-      if (p.v->type.shape != t.v->type.shape || t.v->type.dtype != ir::DType::F32) {
-        d_.error(at, "mse: prediction " + p.v->type.str() + " and target " + t.v->type.str() +
-                         " must have the same f32 type");
+      if (p.v->type.shape != t.v->type.shape ||
+          t.v->type.dtype != ir::DType::F32) {
+        d_.error(at, "mse: prediction " + p.v->type.str() + " and target " +
+                         t.v->type.str() + " must have the same f32 type");
         noteOperands({p, t});
         return Val::error();
       }
@@ -1000,22 +1116,27 @@ private:
       std::vector<int64_t> all;
       for (size_t i = 0; i < d->type.rank(); ++i)
         all.push_back(int64_t(i));
-      return tensorVal(b_->reduce(ir::OpKind::ReduceMean, b_->mul(d, d), all, false));
+      return tensorVal(
+          b_->reduce(ir::OpKind::ReduceMean, b_->mul(d, d), all, false));
     }
     if (f == "l1" || f == "l2")
       return penalty(e, args);
     NNC_UNREACHABLE("builtin without a lowering: " << f);
   }
 
-  std::optional<double> floatArg(const ArgMap &args, const std::string &name, const std::string &callee, double dflt,
+  std::optional<double> floatArg(const ArgMap &args, const std::string &name,
+                                 const std::string &callee, double dflt,
                                  double lo, double hi) {
     auto it = args.find(name);
     if (it == args.end())
       return dflt;
     const Val &v = it->second.first;
-    if (v.kind != Val::Number || !std::isfinite(v.num) || v.num < lo || v.num > hi) {
-      d_.error(it->second.second->loc, callee + ": '" + name + "' must be a number in [" + fmtNum(lo) + ", " +
-                                           fmtNum(hi) + "], got " + ast::toSource(*it->second.second));
+    if (v.kind != Val::Number || !std::isfinite(v.num) || v.num < lo ||
+        v.num > hi) {
+      d_.error(it->second.second->loc,
+               callee + ": '" + name + "' must be a number in [" + fmtNum(lo) +
+                   ", " + fmtNum(hi) + "], got " +
+                   ast::toSource(*it->second.second));
       return std::nullopt;
     }
     return v.num;
@@ -1027,10 +1148,12 @@ private:
     return buf;
   }
 
-  Val requireF32(const ArgMap &args, const std::string &name, const ast::Expr &e) {
+  Val requireF32(const ArgMap &args, const std::string &name,
+                 const ast::Expr &e) {
     Val x = tensorArg(args, name, e.loc);
     if (x.ok() && x.v->type.dtype != ir::DType::F32) {
-      d_.error(e.loc, e.name + " expects an f32 tensor, got " + x.v->type.str());
+      d_.error(e.loc,
+               e.name + " expects an f32 tensor, got " + x.v->type.str());
       noteOperands({x});
       return Val::error();
     }
@@ -1047,56 +1170,73 @@ private:
     b_->setLoc(e.loc);
     auto relu = [&](ir::Value *v) { return b_->unary(ir::OpKind::Relu, v); };
     if (e.name == "gelu") { // x/2 * (1 + erf(x / sqrt 2))
-      ir::Value *cdf = b_->add(b_->constant(1.0), b_->unary(ir::OpKind::Erf, b_->mul(b_->constant(M_SQRT1_2), x)));
+      ir::Value *cdf = b_->add(
+          b_->constant(1.0),
+          b_->unary(ir::OpKind::Erf, b_->mul(b_->constant(M_SQRT1_2), x)));
       return tensorVal(b_->mul(b_->mul(b_->constant(0.5), x), cdf));
     }
     if (e.name == "leaky_relu") { // relu(x) - slope * relu(-x)
       auto slope = floatArg(args, "slope", e.name, 0.01, 0, 1e6);
       if (!slope)
         return Val::error();
-      return tensorVal(b_->sub(relu(x), b_->mul(b_->constant(*slope), relu(b_->neg(x)))));
+      return tensorVal(
+          b_->sub(relu(x), b_->mul(b_->constant(*slope), relu(b_->neg(x)))));
     }
-    if (e.name == "elu") { // relu(x) + alpha * (exp(-relu(-x)) - 1): exp sees only x <= 0
+    if (e.name ==
+        "elu") { // relu(x) + alpha * (exp(-relu(-x)) - 1): exp sees only x <= 0
       auto alpha = floatArg(args, "alpha", e.name, 1.0, 0, 1e6);
       if (!alpha)
         return Val::error();
-      ir::Value *neg = b_->sub(b_->unary(ir::OpKind::Exp, b_->neg(relu(b_->neg(x)))), b_->constant(1.0));
+      ir::Value *neg =
+          b_->sub(b_->unary(ir::OpKind::Exp, b_->neg(relu(b_->neg(x)))),
+                  b_->constant(1.0));
       return tensorVal(b_->add(relu(x), b_->mul(b_->constant(*alpha), neg)));
     }
     // softplus: relu(x) + log(1 + exp(-|x|))
-    ir::Value *tail = b_->unary(ir::OpKind::Log, b_->add(b_->constant(1.0),
-                                                         b_->unary(ir::OpKind::Exp, b_->neg(b_->unary(ir::OpKind::Abs, x)))));
+    ir::Value *tail =
+        b_->unary(ir::OpKind::Log,
+                  b_->add(b_->constant(1.0),
+                          b_->unary(ir::OpKind::Exp,
+                                    b_->neg(b_->unary(ir::OpKind::Abs, x)))));
     return tensorVal(b_->add(relu(x), tail));
   }
 
   /// Losses comparing two f32 tensors of one shape, averaged over all elements.
   Val pairLoss(const ast::Expr &e, const ArgMap &args) {
     bool bce = e.name == "bce_with_logits";
-    Val p = requireF32(args, bce ? "logits" : "pred", e), t = requireF32(args, bce ? "targets" : "target", e);
+    Val p = requireF32(args, bce ? "logits" : "pred", e),
+        t = requireF32(args, bce ? "targets" : "target", e);
     if (!p.ok() || !t.ok())
       return Val::error();
     if (p.v->type.shape != t.v->type.shape) {
-      d_.error(e.loc, e.name + ": " + (bce ? "logits " : "prediction ") + p.v->type.str() + " and " +
-                          (bce ? "targets " : "target ") + t.v->type.str() + " must have the same shape");
+      d_.error(e.loc, e.name + ": " + (bce ? "logits " : "prediction ") +
+                          p.v->type.str() + " and " +
+                          (bce ? "targets " : "target ") + t.v->type.str() +
+                          " must have the same shape");
       noteOperands({p, t});
       return Val::error();
     }
     b_->setLoc(e.loc);
     ir::Value *z = p.v, *y = t.v, *per;
     if (bce) { // relu(z) - z*y + log(1 + exp(-|z|))
-      ir::Value *tail = b_->unary(
-          ir::OpKind::Log,
-          b_->add(b_->constant(1.0), b_->unary(ir::OpKind::Exp, b_->neg(b_->unary(ir::OpKind::Abs, z)))));
-      per = b_->add(b_->sub(b_->unary(ir::OpKind::Relu, z), b_->mul(z, y)), tail);
+      ir::Value *tail =
+          b_->unary(ir::OpKind::Log,
+                    b_->add(b_->constant(1.0),
+                            b_->unary(ir::OpKind::Exp,
+                                      b_->neg(b_->unary(ir::OpKind::Abs, z)))));
+      per =
+          b_->add(b_->sub(b_->unary(ir::OpKind::Relu, z), b_->mul(z, y)), tail);
     } else { // m = [|d| < delta]: m d^2/2 + (1 - m) delta (|d| - delta/2)
       auto delta = floatArg(args, "delta", e.name, 1.0, 1e-12, 1e12);
       if (!delta)
         return Val::error();
       ir::Value *d = b_->sub(z, y), *a = b_->unary(ir::OpKind::Abs, d);
-      ir::Value *m = b_->unary(ir::OpKind::Step, b_->sub(b_->constant(*delta), a));
+      ir::Value *m =
+          b_->unary(ir::OpKind::Step, b_->sub(b_->constant(*delta), a));
       ir::Value *quad = b_->mul(b_->mul(b_->constant(0.5), m), b_->mul(d, d));
       ir::Value *lin = b_->mul(b_->sub(b_->constant(1.0), m),
-                               b_->mul(b_->constant(*delta), b_->sub(a, b_->constant(0.5 * *delta))));
+                               b_->mul(b_->constant(*delta),
+                                       b_->sub(a, b_->constant(0.5 * *delta))));
       per = b_->add(quad, lin);
     }
     std::vector<int64_t> all;
@@ -1106,11 +1246,13 @@ private:
   }
 
   /// An integer argument (no range check), for axes and positions.
-  std::optional<int64_t> anyIntArg(const ArgMap &args, const std::string &name, const std::string &callee) {
+  std::optional<int64_t> anyIntArg(const ArgMap &args, const std::string &name,
+                                   const std::string &callee) {
     auto it = args.find(name);
     const Val &v = it->second.first;
     if (v.kind != Val::Number || !v.isInt || std::fabs(v.num) > 1e15) {
-      d_.error(it->second.second->loc, callee + ": '" + name + "' must be an integer, got " +
+      d_.error(it->second.second->loc, callee + ": '" + name +
+                                           "' must be an integer, got " +
                                            ast::toSource(*it->second.second));
       return std::nullopt;
     }
@@ -1126,20 +1268,25 @@ private:
     bool ok = it->second.first.kind == Val::List;
     for (auto &el : ok ? it->second.first.list : std::vector<Val>{})
       if (el.kind == Val::Number && el.isInt && std::fabs(el.num) <= 1e15)
-        perm.push_back(int64_t(el.num) < 0 ? int64_t(el.num) + int64_t(x.v->type.rank()) : int64_t(el.num));
+        perm.push_back(int64_t(el.num) < 0
+                           ? int64_t(el.num) + int64_t(x.v->type.rank())
+                           : int64_t(el.num));
       else
         ok = false;
     if (!ok) {
-      d_.error(it->second.second->loc, "permute: 'dims' must be a list of integers");
+      d_.error(it->second.second->loc,
+               "permute: 'dims' must be a list of integers");
       return Val::error();
     }
-    ir::Value *r = build(ir::OpKind::Transpose, {x.v}, {{"perm", perm}}, e.loc, "permute", {x});
+    ir::Value *r = build(ir::OpKind::Transpose, {x.v}, {{"perm", perm}}, e.loc,
+                         "permute", {x});
     return r ? tensorVal(r) : Val::error();
   }
 
   Val slice(const ast::Expr &e, const ArgMap &args) {
     Val x = tensorArg(args, "x", e.loc);
-    auto axis = anyIntArg(args, "axis", "slice"), start = anyIntArg(args, "start", "slice"),
+    auto axis = anyIntArg(args, "axis", "slice"),
+         start = anyIntArg(args, "start", "slice"),
          end = anyIntArg(args, "end", "slice");
     if (!x.ok() || !axis || !start || !end)
       return Val::error();
@@ -1151,7 +1298,9 @@ private:
       s = s < 0 ? s + dim : s;
       en = en < 0 ? en + dim : en;
     }
-    ir::Value *r = build(ir::OpKind::Slice, {x.v}, {{"axis", a}, {"start", s}, {"end", en}}, e.loc, "", {x});
+    ir::Value *r =
+        build(ir::OpKind::Slice, {x.v},
+              {{"axis", a}, {"start", s}, {"end", en}}, e.loc, "", {x});
     return r ? tensorVal(r) : Val::error();
   }
 
@@ -1159,13 +1308,16 @@ private:
     auto it = args.find("xs");
     const Val &xs = it->second.first;
     if (xs.kind != Val::List || xs.list.size() < 2) {
-      d_.error(it->second.second->loc, "concat: 'xs' must be a list of at least two tensors, as in concat([a, b])");
+      d_.error(it->second.second->loc,
+               "concat: 'xs' must be a list of at least two tensors, as in "
+               "concat([a, b])");
       return Val::error();
     }
     std::vector<Val> parts;
     for (const Val &v : xs.list) {
       if (v.kind != Val::Tensor) {
-        d_.error(v.loc, "concat: expected a tensor, but this is " + describe(v));
+        d_.error(v.loc,
+                 "concat: expected a tensor, but this is " + describe(v));
         return Val::error();
       }
       parts.push_back(v);
@@ -1180,7 +1332,8 @@ private:
     }
     ir::Value *acc = parts[0].v;
     for (size_t i = 1; i < parts.size(); ++i) {
-      acc = build(ir::OpKind::Concat, {acc, parts[i].v}, {{"axis", axis}}, e.loc, "", parts);
+      acc = build(ir::OpKind::Concat, {acc, parts[i].v}, {{"axis", axis}},
+                  e.loc, "", parts);
       if (!acc)
         return Val::error();
     }
@@ -1196,20 +1349,28 @@ private:
       return Val::error();
     ir::Value *x = xv.v;
     if (x->type.rank() == 0 || !x->type.shape.back().isStatic()) {
-      d_.error(e.loc, "layer_norm needs a last axis of static size, got " + x->type.str());
+      d_.error(e.loc, "layer_norm needs a last axis of static size, got " +
+                          x->type.str());
       noteOperands({xv});
       return Val::error();
     }
-    int64_t last = int64_t(x->type.rank()) - 1, width = x->type.shape.back().size;
+    int64_t last = int64_t(x->type.rank()) - 1,
+            width = x->type.shape.back().size;
     std::string inst = instanceName(e);
-    ir::Value *scale = param(inst, "scale", {width}, ParamInfo::Ones, width, width, false, e.loc);
-    ir::Value *shift = param(inst, "shift", {width}, ParamInfo::Zeros, width, width, true, e.loc);
+    ir::Value *scale = param(inst, "scale", {width}, ParamInfo::Ones, width,
+                             width, false, e.loc);
+    ir::Value *shift = param(inst, "shift", {width}, ParamInfo::Zeros, width,
+                             width, true, e.loc);
     if (!scale || !shift)
       return Val::error();
     b_->setLoc(e.loc);
-    ir::Value *centered = b_->sub(x, b_->reduce(ir::OpKind::ReduceMean, x, {last}, true));
-    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean, b_->mul(centered, centered), {last}, true);
-    ir::Value *inv = b_->div(b_->constant(1.0), b_->unary(ir::OpKind::Sqrt, b_->add(var, b_->constant(*eps))));
+    ir::Value *centered =
+        b_->sub(x, b_->reduce(ir::OpKind::ReduceMean, x, {last}, true));
+    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean,
+                                b_->mul(centered, centered), {last}, true);
+    ir::Value *inv =
+        b_->div(b_->constant(1.0),
+                b_->unary(ir::OpKind::Sqrt, b_->add(var, b_->constant(*eps))));
     return tensorVal(b_->add(b_->mul(b_->mul(centered, inv), scale), shift));
   }
 
@@ -1226,19 +1387,25 @@ private:
       return Val::error();
     ir::Value *x = xv.v;
     if (x->type.rank() != 2 || !x->type.shape[1].isStatic()) {
-      d_.error(e.loc, "batch_norm expects features [N, C] with a static C, got " + x->type.str());
+      d_.error(e.loc,
+               "batch_norm expects features [N, C] with a static C, got " +
+                   x->type.str());
       noteOperands({xv});
       return Val::error();
     }
     int64_t c = x->type.shape[1].size;
     std::string inst = instanceName(e);
     if (shared_) {
-      d_.error(e.instanceLoc, "batch_norm instances cannot be shared: each keeps its own running statistics");
+      d_.error(e.instanceLoc, "batch_norm instances cannot be shared: each "
+                              "keeps its own running statistics");
       return Val::error();
     }
-    ir::Value *scale = param(inst, "scale", {c}, ParamInfo::Ones, c, c, false, e.loc);
-    ir::Value *shift = param(inst, "shift", {c}, ParamInfo::Zeros, c, c, true, e.loc);
-    ir::Value *runMean = state(inst + ".running_mean", c, ParamInfo::Zeros, e.loc);
+    ir::Value *scale =
+        param(inst, "scale", {c}, ParamInfo::Ones, c, c, false, e.loc);
+    ir::Value *shift =
+        param(inst, "shift", {c}, ParamInfo::Zeros, c, c, true, e.loc);
+    ir::Value *runMean =
+        state(inst + ".running_mean", c, ParamInfo::Zeros, e.loc);
     ir::Value *runVar = state(inst + ".running_var", c, ParamInfo::Ones, e.loc);
     if (!scale || !shift)
       return Val::error();
@@ -1246,32 +1413,44 @@ private:
     ir::Shape row{ir::Dim(1), ir::Dim(c)};
     ir::Value *mean = b_->reduce(ir::OpKind::ReduceMean, x, {0}, true);
     ir::Value *centered = b_->sub(x, mean);
-    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean, b_->mul(centered, centered), {0}, true);
-    ir::Value *useMean = b_->create(ir::OpKind::ModeSelect, {mean, b_->reshape(runMean, row)});
-    ir::Value *useVar = b_->create(ir::OpKind::ModeSelect, {var, b_->reshape(runVar, row)});
-    ir::Value *inv = b_->div(b_->constant(1.0), b_->unary(ir::OpKind::Sqrt, b_->add(useVar, b_->constant(*eps))));
-    ir::Value *y = b_->add(b_->mul(b_->mul(b_->sub(x, useMean), inv), scale), shift);
+    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean,
+                                b_->mul(centered, centered), {0}, true);
+    ir::Value *useMean =
+        b_->create(ir::OpKind::ModeSelect, {mean, b_->reshape(runMean, row)});
+    ir::Value *useVar =
+        b_->create(ir::OpKind::ModeSelect, {var, b_->reshape(runVar, row)});
+    ir::Value *inv = b_->div(
+        b_->constant(1.0),
+        b_->unary(ir::OpKind::Sqrt, b_->add(useVar, b_->constant(*eps))));
+    ir::Value *y =
+        b_->add(b_->mul(b_->mul(b_->sub(x, useMean), inv), scale), shift);
     // Running statistics: r' = (1 - m) r + m * batch, the variance unbiased
     // by n / (n - 1) with n counted at run time (the batch size is symbolic).
-    ir::Value *n = b_->reduce(ir::OpKind::ReduceSum, b_->constant(1.0, {x->type.shape[0], ir::Dim(1)}), {0, 1}, false);
-    ir::Value *unbiased = b_->mul(var, b_->div(n, b_->sub(n, b_->constant(1.0))));
+    ir::Value *n = b_->reduce(ir::OpKind::ReduceSum,
+                              b_->constant(1.0, {x->type.shape[0], ir::Dim(1)}),
+                              {0, 1}, false);
+    ir::Value *unbiased =
+        b_->mul(var, b_->div(n, b_->sub(n, b_->constant(1.0))));
     auto blend = [&](ir::Value *r, ir::Value *batch) {
-      return b_->add(b_->mul(b_->constant(1 - *momentum), r),
-                     b_->mul(b_->constant(*momentum), b_->reshape(batch, {ir::Dim(c)})));
+      return b_->add(
+          b_->mul(b_->constant(1 - *momentum), r),
+          b_->mul(b_->constant(*momentum), b_->reshape(batch, {ir::Dim(c)})));
     };
     stateUpdates_.push_back({inst + ".running_mean", blend(runMean, mean)});
     stateUpdates_.push_back({inst + ".running_var", blend(runVar, unbiased)});
     return tensorVal(y);
   }
 
-  ir::Value *state(const std::string &name, int64_t size, ParamInfo::Init init, SourceLoc at) {
+  ir::Value *state(const std::string &name, int64_t size, ParamInfo::Init init,
+                   SourceLoc at) {
     ParamInfo info;
     info.name = name;
     info.shape = {size};
     info.init = init;
     info.loc = at;
     out_.states.push_back(info);
-    return fn_->addArg(name, {ir::DType::F32, {ir::Dim(size)}}, ir::ArgRole::State);
+    return fn_->addArg(name, {ir::DType::F32, {ir::Dim(size)}},
+                       ir::ArgRole::State);
   }
 
   /// x * mask, where the mask comes from the per-step seed argument `rng` and
@@ -1287,8 +1466,10 @@ private:
     if (!rng)
       rng = fn_->addArg("rng", {ir::DType::I64, {}}, ir::ArgRole::Scalar);
     ir::Value *mask = build(ir::OpKind::DropoutMask, {rng},
-                            {{"p", *p}, {"shape", xv.v->type.shape}, {"stream", int64_t(dropoutStreams_++)}}, e.loc,
-                            "dropout", {xv});
+                            {{"p", *p},
+                             {"shape", xv.v->type.shape},
+                             {"stream", int64_t(dropoutStreams_++)}},
+                            e.loc, "dropout", {xv});
     if (!mask)
       return Val::error();
     b_->setLoc(e.loc);
@@ -1297,48 +1478,64 @@ private:
 
   Val embedding(const ast::Expr &e, const ArgMap &args) {
     Val ids = tensorArg(args, "ids", e.loc);
-    auto vocab = intArg(args, "vocab", "embedding"), dim = intArg(args, "dim", "embedding");
+    auto vocab = intArg(args, "vocab", "embedding"),
+         dim = intArg(args, "dim", "embedding");
     if (!ids.ok() || !vocab || !dim)
       return Val::error();
     if (ids.v->type.dtype != ir::DType::I64) {
-      d_.error(e.loc, "embedding expects i64 token ids, got " + ids.v->type.str());
+      d_.error(e.loc,
+               "embedding expects i64 token ids, got " + ids.v->type.str());
       noteOperands({ids});
       return Val::error();
     }
     if (!ir::staticElements({ir::Dim(*vocab), ir::Dim(*dim)})) {
-      d_.error(e.loc, "embedding: a table of " + std::to_string(*vocab) + " x " + std::to_string(*dim) +
+      d_.error(e.loc, "embedding: a table of " + std::to_string(*vocab) +
+                          " x " + std::to_string(*dim) +
                           " would have more than 2^40 elements");
       return Val::error();
     }
-    // N(0, 1) initialization, as torch.nn.Embedding: LeCun normal with fan-in 1.
-    ir::Value *table = param(instanceName(e), "table", {*vocab, *dim}, ParamInfo::Lecun, 1, *dim, false, e.loc);
+    // N(0, 1) initialization, as torch.nn.Embedding: LeCun normal with
+    // fan-in 1.
+    ir::Value *table = param(instanceName(e), "table", {*vocab, *dim},
+                             ParamInfo::Lecun, 1, *dim, false, e.loc);
     if (!table)
       return Val::error();
-    ir::Value *r = build(ir::OpKind::Gather, {table, ids.v}, {}, e.loc, "embedding", {ids});
+    ir::Value *r = build(ir::OpKind::Gather, {table, ids.v}, {}, e.loc,
+                         "embedding", {ids});
     return r ? tensorVal(r) : Val::error();
   }
 
   /// A window argument: one positive integer for every spatial axis, or a
   /// list of `rank` of them; `dflt` when absent.
-  std::optional<std::vector<int64_t>> windowArg(const ArgMap &args, const std::string &name, const std::string &callee,
-                                                size_t rank, std::optional<int64_t> dflt, int64_t lo = 1) {
+  std::optional<std::vector<int64_t>>
+  windowArg(const ArgMap &args, const std::string &name,
+            const std::string &callee, size_t rank, std::optional<int64_t> dflt,
+            int64_t lo = 1) {
     auto it = args.find(name);
     if (it == args.end()) {
       NNC_ASSERT(dflt) << "required window argument " << name;
       return std::vector<int64_t>(rank, *dflt);
     }
     const Val &v = it->second.first;
-    auto okInt = [&](const Val &x) { return x.kind == Val::Number && x.isInt && x.num >= double(lo) && x.num <= 1048576; };
+    auto okInt = [&](const Val &x) {
+      return x.kind == Val::Number && x.isInt && x.num >= double(lo) &&
+             x.num <= 1048576;
+    };
     std::vector<int64_t> out;
     if (okInt(v))
       out.assign(rank, int64_t(v.num));
-    else if (v.kind == Val::List && v.list.size() == rank && std::all_of(v.list.begin(), v.list.end(), okInt))
+    else if (v.kind == Val::List && v.list.size() == rank &&
+             std::all_of(v.list.begin(), v.list.end(), okInt))
       for (const Val &x : v.list)
         out.push_back(int64_t(x.num));
     if (out.empty()) {
-      std::string what = rank == 1 ? "an integer" : "an integer or a list of " + std::to_string(rank) + " integers";
-      d_.error(it->second.second->loc, callee + ": '" + name + "' must be " + what + " in [" + std::to_string(lo) +
-                                           ", 1048576], got " + ast::toSource(*it->second.second));
+      std::string what = rank == 1 ? "an integer"
+                                   : "an integer or a list of " +
+                                         std::to_string(rank) + " integers";
+      d_.error(it->second.second->loc, callee + ": '" + name + "' must be " +
+                                           what + " in [" + std::to_string(lo) +
+                                           ", 1048576], got " +
+                                           ast::toSource(*it->second.second));
       return std::nullopt;
     }
     return out;
@@ -1348,16 +1545,20 @@ private:
   /// windowArg, "valid" (none) or "same" (the output keeps the input's size;
   /// stride 1 only; an odd total puts the extra row/column at the end, as
   /// PyTorch does).
-  std::optional<std::vector<int64_t>> paddingArg(const ArgMap &args, const std::string &callee, size_t rank,
-                                                 const std::vector<int64_t> &kernel, const std::vector<int64_t> &dil,
-                                                 const std::vector<int64_t> &stride, bool allowSame) {
+  std::optional<std::vector<int64_t>>
+  paddingArg(const ArgMap &args, const std::string &callee, size_t rank,
+             const std::vector<int64_t> &kernel,
+             const std::vector<int64_t> &dil,
+             const std::vector<int64_t> &stride, bool allowSame) {
     auto it = args.find("padding");
     std::vector<int64_t> before(rank, 0), after(rank, 0);
     if (it != args.end() && it->second.first.kind == Val::String) {
       const std::string &mode = it->second.first.str;
       if (mode == "same" && allowSame) {
-        if (std::any_of(stride.begin(), stride.end(), [](int64_t s) { return s != 1; })) {
-          d_.error(it->second.second->loc, callee + ": padding \"same\" needs stride 1");
+        if (std::any_of(stride.begin(), stride.end(),
+                        [](int64_t s) { return s != 1; })) {
+          d_.error(it->second.second->loc,
+                   callee + ": padding \"same\" needs stride 1");
           return std::nullopt;
         }
         for (size_t i = 0; i < rank; ++i) {
@@ -1366,8 +1567,10 @@ private:
           after[i] = total - before[i];
         }
       } else if (mode != "valid") {
-        d_.error(it->second.second->loc, callee + ": 'padding' must be an integer, a list of integers" +
-                                             std::string(allowSame ? ", \"same\"" : "") + " or \"valid\"");
+        d_.error(it->second.second->loc,
+                 callee + ": 'padding' must be an integer, a list of integers" +
+                     std::string(allowSame ? ", \"same\"" : "") +
+                     " or \"valid\"");
         return std::nullopt;
       }
     } else {
@@ -1394,7 +1597,8 @@ private:
     auto kernel = windowArg(args, "kernel", e.name, rank, std::nullopt);
     auto stride = windowArg(args, "stride", e.name, rank, 1);
     auto dil = windowArg(args, "dilation", e.name, rank, 1);
-    auto groups = args.count("groups") ? intArg(args, "groups", e.name.c_str()) : std::optional<int64_t>(1);
+    auto groups = args.count("groups") ? intArg(args, "groups", e.name.c_str())
+                                       : std::optional<int64_t>(1);
     auto bias = boolArg(args, "bias", e.name.c_str(), true);
     if (!xv.ok() || !channels || !kernel || !stride || !dil || !groups || !bias)
       return Val::error();
@@ -1407,22 +1611,30 @@ private:
     for (size_t i = 1; shapeOk && i < want; ++i)
       shapeOk = xt.shape[i].isStatic();
     if (!shapeOk) {
-      d_.error(e.loc, e.name + " expects " + (is1d ? "[N, C, L]" : "[N, C, H, W]") +
-                          " with static sizes after N, but its input has type " + xt.str());
+      d_.error(e.loc,
+               e.name + " expects " + (is1d ? "[N, C, L]" : "[N, C, H, W]") +
+                   " with static sizes after N, but its input has type " +
+                   xt.str());
       noteOperands({xv});
       if (xt.rank() == 2 && !is1d)
-        d_.note(e.loc, "reshape flat images first, e.g. reshape(x, [N, 1, 28, 28])");
+        d_.note(e.loc,
+                "reshape flat images first, e.g. reshape(x, [N, 1, 28, 28])");
       return Val::error();
     }
     int64_t c = xt.shape[1].size, g = *groups;
     if (c % g || *channels % g) {
-      d_.error(e.loc, e.name + ": " + std::to_string(c) + " input and " + std::to_string(*channels) +
-                          " output channels must both be divisible by groups = " + std::to_string(g));
+      d_.error(e.loc,
+               e.name + ": " + std::to_string(c) + " input and " +
+                   std::to_string(*channels) +
+                   " output channels must both be divisible by groups = " +
+                   std::to_string(g));
       noteOperands({xv});
       return Val::error();
     }
-    std::vector<int64_t> k4 = is1d ? std::vector<int64_t>{1, (*kernel)[0]} : *kernel;
-    std::vector<int64_t> s4 = is1d ? std::vector<int64_t>{1, (*stride)[0]} : *stride;
+    std::vector<int64_t> k4 =
+        is1d ? std::vector<int64_t>{1, (*kernel)[0]} : *kernel;
+    std::vector<int64_t> s4 =
+        is1d ? std::vector<int64_t>{1, (*stride)[0]} : *stride;
     std::vector<int64_t> d4 = is1d ? std::vector<int64_t>{1, (*dil)[0]} : *dil;
     std::vector<int64_t> wshape = {*channels, c / g};
     wshape.insert(wshape.end(), kernel->begin(), kernel->end());
@@ -1430,29 +1642,36 @@ private:
     for (int64_t d : wshape)
       ws.push_back(ir::Dim(d));
     if (!ir::staticElements(ws)) {
-      d_.error(e.loc, e.name + ": weights " + ir::shapeStr(ws) + " would have more than 2^40 elements");
+      d_.error(e.loc, e.name + ": weights " + ir::shapeStr(ws) +
+                          " would have more than 2^40 elements");
       return Val::error();
     }
     std::string inst = instanceName(e);
     int64_t fanIn = (c / g) * k4[0] * k4[1];
-    ir::Value *w = param(inst, "w", wshape, ParamInfo::He, fanIn, (*channels / g) * k4[0] * k4[1], false, e.loc);
+    ir::Value *w = param(inst, "w", wshape, ParamInfo::He, fanIn,
+                         (*channels / g) * k4[0] * k4[1], false, e.loc);
     if (!w)
       return Val::error();
     b_->setLoc(e.loc);
     ir::Value *x = xv.v;
     if (is1d) {
       x = b_->reshape(x, {xt.shape[0], ir::Dim(c), ir::Dim(1), xt.shape[2]});
-      w = b_->reshape(w, {ir::Dim(*channels), ir::Dim(c / g), ir::Dim(1), ir::Dim(k4[1])});
+      w = b_->reshape(
+          w, {ir::Dim(*channels), ir::Dim(c / g), ir::Dim(1), ir::Dim(k4[1])});
     }
-    ir::Value *y = build(ir::OpKind::Conv2D, {x, w},
-                         {{"stride", s4}, {"dilation", d4}, {"pad", *pad}, {"groups", g}}, e.loc, e.name, {xv});
+    ir::Value *y =
+        build(ir::OpKind::Conv2D, {x, w},
+              {{"stride", s4}, {"dilation", d4}, {"pad", *pad}, {"groups", g}},
+              e.loc, e.name, {xv});
     if (!y)
       return Val::error();
     if (*bias) {
-      ir::Value *bv = param(inst, "b", {*channels}, ParamInfo::Zeros, fanIn, *channels, true, e.loc);
+      ir::Value *bv = param(inst, "b", {*channels}, ParamInfo::Zeros, fanIn,
+                            *channels, true, e.loc);
       if (!bv)
         return Val::error();
-      y = b_->add(y, b_->reshape(bv, {ir::Dim(*channels), ir::Dim(1), ir::Dim(1)}));
+      y = b_->add(
+          y, b_->reshape(bv, {ir::Dim(*channels), ir::Dim(1), ir::Dim(1)}));
     }
     if (is1d) {
       const ir::Shape &ys = y->type.shape;
@@ -1466,14 +1685,18 @@ private:
     auto kernel = windowArg(args, "kernel", e.name, 2, std::nullopt);
     if (!xv.ok() || !kernel)
       return Val::error();
-    auto stride = args.count("stride") ? windowArg(args, "stride", e.name, 2, 1) : kernel;
+    auto stride =
+        args.count("stride") ? windowArg(args, "stride", e.name, 2, 1) : kernel;
     if (!stride)
       return Val::error();
     auto pad = paddingArg(args, e.name, 2, *kernel, {1, 1}, *stride, false);
     if (!pad)
       return Val::error();
-    ir::OpKind k = e.name == "max_pool2d" ? ir::OpKind::MaxPool2D : ir::OpKind::AvgPool2D;
-    ir::Value *y = build(k, {xv.v}, {{"kernel", *kernel}, {"stride", *stride}, {"pad", *pad}}, e.loc, e.name, {xv});
+    ir::OpKind k =
+        e.name == "max_pool2d" ? ir::OpKind::MaxPool2D : ir::OpKind::AvgPool2D;
+    ir::Value *y = build(
+        k, {xv.v}, {{"kernel", *kernel}, {"stride", *stride}, {"pad", *pad}},
+        e.loc, e.name, {xv});
     return y ? tensorVal(y) : Val::error();
   }
 
@@ -1487,29 +1710,38 @@ private:
     if (auto it = args.find("init"); it != args.end()) {
       const Val &v = it->second.first;
       static const std::map<std::string, ParamInfo::Init> inits = {
-          {"he", ParamInfo::He}, {"glorot", ParamInfo::Glorot}, {"lecun", ParamInfo::Lecun}, {"zeros", ParamInfo::Zeros}};
+          {"he", ParamInfo::He},
+          {"glorot", ParamInfo::Glorot},
+          {"lecun", ParamInfo::Lecun},
+          {"zeros", ParamInfo::Zeros}};
       auto found = v.kind == Val::String ? inits.find(v.str) : inits.end();
       if (found == inits.end()) {
-        d_.error(it->second.second->loc, "dense: 'init' must be one of \"he\", \"glorot\", \"lecun\", \"zeros\"");
+        d_.error(it->second.second->loc, "dense: 'init' must be one of \"he\", "
+                                         "\"glorot\", \"lecun\", \"zeros\"");
         return Val::error();
       }
       init = found->second;
     }
     const ir::TensorType &xt = x.v->type;
     if (xt.dtype != ir::DType::F32 || xt.rank() != 2) {
-      d_.error(e.loc, "dense expects an f32 matrix [N, K], but its input has type " + xt.str());
+      d_.error(e.loc,
+               "dense expects an f32 matrix [N, K], but its input has type " +
+                   xt.str());
       noteOperands({x});
       if (xt.rank() > 2)
         d_.note(e.loc, "use flatten(...) or reshape(...) to make it a matrix");
       return Val::error();
     }
     if (!xt.shape[1].isStatic()) {
-      d_.error(e.loc, "dense needs a static number of input features, but the input has type " + xt.str());
+      d_.error(e.loc, "dense needs a static number of input features, but the "
+                      "input has type " +
+                          xt.str());
       return Val::error();
     }
     int64_t k = xt.shape[1].size;
     if (!ir::staticElements({ir::Dim(k), ir::Dim(*units)})) {
-      d_.error(e.loc, "dense: a weight matrix of " + std::to_string(k) + " x " + std::to_string(*units) +
+      d_.error(e.loc, "dense: a weight matrix of " + std::to_string(k) + " x " +
+                          std::to_string(*units) +
                           " would have more than 2^40 elements");
       return Val::error();
     }
@@ -1520,7 +1752,8 @@ private:
     b_->setLoc(e.loc);
     ir::Value *y = b_->matmul(x.v, w);
     if (*bias) {
-      ir::Value *bv = param(inst, "b", {*units}, ParamInfo::Zeros, k, *units, true, e.loc);
+      ir::Value *bv =
+          param(inst, "b", {*units}, ParamInfo::Zeros, k, *units, true, e.loc);
       if (!bv)
         return Val::error();
       y = b_->add(y, bv);
@@ -1536,13 +1769,17 @@ private:
     ir::Shape to;
     if (e.name == "flatten") {
       if (in.empty()) {
-        d_.error(e.loc, "flatten expects a tensor with a batch dimension, got a scalar");
+        d_.error(
+            e.loc,
+            "flatten expects a tensor with a batch dimension, got a scalar");
         return Val::error();
       }
       int64_t n = 1;
       for (size_t i = 1; i < in.size(); ++i) {
         if (!in[i].isStatic()) {
-          d_.error(e.loc, "flatten needs static dimensions after the first, but the input has type " + x.v->type.str());
+          d_.error(e.loc, "flatten needs static dimensions after the first, "
+                          "but the input has type " +
+                              x.v->type.str());
           return Val::error();
         }
         n *= in[i].size;
@@ -1552,7 +1789,8 @@ private:
       auto it = args.find("shape");
       const Val &sv = it->second.first;
       if (sv.kind != Val::List) {
-        d_.error(it->second.second->loc, "reshape: 'shape' must be a list such as [N, 64]");
+        d_.error(it->second.second->loc,
+                 "reshape: 'shape' must be a list such as [N, 64]");
         return Val::error();
       }
       int inferAt = -1;
@@ -1560,12 +1798,14 @@ private:
         if (el.kind == Val::Number && el.isInt && el.num == -1 && inferAt < 0) {
           inferAt = int(to.size());
           to.push_back(ir::Dim(1));
-        } else if (el.kind == Val::Number && el.isInt && el.num >= 1 && el.num <= double(ir::kMaxElements)) {
+        } else if (el.kind == Val::Number && el.isInt && el.num >= 1 &&
+                   el.num <= double(ir::kMaxElements)) {
           to.push_back(ir::Dim(int64_t(el.num)));
         } else if (el.kind == Val::Symbol) {
           to.push_back(ir::Dim::symbol(el.str));
         } else {
-          d_.error(el.loc, "reshape: a dimension must be a positive integer, a symbol of the input's type, or -1 once");
+          d_.error(el.loc, "reshape: a dimension must be a positive integer, a "
+                           "symbol of the input's type, or -1 once");
           return Val::error();
         }
       }
@@ -1587,38 +1827,48 @@ private:
           } else if (auto s = syms.find(to[i].sym); s != syms.end()) {
             syms.erase(s);
           } else {
-            d_.error(e.loc, "reshape: " + x.v->type.str() + " has no dimension " + to[i].sym);
+            d_.error(e.loc, "reshape: " + x.v->type.str() +
+                                " has no dimension " + to[i].sym);
             return Val::error();
           }
         }
         if (!syms.empty() || known == 0 || total % known) {
-          d_.error(e.loc, "cannot reshape " + x.v->type.str() + " to " + ast::toSource(*it->second.second));
+          d_.error(e.loc, "cannot reshape " + x.v->type.str() + " to " +
+                              ast::toSource(*it->second.second));
           return Val::error();
         }
         to[inferAt] = ir::Dim(total / known);
       }
     }
-    ir::Value *r = build(ir::OpKind::Reshape, {x.v}, {{"shape", to}}, e.loc, "", {x});
+    ir::Value *r =
+        build(ir::OpKind::Reshape, {x.v}, {{"shape", to}}, e.loc, "", {x});
     return r ? tensorVal(r) : Val::error();
   }
 
   Val crossEntropy(const ast::Expr &e, const ArgMap &args) {
-    Val logits = tensorArg(args, "logits", e.loc), labels = tensorArg(args, "labels", e.loc);
+    Val logits = tensorArg(args, "logits", e.loc),
+        labels = tensorArg(args, "labels", e.loc);
     if (!logits.ok() || !labels.ok())
       return Val::error();
     const ir::TensorType &lt = logits.v->type, yt = labels.v->type;
-    if (lt.dtype != ir::DType::F32 || lt.rank() != 2 || !lt.shape[1].isStatic()) {
-      d_.error(e.loc, "cross_entropy expects logits [N, C] with a static number of classes C, got " + lt.str());
+    if (lt.dtype != ir::DType::F32 || lt.rank() != 2 ||
+        !lt.shape[1].isStatic()) {
+      d_.error(e.loc, "cross_entropy expects logits [N, C] with a static "
+                      "number of classes C, got " +
+                          lt.str());
       noteOperands({logits});
       return Val::error();
     }
     if (yt.dtype != ir::DType::I64 || yt.rank() != 1) {
-      d_.error(e.loc, "cross_entropy expects labels as i64 class indices [N], got " + yt.str());
+      d_.error(e.loc,
+               "cross_entropy expects labels as i64 class indices [N], got " +
+                   yt.str());
       noteOperands({labels});
       return Val::error();
     }
     if (yt.shape[0] != lt.shape[0]) {
-      d_.error(e.loc, "cross_entropy: " + std::string("logits ") + lt.str() + " and labels " + yt.str() +
+      d_.error(e.loc, "cross_entropy: " + std::string("logits ") + lt.str() +
+                          " and labels " + yt.str() +
                           " have different batch dimensions");
       noteOperands({logits, labels});
       return Val::error();
@@ -1628,9 +1878,12 @@ private:
       ceLogits_ = logits.v;
     b_->setLoc(e.loc);
     ir::Value *lsm = b_->unary(ir::OpKind::LogSoftmax, logits.v);
-    ir::Value *oh = b_->create(ir::OpKind::OneHot, {labels.v}, {{"classes", lt.shape[1].size}});
-    ir::Value *picked = b_->reduce(ir::OpKind::ReduceSum, b_->mul(lsm, oh), {1}, false);
-    return tensorVal(b_->neg(b_->reduce(ir::OpKind::ReduceMean, picked, {0}, false)));
+    ir::Value *oh = b_->create(ir::OpKind::OneHot, {labels.v},
+                               {{"classes", lt.shape[1].size}});
+    ir::Value *picked =
+        b_->reduce(ir::OpKind::ReduceSum, b_->mul(lsm, oh), {1}, false);
+    return tensorVal(
+        b_->neg(b_->reduce(ir::OpKind::ReduceMean, picked, {0}, false)));
   }
 
   Val penalty(const ast::Expr &e, const ArgMap &args) {
@@ -1642,8 +1895,10 @@ private:
         if (!(v.weightsOnly && p.isBias))
           targets.push_back(fn_->arg(p.name));
       if (targets.empty()) {
-        d_.error(it->second.second->loc, e.name + "(" + it->second.second->name +
-                                             ") is empty here: no parameters have been created before this statement");
+        d_.error(it->second.second->loc,
+                 e.name + "(" + it->second.second->name +
+                     ") is empty here: no parameters have been created before "
+                     "this statement");
         return Val::error();
       }
     } else {
@@ -1658,7 +1913,8 @@ private:
       std::vector<int64_t> all;
       for (size_t i = 0; i < t->type.rank(); ++i)
         all.push_back(int64_t(i));
-      ir::Value *term = e.name == "l1" ? b_->unary(ir::OpKind::Abs, t) : b_->mul(t, t);
+      ir::Value *term =
+          e.name == "l1" ? b_->unary(ir::OpKind::Abs, t) : b_->mul(t, t);
       term = b_->reduce(ir::OpKind::ReduceSum, term, all, false);
       total = total ? b_->add(total, term) : term;
     }
@@ -1670,23 +1926,30 @@ private:
   LoweredModel out_;
   ir::Function *fn_ = nullptr;
   std::unique_ptr<ir::Builder> b_;
-  std::string binding_;  ///< the statement being elaborated, for instance names
-  std::string prefix_;   ///< instance path of the layer being inlined
+  std::string binding_; ///< the statement being elaborated, for instance names
+  std::string prefix_;  ///< instance path of the layer being inlined
   bool shared_ = false;
   bool reuse_ = false; ///< inlining a shared instance: parameters already exist
-  ir::Value *ceLogits_ = nullptr; ///< scores of the first cross_entropy, for accuracy
-  int dropoutStreams_ = 0;        ///< one random stream per dropout call
-  std::vector<std::pair<std::string, ir::Value *>> stateUpdates_; ///< new.<state> results
+  ir::Value *ceLogits_ =
+      nullptr;             ///< scores of the first cross_entropy, for accuracy
+  int dropoutStreams_ = 0; ///< one random stream per dropout call
+  std::vector<std::pair<std::string, ir::Value *>>
+      stateUpdates_; ///< new.<state> results
   int depth_ = 0;
   std::set<std::string> usedInstances_;
-  std::map<std::string, std::string> instanceCallee_; ///< qualified instance -> callee
+  std::map<std::string, std::string>
+      instanceCallee_; ///< qualified instance -> callee
 };
 
 } // namespace
 
-bool checkProgram(const ast::Program &p, DiagnosticEngine &diags) { return NameChecker(p, diags).run(); }
+bool checkProgram(const ast::Program &p, DiagnosticEngine &diags) {
+  return NameChecker(p, diags).run();
+}
 
-std::optional<LoweredModel> lowerModel(const ast::Program &p, const ast::ModelDecl &model, DiagnosticEngine &diags) {
+std::optional<LoweredModel> lowerModel(const ast::Program &p,
+                                       const ast::ModelDecl &model,
+                                       DiagnosticEngine &diags) {
   return Elaborator(p, diags).run(model);
 }
 

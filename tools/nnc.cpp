@@ -28,7 +28,7 @@ namespace {
 
 struct Options {
   std::string file, model, save, load, metricsJson, function = "train_step", kind;
-  std::optional<int64_t> epochs, batch, threads;
+  std::optional<int64_t> epochs, batch, threads, limit;
   std::optional<double> lr;
   std::optional<uint64_t> seed;
   bool noColor = false, quiet = false, noOpt = false;
@@ -156,6 +156,11 @@ int cmdGrad(const Options &o, DiagnosticEngine &diags) {
   if (!o.load.empty())
     session.load(o.load);
   driver::Data data = driver::loadData(m);
+  if (o.limit) {
+    data.train = runtime::take(data.train, *o.limit);
+    data.val = runtime::take(data.val, *o.limit);
+    data.test = runtime::take(data.test, *o.limit);
+  }
   session.checkData(data.train, "training data");
   int64_t n = std::min<int64_t>(m.config.batch, data.train.size());
   runtime::Dataset first = runtime::take(data.train, n);
@@ -209,6 +214,11 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
       }
   }
   driver::Data data = driver::loadData(m);
+  if (o.limit) {
+    data.train = runtime::take(data.train, *o.limit);
+    data.val = runtime::take(data.val, *o.limit);
+    data.test = runtime::take(data.test, *o.limit);
+  }
   session.checkData(data.train, "training data");
   if (data.test.size())
     session.checkData(data.test, "test data");
@@ -304,6 +314,9 @@ int main(int argc, char **argv) {
     c->add_option("--seed", o.seed, "Random seed for initialization, shuffling and the split")
         ->check(seedValue);
     c->add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::Range(int64_t(1), int64_t(1024)));
+    c->add_option("--limit", o.limit,
+                  "Use at most this many examples of each of the training, validation and test sets (quick runs)")
+        ->check(CLI::Range(int64_t(1), int64_t(1000000000)));
     c->add_option("--metrics-json", o.metricsJson, "Write final metrics as JSON to this file");
     c->add_flag("--quiet", o.quiet, "No per-epoch progress");
   };
