@@ -965,73 +965,50 @@ private:
     });
   }
 
+  /// C = op(A) op(B), for matrices or stacks of them: the kernel's rows run
+  /// over batch x M.
   void lowerMatMul(const ir::Op &op) {
     bool ta = op.getBool("ta"), tb = op.getBool("tb");
-    std::vector<int64_t> as = shapeOf(op.operand(0)),
-                         bs = shapeOf(op.operand(1));
-    int64_t M = ta ? as[1] : as[0], K = ta ? as[0] : as[1],
-            N = tb ? bs[0] : bs[1];
+    std::vector<int64_t> as = shapeOf(op.operand(0)), bs = shapeOf(op.operand(1));
+    size_t rank = as.size();
+    int64_t batch = 1;
+    for (size_t i = 0; i + 2 < rank; ++i)
+      batch *= as[i];
+    int64_t a0 = as[rank - 2], a1 = as[rank - 1], b0 = bs[rank - 2], b1 = bs[rank - 1];
+    int64_t M = ta ? a1 : a0, K = ta ? a0 : a1, N = tb ? b0 : b1;
     const ir::Value *A = op.operand(0), *B = op.operand(1), *C = op.result;
-    kernel("matmul", M, 2 * M * N * K, [&](LV *ctx, LV *begin, LV *end) {
+    kernel("matmul", batch * M, 2 * batch * M * N * K, [&](LV *ctx, LV *begin, LV *end) {
       LV *a = basePtr(A, ctx), *bp = basePtr(B, ctx), *c = basePtr(C, ctx);
-      auto aAt = [&](LV *i, LV *k) {
-        LV *off = ta ? b_.CreateAdd(b_.CreateMul(k, b_.getInt64(M)), i)
-                     : b_.CreateAdd(b_.CreateMul(i, b_.getInt64(K)), k);
-        return b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, a, off));
-      };
-      loop(
-          begin, end,
-          [&](LV *i) {
-            LV *cRow = b_.CreateMul(i, b_.getInt64(N));
-            if (!tb) {
-              // C[i,:] = sum_k A(i,k) * B[k,:]  (inner loop contiguous in B and
-              // C)
-              loop(
-                  N,
-                  [&](LV *j) {
-                    b_.CreateStore(cf(0), b_.CreateInBoundsGEP(
-                                              f32_, c, b_.CreateAdd(cRow, j)));
-                  },
-                  "z");
-              loop(
-                  K,
-                  [&](LV *k) {
-                    LV *aik = aAt(i, k);
-                    LV *bRow = b_.CreateMul(k, b_.getInt64(N));
-                    loop(
-                        N,
-                        [&](LV *j) {
-                          LV *cp = b_.CreateInBoundsGEP(f32_, c,
-                                                        b_.CreateAdd(cRow, j));
-                          LV *bkj = b_.CreateLoad(
-                              f32_, b_.CreateInBoundsGEP(
-                                        f32_, bp, b_.CreateAdd(bRow, j)));
-                          b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, cp),
-                                                       b_.CreateFMul(aik, bkj)),
-                                         cp);
-                        },
-                        "j");
-                  },
-                  "k");
-            } else {
-              // C[i,j] = dot(A(i,:), B[j,:])  (inner loop contiguous in B)
-              loop(
-                  N,
-                  [&](LV *j) {
-                    LV *bRow = b_.CreateMul(j, b_.getInt64(K));
-                    LV *dot = reduceRow(K, cf(0.0), [&](LV *acc, LV *k) {
-                      LV *bjk = b_.CreateLoad(
-                          f32_, b_.CreateInBoundsGEP(f32_, bp,
-                                                     b_.CreateAdd(bRow, k)));
-                      return b_.CreateFAdd(acc, b_.CreateFMul(aAt(i, k), bjk));
-                    });
-                    b_.CreateStore(dot, b_.CreateInBoundsGEP(
-                                            f32_, c, b_.CreateAdd(cRow, j)));
-                  },
-                  "j");
-            }
-          },
-          "i");
+      loop(begin, end, [&](LV *row) {
+        LV *bi = b_.CreateUDiv(row, b_.getInt64(M)), *i = b_.CreateURem(row, b_.getInt64(M));
+        LV *aBase = mulC(bi, M * K), *bBase = mulC(bi, K * N);
+        auto aAt = [&](LV *k) {
+          LV *off = ta ? b_.CreateAdd(mulC(k, M), i) : b_.CreateAdd(mulC(i, K), k);
+          return ld(a, b_.CreateAdd(aBase, off));
+        };
+        LV *cRow = mulC(row, N);
+        if (!tb) {
+          // C[i,:] = sum_k A(i,k) * B[k,:]  (inner loop contiguous in B and C)
+          zeroFill(c, cRow, N);
+          loop(K, [&](LV *k) {
+            LV *aik = aAt(k);
+            LV *bRow = b_.CreateAdd(bBase, mulC(k, N));
+            loop(N, [&](LV *j) {
+              LV *cp = at(c, b_.CreateAdd(cRow, j));
+              b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, cp), b_.CreateFMul(aik, ld(bp, b_.CreateAdd(bRow, j)))), cp);
+            }, "j");
+          }, "k");
+        } else {
+          // C[i,j] = dot(A(i,:), B[j,:])  (inner loop contiguous in B)
+          loop(N, [&](LV *j) {
+            LV *bRow = b_.CreateAdd(bBase, mulC(j, K));
+            LV *dot = reduceRow(K, cf(0.0), [&](LV *acc, LV *k) {
+              return b_.CreateFAdd(acc, b_.CreateFMul(aAt(k), ld(bp, b_.CreateAdd(bRow, k))));
+            });
+            b_.CreateStore(dot, at(c, b_.CreateAdd(cRow, j)));
+          }, "j");
+        }
+      }, "row");
     });
   }
 

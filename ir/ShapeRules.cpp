@@ -580,17 +580,21 @@ static TypeOrError inferTypeUnchecked(OpKind kind,
     for (size_t i = 0; i < 2; ++i)
       if (auto e = needF32(i); !e.empty())
         return e;
-    if (types[0].rank() != 2 || types[1].rank() != 2)
-      return "matmul expects two matrices, got " + types[0].str() + " and " +
-             types[1].str();
+    const TensorType &ta_ = types[0], &tb_ = types[1];
+    size_t rank = ta_.rank();
+    if (rank < 2 || tb_.rank() != rank || !std::equal(ta_.shape.begin(), ta_.shape.end() - 2, tb_.shape.begin()))
+      return "matmul expects two matrices, or two stacks of matrices with the same leading dimensions, got " +
+             ta_.str() + " and " + tb_.str();
     bool ta = boolAttr(attrs, "ta"), tb = boolAttr(attrs, "tb");
-    Dim m = types[0].shape[ta ? 1 : 0], ka = types[0].shape[ta ? 0 : 1];
-    Dim kb = types[1].shape[tb ? 1 : 0], n = types[1].shape[tb ? 0 : 1];
+    Dim m = ta_.shape[rank - (ta ? 1 : 2)], ka = ta_.shape[rank - (ta ? 2 : 1)];
+    Dim kb = tb_.shape[rank - (tb ? 1 : 2)], n = tb_.shape[rank - (tb ? 2 : 1)];
     if (ka != kb)
-      return "matmul: inner dimensions differ: " + types[0].str() +
-             (ta ? "ᵀ" : "") + " times " + types[1].str() + (tb ? "ᵀ" : "") +
-             " (" + ka.str() + " vs " + kb.str() + ")";
-    return TensorType{DType::F32, {m, n}};
+      return "matmul: inner dimensions differ: " + ta_.str() + (ta ? "ᵀ" : "") + " times " + tb_.str() +
+             (tb ? "ᵀ" : "") + " (" + ka.str() + " vs " + kb.str() + ")";
+    Shape out(ta_.shape.begin(), ta_.shape.end() - 2);
+    out.push_back(m);
+    out.push_back(n);
+    return TensorType{DType::F32, out};
   }
   case OpKind::Conv2D:
   case OpKind::Conv2DGradInput:
