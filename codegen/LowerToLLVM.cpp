@@ -21,6 +21,7 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <cmath>
 #include <functional>
 #include <limits>
 #include <map>
@@ -44,16 +45,13 @@ std::vector<int64_t> stridesOf(const std::vector<int64_t> &shape) {
 
 class Emitter {
 public:
-  Emitter(const ir::Function &f, const ir::Bindings &b, const MemoryPlan &plan,
-          llvm::LLVMContext &ctx, llvm::Module &m)
+  Emitter(const ir::Function &f, const ir::Bindings &b, const MemoryPlan &plan, llvm::LLVMContext &ctx, llvm::Module &m)
       : f_(f), bind_(b), plan_(plan), ctx_(ctx), m_(m), b_(ctx) {
     f32_ = b_.getFloatTy();
     i64_ = b_.getInt64Ty();
     i8p_ = b_.getInt8PtrTy();
-    ctxTy_ =
-        llvm::StructType::create(ctx_, {i8p_->getPointerTo(), i8p_}, "nnc.ctx");
-    kernelTy_ =
-        llvm::FunctionType::get(b_.getVoidTy(), {i8p_, i64_, i64_}, false);
+    ctxTy_ = llvm::StructType::create(ctx_, {i8p_->getPointerTo(), i8p_}, "nnc.ctx");
+    kernelTy_ = llvm::FunctionType::get(b_.getVoidTy(), {i8p_, i64_, i64_}, false);
     llvm::FastMathFlags fmf;
     fmf.setAllowReassoc();
     fmf.setAllowContract();
@@ -61,10 +59,8 @@ public:
   }
 
   void emit(const std::string &symbol) {
-    auto *entryTy = llvm::FunctionType::get(
-        b_.getVoidTy(), {i8p_->getPointerTo(), i8p_}, false);
-    entry_ = llvm::Function::Create(entryTy, llvm::Function::ExternalLinkage,
-                                    symbol, m_);
+    auto *entryTy = llvm::FunctionType::get(b_.getVoidTy(), {i8p_->getPointerTo(), i8p_}, false);
+    entry_ = llvm::Function::Create(entryTy, llvm::Function::ExternalLinkage, symbol, m_);
     entry_->getArg(0)->setName("buffers");
     entry_->getArg(1)->setName("arena");
     auto *bb = llvm::BasicBlock::Create(ctx_, "entry", entry_);
@@ -74,10 +70,8 @@ public:
     b_.CreateStore(entry_->getArg(1), b_.CreateStructGEP(ctxTy_, ctxPtr_, 1));
     ctxI8_ = b_.CreateBitCast(ctxPtr_, i8p_);
 
-    auto *pfTy = llvm::FunctionType::get(
-        b_.getVoidTy(), {kernelTy_->getPointerTo(), i8p_, i64_, i64_}, false);
-    parallelFor_ = llvm::Function::Create(pfTy, llvm::Function::ExternalLinkage,
-                                          "nnc_rt_parallel_for", m_);
+    auto *pfTy = llvm::FunctionType::get(b_.getVoidTy(), {kernelTy_->getPointerTo(), i8p_, i64_, i64_}, false);
+    parallelFor_ = llvm::Function::Create(pfTy, llvm::Function::ExternalLinkage, "nnc_rt_parallel_for", m_);
 
     for (auto &op : f_.ops)
       lowerOp(*op);
@@ -89,12 +83,8 @@ public:
 private:
   //--- buffers ------------------------------------------------------------
 
-  std::vector<int64_t> shapeOf(const ir::Value *v) const {
-    return ir::concreteShape(v->type.shape, bind_);
-  }
-  llvm::Type *elemTy(const ir::Value *v) const {
-    return v->type.dtype == ir::DType::F32 ? f32_ : i64_;
-  }
+  std::vector<int64_t> shapeOf(const ir::Value *v) const { return ir::concreteShape(v->type.shape, bind_); }
+  llvm::Type *elemTy(const ir::Value *v) const { return v->type.dtype == ir::DType::F32 ? f32_ : i64_; }
 
   /// Base pointer (typed) of `v`'s storage, emitted in the current function
   /// from its context argument `ctx`.
@@ -105,19 +95,14 @@ private:
     switch (s.kind) {
     case Storage::Arg:
     case Storage::Result: {
-      LV *bufs = b_.CreateLoad(i8p_->getPointerTo(),
-                               b_.CreateStructGEP(ctxTy_, ctx, 0), "bufs");
-      int64_t idx =
-          s.kind == Storage::Arg ? s.index : int64_t(f_.args.size()) + s.index;
-      raw = b_.CreateLoad(
-          i8p_, b_.CreateConstInBoundsGEP1_64(i8p_, bufs, uint64_t(idx)));
+      LV *bufs = b_.CreateLoad(i8p_->getPointerTo(), b_.CreateStructGEP(ctxTy_, ctx, 0), "bufs");
+      int64_t idx = s.kind == Storage::Arg ? s.index : int64_t(f_.args.size()) + s.index;
+      raw = b_.CreateLoad(i8p_, b_.CreateConstInBoundsGEP1_64(i8p_, bufs, uint64_t(idx)));
       break;
     }
     case Storage::Arena: {
-      LV *arena =
-          b_.CreateLoad(i8p_, b_.CreateStructGEP(ctxTy_, ctx, 1), "arena");
-      raw = b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), arena,
-                                          uint64_t(s.offset));
+      LV *arena = b_.CreateLoad(i8p_, b_.CreateStructGEP(ctxTy_, ctx, 1), "arena");
+      raw = b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), arena, uint64_t(s.offset));
       break;
     }
     default:
@@ -129,9 +114,7 @@ private:
   }
 
   static int64_t storageKey(const Storage &s) {
-    return s.kind == Storage::Arg      ? -1 - s.index
-           : s.kind == Storage::Result ? -1000000 - s.index
-                                       : s.offset;
+    return s.kind == Storage::Arg ? -1 - s.index : s.kind == Storage::Result ? -1000000 - s.index : s.offset;
   }
 
   /// Marks every load and store in `fn` with alias scopes, one per buffer: the
@@ -176,20 +159,15 @@ private:
       for (auto &[k, scope] : scopes)
         if (k != key)
           others.push_back(scope);
-      inst->setMetadata(llvm::LLVMContext::MD_alias_scope,
-                        llvm::MDNode::get(ctx_, {scopes[key]}));
-      inst->setMetadata(llvm::LLVMContext::MD_noalias,
-                        llvm::MDNode::get(ctx_, others));
+      inst->setMetadata(llvm::LLVMContext::MD_alias_scope, llvm::MDNode::get(ctx_, {scopes[key]}));
+      inst->setMetadata(llvm::LLVMContext::MD_noalias, llvm::MDNode::get(ctx_, others));
     }
   }
 
   /// A pointer to result buffer j (for copies of results).
   LV *resultPtr(int j, llvm::Type *ety, LV *ctx) {
-    LV *bufs = b_.CreateLoad(i8p_->getPointerTo(),
-                             b_.CreateStructGEP(ctxTy_, ctx, 0), "bufs");
-    LV *raw = b_.CreateLoad(
-        i8p_, b_.CreateConstInBoundsGEP1_64(
-                  i8p_, bufs, uint64_t(f_.args.size() + size_t(j))));
+    LV *bufs = b_.CreateLoad(i8p_->getPointerTo(), b_.CreateStructGEP(ctxTy_, ctx, 0), "bufs");
+    LV *raw = b_.CreateLoad(i8p_, b_.CreateConstInBoundsGEP1_64(i8p_, bufs, uint64_t(f_.args.size() + size_t(j))));
     LV *typed = b_.CreateBitCast(raw, ety->getPointerTo());
     bufferOf_[typed] = storageKey(Storage{Storage::Result, j});
     return typed;
@@ -198,16 +176,12 @@ private:
   //--- control flow -------------------------------------------------------
 
   /// for (i = lo; i < hi; ++i) body(i)
-  void loop(LV *lo, LV *hi, const std::function<void(LV *)> &body,
-            const char *name = "i") {
+  void loop(LV *lo, LV *hi, const std::function<void(LV *)> &body, const char *name = "i") {
     llvm::Function *fn = b_.GetInsertBlock()->getParent();
     llvm::BasicBlock *pre = b_.GetInsertBlock();
-    auto *header =
-        llvm::BasicBlock::Create(ctx_, std::string(name) + ".header", fn);
-    auto *bodyBB =
-        llvm::BasicBlock::Create(ctx_, std::string(name) + ".body", fn);
-    auto *exit =
-        llvm::BasicBlock::Create(ctx_, std::string(name) + ".exit", fn);
+    auto *header = llvm::BasicBlock::Create(ctx_, std::string(name) + ".header", fn);
+    auto *bodyBB = llvm::BasicBlock::Create(ctx_, std::string(name) + ".body", fn);
+    auto *exit = llvm::BasicBlock::Create(ctx_, std::string(name) + ".exit", fn);
     b_.CreateBr(header);
     b_.SetInsertPoint(header);
     llvm::PHINode *iv = b_.CreatePHI(i64_, 2, name);
@@ -220,8 +194,7 @@ private:
     b_.CreateBr(header);
     b_.SetInsertPoint(exit);
   }
-  void loop(int64_t n, const std::function<void(LV *)> &body,
-            const char *name = "i") {
+  void loop(int64_t n, const std::function<void(LV *)> &body, const char *name = "i") {
     loop(b_.getInt64(0), b_.getInt64(n), body, name);
   }
 
@@ -229,9 +202,8 @@ private:
   /// entry function over [0, n), in parallel when `work` is large.
   void kernel(const std::string &what, int64_t n, int64_t work,
               const std::function<void(LV *ctx, LV *begin, LV *end)> &body) {
-    auto *k = llvm::Function::Create(
-        kernelTy_, llvm::Function::InternalLinkage,
-        "k" + std::to_string(kernelCount_++) + "." + what, m_);
+    auto *k = llvm::Function::Create(kernelTy_, llvm::Function::InternalLinkage,
+                                     "k" + std::to_string(kernelCount_++) + "." + what, m_);
     auto saved = b_.saveIP();
     b_.SetInsertPoint(llvm::BasicBlock::Create(ctx_, "entry", k));
     LV *ctx = b_.CreateBitCast(k->getArg(0), ctxTy_->getPointerTo());
@@ -245,42 +217,32 @@ private:
     } else {
       int64_t perIter = std::max<int64_t>(1, work / n);
       int64_t grain = std::max<int64_t>(1, kParallelThreshold / 4 / perIter);
-      b_.CreateCall(parallelFor_,
-                    {k, ctxI8_, b_.getInt64(n), b_.getInt64(grain)});
+      b_.CreateCall(parallelFor_, {k, ctxI8_, b_.getInt64(n), b_.getInt64(grain)});
     }
   }
 
   //--- math ---------------------------------------------------------------
 
   LV *cf(double v) { return llvm::ConstantFP::get(f32_, v); }
-  LV *call(llvm::Intrinsic::ID id, LV *x) {
-    return b_.CreateUnaryIntrinsic(id, x);
-  }
+  LV *call(llvm::Intrinsic::ID id, LV *x) { return b_.CreateUnaryIntrinsic(id, x); }
   LV *select(LV *c, LV *a, LV *b) { return b_.CreateSelect(c, a, b); }
 
   /// exp(x): Cody-Waite range reduction and a degree-6 polynomial (Cephes
   /// expf), max error about 2 ulp; branch-free so loops vectorize.
   LV *expf(LV *x) {
-    LV *xc = select(b_.CreateFCmpOGT(x, cf(88.3762626647949)),
-                    cf(88.3762626647949), x);
+    LV *xc = select(b_.CreateFCmpOGT(x, cf(88.3762626647949)), cf(88.3762626647949), x);
     xc = select(b_.CreateFCmpOLT(xc, cf(-88.0)), cf(-88.0), xc);
-    LV *n = call(
-        llvm::Intrinsic::floor,
-        b_.CreateFAdd(b_.CreateFMul(xc, cf(1.44269504088896341)), cf(0.5)));
+    LV *n = call(llvm::Intrinsic::floor, b_.CreateFAdd(b_.CreateFMul(xc, cf(1.44269504088896341)), cf(0.5)));
     LV *r = b_.CreateFSub(xc, b_.CreateFMul(n, cf(0.693359375)));
     r = b_.CreateFSub(r, b_.CreateFMul(n, cf(-2.12194440e-4)));
     LV *p = cf(1.9875691500E-4);
-    for (double c : {1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2,
-                     1.6666665459E-1, 5.0000001201E-1})
+    for (double c : {1.3981999507E-3, 8.3334519073E-3, 4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1})
       p = b_.CreateFAdd(b_.CreateFMul(p, r), cf(c));
-    LV *y = b_.CreateFAdd(
-        b_.CreateFAdd(b_.CreateFMul(p, b_.CreateFMul(r, r)), r), cf(1.0));
+    LV *y = b_.CreateFAdd(b_.CreateFAdd(b_.CreateFMul(p, b_.CreateFMul(r, r)), r), cf(1.0));
     LV *ni = b_.CreateFPToSI(n, b_.getInt32Ty());
-    LV *pow2 = b_.CreateBitCast(
-        b_.CreateShl(b_.CreateAdd(ni, b_.getInt32(127)), 23), f32_);
+    LV *pow2 = b_.CreateBitCast(b_.CreateShl(b_.CreateAdd(ni, b_.getInt32(127)), 23), f32_);
     y = b_.CreateFMul(y, pow2);
-    y = select(b_.CreateFCmpOGT(x, cf(88.72283905206835)),
-               cf(std::numeric_limits<float>::infinity()), y);
+    y = select(b_.CreateFCmpOGT(x, cf(88.72283905206835)), cf(std::numeric_limits<float>::infinity()), y);
     y = select(b_.CreateFCmpOLT(x, cf(-87.33654475055310898657)), cf(0.0), y);
     return select(b_.CreateFCmpUNO(x, x), x, y);
   }
@@ -290,31 +252,24 @@ private:
   LV *logf(LV *x) {
     LV *bits = b_.CreateBitCast(x, b_.getInt32Ty());
     LV *e = b_.CreateSub(b_.CreateLShr(bits, 23), b_.getInt32(126));
-    LV *mbits = b_.CreateOr(b_.CreateAnd(bits, b_.getInt32(0x807fffff)),
-                            b_.getInt32(0x3f000000));
+    LV *mbits = b_.CreateOr(b_.CreateAnd(bits, b_.getInt32(0x807fffff)), b_.getInt32(0x3f000000));
     LV *m = b_.CreateBitCast(mbits, f32_); // in [0.5, 1)
     LV *ef = b_.CreateSIToFP(e, f32_);
     LV *small = b_.CreateFCmpOLT(m, cf(0.707106781186547524));
     ef = select(small, b_.CreateFSub(ef, cf(1.0)), ef);
-    LV *t = select(small, b_.CreateFSub(b_.CreateFAdd(m, m), cf(1.0)),
-                   b_.CreateFSub(m, cf(1.0)));
+    LV *t = select(small, b_.CreateFSub(b_.CreateFAdd(m, m), cf(1.0)), b_.CreateFSub(m, cf(1.0)));
     LV *z = b_.CreateFMul(t, t);
     LV *p = cf(7.0376836292E-2);
-    for (double c :
-         {-1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1,
-          -1.6668057665E-1, 2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1})
+    for (double c : {-1.1514610310E-1, 1.1676998740E-1, -1.2420140846E-1, 1.4249322787E-1, -1.6668057665E-1,
+                     2.0000714765E-1, -2.4999993993E-1, 3.3333331174E-1})
       p = b_.CreateFAdd(b_.CreateFMul(p, t), cf(c));
     LV *y = b_.CreateFMul(b_.CreateFMul(p, t), z);
     y = b_.CreateFAdd(y, b_.CreateFMul(ef, cf(-2.12194440e-4)));
     y = b_.CreateFSub(y, b_.CreateFMul(z, cf(0.5)));
-    LV *r =
-        b_.CreateFAdd(b_.CreateFAdd(t, y), b_.CreateFMul(ef, cf(0.693359375)));
-    r = select(b_.CreateFCmpOEQ(x, cf(0.0)),
-               cf(-std::numeric_limits<float>::infinity()), r);
-    r = select(b_.CreateFCmpOLT(x, cf(0.0)),
-               cf(std::numeric_limits<float>::quiet_NaN()), r);
-    r = select(b_.CreateFCmpOEQ(x, cf(std::numeric_limits<float>::infinity())),
-               x, r);
+    LV *r = b_.CreateFAdd(b_.CreateFAdd(t, y), b_.CreateFMul(ef, cf(0.693359375)));
+    r = select(b_.CreateFCmpOEQ(x, cf(0.0)), cf(-std::numeric_limits<float>::infinity()), r);
+    r = select(b_.CreateFCmpOLT(x, cf(0.0)), cf(std::numeric_limits<float>::quiet_NaN()), r);
+    r = select(b_.CreateFCmpOEQ(x, cf(std::numeric_limits<float>::infinity())), x, r);
     return select(b_.CreateFCmpUNO(x, x), x, r);
   }
 
@@ -324,13 +279,11 @@ private:
     LV *ax = call(llvm::Intrinsic::fabs, x);
     LV *z = b_.CreateFMul(x, x);
     LV *p = cf(-5.70498872745E-3);
-    for (double c : {2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1,
-                     -3.33332819422E-1})
+    for (double c : {2.06390887954E-2, -5.37397155531E-2, 1.33314422036E-1, -3.33332819422E-1})
       p = b_.CreateFAdd(b_.CreateFMul(p, z), cf(c));
     LV *smallY = b_.CreateFAdd(b_.CreateFMul(b_.CreateFMul(p, z), x), x);
     LV *e = expf(b_.CreateFMul(ax, cf(2.0)));
-    LV *big = b_.CreateFSub(cf(1.0),
-                            b_.CreateFDiv(cf(2.0), b_.CreateFAdd(e, cf(1.0))));
+    LV *big = b_.CreateFSub(cf(1.0), b_.CreateFDiv(cf(2.0), b_.CreateFAdd(e, cf(1.0))));
     LV *signedBig = b_.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, big, x);
     return select(b_.CreateFCmpOLT(ax, cf(0.625)), smallY, signedBig);
   }
@@ -340,14 +293,11 @@ private:
   /// float (tested in test/unit/CodegenTest.cpp).
   LV *erff(LV *x) {
     LV *ax = call(llvm::Intrinsic::fabs, x);
-    LV *t = b_.CreateFDiv(
-        cf(1.0), b_.CreateFAdd(cf(1.0), b_.CreateFMul(ax, cf(0.3275911))));
+    LV *t = b_.CreateFDiv(cf(1.0), b_.CreateFAdd(cf(1.0), b_.CreateFMul(ax, cf(0.3275911))));
     LV *p = cf(1.061405429);
     for (double c : {-1.453152027, 1.421413741, -0.284496736, 0.254829592})
       p = b_.CreateFAdd(b_.CreateFMul(p, t), cf(c));
-    LV *y = b_.CreateFSub(
-        cf(1.0), b_.CreateFMul(b_.CreateFMul(p, t),
-                               expf(b_.CreateFNeg(b_.CreateFMul(ax, ax)))));
+    LV *y = b_.CreateFSub(cf(1.0), b_.CreateFMul(b_.CreateFMul(p, t), expf(b_.CreateFNeg(b_.CreateFMul(ax, ax)))));
     LV *big = b_.CreateBinaryIntrinsic(llvm::Intrinsic::copysign, y, x);
     // Near 0 the formula above cancels; its Taylor series keeps the relative
     // error small: 2/sqrt(pi) (x - x^3/3 + x^5/10 - x^7/42 + x^9/216).
@@ -359,10 +309,7 @@ private:
     return select(b_.CreateFCmpOLT(ax, cf(0.5)), small, big);
   }
 
-  LV *sigmoidf(LV *x) {
-    return b_.CreateFDiv(cf(1.0),
-                         b_.CreateFAdd(cf(1.0), expf(b_.CreateFNeg(x))));
-  }
+  LV *sigmoidf(LV *x) { return b_.CreateFDiv(cf(1.0), b_.CreateFAdd(cf(1.0), expf(b_.CreateFNeg(x)))); }
 
   LV *scalarOp(ir::OpKind k, const std::vector<LV *> &a) {
     using K = ir::OpKind;
@@ -378,9 +325,7 @@ private:
     case K::Maximum:
       return select(b_.CreateFCmpUGE(a[0], a[1]), a[0], a[1]);
     case K::Equal:
-      return b_.CreateUIToFP(a[0]->getType()->isFloatTy()
-                                 ? b_.CreateFCmpOEQ(a[0], a[1])
-                                 : b_.CreateICmpEQ(a[0], a[1]),
+      return b_.CreateUIToFP(a[0]->getType()->isFloatTy() ? b_.CreateFCmpOEQ(a[0], a[1]) : b_.CreateICmpEQ(a[0], a[1]),
                              f32_);
     case K::Neg:
       return b_.CreateFNeg(a[0]);
@@ -393,9 +338,8 @@ private:
     case K::Abs:
       return call(llvm::Intrinsic::fabs, a[0]);
     case K::Sign:
-      return b_.CreateFSub(
-          b_.CreateUIToFP(b_.CreateFCmpOGT(a[0], cf(0)), f32_),
-          b_.CreateUIToFP(b_.CreateFCmpOLT(a[0], cf(0)), f32_));
+      return b_.CreateFSub(b_.CreateUIToFP(b_.CreateFCmpOGT(a[0], cf(0)), f32_),
+                           b_.CreateUIToFP(b_.CreateFCmpOLT(a[0], cf(0)), f32_));
     case K::Step:
       return b_.CreateUIToFP(b_.CreateFCmpOGT(a[0], cf(0)), f32_);
     case K::Relu:
@@ -438,8 +382,7 @@ private:
   }
 
   /// Strides of `v` broadcast (numpy rules) to `outShape`.
-  Access broadcastAccess(const ir::Value *v,
-                         const std::vector<int64_t> &outShape) {
+  Access broadcastAccess(const ir::Value *v, const std::vector<int64_t> &outShape) {
     Access a;
     a.v = v;
     const Storage &s = plan_.resolve(v);
@@ -453,17 +396,14 @@ private:
     size_t lead = outShape.size() - shape.size();
     a.strides.assign(outShape.size(), 0);
     for (size_t i = 0; i < shape.size(); ++i)
-      a.strides[lead + i] =
-          shape[i] == 1 && outShape[lead + i] != 1 ? 0 : st[i];
+      a.strides[lead + i] = shape[i] == 1 && outShape[lead + i] != 1 ? 0 : st[i];
     return a;
   }
 
   /// out[idx] = fn(operands[idx]) over `outShape`, parallel over the first
   /// (collapsed) dimension.
-  void strided(const std::string &what, const ir::Value *out,
-               std::vector<int64_t> shape, std::vector<Access> ins,
-               const std::function<LV *(const std::vector<LV *> &)> &fn,
-               int64_t costPerElem = 1) {
+  void strided(const std::string &what, const ir::Value *out, std::vector<int64_t> shape, std::vector<Access> ins,
+               const std::function<LV *(const std::vector<LV *> &)> &fn, int64_t costPerElem = 1) {
     Access o;
     o.v = out;
     o.strides = stridesOf(shape);
@@ -472,10 +412,8 @@ private:
 
   /// The general form: the output is written through its own access (strides
   /// and offset), so a kernel can fill part of a larger buffer.
-  void strided(const std::string &what, Access outAccess,
-               std::vector<int64_t> shape, std::vector<Access> ins,
-               const std::function<LV *(const std::vector<LV *> &)> &fn,
-               int64_t costPerElem = 1) {
+  void strided(const std::string &what, Access outAccess, std::vector<int64_t> shape, std::vector<Access> ins,
+               const std::function<LV *(const std::vector<LV *> &)> &fn, int64_t costPerElem = 1) {
     const ir::Value *out = outAccess.v;
     std::vector<int64_t> outStrides = outAccess.strides;
     // Collapse dims d, d+1 when every access walks them as one.
@@ -503,50 +441,43 @@ private:
     int64_t total = 1;
     for (int64_t d : shape)
       total *= d;
-    kernel(
-        what, shape[0], total * costPerElem, [&](LV *ctx, LV *begin, LV *end) {
-          LV *outPtr = basePtr(out, ctx);
-          std::vector<LV *> inPtrs;
-          for (auto &a : ins)
-            inPtrs.push_back(a.immediate ? nullptr : basePtr(a.v, ctx));
-          std::vector<LV *> idx(shape.size());
-          std::function<void(size_t)> nest = [&](size_t d) {
-            auto body = [&](LV *i) {
-              idx[d] = i;
-              if (d + 1 < shape.size())
-                return nest(d + 1);
-              std::vector<LV *> vals;
-              for (size_t k = 0; k < ins.size(); ++k) {
-                if (ins[k].immediate) {
-                  vals.push_back(ins[k].v->type.dtype == ir::DType::F32
-                                     ? cf(ins[k].imm)
-                                     : b_.getInt64(int64_t(ins[k].imm)));
-                  continue;
-                }
-                LV *off = b_.getInt64(ins[k].offset);
-                for (size_t j = 0; j < idx.size(); ++j)
-                  if (ins[k].strides[j])
-                    off = b_.CreateAdd(
-                        off,
-                        b_.CreateMul(idx[j], b_.getInt64(ins[k].strides[j])));
-                llvm::Type *ety = elemTy(ins[k].v);
-                vals.push_back(b_.CreateLoad(
-                    ety, b_.CreateInBoundsGEP(ety, inPtrs[k], off)));
-              }
-              LV *off = b_.getInt64(outAccess.offset);
-              for (size_t j = 0; j < idx.size(); ++j)
-                off = b_.CreateAdd(
-                    off, b_.CreateMul(idx[j], b_.getInt64(outStrides[j])));
-              b_.CreateStore(fn(vals),
-                             b_.CreateInBoundsGEP(elemTy(out), outPtr, off));
-            };
-            if (d == 0)
-              loop(begin, end, body, "i0");
-            else
-              loop(shape[d], body, ("i" + std::to_string(d)).c_str());
-          };
-          nest(0);
-        });
+    kernel(what, shape[0], total * costPerElem, [&](LV *ctx, LV *begin, LV *end) {
+      LV *outPtr = basePtr(out, ctx);
+      std::vector<LV *> inPtrs;
+      for (auto &a : ins)
+        inPtrs.push_back(a.immediate ? nullptr : basePtr(a.v, ctx));
+      std::vector<LV *> idx(shape.size());
+      std::function<void(size_t)> nest = [&](size_t d) {
+        auto body = [&](LV *i) {
+          idx[d] = i;
+          if (d + 1 < shape.size())
+            return nest(d + 1);
+          std::vector<LV *> vals;
+          for (size_t k = 0; k < ins.size(); ++k) {
+            if (ins[k].immediate) {
+              vals.push_back(ins[k].v->type.dtype == ir::DType::F32 ? cf(ins[k].imm)
+                                                                    : b_.getInt64(int64_t(ins[k].imm)));
+              continue;
+            }
+            LV *off = b_.getInt64(ins[k].offset);
+            for (size_t j = 0; j < idx.size(); ++j)
+              if (ins[k].strides[j])
+                off = b_.CreateAdd(off, b_.CreateMul(idx[j], b_.getInt64(ins[k].strides[j])));
+            llvm::Type *ety = elemTy(ins[k].v);
+            vals.push_back(b_.CreateLoad(ety, b_.CreateInBoundsGEP(ety, inPtrs[k], off)));
+          }
+          LV *off = b_.getInt64(outAccess.offset);
+          for (size_t j = 0; j < idx.size(); ++j)
+            off = b_.CreateAdd(off, b_.CreateMul(idx[j], b_.getInt64(outStrides[j])));
+          b_.CreateStore(fn(vals), b_.CreateInBoundsGEP(elemTy(out), outPtr, off));
+        };
+        if (d == 0)
+          loop(begin, end, body, "i0");
+        else
+          loop(shape[d], body, ("i" + std::to_string(d)).c_str());
+      };
+      nest(0);
+    });
   }
 
   void lowerElementwise(const ir::Op &op) {
@@ -562,21 +493,18 @@ private:
         for (size_t i = 0; i < perm.size(); ++i)
           ins[0].strides[i] = inStrides[perm[i]];
     }
-    int64_t cost = (op.kind == ir::OpKind::Exp || op.kind == ir::OpKind::Log ||
-                    op.kind == ir::OpKind::Tanh || op.kind == ir::OpKind::Erf ||
-                    op.kind == ir::OpKind::Sigmoid)
+    int64_t cost = (op.kind == ir::OpKind::Exp || op.kind == ir::OpKind::Log || op.kind == ir::OpKind::Tanh ||
+                    op.kind == ir::OpKind::Erf || op.kind == ir::OpKind::Sigmoid)
                        ? 20
                        : 1;
     ir::OpKind k = op.kind;
     strided(
-        ir::opName(k), op.result, outShape, ins,
-        [&](const std::vector<LV *> &v) { return scalarOp(k, v); }, cost);
+        ir::opName(k), op.result, outShape, ins, [&](const std::vector<LV *> &v) { return scalarOp(k, v); }, cost);
   }
 
   void lowerConstFill(const ir::Op &op) {
     double v = constantValue(op, bind_);
-    strided("fill", op.result, shapeOf(op.result), {},
-            [&](const std::vector<LV *> &) { return cf(v); });
+    strided("fill", op.result, shapeOf(op.result), {}, [&](const std::vector<LV *> &) { return cf(v); });
   }
 
   void lowerReduce(const ir::Op &op) {
@@ -600,8 +528,7 @@ private:
     // Collapse neighbours with the same kind whose strides chain.
     std::vector<int64_t> shape = in;
     for (int d = int(shape.size()) - 2; d >= 0; --d) {
-      if (red[d] != red[d + 1] || is[d] != is[d + 1] * shape[d + 1] ||
-          os[d] != os[d + 1] * shape[d + 1])
+      if (red[d] != red[d + 1] || is[d] != is[d + 1] * shape[d + 1] || os[d] != os[d + 1] * shape[d + 1])
         continue;
       shape[d] *= shape[d + 1];
       shape.erase(shape.begin() + d + 1);
@@ -620,8 +547,7 @@ private:
     int64_t outElems = ir::numElements(shapeOf(op.result));
     bool isMax = op.kind == ir::OpKind::ReduceMax;
     double init = isMax ? -std::numeric_limits<double>::infinity() : 0.0;
-    double scale =
-        op.kind == ir::OpKind::ReduceMean ? 1.0 / double(count) : 1.0;
+    double scale = op.kind == ir::OpKind::ReduceMean ? 1.0 / double(count) : 1.0;
     // Parallel over dim 0 if it is kept; its output block is contiguous.
     bool par = !red[0];
     int64_t n = par ? shape[0] : 1;
@@ -631,19 +557,12 @@ private:
       LV *inPtr = basePtr(src, ctx), *outPtr = basePtr(dst, ctx);
       // Output elements of this slice.
       int64_t block = par ? os[0] : outElems;
-      LV *oBegin =
-          par ? b_.CreateMul(begin, b_.getInt64(block)) : b_.getInt64(0);
-      LV *oEnd =
-          par ? b_.CreateMul(end, b_.getInt64(block)) : b_.getInt64(outElems);
+      LV *oBegin = par ? b_.CreateMul(begin, b_.getInt64(block)) : b_.getInt64(0);
+      LV *oEnd = par ? b_.CreateMul(end, b_.getInt64(block)) : b_.getInt64(outElems);
       loop(
-          oBegin, oEnd,
-          [&](LV *i) {
-            b_.CreateStore(cf(init), b_.CreateInBoundsGEP(f32_, outPtr, i));
-          },
-          "init");
+          oBegin, oEnd, [&](LV *i) { b_.CreateStore(cf(init), b_.CreateInBoundsGEP(f32_, outPtr, i)); }, "init");
       auto combine = [&](LV *acc, LV *x) {
-        return isMax ? select(b_.CreateFCmpUGE(acc, x), acc, x)
-                     : b_.CreateFAdd(acc, x);
+        return isMax ? select(b_.CreateFCmpUGE(acc, x), acc, x) : b_.CreateFAdd(acc, x);
       };
       std::vector<LV *> idx(shape.size());
       auto offsets = [&](size_t upto, const std::vector<int64_t> &st) {
@@ -659,13 +578,10 @@ private:
           // Innermost reduced dim: accumulate in a register.
           LV *oPtr = b_.CreateInBoundsGEP(f32_, outPtr, offsets(d, os));
           LV *inBase = offsets(d, is);
-          LV *acc =
-              reduceRow(shape[d], b_.CreateLoad(f32_, oPtr), [&](LV *a, LV *k) {
-                LV *off =
-                    b_.CreateAdd(inBase, b_.CreateMul(k, b_.getInt64(is[d])));
-                return combine(a, b_.CreateLoad(f32_, b_.CreateInBoundsGEP(
-                                                          f32_, inPtr, off)));
-              });
+          LV *acc = reduceRow(shape[d], b_.CreateLoad(f32_, oPtr), [&](LV *a, LV *k) {
+            LV *off = b_.CreateAdd(inBase, b_.CreateMul(k, b_.getInt64(is[d])));
+            return combine(a, b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, inPtr, off)));
+          });
           b_.CreateStore(acc, oPtr);
           return;
         }
@@ -674,8 +590,7 @@ private:
           if (!last)
             return nest(d + 1);
           LV *oPtr = b_.CreateInBoundsGEP(f32_, outPtr, offsets(d + 1, os));
-          LV *x = b_.CreateLoad(
-              f32_, b_.CreateInBoundsGEP(f32_, inPtr, offsets(d + 1, is)));
+          LV *x = b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, inPtr, offsets(d + 1, is)));
           b_.CreateStore(combine(b_.CreateLoad(f32_, oPtr), x), oPtr);
         };
         if (d == 0 && par)
@@ -689,8 +604,7 @@ private:
             oBegin, oEnd,
             [&](LV *i) {
               LV *p = b_.CreateInBoundsGEP(f32_, outPtr, i);
-              b_.CreateStore(b_.CreateFMul(b_.CreateLoad(f32_, p), cf(scale)),
-                             p);
+              b_.CreateStore(b_.CreateFMul(b_.CreateLoad(f32_, p), cf(scale)), p);
             },
             "scale");
     });
@@ -699,92 +613,71 @@ private:
   /// Softmax, log-softmax and argmax along the last axis, one row at a time.
   void lowerRowwise(const ir::Op &op) {
     std::vector<int64_t> in = shapeOf(op.operand(0));
-    int64_t len = in.back(),
-            rows = ir::numElements(in) / std::max<int64_t>(1, len);
+    int64_t len = in.back(), rows = ir::numElements(in) / std::max<int64_t>(1, len);
     const ir::Value *src = op.operand(0), *dst = op.result;
     ir::OpKind k = op.kind;
-    kernel(
-        ir::opName(k), rows, rows * len * 20, [&](LV *ctx, LV *begin, LV *end) {
-          LV *inPtr = basePtr(src, ctx), *outPtr = basePtr(dst, ctx);
-          loop(
-              begin, end,
-              [&](LV *r) {
-                LV *rowOff = b_.CreateMul(r, b_.getInt64(len));
-                auto at = [&](LV *ptr, LV *j) {
-                  return b_.CreateInBoundsGEP(f32_, ptr,
-                                              b_.CreateAdd(rowOff, j));
-                };
-                if (k == ir::OpKind::ArgMax) {
-                  // First index of the maximum, as PyTorch does.
-                  auto best = carryLoop(
-                      len,
-                      {cf(-std::numeric_limits<double>::infinity()),
-                       b_.getInt64(0)},
-                      [&](const std::vector<LV *> &v, LV *j) {
-                        LV *x = b_.CreateLoad(f32_, at(inPtr, j));
-                        LV *better = b_.CreateFCmpOGT(x, v[0]);
-                        return std::vector<LV *>{select(better, x, v[0]),
-                                                 select(better, j, v[1])};
-                      });
-                  LV *bestIdx = best[1];
-                  b_.CreateStore(bestIdx,
-                                 b_.CreateInBoundsGEP(i64_, outPtr, r));
-                  return;
-                }
-                LV *mx =
-                    reduceRow(len, cf(-std::numeric_limits<double>::infinity()),
-                              [&](LV *acc, LV *j) {
-                                LV *x = b_.CreateLoad(f32_, at(inPtr, j));
-                                return select(b_.CreateFCmpUGE(acc, x), acc, x);
-                              });
-                LV *sum = reduceRow(len, cf(0.0), [&](LV *acc, LV *j) {
-                  return b_.CreateFAdd(
-                      acc, expf(b_.CreateFSub(b_.CreateLoad(f32_, at(inPtr, j)),
-                                              mx)));
-                });
-                if (k == ir::OpKind::Softmax) {
-                  LV *inv = b_.CreateFDiv(cf(1.0), sum);
-                  loop(
-                      len,
-                      [&](LV *j) {
-                        LV *e = expf(b_.CreateFSub(
-                            b_.CreateLoad(f32_, at(inPtr, j)), mx));
-                        b_.CreateStore(b_.CreateFMul(e, inv), at(outPtr, j));
-                      },
-                      "j");
-                } else {
-                  // (x - max) - log(sum): both terms are small, so large logits
-                  // keep their precision (x - (max + log sum) loses it).
-                  LV *ls = logf(sum);
-                  loop(
-                      len,
-                      [&](LV *j) {
-                        LV *shifted = b_.CreateFSub(
-                            b_.CreateLoad(f32_, at(inPtr, j)), mx);
-                        b_.CreateStore(b_.CreateFSub(shifted, ls),
-                                       at(outPtr, j));
-                      },
-                      "j");
-                }
-              },
-              "row");
-        });
+    kernel(ir::opName(k), rows, rows * len * 20, [&](LV *ctx, LV *begin, LV *end) {
+      LV *inPtr = basePtr(src, ctx), *outPtr = basePtr(dst, ctx);
+      loop(
+          begin, end,
+          [&](LV *r) {
+            LV *rowOff = b_.CreateMul(r, b_.getInt64(len));
+            auto at = [&](LV *ptr, LV *j) { return b_.CreateInBoundsGEP(f32_, ptr, b_.CreateAdd(rowOff, j)); };
+            if (k == ir::OpKind::ArgMax) {
+              // First index of the maximum, as PyTorch does.
+              auto best = carryLoop(len, {cf(-std::numeric_limits<double>::infinity()), b_.getInt64(0)},
+                                    [&](const std::vector<LV *> &v, LV *j) {
+                                      LV *x = b_.CreateLoad(f32_, at(inPtr, j));
+                                      LV *better = b_.CreateFCmpOGT(x, v[0]);
+                                      return std::vector<LV *>{select(better, x, v[0]), select(better, j, v[1])};
+                                    });
+              LV *bestIdx = best[1];
+              b_.CreateStore(bestIdx, b_.CreateInBoundsGEP(i64_, outPtr, r));
+              return;
+            }
+            LV *mx = reduceRow(len, cf(-std::numeric_limits<double>::infinity()), [&](LV *acc, LV *j) {
+              LV *x = b_.CreateLoad(f32_, at(inPtr, j));
+              return select(b_.CreateFCmpUGE(acc, x), acc, x);
+            });
+            LV *sum = reduceRow(len, cf(0.0), [&](LV *acc, LV *j) {
+              return b_.CreateFAdd(acc, expf(b_.CreateFSub(b_.CreateLoad(f32_, at(inPtr, j)), mx)));
+            });
+            if (k == ir::OpKind::Softmax) {
+              LV *inv = b_.CreateFDiv(cf(1.0), sum);
+              loop(
+                  len,
+                  [&](LV *j) {
+                    LV *e = expf(b_.CreateFSub(b_.CreateLoad(f32_, at(inPtr, j)), mx));
+                    b_.CreateStore(b_.CreateFMul(e, inv), at(outPtr, j));
+                  },
+                  "j");
+            } else {
+              // (x - max) - log(sum): both terms are small, so large logits
+              // keep their precision (x - (max + log sum) loses it).
+              LV *ls = logf(sum);
+              loop(
+                  len,
+                  [&](LV *j) {
+                    LV *shifted = b_.CreateFSub(b_.CreateLoad(f32_, at(inPtr, j)), mx);
+                    b_.CreateStore(b_.CreateFSub(shifted, ls), at(outPtr, j));
+                  },
+                  "j");
+            }
+          },
+          "row");
+    });
   }
 
   /// A loop over j in [0, len) carrying `init` values in registers:
   /// vals = step(vals, j) each iteration; returns the final values. Register
   /// reductions in this form are what the vectorizer handles.
-  std::vector<LV *> carryLoop(
-      int64_t len, const std::vector<LV *> &init,
-      const std::function<std::vector<LV *>(const std::vector<LV *> &, LV *)>
-          &step) {
+  std::vector<LV *> carryLoop(int64_t len, const std::vector<LV *> &init,
+                              const std::function<std::vector<LV *>(const std::vector<LV *> &, LV *)> &step) {
     return carryLoop(b_.getInt64(0), b_.getInt64(len), init, step);
   }
   /// The same over [lo, hi).
-  std::vector<LV *> carryLoop(
-      LV *lo, LV *hi, const std::vector<LV *> &init,
-      const std::function<std::vector<LV *>(const std::vector<LV *> &, LV *)>
-          &step) {
+  std::vector<LV *> carryLoop(LV *lo, LV *hi, const std::vector<LV *> &init,
+                              const std::function<std::vector<LV *>(const std::vector<LV *> &, LV *)> &step) {
     llvm::Function *fn = b_.GetInsertBlock()->getParent();
     llvm::BasicBlock *pre = b_.GetInsertBlock();
     auto *header = llvm::BasicBlock::Create(ctx_, "red.header", fn);
@@ -813,11 +706,9 @@ private:
   }
 
   /// acc = init; for j < len: acc = step(acc, j); returns acc.
-  LV *reduceRow(int64_t len, LV *init,
-                const std::function<LV *(LV *, LV *)> &step) {
-    return carryLoop(len, {init}, [&](const std::vector<LV *> &v, LV *j) {
-      return std::vector<LV *>{step(v[0], j)};
-    })[0];
+  LV *reduceRow(int64_t len, LV *init, const std::function<LV *(LV *, LV *)> &step) {
+    return carryLoop(len, {init},
+                     [&](const std::vector<LV *> &v, LV *j) { return std::vector<LV *>{step(v[0], j)}; })[0];
   }
 
   /// slice, pad and concat: strided copies between a buffer and a part of
@@ -825,13 +716,11 @@ private:
   void lowerSliceLike(const ir::Op &op) {
     int64_t axis = op.getInt("axis");
     const ir::Value *out = op.result;
-    std::vector<int64_t> outShape = shapeOf(out),
-                         outStrides = stridesOf(outShape);
+    std::vector<int64_t> outShape = shapeOf(out), outStrides = stridesOf(outShape);
     if (op.kind == ir::OpKind::Slice) {
       Access in = denseAccess(op.operand(0));
       in.offset = op.getInt("start") * in.strides[size_t(axis)];
-      strided("slice", out, outShape, {in},
-              [](const std::vector<LV *> &v) { return v[0]; });
+      strided("slice", out, outShape, {in}, [](const std::vector<LV *> &v) { return v[0]; });
       return;
     }
     // pad and concat: copy each operand into its place in the output.
@@ -844,8 +733,7 @@ private:
       o.strides = outStrides;
       o.offset = at * outStrides[size_t(axis)];
       std::vector<int64_t> partShape = shapeOf(part);
-      strided(ir::opName(op.kind), o, partShape, {denseAccess(part)},
-              [](const std::vector<LV *> &v) { return v[0]; });
+      strided(ir::opName(op.kind), o, partShape, {denseAccess(part)}, [](const std::vector<LV *> &v) { return v[0]; });
       at += partShape[size_t(axis)];
     }
   }
@@ -863,46 +751,32 @@ private:
     if (!gather)
       lowerConstFill(op);
     // Scatters may hit one row twice: one thread, in index order.
-    kernel(ir::opName(op.kind), gather ? n : 1, n * width,
-           [&](LV *ctx, LV *begin, LV *end) {
-             LV *idPtr = basePtr(ids, ctx), *srcPtr = basePtr(src, ctx),
-                *outPtr = basePtr(dst, ctx);
-             LV *lo = gather ? begin : static_cast<LV *>(b_.getInt64(0));
-             LV *hi = gather ? end : static_cast<LV *>(b_.getInt64(n));
-             loop(
-                 lo, hi,
-                 [&](LV *r) {
-                   LV *id = b_.CreateLoad(i64_,
-                                          b_.CreateInBoundsGEP(i64_, idPtr, r));
-                   LV *inRange =
-                       b_.CreateAnd(b_.CreateICmpSGE(id, b_.getInt64(0)),
-                                    b_.CreateICmpSLT(id, b_.getInt64(rows)));
-                   LV *safeId = select(inRange, id, b_.getInt64(0));
-                   LV *tableRow =
-                       b_.CreateMul(gather ? safeId : r, b_.getInt64(width));
-                   LV *outRow =
-                       b_.CreateMul(gather ? r : safeId, b_.getInt64(width));
-                   loop(
-                       width,
-                       [&](LV *j) {
-                         LV *x = b_.CreateLoad(
-                             f32_,
-                             b_.CreateInBoundsGEP(f32_, srcPtr,
-                                                  b_.CreateAdd(tableRow, j)));
-                         LV *o = b_.CreateInBoundsGEP(f32_, outPtr,
-                                                      b_.CreateAdd(outRow, j));
-                         if (gather)
-                           b_.CreateStore(select(inRange, x, cf(0.0)), o);
-                         else
-                           b_.CreateStore(
-                               b_.CreateFAdd(b_.CreateLoad(f32_, o),
-                                             select(inRange, x, cf(0.0))),
-                               o);
-                       },
-                       "j");
-                 },
-                 "r");
-           });
+    kernel(ir::opName(op.kind), gather ? n : 1, n * width, [&](LV *ctx, LV *begin, LV *end) {
+      LV *idPtr = basePtr(ids, ctx), *srcPtr = basePtr(src, ctx), *outPtr = basePtr(dst, ctx);
+      LV *lo = gather ? begin : static_cast<LV *>(b_.getInt64(0));
+      LV *hi = gather ? end : static_cast<LV *>(b_.getInt64(n));
+      loop(
+          lo, hi,
+          [&](LV *r) {
+            LV *id = b_.CreateLoad(i64_, b_.CreateInBoundsGEP(i64_, idPtr, r));
+            LV *inRange = b_.CreateAnd(b_.CreateICmpSGE(id, b_.getInt64(0)), b_.CreateICmpSLT(id, b_.getInt64(rows)));
+            LV *safeId = select(inRange, id, b_.getInt64(0));
+            LV *tableRow = b_.CreateMul(gather ? safeId : r, b_.getInt64(width));
+            LV *outRow = b_.CreateMul(gather ? r : safeId, b_.getInt64(width));
+            loop(
+                width,
+                [&](LV *j) {
+                  LV *x = b_.CreateLoad(f32_, b_.CreateInBoundsGEP(f32_, srcPtr, b_.CreateAdd(tableRow, j)));
+                  LV *o = b_.CreateInBoundsGEP(f32_, outPtr, b_.CreateAdd(outRow, j));
+                  if (gather)
+                    b_.CreateStore(select(inRange, x, cf(0.0)), o);
+                  else
+                    b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, o), select(inRange, x, cf(0.0))), o);
+                },
+                "j");
+          },
+          "r");
+    });
   }
 
   /// Inverted-dropout mask: element i keeps (value 1/(1-p)) when the top 24
@@ -916,26 +790,47 @@ private:
     uint64_t stream = uint64_t(op.getInt("stream")) * 0x9e3779b97f4a7c15ULL;
     kernel("dropout_mask", n, n * 8, [&](LV *ctx, LV *begin, LV *end) {
       LV *seedPtr = basePtr(seed, ctx), *outPtr = basePtr(dst, ctx);
-      LV *base = b_.CreateAdd(b_.CreateLoad(i64_, seedPtr),
-                              b_.getInt64(int64_t(stream)));
+      LV *base = b_.CreateAdd(b_.CreateLoad(i64_, seedPtr), b_.getInt64(int64_t(stream)));
       loop(
           begin, end,
           [&](LV *i) {
-            LV *z = b_.CreateAdd(
-                base,
-                b_.CreateMul(i, b_.getInt64(int64_t(0x9e3779b97f4a7c15ULL))));
-            z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 30)),
-                             b_.getInt64(int64_t(0xbf58476d1ce4e5b9ULL)));
-            z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 27)),
-                             b_.getInt64(int64_t(0x94d049bb133111ebULL)));
+            LV *z = b_.CreateAdd(base, b_.CreateMul(i, b_.getInt64(int64_t(0x9e3779b97f4a7c15ULL))));
+            z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 30)), b_.getInt64(int64_t(0xbf58476d1ce4e5b9ULL)));
+            z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 27)), b_.getInt64(int64_t(0x94d049bb133111ebULL)));
             z = b_.CreateXor(z, b_.CreateLShr(z, 31));
             LV *u = b_.CreateUIToFP(b_.CreateLShr(z, 40),
                                     f32_); // 24 bits: exact in f32
             LV *keep = b_.CreateFCmpOGE(u, cf(p * double(1 << 24)));
-            b_.CreateStore(select(keep, cf(1.0 / (1.0 - p)), cf(0.0)),
-                           b_.CreateInBoundsGEP(f32_, outPtr, i));
+            b_.CreateStore(select(keep, cf(1.0 / (1.0 - p)), cf(0.0)), b_.CreateInBoundsGEP(f32_, outPtr, i));
           },
           "i");
+    });
+  }
+
+  /// causal_mask and sinusoid: tables computed here and stored as a
+  /// constant global, copied into the result buffer.
+  void lowerTable(const ir::Op &op) {
+    std::vector<int64_t> shape = shapeOf(op.result);
+    int64_t n = ir::numElements(shape), cols = shape.back(), rows = shape[shape.size() - 2];
+    std::vector<float> data(size_t(n), 0.0f);
+    for (int64_t e = 0; e < n; ++e) {
+      int64_t j = e % cols, i = (e / cols) % rows;
+      if (op.kind == ir::OpKind::CausalMask) {
+        data[size_t(e)] = j > i + op.getInt("offset") ? float(op.getFloat("value")) : 0.0f;
+      } else { // PE[t, 2k] = sin(t / 10000^(2k/D)), PE[t, 2k+1] = cos(...)
+        double freq = std::pow(10000.0, -double(j - j % 2) / double(cols));
+        data[size_t(e)] = float(j % 2 ? std::cos(double(i) * freq) : std::sin(double(i) * freq));
+      }
+    }
+    auto *init = llvm::ConstantDataArray::get(ctx_, llvm::ArrayRef<float>(data));
+    auto *table = new llvm::GlobalVariable(m_, init->getType(), true, llvm::GlobalValue::PrivateLinkage, init,
+                                           ir::opName(op.kind));
+    const ir::Value *dst = op.result;
+    kernel(ir::opName(op.kind), n, n, [&](LV *ctx, LV *begin, LV *end) {
+      LV *out = basePtr(dst, ctx);
+      LV *src = b_.CreateBitCast(table, f32_->getPointerTo());
+      loop(
+          begin, end, [&](LV *i) { b_.CreateStore(ld(src, i), at(out, i)); }, "i");
     });
   }
 
@@ -949,15 +844,12 @@ private:
           begin, end,
           [&](LV *r) {
             LV *rowOff = b_.CreateMul(r, b_.getInt64(classes));
-            LV *label =
-                b_.CreateLoad(i64_, b_.CreateInBoundsGEP(i64_, inPtr, r));
+            LV *label = b_.CreateLoad(i64_, b_.CreateInBoundsGEP(i64_, inPtr, r));
             loop(
                 classes,
                 [&](LV *j) {
                   LV *hit = b_.CreateUIToFP(b_.CreateICmpEQ(j, label), f32_);
-                  b_.CreateStore(hit,
-                                 b_.CreateInBoundsGEP(f32_, outPtr,
-                                                      b_.CreateAdd(rowOff, j)));
+                  b_.CreateStore(hit, b_.CreateInBoundsGEP(f32_, outPtr, b_.CreateAdd(rowOff, j)));
                 },
                 "c");
           },
@@ -979,36 +871,50 @@ private:
     const ir::Value *A = op.operand(0), *B = op.operand(1), *C = op.result;
     kernel("matmul", batch * M, 2 * batch * M * N * K, [&](LV *ctx, LV *begin, LV *end) {
       LV *a = basePtr(A, ctx), *bp = basePtr(B, ctx), *c = basePtr(C, ctx);
-      loop(begin, end, [&](LV *row) {
-        LV *bi = b_.CreateUDiv(row, b_.getInt64(M)), *i = b_.CreateURem(row, b_.getInt64(M));
-        LV *aBase = mulC(bi, M * K), *bBase = mulC(bi, K * N);
-        auto aAt = [&](LV *k) {
-          LV *off = ta ? b_.CreateAdd(mulC(k, M), i) : b_.CreateAdd(mulC(i, K), k);
-          return ld(a, b_.CreateAdd(aBase, off));
-        };
-        LV *cRow = mulC(row, N);
-        if (!tb) {
-          // C[i,:] = sum_k A(i,k) * B[k,:]  (inner loop contiguous in B and C)
-          zeroFill(c, cRow, N);
-          loop(K, [&](LV *k) {
-            LV *aik = aAt(k);
-            LV *bRow = b_.CreateAdd(bBase, mulC(k, N));
-            loop(N, [&](LV *j) {
-              LV *cp = at(c, b_.CreateAdd(cRow, j));
-              b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, cp), b_.CreateFMul(aik, ld(bp, b_.CreateAdd(bRow, j)))), cp);
-            }, "j");
-          }, "k");
-        } else {
-          // C[i,j] = dot(A(i,:), B[j,:])  (inner loop contiguous in B)
-          loop(N, [&](LV *j) {
-            LV *bRow = b_.CreateAdd(bBase, mulC(j, K));
-            LV *dot = reduceRow(K, cf(0.0), [&](LV *acc, LV *k) {
-              return b_.CreateFAdd(acc, b_.CreateFMul(aAt(k), ld(bp, b_.CreateAdd(bRow, k))));
-            });
-            b_.CreateStore(dot, at(c, b_.CreateAdd(cRow, j)));
-          }, "j");
-        }
-      }, "row");
+      loop(
+          begin, end,
+          [&](LV *row) {
+            LV *bi = b_.CreateUDiv(row, b_.getInt64(M)), *i = b_.CreateURem(row, b_.getInt64(M));
+            LV *aBase = mulC(bi, M * K), *bBase = mulC(bi, K * N);
+            auto aAt = [&](LV *k) {
+              LV *off = ta ? b_.CreateAdd(mulC(k, M), i) : b_.CreateAdd(mulC(i, K), k);
+              return ld(a, b_.CreateAdd(aBase, off));
+            };
+            LV *cRow = mulC(row, N);
+            if (!tb) {
+              // C[i,:] = sum_k A(i,k) * B[k,:]  (inner loop contiguous in B and C)
+              zeroFill(c, cRow, N);
+              loop(
+                  K,
+                  [&](LV *k) {
+                    LV *aik = aAt(k);
+                    LV *bRow = b_.CreateAdd(bBase, mulC(k, N));
+                    loop(
+                        N,
+                        [&](LV *j) {
+                          LV *cp = at(c, b_.CreateAdd(cRow, j));
+                          b_.CreateStore(
+                              b_.CreateFAdd(b_.CreateLoad(f32_, cp), b_.CreateFMul(aik, ld(bp, b_.CreateAdd(bRow, j)))),
+                              cp);
+                        },
+                        "j");
+                  },
+                  "k");
+            } else {
+              // C[i,j] = dot(A(i,:), B[j,:])  (inner loop contiguous in B)
+              loop(
+                  N,
+                  [&](LV *j) {
+                    LV *bRow = b_.CreateAdd(bBase, mulC(j, K));
+                    LV *dot = reduceRow(K, cf(0.0), [&](LV *acc, LV *k) {
+                      return b_.CreateFAdd(acc, b_.CreateFMul(aAt(k), ld(bp, b_.CreateAdd(bRow, k))));
+                    });
+                    b_.CreateStore(dot, at(c, b_.CreateAdd(cRow, j)));
+                  },
+                  "j");
+            }
+          },
+          "row");
     });
   }
 
@@ -1019,16 +925,12 @@ private:
   // loop over output columns has no bounds checks and vectorizes.
 
   /// The outputs o in [0, out) with 0 <= o * stride + off < in, as [lo, hi).
-  std::pair<LV *, LV *> validRange(LV *off, int64_t stride, int64_t in,
-                                   int64_t out) {
+  std::pair<LV *, LV *> validRange(LV *off, int64_t stride, int64_t in, int64_t out) {
     LV *zero = b_.getInt64(0);
-    LV *lo = select(
-        b_.CreateICmpSGE(off, zero), zero,
-        b_.CreateSDiv(b_.CreateAdd(b_.CreateNeg(off), b_.getInt64(stride - 1)),
-                      b_.getInt64(stride)));
+    LV *lo = select(b_.CreateICmpSGE(off, zero), zero,
+                    b_.CreateSDiv(b_.CreateAdd(b_.CreateNeg(off), b_.getInt64(stride - 1)), b_.getInt64(stride)));
     LV *top = b_.CreateSub(b_.getInt64(in - 1), off);
-    LV *n =
-        b_.CreateAdd(b_.CreateSDiv(top, b_.getInt64(stride)), b_.getInt64(1));
+    LV *n = b_.CreateAdd(b_.CreateSDiv(top, b_.getInt64(stride)), b_.getInt64(1));
     n = select(b_.CreateICmpSLT(n, b_.getInt64(out)), n, b_.getInt64(out));
     LV *hi = select(b_.CreateICmpSLT(top, zero), zero, n);
     return {lo, hi};
@@ -1071,9 +973,7 @@ private:
   /// For each tap (kh, kw) of the kernel: body(tapIndex, ohLo, ohHi, owLo,
   /// owHi, hoff, woff) where input row = oh * sh + hoff, column = ow * sw +
   /// woff.
-  void forEachTap(const ConvGeom &g,
-                  const std::function<void(LV *, LV *, LV *, LV *, LV *, LV *,
-                                           LV *)> &body) {
+  void forEachTap(const ConvGeom &g, const std::function<void(LV *, LV *, LV *, LV *, LV *, LV *, LV *)> &body) {
     loop(
         g.KH,
         [&](LV *kh) {
@@ -1084,8 +984,7 @@ private:
               [&](LV *kw) {
                 LV *woff = addC(mulC(kw, g.w.dw), -g.w.pl);
                 auto [owLo, owHi] = validRange(woff, g.w.sw, g.W, g.OW);
-                body(b_.CreateAdd(mulC(kh, g.KW), kw), ohLo, ohHi, owLo, owHi,
-                     hoff, woff);
+                body(b_.CreateAdd(mulC(kh, g.KW), kw), ohLo, ohHi, owLo, owHi, hoff, woff);
               },
               "kw");
         },
@@ -1094,21 +993,15 @@ private:
 
   void zeroFill(LV *base, LV *from, int64_t n) {
     loop(
-        n,
-        [&](LV *i) {
-          b_.CreateStore(cf(0.0), at(base, b_.CreateAdd(from, i)));
-        },
-        "z");
+        n, [&](LV *i) { b_.CreateStore(cf(0.0), at(base, b_.CreateAdd(from, i))); }, "z");
   }
 
   /// The op's scratch space (see MemoryPlan::scratch), typed f32.
   LV *scratchPtr(const ir::Op &op, LV *ctx) {
     int64_t off = plan_.scratch.at(&op);
-    LV *arena =
-        b_.CreateLoad(i8p_, b_.CreateStructGEP(ctxTy_, ctx, 1), "arena");
-    LV *typed = b_.CreateBitCast(
-        b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), arena, uint64_t(off)),
-        f32_->getPointerTo());
+    LV *arena = b_.CreateLoad(i8p_, b_.CreateStructGEP(ctxTy_, ctx, 1), "arena");
+    LV *typed =
+        b_.CreateBitCast(b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), arena, uint64_t(off)), f32_->getPointerTo());
     bufferOf_[typed] = off;
     return typed;
   }
@@ -1126,10 +1019,8 @@ private:
         g.C,
         [&](LV *c) {
           LV *xPlane = mulC(b_.CreateAdd(mulC(n, g.C), c), plane);
-          forEachTap(g, [&](LV *tap, LV *ohLo, LV *ohHi, LV *owLo, LV *owHi,
-                            LV *hoff, LV *woff) {
-            LV *row = b_.CreateAdd(colBase,
-                                   mulC(b_.CreateAdd(mulC(c, taps), tap), P));
+          forEachTap(g, [&](LV *tap, LV *ohLo, LV *ohHi, LV *owLo, LV *owHi, LV *hoff, LV *woff) {
+            LV *row = b_.CreateAdd(colBase, mulC(b_.CreateAdd(mulC(c, taps), tap), P));
             if (!toImage)
               zeroFill(col, row, P);
             loop(
@@ -1137,17 +1028,13 @@ private:
                 [&](LV *oh) {
                   LV *ih = b_.CreateAdd(mulC(oh, g.w.sh), hoff);
                   LV *cRow = b_.CreateAdd(row, mulC(oh, g.OW));
-                  LV *xRow =
-                      b_.CreateAdd(b_.CreateAdd(xPlane, mulC(ih, g.W)), woff);
+                  LV *xRow = b_.CreateAdd(b_.CreateAdd(xPlane, mulC(ih, g.W)), woff);
                   loop(
                       owLo, owHi,
                       [&](LV *ow) {
-                        LV *cp = at(col, b_.CreateAdd(cRow, ow)),
-                           *xp = at(x, b_.CreateAdd(xRow, mulC(ow, g.w.sw)));
+                        LV *cp = at(col, b_.CreateAdd(cRow, ow)), *xp = at(x, b_.CreateAdd(xRow, mulC(ow, g.w.sw)));
                         if (toImage)
-                          b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, xp),
-                                                       b_.CreateLoad(f32_, cp)),
-                                         xp);
+                          b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, xp), b_.CreateLoad(f32_, cp)), xp);
                         else
                           b_.CreateStore(b_.CreateLoad(f32_, xp), cp);
                       },
@@ -1162,10 +1049,8 @@ private:
   /// Y[r][p] = sum_k coef(r, k) * X[xRow(k) + p] for r < R, p < P, where Y
   /// row r starts at yRow(r). Rows go in blocks of four so that each load of
   /// X feeds four FMAs; the loop over p is contiguous and vectorizes.
-  void rowCombine(int64_t R, int64_t K, int64_t P, LV *Y,
-                  const std::function<LV *(LV *)> &yRow,
-                  const std::function<LV *(LV *, LV *)> &coef, LV *X,
-                  const std::function<LV *(LV *)> &xRow) {
+  void rowCombine(int64_t R, int64_t K, int64_t P, LV *Y, const std::function<LV *(LV *)> &yRow,
+                  const std::function<LV *(LV *, LV *)> &coef, LV *X, const std::function<LV *(LV *)> &xRow) {
     auto block = [&](int B, LV *r0) {
       std::vector<LV *> rows;
       for (int j = 0; j < B; ++j) {
@@ -1185,10 +1070,7 @@ private:
                   LV *xv = ld(X, b_.CreateAdd(xr, p));
                   for (int j = 0; j < B; ++j) {
                     LV *yp = at(Y, b_.CreateAdd(rows[size_t(j)], p));
-                    b_.CreateStore(
-                        b_.CreateFAdd(b_.CreateLoad(f32_, yp),
-                                      b_.CreateFMul(cs[size_t(j)], xv)),
-                        yp);
+                    b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, yp), b_.CreateFMul(cs[size_t(j)], xv)), yp);
                   }
                 },
                 "p");
@@ -1198,8 +1080,7 @@ private:
     int64_t full = R / 4 * 4;
     if (full)
       loop(
-          b_.getInt64(0), b_.getInt64(full / 4),
-          [&](LV *blk) { block(4, mulC(blk, 4)); }, "rb");
+          b_.getInt64(0), b_.getInt64(full / 4), [&](LV *blk) { block(4, mulC(blk, 4)); }, "rb");
     if (full < R)
       loop(
           b_.getInt64(full), b_.getInt64(R), [&](LV *r) { block(1, r); }, "r");
@@ -1217,14 +1098,12 @@ private:
     const ir::Value *r = op.result, *a = op.operand(0), *bw = op.operand(1);
     auto colRow = [&](LV *n, LV *gi,
                       LV *k) { // row k of group gi's block of col[n]
-      return mulC(
-          b_.CreateAdd(mulC(n, g.C * taps), b_.CreateAdd(mulC(gi, K), k)), P);
+      return mulC(b_.CreateAdd(mulC(n, g.C * taps), b_.CreateAdd(mulC(gi, K), k)), P);
     };
     switch (op.kind) {
     case ir::OpKind::Conv2D:
       kernel("conv2d", g.N, work, [&](LV *ctx, LV *begin, LV *end) {
-        LV *x = basePtr(a, ctx), *w = basePtr(bw, ctx), *y = basePtr(r, ctx),
-           *col = scratchPtr(op, ctx);
+        LV *x = basePtr(a, ctx), *w = basePtr(bw, ctx), *y = basePtr(r, ctx), *col = scratchPtr(op, ctx);
         loop(
             begin, end,
             [&](LV *n) {
@@ -1234,17 +1113,9 @@ private:
                   [&](LV *gi) {
                     LV *o0 = mulC(gi, g.Og);
                     rowCombine(
-                        g.Og, K, P, y,
-                        [&](LV *o) {
-                          return mulC(
-                              b_.CreateAdd(mulC(n, g.O), b_.CreateAdd(o0, o)),
-                              P);
-                        },
-                        [&](LV *o, LV *k) {
-                          return ld(
-                              w, b_.CreateAdd(mulC(b_.CreateAdd(o0, o), K), k));
-                        },
-                        col, [&](LV *k) { return colRow(n, gi, k); });
+                        g.Og, K, P, y, [&](LV *o) { return mulC(b_.CreateAdd(mulC(n, g.O), b_.CreateAdd(o0, o)), P); },
+                        [&](LV *o, LV *k) { return ld(w, b_.CreateAdd(mulC(b_.CreateAdd(o0, o), K), k)); }, col,
+                        [&](LV *k) { return colRow(n, gi, k); });
                   },
                   "g");
             },
@@ -1253,8 +1124,7 @@ private:
       return;
     case ir::OpKind::Conv2DGradInput:
       kernel("conv2d_grad_input", g.N, work, [&](LV *ctx, LV *begin, LV *end) {
-        LV *dy = basePtr(a, ctx), *w = basePtr(bw, ctx), *dx = basePtr(r, ctx),
-           *col = scratchPtr(op, ctx);
+        LV *dy = basePtr(a, ctx), *w = basePtr(bw, ctx), *dx = basePtr(r, ctx), *col = scratchPtr(op, ctx);
         loop(
             begin, end,
             [&](LV *n) {
@@ -1263,18 +1133,9 @@ private:
                   [&](LV *gi) {
                     LV *o0 = mulC(gi, g.Og);
                     rowCombine(
-                        K, g.Og, P, col,
-                        [&](LV *k) { return colRow(n, gi, k); },
-                        [&](LV *k, LV *o) {
-                          return ld(
-                              w, b_.CreateAdd(mulC(b_.CreateAdd(o0, o), K), k));
-                        },
-                        dy,
-                        [&](LV *o) {
-                          return mulC(
-                              b_.CreateAdd(mulC(n, g.O), b_.CreateAdd(o0, o)),
-                              P);
-                        });
+                        K, g.Og, P, col, [&](LV *k) { return colRow(n, gi, k); },
+                        [&](LV *k, LV *o) { return ld(w, b_.CreateAdd(mulC(b_.CreateAdd(o0, o), K), k)); }, dy,
+                        [&](LV *o) { return mulC(b_.CreateAdd(mulC(n, g.O), b_.CreateAdd(o0, o)), P); });
                   },
                   "g");
               im2col(g, dx, col, n, true);
@@ -1285,16 +1146,13 @@ private:
     case ir::OpKind::Conv2DGradWeight:
       // Unfold every image, then each output channel's weights are dot
       // products of its dy rows with the unfolded rows, four channels at once.
-      kernel("conv2d_im2col", g.N, g.N * g.C * taps * P,
-             [&](LV *ctx, LV *begin, LV *end) {
-               LV *x = basePtr(bw, ctx), *col = scratchPtr(op, ctx);
-               loop(
-                   begin, end, [&](LV *n) { im2col(g, x, col, n, false); },
-                   "n");
-             });
+      kernel("conv2d_im2col", g.N, g.N * g.C * taps * P, [&](LV *ctx, LV *begin, LV *end) {
+        LV *x = basePtr(bw, ctx), *col = scratchPtr(op, ctx);
+        loop(
+            begin, end, [&](LV *n) { im2col(g, x, col, n, false); }, "n");
+      });
       kernel("conv2d_grad_weight", g.O, work, [&](LV *ctx, LV *begin, LV *end) {
-        LV *dy = basePtr(a, ctx), *dw = basePtr(r, ctx),
-           *col = scratchPtr(op, ctx);
+        LV *dy = basePtr(a, ctx), *dw = basePtr(r, ctx), *col = scratchPtr(op, ctx);
         auto block = [&](int B, LV *o0) {
           LV *gi = b_.CreateUDiv(o0, b_.getInt64(g.Og));
           for (int j = 0; j < B; ++j)
@@ -1308,28 +1166,20 @@ private:
                       LV *cr = colRow(n, gi, k);
                       std::vector<LV *> dyRows, init;
                       for (int j = 0; j < B; ++j) {
-                        dyRows.push_back(
-                            mulC(b_.CreateAdd(mulC(n, g.O), addC(o0, j)), P));
+                        dyRows.push_back(mulC(b_.CreateAdd(mulC(n, g.O), addC(o0, j)), P));
                         init.push_back(cf(0.0));
                       }
-                      auto sums = carryLoop(
-                          P, init, [&](const std::vector<LV *> &acc, LV *p) {
-                            LV *cv = ld(col, b_.CreateAdd(cr, p));
-                            std::vector<LV *> next;
-                            for (int j = 0; j < B; ++j)
-                              next.push_back(b_.CreateFAdd(
-                                  acc[size_t(j)],
-                                  b_.CreateFMul(
-                                      ld(dy,
-                                         b_.CreateAdd(dyRows[size_t(j)], p)),
-                                      cv)));
-                            return next;
-                          });
+                      auto sums = carryLoop(P, init, [&](const std::vector<LV *> &acc, LV *p) {
+                        LV *cv = ld(col, b_.CreateAdd(cr, p));
+                        std::vector<LV *> next;
+                        for (int j = 0; j < B; ++j)
+                          next.push_back(b_.CreateFAdd(acc[size_t(j)],
+                                                       b_.CreateFMul(ld(dy, b_.CreateAdd(dyRows[size_t(j)], p)), cv)));
+                        return next;
+                      });
                       for (int j = 0; j < B; ++j) {
                         LV *wp = at(dw, b_.CreateAdd(mulC(addC(o0, j), K), k));
-                        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, wp),
-                                                     sums[size_t(j)]),
-                                       wp);
+                        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, wp), sums[size_t(j)]), wp);
                       }
                     },
                     "k");
@@ -1342,15 +1192,12 @@ private:
             [&](LV *o) {
               LV *inGroup = b_.CreateURem(o, b_.getInt64(g.Og));
               int64_t full = g.Og / 4 * 4;
-              LV *isBlockStart = b_.CreateAnd(
-                  b_.CreateICmpULT(inGroup, b_.getInt64(full)),
-                  b_.CreateICmpEQ(b_.CreateURem(inGroup, b_.getInt64(4)),
-                                  b_.getInt64(0)));
+              LV *isBlockStart = b_.CreateAnd(b_.CreateICmpULT(inGroup, b_.getInt64(full)),
+                                              b_.CreateICmpEQ(b_.CreateURem(inGroup, b_.getInt64(4)), b_.getInt64(0)));
               LV *isTail = b_.CreateICmpUGE(inGroup, b_.getInt64(full));
               llvm::Function *fn = b_.GetInsertBlock()->getParent();
               auto *blockBB = llvm::BasicBlock::Create(ctx_, "oblock", fn);
-              auto *checkTail =
-                  llvm::BasicBlock::Create(ctx_, "otail.check", fn);
+              auto *checkTail = llvm::BasicBlock::Create(ctx_, "otail.check", fn);
               auto *tailBB = llvm::BasicBlock::Create(ctx_, "otail", fn);
               auto *done = llvm::BasicBlock::Create(ctx_, "odone", fn);
               b_.CreateCondBr(isBlockStart, blockBB, checkTail);
@@ -1380,185 +1227,111 @@ private:
   /// default count_include_pad).
   void lowerPool(const ir::Op &op) {
     ir::Window2D w = ir::window2DOf(op);
-    bool isGrad = op.kind == ir::OpKind::MaxPool2DGrad ||
-                  op.kind == ir::OpKind::AvgPool2DGrad;
+    bool isGrad = op.kind == ir::OpKind::MaxPool2DGrad || op.kind == ir::OpKind::AvgPool2DGrad;
     std::vector<int64_t> xs = shapeOf(isGrad ? op.result : op.operands.back());
     std::vector<int64_t> ys = shapeOf(isGrad ? op.operand(0) : op.result);
-    int64_t planes = xs[0] * xs[1], H = xs[2], W = xs[3], OH = ys[2],
-            OW = ys[3];
+    int64_t planes = xs[0] * xs[1], H = xs[2], W = xs[3], OH = ys[2], OW = ys[3];
     int64_t plane = H * W, oplane = OH * OW;
-    bool isMax = op.kind != ir::OpKind::AvgPool2D &&
-                 op.kind != ir::OpKind::AvgPool2DGrad;
+    bool isMax = op.kind != ir::OpKind::AvgPool2D && op.kind != ir::OpKind::AvgPool2DGrad;
     double inv = 1.0 / double(w.kh * w.kw);
     const ir::Value *r = op.result;
     const ir::Value *keys = isMax ? op.operands.back() : nullptr;
     const ir::Value *vals = op.operand(0); // x, v or dy
-    kernel(
-        ir::opName(op.kind), planes, planes * oplane * w.kh * w.kw * 2,
-        [&](LV *ctx, LV *begin, LV *end) {
-          LV *in = basePtr(vals, ctx), *out = basePtr(r, ctx),
-             *key = keys ? basePtr(keys, ctx) : nullptr;
-          loop(
-              begin, end,
-              [&](LV *p) {
-                LV *xPlane = mulC(p, plane), *yPlane = mulC(p, oplane);
-                if (isGrad)
-                  zeroFill(out, xPlane, plane);
-                loop(
-                    OH,
-                    [&](LV *oh) {
-                      LV *h0 = addC(mulC(oh, w.sh), -w.pt);
-                      loop(
-                          OW,
-                          [&](LV *ow) {
-                            LV *w0 = addC(mulC(ow, w.sw), -w.pl);
-                            LV *yIdx = b_.CreateAdd(
-                                yPlane, b_.CreateAdd(mulC(oh, OW), ow));
-                            // Carry (best key, its index) or the running sum
-                            // over the window.
-                            std::vector<LV *> init =
-                                isMax ? std::vector<
-                                            LV *>{cf(-std::numeric_limits<
-                                                      double>::infinity()),
-                                                  b_.getInt64(-1)}
-                                      : std::vector<LV *>{cf(0.0)};
-                            if (!isMax && isGrad)
-                              init.clear();
-                            auto res =
-                                init.empty()
-                                    ? init
-                                    : carryLoop(
-                                          w.kh, init,
-                                          [&](const std::vector<LV *> &v,
-                                              LV *kh) {
-                                            LV *ih = b_.CreateAdd(h0, kh);
-                                            LV *rowOk = b_.CreateAnd(
-                                                b_.CreateICmpSGE(
-                                                    ih, b_.getInt64(0)),
-                                                b_.CreateICmpSLT(
-                                                    ih, b_.getInt64(H)));
-                                            return carryLoop(
-                                                w.kw, v,
-                                                [&](const std::vector<LV *> &u,
-                                                    LV *kw) {
-                                                  LV *iw = b_.CreateAdd(w0, kw);
-                                                  LV *ok = b_.CreateAnd(
-                                                      rowOk,
-                                                      b_.CreateAnd(
-                                                          b_.CreateICmpSGE(
-                                                              iw,
-                                                              b_.getInt64(0)),
-                                                          b_.CreateICmpSLT(
-                                                              iw,
-                                                              b_.getInt64(W))));
-                                                  LV *idx = b_.CreateAdd(
-                                                      mulC(select(
-                                                               ok, ih,
-                                                               b_.getInt64(0)),
-                                                           W),
-                                                      select(ok, iw,
-                                                             b_.getInt64(0)));
-                                                  if (!isMax)
-                                                    return std::vector<LV *>{
-                                                        b_.CreateFAdd(
-                                                            u[0],
-                                                            select(
-                                                                ok,
-                                                                ld(in,
-                                                                   b_.CreateAdd(
-                                                                       xPlane,
-                                                                       idx)),
-                                                                cf(0.0)))};
-                                                  LV *kv =
-                                                      ld(key, b_.CreateAdd(
-                                                                  xPlane, idx));
-                                                  LV *better = b_.CreateOr(
-                                                      b_.CreateFCmpOGT(kv,
-                                                                       u[0]),
-                                                      b_.CreateFCmpUNO(kv, kv));
-                                                  LV *take = b_.CreateAnd(
-                                                      ok,
-                                                      b_.CreateOr(
-                                                          b_.CreateICmpSLT(
-                                                              u[1],
-                                                              b_.getInt64(0)),
-                                                          better));
-                                                  return std::vector<LV *>{
-                                                      select(take, kv, u[0]),
-                                                      select(take, idx, u[1])};
-                                                });
-                                          });
-                            if (!isMax) {
-                              if (!isGrad) {
-                                b_.CreateStore(b_.CreateFMul(res[0], cf(inv)),
-                                               at(out, yIdx));
-                                return;
-                              }
-                              LV *share = b_.CreateFMul(ld(in, yIdx), cf(inv));
-                              loop(
-                                  w.kh,
-                                  [&](LV *kh) {
-                                    LV *ih = b_.CreateAdd(h0, kh);
-                                    loop(
-                                        w.kw,
-                                        [&](LV *kw) {
-                                          LV *iw = b_.CreateAdd(w0, kw);
-                                          LV *ok = b_.CreateAnd(
-                                              b_.CreateAnd(
-                                                  b_.CreateICmpSGE(
-                                                      ih, b_.getInt64(0)),
-                                                  b_.CreateICmpSLT(
-                                                      ih, b_.getInt64(H))),
-                                              b_.CreateAnd(
-                                                  b_.CreateICmpSGE(
-                                                      iw, b_.getInt64(0)),
-                                                  b_.CreateICmpSLT(
-                                                      iw, b_.getInt64(W))));
-                                          LV *idx = b_.CreateAdd(
-                                              xPlane,
-                                              b_.CreateAdd(
-                                                  mulC(select(ok, ih,
-                                                              b_.getInt64(0)),
-                                                       W),
-                                                  select(ok, iw,
-                                                         b_.getInt64(0))));
-                                          LV *xp = at(out, idx);
-                                          b_.CreateStore(
-                                              b_.CreateFAdd(
-                                                  b_.CreateLoad(f32_, xp),
-                                                  select(ok, share, cf(0.0))),
-                                              xp);
-                                        },
-                                        "kw");
-                                  },
-                                  "kh");
-                              return;
-                            }
-                            // A window always holds a valid tap (padding <=
-                            // kernel / 2).
-                            LV *src = b_.CreateAdd(xPlane, res[1]);
-                            switch (op.kind) {
-                            case ir::OpKind::MaxPool2D:
-                              b_.CreateStore(res[0], at(out, yIdx));
-                              break;
-                            case ir::OpKind::MaxPool2DPick:
-                              b_.CreateStore(ld(in, src), at(out, yIdx));
-                              break;
-                            default: { // grad: dx[argmax] += dy
-                              LV *xp = at(out, src);
-                              b_.CreateStore(
-                                  b_.CreateFAdd(b_.CreateLoad(f32_, xp),
-                                                ld(in, yIdx)),
-                                  xp);
-                            }
-                            }
-                          },
-                          "ow");
-                    },
-                    "oh");
-              },
-              "p");
-        });
+    kernel(ir::opName(op.kind), planes, planes * oplane * w.kh * w.kw * 2, [&](LV *ctx, LV *begin, LV *end) {
+      LV *in = basePtr(vals, ctx), *out = basePtr(r, ctx), *key = keys ? basePtr(keys, ctx) : nullptr;
+      loop(
+          begin, end,
+          [&](LV *p) {
+            LV *xPlane = mulC(p, plane), *yPlane = mulC(p, oplane);
+            if (isGrad)
+              zeroFill(out, xPlane, plane);
+            loop(
+                OH,
+                [&](LV *oh) {
+                  LV *h0 = addC(mulC(oh, w.sh), -w.pt);
+                  loop(
+                      OW,
+                      [&](LV *ow) {
+                        LV *w0 = addC(mulC(ow, w.sw), -w.pl);
+                        LV *yIdx = b_.CreateAdd(yPlane, b_.CreateAdd(mulC(oh, OW), ow));
+                        // Carry (best key, its index) or the running sum
+                        // over the window.
+                        std::vector<LV *> init =
+                            isMax ? std::vector<LV *>{cf(-std::numeric_limits<double>::infinity()), b_.getInt64(-1)}
+                                  : std::vector<LV *>{cf(0.0)};
+                        if (!isMax && isGrad)
+                          init.clear();
+                        auto res = init.empty() ? init : carryLoop(w.kh, init, [&](const std::vector<LV *> &v, LV *kh) {
+                          LV *ih = b_.CreateAdd(h0, kh);
+                          LV *rowOk =
+                              b_.CreateAnd(b_.CreateICmpSGE(ih, b_.getInt64(0)), b_.CreateICmpSLT(ih, b_.getInt64(H)));
+                          return carryLoop(w.kw, v, [&](const std::vector<LV *> &u, LV *kw) {
+                            LV *iw = b_.CreateAdd(w0, kw);
+                            LV *ok = b_.CreateAnd(rowOk, b_.CreateAnd(b_.CreateICmpSGE(iw, b_.getInt64(0)),
+                                                                      b_.CreateICmpSLT(iw, b_.getInt64(W))));
+                            LV *idx =
+                                b_.CreateAdd(mulC(select(ok, ih, b_.getInt64(0)), W), select(ok, iw, b_.getInt64(0)));
+                            if (!isMax)
+                              return std::vector<LV *>{
+                                  b_.CreateFAdd(u[0], select(ok, ld(in, b_.CreateAdd(xPlane, idx)), cf(0.0)))};
+                            LV *kv = ld(key, b_.CreateAdd(xPlane, idx));
+                            LV *better = b_.CreateOr(b_.CreateFCmpOGT(kv, u[0]), b_.CreateFCmpUNO(kv, kv));
+                            LV *take = b_.CreateAnd(ok, b_.CreateOr(b_.CreateICmpSLT(u[1], b_.getInt64(0)), better));
+                            return std::vector<LV *>{select(take, kv, u[0]), select(take, idx, u[1])};
+                          });
+                        });
+                        if (!isMax) {
+                          if (!isGrad) {
+                            b_.CreateStore(b_.CreateFMul(res[0], cf(inv)), at(out, yIdx));
+                            return;
+                          }
+                          LV *share = b_.CreateFMul(ld(in, yIdx), cf(inv));
+                          loop(
+                              w.kh,
+                              [&](LV *kh) {
+                                LV *ih = b_.CreateAdd(h0, kh);
+                                loop(
+                                    w.kw,
+                                    [&](LV *kw) {
+                                      LV *iw = b_.CreateAdd(w0, kw);
+                                      LV *ok = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSGE(ih, b_.getInt64(0)),
+                                                                         b_.CreateICmpSLT(ih, b_.getInt64(H))),
+                                                            b_.CreateAnd(b_.CreateICmpSGE(iw, b_.getInt64(0)),
+                                                                         b_.CreateICmpSLT(iw, b_.getInt64(W))));
+                                      LV *idx =
+                                          b_.CreateAdd(xPlane, b_.CreateAdd(mulC(select(ok, ih, b_.getInt64(0)), W),
+                                                                            select(ok, iw, b_.getInt64(0))));
+                                      LV *xp = at(out, idx);
+                                      b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, xp), select(ok, share, cf(0.0))),
+                                                     xp);
+                                    },
+                                    "kw");
+                              },
+                              "kh");
+                          return;
+                        }
+                        // A window always holds a valid tap (padding <=
+                        // kernel / 2).
+                        LV *src = b_.CreateAdd(xPlane, res[1]);
+                        switch (op.kind) {
+                        case ir::OpKind::MaxPool2D:
+                          b_.CreateStore(res[0], at(out, yIdx));
+                          break;
+                        case ir::OpKind::MaxPool2DPick:
+                          b_.CreateStore(ld(in, src), at(out, yIdx));
+                          break;
+                        default: { // grad: dx[argmax] += dy
+                          LV *xp = at(out, src);
+                          b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, xp), ld(in, yIdx)), xp);
+                        }
+                        }
+                      },
+                      "ow");
+                },
+                "oh");
+          },
+          "p");
+    });
   }
 
   void lowerOp(const ir::Op &op) {
@@ -1578,6 +1351,9 @@ private:
       return lowerRowwise(op);
     case ir::OpKind::OneHot:
       return lowerOneHot(op);
+    case ir::OpKind::CausalMask:
+    case ir::OpKind::Sinusoid:
+      return lowerTable(op);
     case ir::OpKind::MatMul:
       return lowerMatMul(op);
     case ir::OpKind::Slice:
@@ -1602,8 +1378,7 @@ private:
     case ir::OpKind::Reshape:
       NNC_UNREACHABLE("reshape is always a view");
     default:
-      NNC_ASSERT(readsOperandsElementwise(op.kind))
-          << "no lowering for " << ir::opName(op.kind);
+      NNC_ASSERT(readsOperandsElementwise(op.kind)) << "no lowering for " << ir::opName(op.kind);
       return lowerElementwise(op);
     }
   }
@@ -1623,9 +1398,7 @@ private:
           n,
           [&](LV *i) {
             LV *x = src ? b_.CreateLoad(ety, b_.CreateInBoundsGEP(ety, src, i))
-                        : (ety == f32_ ? cf(s.immediate)
-                                       : static_cast<LV *>(b_.getInt64(
-                                             int64_t(s.immediate))));
+                        : (ety == f32_ ? cf(s.immediate) : static_cast<LV *>(b_.getInt64(int64_t(s.immediate))));
             b_.CreateStore(x, b_.CreateInBoundsGEP(ety, dst, i));
           },
           "c");
@@ -1650,17 +1423,13 @@ private:
 
 } // namespace
 
-std::unique_ptr<llvm::Module> lowerToLLVM(const ir::Function &f,
-                                          const ir::Bindings &bindings,
-                                          const MemoryPlan &plan,
-                                          llvm::LLVMContext &ctx,
-                                          const std::string &symbol) {
+std::unique_ptr<llvm::Module> lowerToLLVM(const ir::Function &f, const ir::Bindings &bindings, const MemoryPlan &plan,
+                                          llvm::LLVMContext &ctx, const std::string &symbol) {
   auto m = std::make_unique<llvm::Module>("nnc." + f.name, ctx);
   Emitter(f, bindings, plan, ctx, *m).emit(symbol);
   std::string err;
   llvm::raw_string_ostream os(err);
-  NNC_ASSERT(!llvm::verifyModule(*m, &os))
-      << "invalid LLVM IR for @" << f.name << ": " << os.str();
+  NNC_ASSERT(!llvm::verifyModule(*m, &os)) << "invalid LLVM IR for @" << f.name << ": " << os.str();
   return m;
 }
 

@@ -9,8 +9,8 @@
 namespace nnc::codegen {
 
 bool readsOperandsElementwise(ir::OpKind k) {
-  return hasTrait(k, ir::OpTrait::Elementwise) || k == ir::OpKind::Broadcast ||
-         k == ir::OpKind::Transpose || k == ir::OpKind::ModeSelect;
+  return hasTrait(k, ir::OpTrait::Elementwise) || k == ir::OpKind::Broadcast || k == ir::OpKind::Transpose ||
+         k == ir::OpKind::ModeSelect;
 }
 
 double constantValue(const ir::Op &op, const ir::Bindings &bindings) {
@@ -35,8 +35,7 @@ int64_t scratchBytes(const ir::Op &op, const ir::Bindings &bindings) {
   default:
     return 0;
   }
-  std::vector<int64_t> xs = ir::concreteShape(x->type.shape, bindings),
-                       ys = ir::concreteShape(y->type.shape, bindings);
+  std::vector<int64_t> xs = ir::concreteShape(x->type.shape, bindings), ys = ir::concreteShape(y->type.shape, bindings);
   ir::Window2D w = ir::window2DOf(op);
   return xs[0] * xs[1] * w.kh * w.kw * ys[2] * ys[3] * 4;
 }
@@ -50,9 +49,7 @@ const ir::Value *MemoryPlan::root(const ir::Value *v) const {
   }
 }
 
-const Storage &MemoryPlan::resolve(const ir::Value *v) const {
-  return storage.at(root(v));
-}
+const Storage &MemoryPlan::resolve(const ir::Value *v) const { return storage.at(root(v)); }
 
 MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
   MemoryPlan plan;
@@ -63,8 +60,7 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
   std::unordered_map<const ir::Value *, bool> constInMemory;
   for (auto &op : f.ops)
     for (const ir::Value *v : op->operands)
-      if (v->def && v->def->kind == ir::OpKind::Const &&
-          !readsOperandsElementwise(op->kind))
+      if (v->def && v->def->kind == ir::OpKind::Const && !readsOperandsElementwise(op->kind))
         constInMemory[v] = true;
 
   for (auto &op : f.ops) {
@@ -72,8 +68,7 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     if (op->kind == ir::OpKind::Reshape) {
       s.kind = Storage::Alias;
       s.aliasOf = op->operand(0);
-    } else if (op->kind == ir::OpKind::Const &&
-               !constInMemory.count(op->result)) {
+    } else if (op->kind == ir::OpKind::Const && !constInMemory.count(op->result)) {
       s.kind = Storage::Immediate;
       s.immediate = constantValue(*op, bindings);
     } else {
@@ -115,15 +110,13 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
   std::map<int64_t, int64_t> freeList;                    // offset -> size
   std::vector<std::pair<size_t, const ir::Value *>> live; // (last use, value)
   int64_t top = 0;
-  std::vector<std::pair<size_t, std::pair<int64_t, int64_t>>>
-      scratchSlots; // (op, (offset, size))
+  std::vector<std::pair<size_t, std::pair<int64_t, int64_t>>> scratchSlots; // (op, (offset, size))
   auto takeScratch = [&](size_t i) {
     // Scratch lives while its op runs: taken after the result (so they never
     // overlap), released before the next op.
     if (int64_t bytes = scratchBytes(*f.ops[i], bindings)) {
       int64_t need = (bytes + 63) / 64 * 64;
-      auto slot = std::find_if(freeList.begin(), freeList.end(),
-                               [&](auto &sl) { return sl.second >= need; });
+      auto slot = std::find_if(freeList.begin(), freeList.end(), [&](auto &sl) { return sl.second >= need; });
       int64_t at;
       if (slot != freeList.end()) {
         at = slot->first;
@@ -175,8 +168,7 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     }
     int64_t need = bytesOf(v);
     plan.unplannedBytes += need;
-    auto fit = std::find_if(freeList.begin(), freeList.end(),
-                            [&](auto &slot) { return slot.second >= need; });
+    auto fit = std::find_if(freeList.begin(), freeList.end(), [&](auto &slot) { return slot.second >= need; });
     if (fit != freeList.end()) {
       s.offset = fit->first;
       int64_t rest = fit->second - need;

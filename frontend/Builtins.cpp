@@ -20,6 +20,12 @@ const std::vector<Builtin> &builtins() {
        "maximum over each window of [N, C, H, W] (stride defaults to the kernel)"},
       {"avg_pool2d", Builtin::Model, {{"x", true}, {"kernel", true}, {"stride", false}, {"padding", false}},
        "mean over each window of [N, C, H, W], padding counted as zeros"},
+      {"attention", Builtin::Model, {{"q", true}, {"k", true}, {"v", true}, {"causal", false}, {"mask", false}},
+       "scaled dot-product attention softmax(q kT / sqrt(d) + masks) v over [..., T, d] (mask: f32 [N, S], 1 keeps)"},
+      {"multi_head_attention", Builtin::Model, {{"x", true}, {"heads", true}, {"causal", false}, {"mask", false}},
+       "self-attention of [N, T, D] with learned q, k, v, output projections [D, D], split into heads"},
+      {"positional_encoding", Builtin::Model, {{"x", true}, {"kind", false}},
+       "x [N, T, D] plus sinusoidal (default) or learned (\"learned\") position vectors"},
       {"global_avg_pool", Builtin::Model, {{"x", true}}, "[N, C, H, W] -> [N, C], the mean of each channel"},
       // Activations and elementwise math
       {"relu", Builtin::Model, {{"x", true}}, "max(x, 0)"},

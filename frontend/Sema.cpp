@@ -33,8 +33,7 @@ std::vector<std::string> builtinNames() {
 
 namespace {
 
-std::string suggest(const std::string &name,
-                    const std::vector<std::string> &candidates) {
+std::string suggest(const std::string &name, const std::vector<std::string> &candidates) {
   std::string m = closestMatch(name, candidates);
   return m.empty() ? "" : "; did you mean '" + m + "'?";
 }
@@ -69,23 +68,19 @@ std::set<std::string> declaredSymbols(const ast::Program &p) {
 
 class NameChecker {
 public:
-  NameChecker(const ast::Program &p, DiagnosticEngine &d)
-      : p_(p), d_(d), symbols_(declaredSymbols(p)) {}
+  NameChecker(const ast::Program &p, DiagnosticEngine &d) : p_(p), d_(d), symbols_(declaredSymbols(p)) {}
 
   bool run() {
     unsigned before = d_.errorCount();
     std::map<std::string, SourceLoc> decls;
-    auto declare = [&](const std::string &name, SourceLoc loc,
-                       const char *what) {
+    auto declare = [&](const std::string &name, SourceLoc loc, const char *what) {
       auto [it, fresh] = decls.emplace(name, loc);
       if (!fresh) {
-        d_.error(loc,
-                 std::string("redefinition of ") + what + " '" + name + "'");
+        d_.error(loc, std::string("redefinition of ") + what + " '" + name + "'");
         d_.note(it->second, "previous definition is here");
       }
       if (findBuiltin(name, Builtin::Model))
-        d_.error(loc, std::string(what) + " '" + name +
-                          "' has the name of a builtin function");
+        d_.error(loc, std::string(what) + " '" + name + "' has the name of a builtin function");
     };
     for (auto &l : p_.layers)
       declare(l.name, l.nameLoc, "layer");
@@ -102,8 +97,7 @@ public:
         std::vector<std::string> names;
         for (auto &m : p_.models)
           names.push_back(m.name);
-        d_.error(t.modelLoc, "train block for unknown model '" + t.model + "'" +
-                                 suggest(t.model, names));
+        d_.error(t.modelLoc, "train block for unknown model '" + t.model + "'" + suggest(t.model, names));
       }
       auto [it, fresh] = trained.emplace(t.model, t.modelLoc);
       if (!fresh) {
@@ -121,8 +115,7 @@ private:
 
   void define(Scope &scope, const std::string &name, SourceLoc loc) {
     if (kSpecialNames.count(name)) {
-      d_.error(loc,
-               "'" + name + "' is reserved: it names the model's parameters");
+      d_.error(loc, "'" + name + "' is reserved: it names the model's parameters");
       return;
     }
     if (kConstantNames.count(name)) {
@@ -150,12 +143,9 @@ private:
         checkType(s.type);
       hasLoss |= s.kind == ast::Stmt::Loss;
       hasInput |= s.kind == ast::Stmt::Input;
-      if (s.kind == ast::Stmt::Output &&
-          (s.name == "loss" || s.name == "correct"))
-        d_.error(s.nameLoc,
-                 "output name '" + s.name + "' is reserved for the " +
-                     (s.name == "loss" ? "training objective"
-                                       : "count of correct predictions"));
+      if (s.kind == ast::Stmt::Output && (s.name == "loss" || s.name == "correct"))
+        d_.error(s.nameLoc, "output name '" + s.name + "' is reserved for the " +
+                                (s.name == "loss" ? "training objective" : "count of correct predictions"));
       if (!s.name.empty() && s.kind != ast::Stmt::Loss)
         define(scope, s.name, s.nameLoc);
     }
@@ -180,9 +170,8 @@ private:
         if (!firstDefault)
           firstDefault = &prm;
       } else if (firstDefault) {
-        d_.error(prm.loc, "parameter '" + prm.name +
-                              "' needs a default value: it follows '" +
-                              firstDefault->name + "', which has one");
+        d_.error(prm.loc, "parameter '" + prm.name + "' needs a default value: it follows '" + firstDefault->name +
+                              "', which has one");
       }
       define(scope, prm.name, prm.loc);
     }
@@ -199,16 +188,13 @@ private:
         define(scope, s.name, s.nameLoc);
     }
     if (!ret)
-      d_.error(l.nameLoc,
-               "layer '" + l.name +
-                   "' does not return a value (end it with 'return <expr>')");
+      d_.error(l.nameLoc, "layer '" + l.name + "' does not return a value (end it with 'return <expr>')");
   }
 
   void checkType(const ast::TypeSpec &t) {
     if (t.dtype != "f32" && t.dtype != "i64")
-      d_.error(t.loc, "unknown element type '" + t.dtype +
-                          "' (expected f32 or i64)" +
-                          suggest(t.dtype, {"f32", "i64"}));
+      d_.error(t.loc,
+               "unknown element type '" + t.dtype + "' (expected f32 or i64)" + suggest(t.dtype, {"f32", "i64"}));
     bool dimsOk = true;
     double elements = 1;
     for (auto &d : t.dims) {
@@ -231,8 +217,8 @@ private:
   void checkExpr(const ast::Expr &e, const Scope &scope, bool inModel) {
     switch (e.kind) {
     case ast::Expr::Name:
-      if (!scope.count(e.name) && !kSpecialNames.count(e.name) &&
-          !kConstantNames.count(e.name) && !symbols_.count(e.name)) {
+      if (!scope.count(e.name) && !kSpecialNames.count(e.name) && !kConstantNames.count(e.name) &&
+          !symbols_.count(e.name)) {
         if (auto it = later_.find(e.name); it != later_.end()) {
           d_.error(e.loc, "'" + e.name + "' is used before it is defined");
           d_.note(it->second, "'" + e.name + "' is defined here");
@@ -241,8 +227,7 @@ private:
         std::vector<std::string> names;
         for (auto &[n, l] : scope)
           names.push_back(n);
-        d_.error(e.loc,
-                 "unknown name '" + e.name + "'" + suggest(e.name, names));
+        d_.error(e.loc, "unknown name '" + e.name + "'" + suggest(e.name, names));
       }
       return;
     case ast::Expr::Call:
@@ -294,23 +279,18 @@ private:
   }
 
   /// Checks positional/named arguments against parameter names.
-  void bindArgs(const ast::Expr &e, const std::vector<std::string> &params,
-                size_t required) {
+  void bindArgs(const ast::Expr &e, const std::vector<std::string> &params, size_t required) {
     std::vector<bool> bound(params.size(), false);
     size_t pos = 0;
     bool sawNamed = false;
     for (auto &a : e.args) {
       if (a.name.empty()) {
         if (sawNamed) {
-          d_.error(a.value->loc,
-                   "positional argument after a named argument in call to '" +
-                       e.name + "'");
+          d_.error(a.value->loc, "positional argument after a named argument in call to '" + e.name + "'");
           return;
         }
         if (pos >= params.size()) {
-          d_.error(a.value->loc, "too many arguments to '" + e.name +
-                                     "': it takes " +
-                                     std::to_string(params.size()));
+          d_.error(a.value->loc, "too many arguments to '" + e.name + "': it takes " + std::to_string(params.size()));
           return;
         }
         bound[pos++] = true;
@@ -319,58 +299,52 @@ private:
       sawNamed = true;
       auto it = std::find(params.begin(), params.end(), a.name);
       if (it == params.end()) {
-        d_.error(a.nameLoc, "'" + e.name + "' has no parameter named '" +
-                                a.name + "'" + suggest(a.name, params));
+        d_.error(a.nameLoc, "'" + e.name + "' has no parameter named '" + a.name + "'" + suggest(a.name, params));
         continue;
       }
       size_t i = size_t(it - params.begin());
       if (bound[i])
-        d_.error(a.nameLoc, "argument '" + a.name +
-                                "' given twice in call to '" + e.name + "'");
+        d_.error(a.nameLoc, "argument '" + a.name + "' given twice in call to '" + e.name + "'");
       bound[i] = true;
     }
     for (size_t i = 0; i < required && i < params.size(); ++i)
       if (!bound[i])
-        d_.error(e.loc, "missing argument '" + params[i] + "' in call to '" +
-                            e.name + "'");
+        d_.error(e.loc, "missing argument '" + params[i] + "' in call to '" + e.name + "'");
   }
 
   void checkRecursion() {
     // Depth-first search over layer-calls-layer edges.
     std::map<std::string, int> state; // 0 new, 1 on stack, 2 done
-    std::function<void(const ast::LayerDecl &)> visit =
-        [&](const ast::LayerDecl &l) {
-          state[l.name] = 1;
-          std::function<void(const ast::Expr &)> walk =
-              [&](const ast::Expr &e) {
-                if (e.kind == ast::Expr::Call) {
-                  if (const ast::LayerDecl *callee = p_.layer(e.name)) {
-                    if (state[callee->name] == 1)
-                      d_.error(e.loc, "layer '" + l.name +
-                                          "' calls itself through '" + e.name +
-                                          "'; layers cannot be recursive");
-                    else if (state[callee->name] == 0)
-                      visit(*callee);
-                  }
-                  for (auto &a : e.args)
-                    walk(*a.value);
-                } else {
-                  if (e.lhs)
-                    walk(*e.lhs);
-                  if (e.rhs)
-                    walk(*e.rhs);
-                  for (auto &x : e.elems)
-                    walk(*x);
-                }
-              };
-          for (auto &prm : l.params)
-            if (prm.defaultValue)
-              walk(*prm.defaultValue);
-          for (auto &s : l.body)
-            if (s.value)
-              walk(*s.value);
-          state[l.name] = 2;
-        };
+    std::function<void(const ast::LayerDecl &)> visit = [&](const ast::LayerDecl &l) {
+      state[l.name] = 1;
+      std::function<void(const ast::Expr &)> walk = [&](const ast::Expr &e) {
+        if (e.kind == ast::Expr::Call) {
+          if (const ast::LayerDecl *callee = p_.layer(e.name)) {
+            if (state[callee->name] == 1)
+              d_.error(e.loc,
+                       "layer '" + l.name + "' calls itself through '" + e.name + "'; layers cannot be recursive");
+            else if (state[callee->name] == 0)
+              visit(*callee);
+          }
+          for (auto &a : e.args)
+            walk(*a.value);
+        } else {
+          if (e.lhs)
+            walk(*e.lhs);
+          if (e.rhs)
+            walk(*e.rhs);
+          for (auto &x : e.elems)
+            walk(*x);
+        }
+      };
+      for (auto &prm : l.params)
+        if (prm.defaultValue)
+          walk(*prm.defaultValue);
+      for (auto &s : l.body)
+        if (s.value)
+          walk(*s.value);
+      state[l.name] = 2;
+    };
     for (auto &l : p_.layers)
       if (state[l.name] == 0)
         visit(l);
@@ -388,15 +362,7 @@ private:
 
 /// A value during elaboration: a tensor, or a compile-time constant.
 struct Val {
-  enum Kind {
-    Error,
-    Tensor,
-    Number,
-    String,
-    List,
-    ParamSet,
-    Symbol
-  } kind = Error;
+  enum Kind { Error, Tensor, Number, String, List, ParamSet, Symbol } kind = Error;
   ir::Value *v = nullptr;
   double num = 0;
   bool isInt = false;
@@ -434,11 +400,8 @@ public:
       if (s.kind != ast::Stmt::Input && s.kind != ast::Stmt::Label)
         continue;
       ir::TensorType t = toType(s.type);
-      ir::Value *v = fn_->addArg(
-          s.name, t,
-          s.kind == ast::Stmt::Input ? ir::ArgRole::Input : ir::ArgRole::Label);
-      (s.kind == ast::Stmt::Input ? out_.inputs : out_.labels)
-          .push_back({s.name, t, s.nameLoc});
+      ir::Value *v = fn_->addArg(s.name, t, s.kind == ast::Stmt::Input ? ir::ArgRole::Input : ir::ArgRole::Label);
+      (s.kind == ast::Stmt::Input ? out_.inputs : out_.labels).push_back({s.name, t, s.nameLoc});
       Val val;
       val.kind = Val::Tensor;
       val.v = v;
@@ -459,12 +422,8 @@ public:
       if (s.kind == ast::Stmt::Loss) {
         if (v.ok())
           v = asTensor(v, s.value->loc);
-        if (v.ok() &&
-            (v.v->type.rank() != 0 || v.v->type.dtype != ir::DType::F32)) {
-          d_.error(
-              s.value->loc,
-              "a loss must be an f32 scalar, but this expression has type " +
-                  v.v->type.str());
+        if (v.ok() && (v.v->type.rank() != 0 || v.v->type.dtype != ir::DType::F32)) {
+          d_.error(s.value->loc, "a loss must be an f32 scalar, but this expression has type " + v.v->type.str());
           if (v.v->type.rank() != 0)
             d_.note(s.value->loc, "reduce it with mean(...) or sum(...)");
           v = Val::error();
@@ -494,14 +453,11 @@ public:
     if (scores && out_.labels.size() == 1) {
       ir::Value *label = fn_->arg(out_.labels[0].name);
       const ir::Shape &ss = scores->type.shape;
-      if (label->type.dtype == ir::DType::I64 &&
-          scores->type.dtype == ir::DType::F32 && scores->type.rank() == 2 &&
-          label->type.rank() == 1 && ss[0] == label->type.shape[0] &&
-          ss[1].isStatic()) {
+      if (label->type.dtype == ir::DType::I64 && scores->type.dtype == ir::DType::F32 && scores->type.rank() == 2 &&
+          label->type.rank() == 1 && ss[0] == label->type.shape[0] && ss[1].isStatic()) {
         ir::Value *pred = b_->create(ir::OpKind::ArgMax, {scores});
         ir::Value *hits = b_->create(ir::OpKind::Equal, {pred, label});
-        fn_->addResult("correct",
-                       b_->reduce(ir::OpKind::ReduceSum, hits, {0}, false));
+        fn_->addResult("correct", b_->reduce(ir::OpKind::ReduceSum, hits, {0}, false));
         out_.classification = true;
         out_.numClasses = ss[1].size;
       }
@@ -522,8 +478,7 @@ private:
     ir::TensorType r;
     r.dtype = t.dtype == "i64" ? ir::DType::I64 : ir::DType::F32;
     for (auto &d : t.dims)
-      r.shape.push_back(d.sym.empty() ? ir::Dim(d.size)
-                                      : ir::Dim::symbol(d.sym));
+      r.shape.push_back(d.sym.empty() ? ir::Dim(d.size) : ir::Dim::symbol(d.sym));
     return r;
   }
 
@@ -572,15 +527,13 @@ private:
   void noteOperands(const std::vector<Val> &vals) {
     std::set<std::string> seen;
     for (auto &v : vals)
-      if (v.kind == Val::Tensor && v.loc.valid() && !v.name.empty() &&
-          seen.insert(v.name).second)
+      if (v.kind == Val::Tensor && v.loc.valid() && !v.name.empty() && seen.insert(v.name).second)
         d_.note(v.loc, "'" + v.name + "' has type " + v.v->type.str());
   }
 
   /// Builds an op; on a shape-rule failure reports it at `at`, in the words
   /// of the builtin `callee` rather than the IR op's name.
-  ir::Value *build(ir::OpKind k, std::vector<ir::Value *> ops, ir::Attrs attrs,
-                   SourceLoc at, const std::string &callee,
+  ir::Value *build(ir::OpKind k, std::vector<ir::Value *> ops, ir::Attrs attrs, SourceLoc at, const std::string &callee,
                    const std::vector<Val> &context = {}) {
     b_->setLoc(at);
     auto r = b_->tryCreate(k, std::move(ops), std::move(attrs));
@@ -632,8 +585,7 @@ private:
         v.num = e.name == "true";
         return v;
       }
-      NNC_ASSERT(declaredSymbols(p_).count(e.name))
-          << "name checks let an unknown name through: " << e.name;
+      NNC_ASSERT(declaredSymbols(p_).count(e.name)) << "name checks let an unknown name through: " << e.name;
       v.kind = Val::Symbol;
       v.str = e.name;
       return v;
@@ -679,10 +631,7 @@ private:
     if (a.kind == Val::Number && b.kind == Val::Number) {
       Val r = a;
       r.isInt = a.isInt && b.isInt && e.op != '/';
-      r.num = e.op == '+'   ? a.num + b.num
-              : e.op == '-' ? a.num - b.num
-              : e.op == '*' ? a.num * b.num
-                            : a.num / b.num;
+      r.num = e.op == '+' ? a.num + b.num : e.op == '-' ? a.num - b.num : e.op == '*' ? a.num * b.num : a.num / b.num;
       return r;
     }
     Val ta = asTensor(a, e.lhs->loc), tb = asTensor(b, e.rhs->loc);
@@ -692,18 +641,13 @@ private:
                    : e.op == '-' ? ir::OpKind::Sub
                    : e.op == '*' ? ir::OpKind::Mul
                                  : ir::OpKind::Div;
-    const char *verb = e.op == '+'   ? "add"
-                       : e.op == '-' ? "subtract"
-                       : e.op == '*' ? "multiply"
-                                     : "divide";
+    const char *verb = e.op == '+' ? "add" : e.op == '-' ? "subtract" : e.op == '*' ? "multiply" : "divide";
     ta.loc = a.loc;
     ta.name = a.name;
     tb.loc = b.loc;
     tb.name = b.name;
-    std::string what = std::string("cannot ") + verb + " " + ta.v->type.str() +
-                       " and " + tb.v->type.str();
-    if (ta.v->type.dtype != ir::DType::F32 ||
-        tb.v->type.dtype != ir::DType::F32) {
+    std::string what = std::string("cannot ") + verb + " " + ta.v->type.str() + " and " + tb.v->type.str();
+    if (ta.v->type.dtype != ir::DType::F32 || tb.v->type.dtype != ir::DType::F32) {
       d_.error(e.loc, what + ": arithmetic needs f32 operands");
       noteOperands({ta, tb});
       return Val::error();
@@ -712,8 +656,7 @@ private:
     if (auto *err = std::get_if<std::string>(&bc)) {
       // "shapes A and B do not broadcast: dimension 4 does not match 8"
       size_t colon = err->find(": ");
-      d_.error(e.loc, what + ": the shapes do not broadcast (" +
-                          err->substr(colon + 2) + ")");
+      d_.error(e.loc, what + ": the shapes do not broadcast (" + err->substr(colon + 2) + ")");
       noteOperands({ta, tb});
       return Val::error();
     }
@@ -724,14 +667,12 @@ private:
   /// Arguments bound to parameter names (positional first, then named).
   using ArgMap = std::map<std::string, std::pair<Val, const ast::Expr *>>;
 
-  ArgMap bind(const ast::Expr &e, const std::vector<std::string> &params,
-              Scope &scope, bool &ok) {
+  ArgMap bind(const ast::Expr &e, const std::vector<std::string> &params, Scope &scope, bool &ok) {
     ArgMap m;
     size_t pos = 0;
     ok = true;
     for (auto &a : e.args) {
-      std::string name =
-          a.name.empty() ? (pos < params.size() ? params[pos++] : "") : a.name;
+      std::string name = a.name.empty() ? (pos < params.size() ? params[pos++] : "") : a.name;
       Val v = eval(*a.value, scope);
       if (!v.ok())
         ok = false;
@@ -824,8 +765,7 @@ private:
       base = e.instance;
       auto [it, fresh] = instanceCallee_.emplace(qualify(base), e.name);
       if (!fresh && it->second != e.name) {
-        d_.error(e.instanceLoc, "instance '" + base + "' is a '" + it->second +
-                                    "', not a '" + e.name + "'");
+        d_.error(e.instanceLoc, "instance '" + base + "' is a '" + it->second + "', not a '" + e.name + "'");
       }
       shared_ = !fresh;
       usedInstances_.insert(base);
@@ -836,22 +776,17 @@ private:
     std::string name = base;
     // Inside a shared instance the names repeat on purpose: they must find
     // the parameters the first instantiation created.
-    for (int i = 2; usedInstances_.count(name) ||
-                    (!reuse_ && instanceCallee_.count(qualify(name)));
-         ++i)
+    for (int i = 2; usedInstances_.count(name) || (!reuse_ && instanceCallee_.count(qualify(name))); ++i)
       name = base + "_" + std::to_string(i);
     usedInstances_.insert(name);
     instanceCallee_.emplace(qualify(name), e.name);
     return qualify(name);
   }
 
-  std::string qualify(const std::string &n) const {
-    return prefix_.empty() ? n : prefix_ + "." + n;
-  }
+  std::string qualify(const std::string &n) const { return prefix_.empty() ? n : prefix_ + "." + n; }
 
   /// A parameter of the current instance: created, or reused when shared.
-  ir::Value *param(const std::string &inst, const std::string &leaf,
-                   std::vector<int64_t> shape, ParamInfo::Init init,
+  ir::Value *param(const std::string &inst, const std::string &leaf, std::vector<int64_t> shape, ParamInfo::Init init,
                    int64_t fanIn, int64_t fanOut, bool isBias, SourceLoc at) {
     std::string name = inst + "." + leaf;
     if (ir::Value *existing = fn_->arg(name)) {
@@ -859,8 +794,7 @@ private:
       for (int64_t d : shape)
         want.push_back(ir::Dim(d));
       if (existing->type.shape != want) {
-        d_.error(at, "shared instance parameter '" + name + "' has shape " +
-                         ir::shapeStr(existing->type.shape) +
+        d_.error(at, "shared instance parameter '" + name + "' has shape " + ir::shapeStr(existing->type.shape) +
                          " but this call needs " + ir::shapeStr(want));
         return nullptr;
       }
@@ -883,40 +817,33 @@ private:
 
   //--- builtins -----------------------------------------------------------
 
-  std::optional<int64_t> intArg(const ArgMap &args, const std::string &name,
-                                const char *callee, int64_t lo = 1) {
+  std::optional<int64_t> intArg(const ArgMap &args, const std::string &name, const char *callee, int64_t lo = 1) {
     auto it = args.find(name);
     if (it == args.end())
       return std::nullopt;
     const Val &v = it->second.first;
-    if (v.kind != Val::Number || !v.isInt || v.num < double(lo) ||
-        v.num > 1e12) {
-      d_.error(it->second.second->loc, std::string(callee) + ": '" + name +
-                                           "' must be an integer in [" +
-                                           std::to_string(lo) +
-                                           ", 1000000000000], got " +
+    if (v.kind != Val::Number || !v.isInt || v.num < double(lo) || v.num > 1e12) {
+      d_.error(it->second.second->loc, std::string(callee) + ": '" + name + "' must be an integer in [" +
+                                           std::to_string(lo) + ", 1000000000000], got " +
                                            ast::toSource(*it->second.second));
       return std::nullopt;
     }
     return int64_t(v.num);
   }
 
-  std::optional<bool> boolArg(const ArgMap &args, const std::string &name,
-                              const char *callee, bool dflt) {
+  std::optional<bool> boolArg(const ArgMap &args, const std::string &name, const char *callee, bool dflt) {
     auto it = args.find(name);
     if (it == args.end())
       return dflt;
     const Val &v = it->second.first;
     if (v.kind == Val::Number && v.isInt && (v.num == 0 || v.num == 1))
       return v.num == 1; // true, false, or a layer parameter holding one
-    d_.error(it->second.second->loc,
-             std::string(callee) + ": '" + name + "' must be true or false");
+    d_.error(it->second.second->loc, std::string(callee) + ": '" + name + "' must be true or false");
     return std::nullopt;
   }
 
   /// Tensor argument `name` (numbers are turned into scalar constants).
-  Val tensorArg(const ArgMap &args, const std::string &name,
-                SourceLoc callLoc) {
+  Val tensorArg(const ArgMap &args, const std::string &name, SourceLoc callLoc) {
     auto it = args.find(name);
     NNC_ASSERT(it != args.end()) << "missing required argument " << name;
     Val v = it->second.first;
@@ -927,14 +854,12 @@ private:
       Val t = tensorVal(b_->constant(v.num));
       return t;
     }
-    d_.error(it->second.second->loc,
-             "expected a tensor, but this is " + describe(v));
+    d_.error(it->second.second->loc, "expected a tensor, but this is " + describe(v));
     return Val::error();
   }
 
   /// Axes from `axis` (an integer or a list, negative counts from the end).
-  std::optional<std::vector<int64_t>> axesArg(const ArgMap &args, int64_t rank,
-                                              const char *callee) {
+  std::optional<std::vector<int64_t>> axesArg(const ArgMap &args, int64_t rank, const char *callee) {
     auto it = args.find("axis");
     std::vector<int64_t> axes;
     if (it == args.end()) {
@@ -946,25 +871,20 @@ private:
     std::vector<Val> items = v.kind == Val::List ? v.list : std::vector<Val>{v};
     for (auto &x : items) {
       if (x.kind != Val::Number || !x.isInt || std::fabs(x.num) > 1e15) {
-        d_.error(it->second.second->loc,
-                 std::string(callee) +
-                     ": 'axis' must be an integer or a list of integers");
+        d_.error(it->second.second->loc, std::string(callee) + ": 'axis' must be an integer or a list of integers");
         return std::nullopt;
       }
       int64_t a = int64_t(x.num);
       if (a < -rank || a >= rank) {
-        d_.error(it->second.second->loc,
-                 std::string(callee) + ": axis " + std::to_string(a) +
-                     " is out of range for a tensor of rank " +
-                     std::to_string(rank));
+        d_.error(it->second.second->loc, std::string(callee) + ": axis " + std::to_string(a) +
+                                             " is out of range for a tensor of rank " + std::to_string(rank));
         return std::nullopt;
       }
       axes.push_back(a < 0 ? a + rank : a);
     }
     std::sort(axes.begin(), axes.end());
     if (std::adjacent_find(axes.begin(), axes.end()) != axes.end()) {
-      d_.error(it->second.second->loc,
-               std::string(callee) + ": an axis is listed twice");
+      d_.error(it->second.second->loc, std::string(callee) + ": an axis is listed twice");
       return std::nullopt;
     }
     return axes;
@@ -973,11 +893,9 @@ private:
   Val callBuiltin(const ast::Expr &e, const ArgMap &args) {
     const std::string &f = e.name;
     SourceLoc at = e.loc;
-    if (!e.instance.empty() && f != "dense" && f != "embedding" &&
-        f != "layer_norm" && f != "batch_norm" && f != "conv2d" &&
-        f != "conv1d") {
-      d_.error(e.instanceLoc, "'" + f + "' creates no parameters, so 'as " +
-                                  e.instance + "' has nothing to share");
+    if (!e.instance.empty() && f != "dense" && f != "embedding" && f != "layer_norm" && f != "batch_norm" &&
+        f != "conv2d" && f != "conv1d") {
+      d_.error(e.instanceLoc, "'" + f + "' creates no parameters, so 'as " + e.instance + "' has nothing to share");
       return Val::error();
     }
     auto unaryOp = [&](ir::OpKind k) -> Val {
@@ -1009,9 +927,7 @@ private:
       Val a = tensorArg(args, "a", at), b = tensorArg(args, "b", at);
       if (!a.ok() || !b.ok())
         return Val::error();
-      ir::Value *r =
-          build(f == "matmul" ? ir::OpKind::MatMul : ir::OpKind::Maximum,
-                {a.v, b.v}, {}, at, "", {a, b});
+      ir::Value *r = build(f == "matmul" ? ir::OpKind::MatMul : ir::OpKind::Maximum, {a.v, b.v}, {}, at, "", {a, b});
       return r ? tensorVal(r) : Val::error();
     }
     if (f == "dense")
@@ -1020,14 +936,18 @@ private:
       return conv(e, args);
     if (f == "max_pool2d" || f == "avg_pool2d")
       return pool(e, args);
+    if (f == "attention")
+      return attentionCall(e, args);
+    if (f == "multi_head_attention")
+      return multiHeadAttention(e, args);
+    if (f == "positional_encoding")
+      return positionalEncoding(e, args);
     if (f == "global_avg_pool") {
       Val x = requireF32(args, "x", e);
       if (!x.ok())
         return x;
       if (x.v->type.rank() != 4) {
-        d_.error(
-            at, "global_avg_pool expects a batch of images [N, C, H, W], got " +
-                    x.v->type.str());
+        d_.error(at, "global_avg_pool expects a batch of images [N, C, H, W], got " + x.v->type.str());
         noteOperands({x});
         return Val::error();
       }
@@ -1042,11 +962,8 @@ private:
       auto keep = boolArg(args, "keepdims", f.c_str(), false);
       if (!axes || !keep)
         return Val::error();
-      ir::OpKind k = f == "sum"    ? ir::OpKind::ReduceSum
-                     : f == "mean" ? ir::OpKind::ReduceMean
-                                   : ir::OpKind::ReduceMax;
-      ir::Value *r =
-          build(k, {x.v}, {{"axes", *axes}, {"keepdims", *keep}}, at, f, {x});
+      ir::OpKind k = f == "sum" ? ir::OpKind::ReduceSum : f == "mean" ? ir::OpKind::ReduceMean : ir::OpKind::ReduceMax;
+      ir::Value *r = build(k, {x.v}, {{"axes", *axes}, {"keepdims", *keep}}, at, f, {x});
       return r ? tensorVal(r) : Val::error();
     }
     if (f == "reshape" || f == "flatten")
@@ -1064,20 +981,17 @@ private:
         const Val &pv = it->second.first;
         for (auto &el : pv.kind == Val::List ? pv.list : std::vector<Val>{}) {
           if (el.kind != Val::Number || !el.isInt || std::fabs(el.num) > 1e15) {
-            d_.error(it->second.second->loc,
-                     "transpose: 'perm' must be a list of integers");
+            d_.error(it->second.second->loc, "transpose: 'perm' must be a list of integers");
             return Val::error();
           }
           perm.push_back(int64_t(el.num));
         }
         if (pv.kind != Val::List) {
-          d_.error(it->second.second->loc,
-                   "transpose: 'perm' must be a list of integers");
+          d_.error(it->second.second->loc, "transpose: 'perm' must be a list of integers");
           return Val::error();
         }
       }
-      ir::Value *r =
-          build(ir::OpKind::Transpose, {x.v}, {{"perm", perm}}, at, "", {x});
+      ir::Value *r = build(ir::OpKind::Transpose, {x.v}, {{"perm", perm}}, at, "", {x});
       return r ? tensorVal(r) : Val::error();
     }
     if (f == "cross_entropy")
@@ -1104,10 +1018,9 @@ private:
       Val p = tensorArg(args, "pred", at), t = tensorArg(args, "target", at);
       if (!p.ok() || !t.ok())
         return Val::error();
-      if (p.v->type.shape != t.v->type.shape ||
-          t.v->type.dtype != ir::DType::F32) {
-        d_.error(at, "mse: prediction " + p.v->type.str() + " and target " +
-                         t.v->type.str() + " must have the same f32 type");
+      if (p.v->type.shape != t.v->type.shape || t.v->type.dtype != ir::DType::F32) {
+        d_.error(at, "mse: prediction " + p.v->type.str() + " and target " + t.v->type.str() +
+                         " must have the same f32 type");
         noteOperands({p, t});
         return Val::error();
       }
@@ -1116,27 +1029,22 @@ private:
       std::vector<int64_t> all;
       for (size_t i = 0; i < d->type.rank(); ++i)
         all.push_back(int64_t(i));
-      return tensorVal(
-          b_->reduce(ir::OpKind::ReduceMean, b_->mul(d, d), all, false));
+      return tensorVal(b_->reduce(ir::OpKind::ReduceMean, b_->mul(d, d), all, false));
     }
     if (f == "l1" || f == "l2")
       return penalty(e, args);
     NNC_UNREACHABLE("builtin without a lowering: " << f);
   }
 
-  std::optional<double> floatArg(const ArgMap &args, const std::string &name,
-                                 const std::string &callee, double dflt,
+  std::optional<double> floatArg(const ArgMap &args, const std::string &name, const std::string &callee, double dflt,
                                  double lo, double hi) {
     auto it = args.find(name);
     if (it == args.end())
       return dflt;
     const Val &v = it->second.first;
-    if (v.kind != Val::Number || !std::isfinite(v.num) || v.num < lo ||
-        v.num > hi) {
-      d_.error(it->second.second->loc,
-               callee + ": '" + name + "' must be a number in [" + fmtNum(lo) +
-                   ", " + fmtNum(hi) + "], got " +
-                   ast::toSource(*it->second.second));
+    if (v.kind != Val::Number || !std::isfinite(v.num) || v.num < lo || v.num > hi) {
+      d_.error(it->second.second->loc, callee + ": '" + name + "' must be a number in [" + fmtNum(lo) + ", " +
+                                           fmtNum(hi) + "], got " + ast::toSource(*it->second.second));
       return std::nullopt;
     }
     return v.num;
@@ -1148,12 +1056,10 @@ private:
     return buf;
   }
 
-  Val requireF32(const ArgMap &args, const std::string &name,
-                 const ast::Expr &e) {
+  Val requireF32(const ArgMap &args, const std::string &name, const ast::Expr &e) {
     Val x = tensorArg(args, name, e.loc);
     if (x.ok() && x.v->type.dtype != ir::DType::F32) {
-      d_.error(e.loc,
-               e.name + " expects an f32 tensor, got " + x.v->type.str());
+      d_.error(e.loc, e.name + " expects an f32 tensor, got " + x.v->type.str());
       noteOperands({x});
       return Val::error();
     }
@@ -1170,49 +1076,38 @@ private:
     b_->setLoc(e.loc);
     auto relu = [&](ir::Value *v) { return b_->unary(ir::OpKind::Relu, v); };
     if (e.name == "gelu") { // x/2 * (1 + erf(x / sqrt 2))
-      ir::Value *cdf = b_->add(
-          b_->constant(1.0),
-          b_->unary(ir::OpKind::Erf, b_->mul(b_->constant(M_SQRT1_2), x)));
+      ir::Value *cdf = b_->add(b_->constant(1.0), b_->unary(ir::OpKind::Erf, b_->mul(b_->constant(M_SQRT1_2), x)));
       return tensorVal(b_->mul(b_->mul(b_->constant(0.5), x), cdf));
     }
     if (e.name == "leaky_relu") { // relu(x) - slope * relu(-x)
       auto slope = floatArg(args, "slope", e.name, 0.01, 0, 1e6);
       if (!slope)
         return Val::error();
-      return tensorVal(
-          b_->sub(relu(x), b_->mul(b_->constant(*slope), relu(b_->neg(x)))));
+      return tensorVal(b_->sub(relu(x), b_->mul(b_->constant(*slope), relu(b_->neg(x)))));
     }
-    if (e.name ==
-        "elu") { // relu(x) + alpha * (exp(-relu(-x)) - 1): exp sees only x <= 0
+    if (e.name == "elu") { // relu(x) + alpha * (exp(-relu(-x)) - 1): exp sees only x <= 0
       auto alpha = floatArg(args, "alpha", e.name, 1.0, 0, 1e6);
       if (!alpha)
         return Val::error();
-      ir::Value *neg =
-          b_->sub(b_->unary(ir::OpKind::Exp, b_->neg(relu(b_->neg(x)))),
-                  b_->constant(1.0));
+      ir::Value *neg = b_->sub(b_->unary(ir::OpKind::Exp, b_->neg(relu(b_->neg(x)))), b_->constant(1.0));
       return tensorVal(b_->add(relu(x), b_->mul(b_->constant(*alpha), neg)));
     }
     // softplus: relu(x) + log(1 + exp(-|x|))
     ir::Value *tail =
         b_->unary(ir::OpKind::Log,
-                  b_->add(b_->constant(1.0),
-                          b_->unary(ir::OpKind::Exp,
-                                    b_->neg(b_->unary(ir::OpKind::Abs, x)))));
+                  b_->add(b_->constant(1.0), b_->unary(ir::OpKind::Exp, b_->neg(b_->unary(ir::OpKind::Abs, x)))));
     return tensorVal(b_->add(relu(x), tail));
   }
 
   /// Losses comparing two f32 tensors of one shape, averaged over all elements.
   Val pairLoss(const ast::Expr &e, const ArgMap &args) {
     bool bce = e.name == "bce_with_logits";
-    Val p = requireF32(args, bce ? "logits" : "pred", e),
-        t = requireF32(args, bce ? "targets" : "target", e);
+    Val p = requireF32(args, bce ? "logits" : "pred", e), t = requireF32(args, bce ? "targets" : "target", e);
     if (!p.ok() || !t.ok())
       return Val::error();
     if (p.v->type.shape != t.v->type.shape) {
-      d_.error(e.loc, e.name + ": " + (bce ? "logits " : "prediction ") +
-                          p.v->type.str() + " and " +
-                          (bce ? "targets " : "target ") + t.v->type.str() +
-                          " must have the same shape");
+      d_.error(e.loc, e.name + ": " + (bce ? "logits " : "prediction ") + p.v->type.str() + " and " +
+                          (bce ? "targets " : "target ") + t.v->type.str() + " must have the same shape");
       noteOperands({p, t});
       return Val::error();
     }
@@ -1221,22 +1116,17 @@ private:
     if (bce) { // relu(z) - z*y + log(1 + exp(-|z|))
       ir::Value *tail =
           b_->unary(ir::OpKind::Log,
-                    b_->add(b_->constant(1.0),
-                            b_->unary(ir::OpKind::Exp,
-                                      b_->neg(b_->unary(ir::OpKind::Abs, z)))));
-      per =
-          b_->add(b_->sub(b_->unary(ir::OpKind::Relu, z), b_->mul(z, y)), tail);
+                    b_->add(b_->constant(1.0), b_->unary(ir::OpKind::Exp, b_->neg(b_->unary(ir::OpKind::Abs, z)))));
+      per = b_->add(b_->sub(b_->unary(ir::OpKind::Relu, z), b_->mul(z, y)), tail);
     } else { // m = [|d| < delta]: m d^2/2 + (1 - m) delta (|d| - delta/2)
       auto delta = floatArg(args, "delta", e.name, 1.0, 1e-12, 1e12);
       if (!delta)
         return Val::error();
       ir::Value *d = b_->sub(z, y), *a = b_->unary(ir::OpKind::Abs, d);
-      ir::Value *m =
-          b_->unary(ir::OpKind::Step, b_->sub(b_->constant(*delta), a));
+      ir::Value *m = b_->unary(ir::OpKind::Step, b_->sub(b_->constant(*delta), a));
       ir::Value *quad = b_->mul(b_->mul(b_->constant(0.5), m), b_->mul(d, d));
-      ir::Value *lin = b_->mul(b_->sub(b_->constant(1.0), m),
-                               b_->mul(b_->constant(*delta),
-                                       b_->sub(a, b_->constant(0.5 * *delta))));
+      ir::Value *lin =
+          b_->mul(b_->sub(b_->constant(1.0), m), b_->mul(b_->constant(*delta), b_->sub(a, b_->constant(0.5 * *delta))));
       per = b_->add(quad, lin);
     }
     std::vector<int64_t> all;
@@ -1246,14 +1136,12 @@ private:
   }
 
   /// An integer argument (no range check), for axes and positions.
-  std::optional<int64_t> anyIntArg(const ArgMap &args, const std::string &name,
-                                   const std::string &callee) {
+  std::optional<int64_t> anyIntArg(const ArgMap &args, const std::string &name, const std::string &callee) {
     auto it = args.find(name);
     const Val &v = it->second.first;
     if (v.kind != Val::Number || !v.isInt || std::fabs(v.num) > 1e15) {
-      d_.error(it->second.second->loc, callee + ": '" + name +
-                                           "' must be an integer, got " +
-                                           ast::toSource(*it->second.second));
+      d_.error(it->second.second->loc,
+               callee + ": '" + name + "' must be an integer, got " + ast::toSource(*it->second.second));
       return std::nullopt;
     }
     return int64_t(v.num);
@@ -1268,25 +1156,20 @@ private:
     bool ok = it->second.first.kind == Val::List;
     for (auto &el : ok ? it->second.first.list : std::vector<Val>{})
       if (el.kind == Val::Number && el.isInt && std::fabs(el.num) <= 1e15)
-        perm.push_back(int64_t(el.num) < 0
-                           ? int64_t(el.num) + int64_t(x.v->type.rank())
-                           : int64_t(el.num));
+        perm.push_back(int64_t(el.num) < 0 ? int64_t(el.num) + int64_t(x.v->type.rank()) : int64_t(el.num));
       else
         ok = false;
     if (!ok) {
-      d_.error(it->second.second->loc,
-               "permute: 'dims' must be a list of integers");
+      d_.error(it->second.second->loc, "permute: 'dims' must be a list of integers");
       return Val::error();
     }
-    ir::Value *r = build(ir::OpKind::Transpose, {x.v}, {{"perm", perm}}, e.loc,
-                         "permute", {x});
+    ir::Value *r = build(ir::OpKind::Transpose, {x.v}, {{"perm", perm}}, e.loc, "permute", {x});
     return r ? tensorVal(r) : Val::error();
   }
 
   Val slice(const ast::Expr &e, const ArgMap &args) {
     Val x = tensorArg(args, "x", e.loc);
-    auto axis = anyIntArg(args, "axis", "slice"),
-         start = anyIntArg(args, "start", "slice"),
+    auto axis = anyIntArg(args, "axis", "slice"), start = anyIntArg(args, "start", "slice"),
          end = anyIntArg(args, "end", "slice");
     if (!x.ok() || !axis || !start || !end)
       return Val::error();
@@ -1298,9 +1181,7 @@ private:
       s = s < 0 ? s + dim : s;
       en = en < 0 ? en + dim : en;
     }
-    ir::Value *r =
-        build(ir::OpKind::Slice, {x.v},
-              {{"axis", a}, {"start", s}, {"end", en}}, e.loc, "", {x});
+    ir::Value *r = build(ir::OpKind::Slice, {x.v}, {{"axis", a}, {"start", s}, {"end", en}}, e.loc, "", {x});
     return r ? tensorVal(r) : Val::error();
   }
 
@@ -1308,16 +1189,14 @@ private:
     auto it = args.find("xs");
     const Val &xs = it->second.first;
     if (xs.kind != Val::List || xs.list.size() < 2) {
-      d_.error(it->second.second->loc,
-               "concat: 'xs' must be a list of at least two tensors, as in "
-               "concat([a, b])");
+      d_.error(it->second.second->loc, "concat: 'xs' must be a list of at least two tensors, as in "
+                                       "concat([a, b])");
       return Val::error();
     }
     std::vector<Val> parts;
     for (const Val &v : xs.list) {
       if (v.kind != Val::Tensor) {
-        d_.error(v.loc,
-                 "concat: expected a tensor, but this is " + describe(v));
+        d_.error(v.loc, "concat: expected a tensor, but this is " + describe(v));
         return Val::error();
       }
       parts.push_back(v);
@@ -1332,8 +1211,7 @@ private:
     }
     ir::Value *acc = parts[0].v;
     for (size_t i = 1; i < parts.size(); ++i) {
-      acc = build(ir::OpKind::Concat, {acc, parts[i].v}, {{"axis", axis}},
-                  e.loc, "", parts);
+      acc = build(ir::OpKind::Concat, {acc, parts[i].v}, {{"axis", axis}}, e.loc, "", parts);
       if (!acc)
         return Val::error();
     }
@@ -1349,28 +1227,20 @@ private:
       return Val::error();
     ir::Value *x = xv.v;
     if (x->type.rank() == 0 || !x->type.shape.back().isStatic()) {
-      d_.error(e.loc, "layer_norm needs a last axis of static size, got " +
-                          x->type.str());
+      d_.error(e.loc, "layer_norm needs a last axis of static size, got " + x->type.str());
       noteOperands({xv});
       return Val::error();
     }
-    int64_t last = int64_t(x->type.rank()) - 1,
-            width = x->type.shape.back().size;
+    int64_t last = int64_t(x->type.rank()) - 1, width = x->type.shape.back().size;
     std::string inst = instanceName(e);
-    ir::Value *scale = param(inst, "scale", {width}, ParamInfo::Ones, width,
-                             width, false, e.loc);
-    ir::Value *shift = param(inst, "shift", {width}, ParamInfo::Zeros, width,
-                             width, true, e.loc);
+    ir::Value *scale = param(inst, "scale", {width}, ParamInfo::Ones, width, width, false, e.loc);
+    ir::Value *shift = param(inst, "shift", {width}, ParamInfo::Zeros, width, width, true, e.loc);
     if (!scale || !shift)
       return Val::error();
     b_->setLoc(e.loc);
-    ir::Value *centered =
-        b_->sub(x, b_->reduce(ir::OpKind::ReduceMean, x, {last}, true));
-    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean,
-                                b_->mul(centered, centered), {last}, true);
-    ir::Value *inv =
-        b_->div(b_->constant(1.0),
-                b_->unary(ir::OpKind::Sqrt, b_->add(var, b_->constant(*eps))));
+    ir::Value *centered = b_->sub(x, b_->reduce(ir::OpKind::ReduceMean, x, {last}, true));
+    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean, b_->mul(centered, centered), {last}, true);
+    ir::Value *inv = b_->div(b_->constant(1.0), b_->unary(ir::OpKind::Sqrt, b_->add(var, b_->constant(*eps))));
     return tensorVal(b_->add(b_->mul(b_->mul(centered, inv), scale), shift));
   }
 
@@ -1387,9 +1257,7 @@ private:
       return Val::error();
     ir::Value *x = xv.v;
     if (x->type.rank() != 2 || !x->type.shape[1].isStatic()) {
-      d_.error(e.loc,
-               "batch_norm expects features [N, C] with a static C, got " +
-                   x->type.str());
+      d_.error(e.loc, "batch_norm expects features [N, C] with a static C, got " + x->type.str());
       noteOperands({xv});
       return Val::error();
     }
@@ -1400,12 +1268,9 @@ private:
                               "keeps its own running statistics");
       return Val::error();
     }
-    ir::Value *scale =
-        param(inst, "scale", {c}, ParamInfo::Ones, c, c, false, e.loc);
-    ir::Value *shift =
-        param(inst, "shift", {c}, ParamInfo::Zeros, c, c, true, e.loc);
-    ir::Value *runMean =
-        state(inst + ".running_mean", c, ParamInfo::Zeros, e.loc);
+    ir::Value *scale = param(inst, "scale", {c}, ParamInfo::Ones, c, c, false, e.loc);
+    ir::Value *shift = param(inst, "shift", {c}, ParamInfo::Zeros, c, c, true, e.loc);
+    ir::Value *runMean = state(inst + ".running_mean", c, ParamInfo::Zeros, e.loc);
     ir::Value *runVar = state(inst + ".running_var", c, ParamInfo::Ones, e.loc);
     if (!scale || !shift)
       return Val::error();
@@ -1413,44 +1278,32 @@ private:
     ir::Shape row{ir::Dim(1), ir::Dim(c)};
     ir::Value *mean = b_->reduce(ir::OpKind::ReduceMean, x, {0}, true);
     ir::Value *centered = b_->sub(x, mean);
-    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean,
-                                b_->mul(centered, centered), {0}, true);
-    ir::Value *useMean =
-        b_->create(ir::OpKind::ModeSelect, {mean, b_->reshape(runMean, row)});
-    ir::Value *useVar =
-        b_->create(ir::OpKind::ModeSelect, {var, b_->reshape(runVar, row)});
-    ir::Value *inv = b_->div(
-        b_->constant(1.0),
-        b_->unary(ir::OpKind::Sqrt, b_->add(useVar, b_->constant(*eps))));
-    ir::Value *y =
-        b_->add(b_->mul(b_->mul(b_->sub(x, useMean), inv), scale), shift);
+    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean, b_->mul(centered, centered), {0}, true);
+    ir::Value *useMean = b_->create(ir::OpKind::ModeSelect, {mean, b_->reshape(runMean, row)});
+    ir::Value *useVar = b_->create(ir::OpKind::ModeSelect, {var, b_->reshape(runVar, row)});
+    ir::Value *inv = b_->div(b_->constant(1.0), b_->unary(ir::OpKind::Sqrt, b_->add(useVar, b_->constant(*eps))));
+    ir::Value *y = b_->add(b_->mul(b_->mul(b_->sub(x, useMean), inv), scale), shift);
     // Running statistics: r' = (1 - m) r + m * batch, the variance unbiased
     // by n / (n - 1) with n counted at run time (the batch size is symbolic).
-    ir::Value *n = b_->reduce(ir::OpKind::ReduceSum,
-                              b_->constant(1.0, {x->type.shape[0], ir::Dim(1)}),
-                              {0, 1}, false);
-    ir::Value *unbiased =
-        b_->mul(var, b_->div(n, b_->sub(n, b_->constant(1.0))));
+    ir::Value *n = b_->reduce(ir::OpKind::ReduceSum, b_->constant(1.0, {x->type.shape[0], ir::Dim(1)}), {0, 1}, false);
+    ir::Value *unbiased = b_->mul(var, b_->div(n, b_->sub(n, b_->constant(1.0))));
     auto blend = [&](ir::Value *r, ir::Value *batch) {
-      return b_->add(
-          b_->mul(b_->constant(1 - *momentum), r),
-          b_->mul(b_->constant(*momentum), b_->reshape(batch, {ir::Dim(c)})));
+      return b_->add(b_->mul(b_->constant(1 - *momentum), r),
+                     b_->mul(b_->constant(*momentum), b_->reshape(batch, {ir::Dim(c)})));
     };
     stateUpdates_.push_back({inst + ".running_mean", blend(runMean, mean)});
     stateUpdates_.push_back({inst + ".running_var", blend(runVar, unbiased)});
     return tensorVal(y);
   }
 
-  ir::Value *state(const std::string &name, int64_t size, ParamInfo::Init init,
-                   SourceLoc at) {
+  ir::Value *state(const std::string &name, int64_t size, ParamInfo::Init init, SourceLoc at) {
     ParamInfo info;
     info.name = name;
     info.shape = {size};
     info.init = init;
     info.loc = at;
     out_.states.push_back(info);
-    return fn_->addArg(name, {ir::DType::F32, {ir::Dim(size)}},
-                       ir::ArgRole::State);
+    return fn_->addArg(name, {ir::DType::F32, {ir::Dim(size)}}, ir::ArgRole::State);
   }
 
   /// x * mask, where the mask comes from the per-step seed argument `rng` and
@@ -1465,11 +1318,9 @@ private:
     ir::Value *rng = fn_->arg("rng");
     if (!rng)
       rng = fn_->addArg("rng", {ir::DType::I64, {}}, ir::ArgRole::Scalar);
-    ir::Value *mask = build(ir::OpKind::DropoutMask, {rng},
-                            {{"p", *p},
-                             {"shape", xv.v->type.shape},
-                             {"stream", int64_t(dropoutStreams_++)}},
-                            e.loc, "dropout", {xv});
+    ir::Value *mask =
+        build(ir::OpKind::DropoutMask, {rng},
+              {{"p", *p}, {"shape", xv.v->type.shape}, {"stream", int64_t(dropoutStreams_++)}}, e.loc, "dropout", {xv});
     if (!mask)
       return Val::error();
     b_->setLoc(e.loc);
@@ -1478,39 +1329,32 @@ private:
 
   Val embedding(const ast::Expr &e, const ArgMap &args) {
     Val ids = tensorArg(args, "ids", e.loc);
-    auto vocab = intArg(args, "vocab", "embedding"),
-         dim = intArg(args, "dim", "embedding");
+    auto vocab = intArg(args, "vocab", "embedding"), dim = intArg(args, "dim", "embedding");
     if (!ids.ok() || !vocab || !dim)
       return Val::error();
     if (ids.v->type.dtype != ir::DType::I64) {
-      d_.error(e.loc,
-               "embedding expects i64 token ids, got " + ids.v->type.str());
+      d_.error(e.loc, "embedding expects i64 token ids, got " + ids.v->type.str());
       noteOperands({ids});
       return Val::error();
     }
     if (!ir::staticElements({ir::Dim(*vocab), ir::Dim(*dim)})) {
-      d_.error(e.loc, "embedding: a table of " + std::to_string(*vocab) +
-                          " x " + std::to_string(*dim) +
+      d_.error(e.loc, "embedding: a table of " + std::to_string(*vocab) + " x " + std::to_string(*dim) +
                           " would have more than 2^40 elements");
       return Val::error();
     }
     // N(0, 1) initialization, as torch.nn.Embedding: LeCun normal with
     // fan-in 1.
-    ir::Value *table = param(instanceName(e), "table", {*vocab, *dim},
-                             ParamInfo::Lecun, 1, *dim, false, e.loc);
+    ir::Value *table = param(instanceName(e), "table", {*vocab, *dim}, ParamInfo::Lecun, 1, *dim, false, e.loc);
     if (!table)
       return Val::error();
-    ir::Value *r = build(ir::OpKind::Gather, {table, ids.v}, {}, e.loc,
-                         "embedding", {ids});
+    ir::Value *r = build(ir::OpKind::Gather, {table, ids.v}, {}, e.loc, "embedding", {ids});
     return r ? tensorVal(r) : Val::error();
   }
 
   /// A window argument: one positive integer for every spatial axis, or a
   /// list of `rank` of them; `dflt` when absent.
-  std::optional<std::vector<int64_t>>
-  windowArg(const ArgMap &args, const std::string &name,
-            const std::string &callee, size_t rank, std::optional<int64_t> dflt,
-            int64_t lo = 1) {
+  std::optional<std::vector<int64_t>> windowArg(const ArgMap &args, const std::string &name, const std::string &callee,
+                                                size_t rank, std::optional<int64_t> dflt, int64_t lo = 1) {
     auto it = args.find(name);
     if (it == args.end()) {
       NNC_ASSERT(dflt) << "required window argument " << name;
@@ -1518,24 +1362,18 @@ private:
     }
     const Val &v = it->second.first;
     auto okInt = [&](const Val &x) {
-      return x.kind == Val::Number && x.isInt && x.num >= double(lo) &&
-             x.num <= 1048576;
+      return x.kind == Val::Number && x.isInt && x.num >= double(lo) && x.num <= 1048576;
     };
     std::vector<int64_t> out;
     if (okInt(v))
       out.assign(rank, int64_t(v.num));
-    else if (v.kind == Val::List && v.list.size() == rank &&
-             std::all_of(v.list.begin(), v.list.end(), okInt))
+    else if (v.kind == Val::List && v.list.size() == rank && std::all_of(v.list.begin(), v.list.end(), okInt))
       for (const Val &x : v.list)
         out.push_back(int64_t(x.num));
     if (out.empty()) {
-      std::string what = rank == 1 ? "an integer"
-                                   : "an integer or a list of " +
-                                         std::to_string(rank) + " integers";
-      d_.error(it->second.second->loc, callee + ": '" + name + "' must be " +
-                                           what + " in [" + std::to_string(lo) +
-                                           ", 1048576], got " +
-                                           ast::toSource(*it->second.second));
+      std::string what = rank == 1 ? "an integer" : "an integer or a list of " + std::to_string(rank) + " integers";
+      d_.error(it->second.second->loc, callee + ": '" + name + "' must be " + what + " in [" + std::to_string(lo) +
+                                           ", 1048576], got " + ast::toSource(*it->second.second));
       return std::nullopt;
     }
     return out;
@@ -1545,20 +1383,16 @@ private:
   /// windowArg, "valid" (none) or "same" (the output keeps the input's size;
   /// stride 1 only; an odd total puts the extra row/column at the end, as
   /// PyTorch does).
-  std::optional<std::vector<int64_t>>
-  paddingArg(const ArgMap &args, const std::string &callee, size_t rank,
-             const std::vector<int64_t> &kernel,
-             const std::vector<int64_t> &dil,
-             const std::vector<int64_t> &stride, bool allowSame) {
+  std::optional<std::vector<int64_t>> paddingArg(const ArgMap &args, const std::string &callee, size_t rank,
+                                                 const std::vector<int64_t> &kernel, const std::vector<int64_t> &dil,
+                                                 const std::vector<int64_t> &stride, bool allowSame) {
     auto it = args.find("padding");
     std::vector<int64_t> before(rank, 0), after(rank, 0);
     if (it != args.end() && it->second.first.kind == Val::String) {
       const std::string &mode = it->second.first.str;
       if (mode == "same" && allowSame) {
-        if (std::any_of(stride.begin(), stride.end(),
-                        [](int64_t s) { return s != 1; })) {
-          d_.error(it->second.second->loc,
-                   callee + ": padding \"same\" needs stride 1");
+        if (std::any_of(stride.begin(), stride.end(), [](int64_t s) { return s != 1; })) {
+          d_.error(it->second.second->loc, callee + ": padding \"same\" needs stride 1");
           return std::nullopt;
         }
         for (size_t i = 0; i < rank; ++i) {
@@ -1567,10 +1401,8 @@ private:
           after[i] = total - before[i];
         }
       } else if (mode != "valid") {
-        d_.error(it->second.second->loc,
-                 callee + ": 'padding' must be an integer, a list of integers" +
-                     std::string(allowSame ? ", \"same\"" : "") +
-                     " or \"valid\"");
+        d_.error(it->second.second->loc, callee + ": 'padding' must be an integer, a list of integers" +
+                                             std::string(allowSame ? ", \"same\"" : "") + " or \"valid\"");
         return std::nullopt;
       }
     } else {
@@ -1597,8 +1429,7 @@ private:
     auto kernel = windowArg(args, "kernel", e.name, rank, std::nullopt);
     auto stride = windowArg(args, "stride", e.name, rank, 1);
     auto dil = windowArg(args, "dilation", e.name, rank, 1);
-    auto groups = args.count("groups") ? intArg(args, "groups", e.name.c_str())
-                                       : std::optional<int64_t>(1);
+    auto groups = args.count("groups") ? intArg(args, "groups", e.name.c_str()) : std::optional<int64_t>(1);
     auto bias = boolArg(args, "bias", e.name.c_str(), true);
     if (!xv.ok() || !channels || !kernel || !stride || !dil || !groups || !bias)
       return Val::error();
@@ -1611,30 +1442,22 @@ private:
     for (size_t i = 1; shapeOk && i < want; ++i)
       shapeOk = xt.shape[i].isStatic();
     if (!shapeOk) {
-      d_.error(e.loc,
-               e.name + " expects " + (is1d ? "[N, C, L]" : "[N, C, H, W]") +
-                   " with static sizes after N, but its input has type " +
-                   xt.str());
+      d_.error(e.loc, e.name + " expects " + (is1d ? "[N, C, L]" : "[N, C, H, W]") +
+                          " with static sizes after N, but its input has type " + xt.str());
       noteOperands({xv});
       if (xt.rank() == 2 && !is1d)
-        d_.note(e.loc,
-                "reshape flat images first, e.g. reshape(x, [N, 1, 28, 28])");
+        d_.note(e.loc, "reshape flat images first, e.g. reshape(x, [N, 1, 28, 28])");
       return Val::error();
     }
     int64_t c = xt.shape[1].size, g = *groups;
     if (c % g || *channels % g) {
-      d_.error(e.loc,
-               e.name + ": " + std::to_string(c) + " input and " +
-                   std::to_string(*channels) +
-                   " output channels must both be divisible by groups = " +
-                   std::to_string(g));
+      d_.error(e.loc, e.name + ": " + std::to_string(c) + " input and " + std::to_string(*channels) +
+                          " output channels must both be divisible by groups = " + std::to_string(g));
       noteOperands({xv});
       return Val::error();
     }
-    std::vector<int64_t> k4 =
-        is1d ? std::vector<int64_t>{1, (*kernel)[0]} : *kernel;
-    std::vector<int64_t> s4 =
-        is1d ? std::vector<int64_t>{1, (*stride)[0]} : *stride;
+    std::vector<int64_t> k4 = is1d ? std::vector<int64_t>{1, (*kernel)[0]} : *kernel;
+    std::vector<int64_t> s4 = is1d ? std::vector<int64_t>{1, (*stride)[0]} : *stride;
     std::vector<int64_t> d4 = is1d ? std::vector<int64_t>{1, (*dil)[0]} : *dil;
     std::vector<int64_t> wshape = {*channels, c / g};
     wshape.insert(wshape.end(), kernel->begin(), kernel->end());
@@ -1642,36 +1465,29 @@ private:
     for (int64_t d : wshape)
       ws.push_back(ir::Dim(d));
     if (!ir::staticElements(ws)) {
-      d_.error(e.loc, e.name + ": weights " + ir::shapeStr(ws) +
-                          " would have more than 2^40 elements");
+      d_.error(e.loc, e.name + ": weights " + ir::shapeStr(ws) + " would have more than 2^40 elements");
       return Val::error();
     }
     std::string inst = instanceName(e);
     int64_t fanIn = (c / g) * k4[0] * k4[1];
-    ir::Value *w = param(inst, "w", wshape, ParamInfo::He, fanIn,
-                         (*channels / g) * k4[0] * k4[1], false, e.loc);
+    ir::Value *w = param(inst, "w", wshape, ParamInfo::He, fanIn, (*channels / g) * k4[0] * k4[1], false, e.loc);
     if (!w)
       return Val::error();
     b_->setLoc(e.loc);
     ir::Value *x = xv.v;
     if (is1d) {
       x = b_->reshape(x, {xt.shape[0], ir::Dim(c), ir::Dim(1), xt.shape[2]});
-      w = b_->reshape(
-          w, {ir::Dim(*channels), ir::Dim(c / g), ir::Dim(1), ir::Dim(k4[1])});
+      w = b_->reshape(w, {ir::Dim(*channels), ir::Dim(c / g), ir::Dim(1), ir::Dim(k4[1])});
     }
-    ir::Value *y =
-        build(ir::OpKind::Conv2D, {x, w},
-              {{"stride", s4}, {"dilation", d4}, {"pad", *pad}, {"groups", g}},
-              e.loc, e.name, {xv});
+    ir::Value *y = build(ir::OpKind::Conv2D, {x, w}, {{"stride", s4}, {"dilation", d4}, {"pad", *pad}, {"groups", g}},
+                         e.loc, e.name, {xv});
     if (!y)
       return Val::error();
     if (*bias) {
-      ir::Value *bv = param(inst, "b", {*channels}, ParamInfo::Zeros, fanIn,
-                            *channels, true, e.loc);
+      ir::Value *bv = param(inst, "b", {*channels}, ParamInfo::Zeros, fanIn, *channels, true, e.loc);
       if (!bv)
         return Val::error();
-      y = b_->add(
-          y, b_->reshape(bv, {ir::Dim(*channels), ir::Dim(1), ir::Dim(1)}));
+      y = b_->add(y, b_->reshape(bv, {ir::Dim(*channels), ir::Dim(1), ir::Dim(1)}));
     }
     if (is1d) {
       const ir::Shape &ys = y->type.shape;
@@ -1680,23 +1496,185 @@ private:
     return tensorVal(y);
   }
 
+  /// x W (+ b) for x [..., K] of any rank >= 2: a stack of rows times one
+  /// matrix (W broadcast over the leading dimensions for rank > 2).
+  ir::Value *project(ir::Value *x, ir::Value *w, ir::Value *bias) {
+    ir::Value *wb = w;
+    if (x->type.rank() > 2) {
+      ir::Shape to(x->type.shape.begin(), x->type.shape.end() - 2);
+      to.push_back(w->type.shape[0]);
+      to.push_back(w->type.shape[1]);
+      wb = b_->broadcast(w, to);
+    }
+    ir::Value *y = b_->matmul(x, wb);
+    return bias ? b_->add(y, bias) : y;
+  }
+
+  /// softmax(q kᵀ / sqrt(d) + masks) v with q [..., T, d], k [..., S, d],
+  /// v [..., S, dv]. The causal mask adds -1e9 where key j > query i; a
+  /// padding mask m : f32 [N, S] (1 keeps, 0 drops a key) adds (m - 1) 1e9.
+  std::optional<ir::Value *> attend(const ast::Expr &e, ir::Value *q, ir::Value *k, ir::Value *v, bool causal,
+                                    const Val *mask, const std::vector<Val> &context) {
+    const ir::TensorType &qt = q->type, &kt = k->type, &vt = v->type;
+    size_t r = qt.rank();
+    if (r < 2 || kt.rank() != r || vt.rank() != r || qt.dtype != ir::DType::F32 || !qt.shape.back().isStatic() ||
+        !qt.shape[r - 2].isStatic() || !kt.shape[r - 2].isStatic()) {
+      d_.error(e.loc, "attention expects f32 q [..., T, d], k [..., S, d] and v [..., S, dv] of one rank with static "
+                      "T, S and d, got " +
+                          qt.str() + ", " + kt.str() + " and " + vt.str());
+      noteOperands(context);
+      return std::nullopt;
+    }
+    int64_t T = qt.shape[r - 2].size, S = kt.shape[r - 2].size, d = qt.shape.back().size;
+    ir::Value *scores = build(ir::OpKind::MatMul, {q, k}, {{"tb", true}}, e.loc, "attention (q kᵀ)", context);
+    if (!scores)
+      return std::nullopt;
+    b_->setLoc(e.loc);
+    scores = b_->mul(scores, b_->constant(1.0 / std::sqrt(double(d))));
+    if (causal)
+      scores = b_->add(
+          scores, b_->create(ir::OpKind::CausalMask, {},
+                             {{"shape", ir::Shape{ir::Dim(T), ir::Dim(S)}}, {"value", -1e9}, {"offset", int64_t(0)}}));
+    if (mask) {
+      const ir::TensorType &mt = mask->v->type;
+      if (mt.dtype != ir::DType::F32 || mt.rank() != 2 || mt.shape[0] != qt.shape[0] || mt.shape[1] != ir::Dim(S)) {
+        d_.error(e.loc, "attention: the padding mask must be f32 [" + qt.shape[0].str() + ", " + std::to_string(S) +
+                            "] (1 keeps a key, 0 drops it), got " + mt.str());
+        noteOperands({*mask});
+        return std::nullopt;
+      }
+      ir::Shape ms{mt.shape[0]};
+      for (size_t i = 1; i + 1 < r; ++i)
+        ms.push_back(ir::Dim(1));
+      ms.push_back(ir::Dim(S));
+      ir::Value *add = b_->mul(b_->sub(mask->v, b_->constant(1.0)), b_->constant(1e9));
+      scores = b_->add(scores, b_->reshape(add, ms));
+    }
+    ir::Value *p = b_->unary(ir::OpKind::Softmax, scores);
+    return build(ir::OpKind::MatMul, {p, v}, {}, e.loc, "attention (weights v)", context);
+  }
+
+  Val attentionCall(const ast::Expr &e, const ArgMap &args) {
+    Val q = requireF32(args, "q", e), k = requireF32(args, "k", e), v = requireF32(args, "v", e);
+    auto causal = boolArg(args, "causal", "attention", false);
+    if (!q.ok() || !k.ok() || !v.ok() || !causal)
+      return Val::error();
+    Val mask;
+    if (args.count("mask")) {
+      mask = tensorArg(args, "mask", e.loc);
+      if (!mask.ok())
+        return mask;
+    }
+    auto r = attend(e, q.v, k.v, v.v, *causal, args.count("mask") ? &mask : nullptr, {q, k, v});
+    return r && *r ? tensorVal(*r) : Val::error();
+  }
+
+  /// Self-attention over x [N, T, D]: q, k, v = x Wq + bq, ...; each split
+  /// into `heads` heads [N, heads, T, D/heads]; attention per head; heads
+  /// merged back to [N, T, D] and projected by Wo + bo.
+  Val multiHeadAttention(const ast::Expr &e, const ArgMap &args) {
+    Val xv = requireF32(args, "x", e);
+    auto heads = intArg(args, "heads", "multi_head_attention");
+    auto causal = boolArg(args, "causal", "multi_head_attention", false);
+    if (!xv.ok() || !heads || !causal)
+      return Val::error();
+    Val mask;
+    if (args.count("mask")) {
+      mask = tensorArg(args, "mask", e.loc);
+      if (!mask.ok())
+        return mask;
+    }
+    const ir::TensorType &xt = xv.v->type;
+    if (xt.rank() != 3 || !xt.shape[1].isStatic() || !xt.shape[2].isStatic()) {
+      d_.error(e.loc, "multi_head_attention expects a sequence [N, T, D] with static T and D, got " + xt.str());
+      noteOperands({xv});
+      return Val::error();
+    }
+    int64_t T = xt.shape[1].size, D = xt.shape[2].size, H = *heads;
+    if (D % H) {
+      d_.error(e.loc, "multi_head_attention: the model width " + std::to_string(D) + " is not divisible by " +
+                          std::to_string(H) + " heads");
+      noteOperands({xv});
+      return Val::error();
+    }
+    std::string inst = instanceName(e);
+    ir::Value *ws[4], *bs[4];
+    const char *names[4] = {"q", "k", "v", "o"};
+    for (int i = 0; i < 4; ++i) {
+      ws[i] = param(inst, std::string(names[i]) + ".w", {D, D}, ParamInfo::Glorot, D, D, false, e.loc);
+      bs[i] = param(inst, std::string(names[i]) + ".b", {D}, ParamInfo::Zeros, D, D, true, e.loc);
+      if (!ws[i] || !bs[i])
+        return Val::error();
+    }
+    b_->setLoc(e.loc);
+    ir::Dim n = xt.shape[0];
+    auto split = [&](ir::Value *y) { // [N, T, D] -> [N, H, T, D/H]
+      return b_->transpose(b_->reshape(y, {n, ir::Dim(T), ir::Dim(H), ir::Dim(D / H)}), {0, 2, 1, 3});
+    };
+    ir::Value *q = split(project(xv.v, ws[0], bs[0])), *k = split(project(xv.v, ws[1], bs[1])),
+              *v = split(project(xv.v, ws[2], bs[2]));
+    auto att = attend(e, q, k, v, *causal, args.count("mask") ? &mask : nullptr, {xv});
+    if (!att || !*att)
+      return Val::error();
+    b_->setLoc(e.loc);
+    ir::Value *merged = b_->reshape(b_->transpose(*att, {0, 2, 1, 3}), {n, ir::Dim(T), ir::Dim(D)});
+    return tensorVal(project(merged, ws[3], bs[3]));
+  }
+
+  /// x [N, T, D] plus a [T, D] table of position vectors: sinusoidal
+  /// (Vaswani et al.; not trained) or a learned parameter <instance>.pos.
+  Val positionalEncoding(const ast::Expr &e, const ArgMap &args) {
+    Val xv = requireF32(args, "x", e);
+    if (!xv.ok())
+      return xv;
+    std::string kind = "sinusoidal";
+    if (auto it = args.find("kind"); it != args.end()) {
+      const Val &k = it->second.first;
+      if (k.kind != Val::String || (k.str != "sinusoidal" && k.str != "learned")) {
+        d_.error(it->second.second->loc, "positional_encoding: 'kind' must be \"sinusoidal\" or \"learned\"");
+        return Val::error();
+      }
+      kind = k.str;
+    }
+    const ir::TensorType &xt = xv.v->type;
+    if (xt.rank() != 3 || !xt.shape[1].isStatic() || !xt.shape[2].isStatic()) {
+      d_.error(e.loc, "positional_encoding expects a sequence [N, T, D] with static T and D, got " + xt.str());
+      noteOperands({xv});
+      return Val::error();
+    }
+    int64_t T = xt.shape[1].size, D = xt.shape[2].size;
+    if (kind == "sinusoidal" && !e.instance.empty()) {
+      d_.error(e.instanceLoc,
+               "sinusoidal positional encodings have no parameters, so 'as " + e.instance + "' has nothing to share");
+      return Val::error();
+    }
+    ir::Value *table;
+    if (kind == "learned") {
+      // N(0, 0.02^2)-like scale: LeCun normal with fan-in 2500.
+      table = param(instanceName(e), "pos", {T, D}, ParamInfo::Lecun, 2500, D, false, e.loc);
+      if (!table)
+        return Val::error();
+    } else {
+      b_->setLoc(e.loc);
+      table = b_->create(ir::OpKind::Sinusoid, {}, {{"shape", ir::Shape{ir::Dim(T), ir::Dim(D)}}});
+    }
+    b_->setLoc(e.loc);
+    return tensorVal(b_->add(xv.v, table));
+  }
+
   Val pool(const ast::Expr &e, const ArgMap &args) {
     Val xv = requireF32(args, "x", e);
     auto kernel = windowArg(args, "kernel", e.name, 2, std::nullopt);
     if (!xv.ok() || !kernel)
       return Val::error();
-    auto stride =
-        args.count("stride") ? windowArg(args, "stride", e.name, 2, 1) : kernel;
+    auto stride = args.count("stride") ? windowArg(args, "stride", e.name, 2, 1) : kernel;
     if (!stride)
       return Val::error();
     auto pad = paddingArg(args, e.name, 2, *kernel, {1, 1}, *stride, false);
     if (!pad)
       return Val::error();
-    ir::OpKind k =
-        e.name == "max_pool2d" ? ir::OpKind::MaxPool2D : ir::OpKind::AvgPool2D;
-    ir::Value *y = build(
-        k, {xv.v}, {{"kernel", *kernel}, {"stride", *stride}, {"pad", *pad}},
-        e.loc, e.name, {xv});
+    ir::OpKind k = e.name == "max_pool2d" ? ir::OpKind::MaxPool2D : ir::OpKind::AvgPool2D;
+    ir::Value *y = build(k, {xv.v}, {{"kernel", *kernel}, {"stride", *stride}, {"pad", *pad}}, e.loc, e.name, {xv});
     return y ? tensorVal(y) : Val::error();
   }
 
@@ -1709,11 +1687,10 @@ private:
     ParamInfo::Init init = ParamInfo::He;
     if (auto it = args.find("init"); it != args.end()) {
       const Val &v = it->second.first;
-      static const std::map<std::string, ParamInfo::Init> inits = {
-          {"he", ParamInfo::He},
-          {"glorot", ParamInfo::Glorot},
-          {"lecun", ParamInfo::Lecun},
-          {"zeros", ParamInfo::Zeros}};
+      static const std::map<std::string, ParamInfo::Init> inits = {{"he", ParamInfo::He},
+                                                                   {"glorot", ParamInfo::Glorot},
+                                                                   {"lecun", ParamInfo::Lecun},
+                                                                   {"zeros", ParamInfo::Zeros}};
       auto found = v.kind == Val::String ? inits.find(v.str) : inits.end();
       if (found == inits.end()) {
         d_.error(it->second.second->loc, "dense: 'init' must be one of \"he\", "
@@ -1723,25 +1700,18 @@ private:
       init = found->second;
     }
     const ir::TensorType &xt = x.v->type;
-    if (xt.dtype != ir::DType::F32 || xt.rank() != 2) {
-      d_.error(e.loc,
-               "dense expects an f32 matrix [N, K], but its input has type " +
-                   xt.str());
+    if (xt.dtype != ir::DType::F32 || xt.rank() < 2) {
+      d_.error(e.loc, "dense expects an f32 matrix [N, K] (or a stack [N, ..., K]), but its input has type " + xt.str());
       noteOperands({x});
-      if (xt.rank() > 2)
-        d_.note(e.loc, "use flatten(...) or reshape(...) to make it a matrix");
       return Val::error();
     }
-    if (!xt.shape[1].isStatic()) {
-      d_.error(e.loc, "dense needs a static number of input features, but the "
-                      "input has type " +
-                          xt.str());
+    if (!xt.shape.back().isStatic()) {
+      d_.error(e.loc, "dense needs a static number of input features, but the input has type " + xt.str());
       return Val::error();
     }
-    int64_t k = xt.shape[1].size;
+    int64_t k = xt.shape.back().size;
     if (!ir::staticElements({ir::Dim(k), ir::Dim(*units)})) {
-      d_.error(e.loc, "dense: a weight matrix of " + std::to_string(k) + " x " +
-                          std::to_string(*units) +
+      d_.error(e.loc, "dense: a weight matrix of " + std::to_string(k) + " x " + std::to_string(*units) +
                           " would have more than 2^40 elements");
       return Val::error();
     }
@@ -1750,10 +1720,9 @@ private:
     if (!w)
       return Val::error();
     b_->setLoc(e.loc);
-    ir::Value *y = b_->matmul(x.v, w);
+    ir::Value *y = project(x.v, w, nullptr);
     if (*bias) {
-      ir::Value *bv =
-          param(inst, "b", {*units}, ParamInfo::Zeros, k, *units, true, e.loc);
+      ir::Value *bv = param(inst, "b", {*units}, ParamInfo::Zeros, k, *units, true, e.loc);
       if (!bv)
         return Val::error();
       y = b_->add(y, bv);
@@ -1769,9 +1738,7 @@ private:
     ir::Shape to;
     if (e.name == "flatten") {
       if (in.empty()) {
-        d_.error(
-            e.loc,
-            "flatten expects a tensor with a batch dimension, got a scalar");
+        d_.error(e.loc, "flatten expects a tensor with a batch dimension, got a scalar");
         return Val::error();
       }
       int64_t n = 1;
@@ -1789,8 +1756,7 @@ private:
       auto it = args.find("shape");
       const Val &sv = it->second.first;
       if (sv.kind != Val::List) {
-        d_.error(it->second.second->loc,
-                 "reshape: 'shape' must be a list such as [N, 64]");
+        d_.error(it->second.second->loc, "reshape: 'shape' must be a list such as [N, 64]");
         return Val::error();
       }
       int inferAt = -1;
@@ -1798,8 +1764,7 @@ private:
         if (el.kind == Val::Number && el.isInt && el.num == -1 && inferAt < 0) {
           inferAt = int(to.size());
           to.push_back(ir::Dim(1));
-        } else if (el.kind == Val::Number && el.isInt && el.num >= 1 &&
-                   el.num <= double(ir::kMaxElements)) {
+        } else if (el.kind == Val::Number && el.isInt && el.num >= 1 && el.num <= double(ir::kMaxElements)) {
           to.push_back(ir::Dim(int64_t(el.num)));
         } else if (el.kind == Val::Symbol) {
           to.push_back(ir::Dim::symbol(el.str));
@@ -1827,32 +1792,27 @@ private:
           } else if (auto s = syms.find(to[i].sym); s != syms.end()) {
             syms.erase(s);
           } else {
-            d_.error(e.loc, "reshape: " + x.v->type.str() +
-                                " has no dimension " + to[i].sym);
+            d_.error(e.loc, "reshape: " + x.v->type.str() + " has no dimension " + to[i].sym);
             return Val::error();
           }
         }
         if (!syms.empty() || known == 0 || total % known) {
-          d_.error(e.loc, "cannot reshape " + x.v->type.str() + " to " +
-                              ast::toSource(*it->second.second));
+          d_.error(e.loc, "cannot reshape " + x.v->type.str() + " to " + ast::toSource(*it->second.second));
           return Val::error();
         }
         to[inferAt] = ir::Dim(total / known);
       }
     }
-    ir::Value *r =
-        build(ir::OpKind::Reshape, {x.v}, {{"shape", to}}, e.loc, "", {x});
+    ir::Value *r = build(ir::OpKind::Reshape, {x.v}, {{"shape", to}}, e.loc, "", {x});
     return r ? tensorVal(r) : Val::error();
   }
 
   Val crossEntropy(const ast::Expr &e, const ArgMap &args) {
-    Val logits = tensorArg(args, "logits", e.loc),
-        labels = tensorArg(args, "labels", e.loc);
+    Val logits = tensorArg(args, "logits", e.loc), labels = tensorArg(args, "labels", e.loc);
     if (!logits.ok() || !labels.ok())
       return Val::error();
     const ir::TensorType &lt = logits.v->type, yt = labels.v->type;
-    if (lt.dtype != ir::DType::F32 || lt.rank() != 2 ||
-        !lt.shape[1].isStatic()) {
+    if (lt.dtype != ir::DType::F32 || lt.rank() != 2 || !lt.shape[1].isStatic()) {
       d_.error(e.loc, "cross_entropy expects logits [N, C] with a static "
                       "number of classes C, got " +
                           lt.str());
@@ -1860,15 +1820,12 @@ private:
       return Val::error();
     }
     if (yt.dtype != ir::DType::I64 || yt.rank() != 1) {
-      d_.error(e.loc,
-               "cross_entropy expects labels as i64 class indices [N], got " +
-                   yt.str());
+      d_.error(e.loc, "cross_entropy expects labels as i64 class indices [N], got " + yt.str());
       noteOperands({labels});
       return Val::error();
     }
     if (yt.shape[0] != lt.shape[0]) {
-      d_.error(e.loc, "cross_entropy: " + std::string("logits ") + lt.str() +
-                          " and labels " + yt.str() +
+      d_.error(e.loc, "cross_entropy: " + std::string("logits ") + lt.str() + " and labels " + yt.str() +
                           " have different batch dimensions");
       noteOperands({logits, labels});
       return Val::error();
@@ -1878,12 +1835,9 @@ private:
       ceLogits_ = logits.v;
     b_->setLoc(e.loc);
     ir::Value *lsm = b_->unary(ir::OpKind::LogSoftmax, logits.v);
-    ir::Value *oh = b_->create(ir::OpKind::OneHot, {labels.v},
-                               {{"classes", lt.shape[1].size}});
-    ir::Value *picked =
-        b_->reduce(ir::OpKind::ReduceSum, b_->mul(lsm, oh), {1}, false);
-    return tensorVal(
-        b_->neg(b_->reduce(ir::OpKind::ReduceMean, picked, {0}, false)));
+    ir::Value *oh = b_->create(ir::OpKind::OneHot, {labels.v}, {{"classes", lt.shape[1].size}});
+    ir::Value *picked = b_->reduce(ir::OpKind::ReduceSum, b_->mul(lsm, oh), {1}, false);
+    return tensorVal(b_->neg(b_->reduce(ir::OpKind::ReduceMean, picked, {0}, false)));
   }
 
   Val penalty(const ast::Expr &e, const ArgMap &args) {
@@ -1895,10 +1849,9 @@ private:
         if (!(v.weightsOnly && p.isBias))
           targets.push_back(fn_->arg(p.name));
       if (targets.empty()) {
-        d_.error(it->second.second->loc,
-                 e.name + "(" + it->second.second->name +
-                     ") is empty here: no parameters have been created before "
-                     "this statement");
+        d_.error(it->second.second->loc, e.name + "(" + it->second.second->name +
+                                             ") is empty here: no parameters have been created before "
+                                             "this statement");
         return Val::error();
       }
     } else {
@@ -1913,8 +1866,7 @@ private:
       std::vector<int64_t> all;
       for (size_t i = 0; i < t->type.rank(); ++i)
         all.push_back(int64_t(i));
-      ir::Value *term =
-          e.name == "l1" ? b_->unary(ir::OpKind::Abs, t) : b_->mul(t, t);
+      ir::Value *term = e.name == "l1" ? b_->unary(ir::OpKind::Abs, t) : b_->mul(t, t);
       term = b_->reduce(ir::OpKind::ReduceSum, term, all, false);
       total = total ? b_->add(total, term) : term;
     }
@@ -1929,27 +1881,20 @@ private:
   std::string binding_; ///< the statement being elaborated, for instance names
   std::string prefix_;  ///< instance path of the layer being inlined
   bool shared_ = false;
-  bool reuse_ = false; ///< inlining a shared instance: parameters already exist
-  ir::Value *ceLogits_ =
-      nullptr;             ///< scores of the first cross_entropy, for accuracy
-  int dropoutStreams_ = 0; ///< one random stream per dropout call
-  std::vector<std::pair<std::string, ir::Value *>>
-      stateUpdates_; ///< new.<state> results
+  bool reuse_ = false;            ///< inlining a shared instance: parameters already exist
+  ir::Value *ceLogits_ = nullptr; ///< scores of the first cross_entropy, for accuracy
+  int dropoutStreams_ = 0;        ///< one random stream per dropout call
+  std::vector<std::pair<std::string, ir::Value *>> stateUpdates_; ///< new.<state> results
   int depth_ = 0;
   std::set<std::string> usedInstances_;
-  std::map<std::string, std::string>
-      instanceCallee_; ///< qualified instance -> callee
+  std::map<std::string, std::string> instanceCallee_; ///< qualified instance -> callee
 };
 
 } // namespace
 
-bool checkProgram(const ast::Program &p, DiagnosticEngine &diags) {
-  return NameChecker(p, diags).run();
-}
+bool checkProgram(const ast::Program &p, DiagnosticEngine &diags) { return NameChecker(p, diags).run(); }
 
-std::optional<LoweredModel> lowerModel(const ast::Program &p,
-                                       const ast::ModelDecl &model,
-                                       DiagnosticEngine &diags) {
+std::optional<LoweredModel> lowerModel(const ast::Program &p, const ast::ModelDecl &model, DiagnosticEngine &diags) {
   return Elaborator(p, diags).run(model);
 }
 

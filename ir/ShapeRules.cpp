@@ -8,8 +8,7 @@
 
 namespace nnc::ir {
 
-std::variant<Shape, std::string> broadcastShapes(const Shape &a,
-                                                 const Shape &b) {
+std::variant<Shape, std::string> broadcastShapes(const Shape &a, const Shape &b) {
   size_t rank = std::max(a.size(), b.size());
   Shape out(rank);
   for (size_t i = 0; i < rank; ++i) {
@@ -27,9 +26,8 @@ std::variant<Shape, std::string> broadcastShapes(const Shape &a,
     else if (db->isStatic() && db->size == 1)
       out[i] = *da;
     else
-      return "shapes " + shapeStr(a) + " and " + shapeStr(b) +
-             " do not broadcast: dimension " + da->str() + " does not match " +
-             db->str();
+      return "shapes " + shapeStr(a) + " and " + shapeStr(b) + " do not broadcast: dimension " + da->str() +
+             " does not match " + db->str();
   }
   return out;
 }
@@ -70,21 +68,16 @@ std::pair<int64_t, std::vector<std::string>> sizeKey(const Shape &s) {
 std::string checkShapeAttr(const Shape &s) {
   for (const Dim &d : s)
     if (d.isStatic() && d.size < 0)
-      return "negative dimension " + std::to_string(d.size) + " in shape " +
-             shapeStr(s);
+      return "negative dimension " + std::to_string(d.size) + " in shape " + shapeStr(s);
   return "";
 }
 
-bool isConvOp(OpKind k) {
-  return k == OpKind::Conv2D || k == OpKind::Conv2DGradInput ||
-         k == OpKind::Conv2DGradWeight;
-}
+bool isConvOp(OpKind k) { return k == OpKind::Conv2D || k == OpKind::Conv2DGradInput || k == OpKind::Conv2DGradWeight; }
 
 /// A two-element attribute of positive integers (stride, dilation, kernel,
 /// size), `dflt` when absent.
-std::optional<std::pair<int64_t, int64_t>>
-pairAttr(const Attrs &attrs, const char *name, int64_t dflt, bool required,
-         std::string &err, const char *op, int64_t lo = 1) {
+std::optional<std::pair<int64_t, int64_t>> pairAttr(const Attrs &attrs, const char *name, int64_t dflt, bool required,
+                                                    std::string &err, const char *op, int64_t lo = 1) {
   auto *v = attrAs<std::vector<int64_t>>(attrs, name);
   if (!v) {
     if (!required)
@@ -92,10 +85,9 @@ pairAttr(const Attrs &attrs, const char *name, int64_t dflt, bool required,
     err = std::string(op) + " needs a '" + name + "' attribute of two integers";
     return std::nullopt;
   }
-  if (v->size() != 2 || (*v)[0] < lo || (*v)[1] < lo || (*v)[0] > (1 << 20) ||
-      (*v)[1] > (1 << 20)) {
-    err = std::string(op) + ": '" + name + "' must be two integers in [" +
-          std::to_string(lo) + ", 1048576], got " + attrStr(*v);
+  if (v->size() != 2 || (*v)[0] < lo || (*v)[1] < lo || (*v)[0] > (1 << 20) || (*v)[1] > (1 << 20)) {
+    err = std::string(op) + ": '" + name + "' must be two integers in [" + std::to_string(lo) + ", 1048576], got " +
+          attrStr(*v);
     return std::nullopt;
   }
   return std::make_pair((*v)[0], (*v)[1]);
@@ -103,25 +95,20 @@ pairAttr(const Attrs &attrs, const char *name, int64_t dflt, bool required,
 
 /// Reads stride, dilation (convolutions), pad and, when `kernel` is null,
 /// the 'kernel' attribute.
-std::optional<Window2D> readWindow(OpKind kind, const Attrs &attrs,
-                                   const std::pair<int64_t, int64_t> *kernel,
+std::optional<Window2D> readWindow(OpKind kind, const Attrs &attrs, const std::pair<int64_t, int64_t> *kernel,
                                    std::string &err) {
   const char *op = opInfo(kind).name;
   Window2D w;
-  auto k = kernel ? std::optional(*kernel)
-                  : pairAttr(attrs, "kernel", 1, true, err, op);
+  auto k = kernel ? std::optional(*kernel) : pairAttr(attrs, "kernel", 1, true, err, op);
   auto s = pairAttr(attrs, "stride", 1, false, err, op);
-  auto d = isConvOp(kind) ? pairAttr(attrs, "dilation", 1, false, err, op)
-                          : std::optional(std::make_pair(1L, 1L));
+  auto d = isConvOp(kind) ? pairAttr(attrs, "dilation", 1, false, err, op) : std::optional(std::make_pair(1L, 1L));
   if (!k || !s || !d)
     return std::nullopt;
   std::tie(w.kh, w.kw) = *k;
   std::tie(w.sh, w.sw) = *s;
   std::tie(w.dh, w.dw) = *d;
   if (auto *p = attrAs<std::vector<int64_t>>(attrs, "pad")) {
-    if (p->size() != 4 || std::any_of(p->begin(), p->end(), [](int64_t x) {
-          return x < 0 || x > (1 << 20);
-        })) {
+    if (p->size() != 4 || std::any_of(p->begin(), p->end(), [](int64_t x) { return x < 0 || x > (1 << 20); })) {
       err = std::string(op) +
             ": 'pad' must be four integers in [0, 1048576] (top, left, bottom, "
             "right), got " +
@@ -130,12 +117,9 @@ std::optional<Window2D> readWindow(OpKind kind, const Attrs &attrs,
     }
     w.pt = (*p)[0], w.pl = (*p)[1], w.pb = (*p)[2], w.pr = (*p)[3];
   }
-  if (!isConvOp(kind) &&
-      (2 * std::max(w.pt, w.pb) > w.kh || 2 * std::max(w.pl, w.pr) > w.kw)) {
-    err = std::string(op) + ": padding " +
-          attrStr(std::vector<int64_t>{w.pt, w.pl, w.pb, w.pr}) +
-          " must be at most half the kernel " +
-          attrStr(std::vector<int64_t>{w.kh, w.kw});
+  if (!isConvOp(kind) && (2 * std::max(w.pt, w.pb) > w.kh || 2 * std::max(w.pl, w.pr) > w.kw)) {
+    err = std::string(op) + ": padding " + attrStr(std::vector<int64_t>{w.pt, w.pl, w.pb, w.pr}) +
+          " must be at most half the kernel " + attrStr(std::vector<int64_t>{w.kh, w.kw});
     return std::nullopt;
   }
   return w;
@@ -143,8 +127,8 @@ std::optional<Window2D> readWindow(OpKind kind, const Attrs &attrs,
 
 /// [N, C, H, W] with static C, H, W.
 bool isImageBatch(const TensorType &t) {
-  return t.dtype == DType::F32 && t.rank() == 4 && t.shape[1].isStatic() &&
-         t.shape[2].isStatic() && t.shape[3].isStatic();
+  return t.dtype == DType::F32 && t.rank() == 4 && t.shape[1].isStatic() && t.shape[2].isStatic() &&
+         t.shape[3].isStatic();
 }
 
 } // namespace
@@ -175,15 +159,11 @@ std::optional<int64_t> staticElements(const Shape &s) {
   return n;
 }
 
-static TypeOrError inferTypeUnchecked(OpKind kind,
-                                      const std::vector<TensorType> &types,
-                                      const Attrs &attrs);
+static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs);
 
 /// Convolution and pooling. Shapes: x [N, C, H, W], w [O, C/groups, KH, KW],
 /// y [N, O, OH, OW]; every dimension but N static.
-static TypeOrError windowOpType(OpKind kind,
-                                const std::vector<TensorType> &types,
-                                const Attrs &attrs) {
+static TypeOrError windowOpType(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs) {
   const char *op = opInfo(kind).name;
   std::string err;
   // The operand that plays x (or, for the gradients w.r.t. x, dy).
@@ -203,48 +183,33 @@ static TypeOrError windowOpType(OpKind kind,
     std::pair<int64_t, int64_t> k;
     const TensorType *wt = kind == OpKind::Conv2DGradWeight ? nullptr : &second;
     if (wt) {
-      if (wt->dtype != DType::F32 || wt->rank() != 4 ||
-          !staticElements(wt->shape) ||
-          std::any_of(wt->shape.begin(), wt->shape.end(),
-                      [](const Dim &d) { return !d.isStatic() || d.size < 1; }))
-        return std::string(op) +
-               " expects static f32 weights [O, C/groups, KH, KW], got " +
-               wt->str();
+      if (wt->dtype != DType::F32 || wt->rank() != 4 || !staticElements(wt->shape) ||
+          std::any_of(wt->shape.begin(), wt->shape.end(), [](const Dim &d) { return !d.isStatic() || d.size < 1; }))
+        return std::string(op) + " expects static f32 weights [O, C/groups, KH, KW], got " + wt->str();
       k = {wt->shape[2].size, wt->shape[3].size};
     }
     auto w = readWindow(kind, attrs, wt ? &k : nullptr, err);
     if (!w)
       return err;
     if (kind == OpKind::Conv2D) {
-      int64_t c = first.shape[1].size, o = wt->shape[0].size,
-              cg = wt->shape[1].size;
+      int64_t c = first.shape[1].size, o = wt->shape[0].size, cg = wt->shape[1].size;
       if (c % groups || o % groups)
-        return "conv2d: " + std::to_string(c) + " input and " +
-               std::to_string(o) +
-               " output channels must both be divisible by groups = " +
-               std::to_string(groups);
+        return "conv2d: " + std::to_string(c) + " input and " + std::to_string(o) +
+               " output channels must both be divisible by groups = " + std::to_string(groups);
       if (cg * groups != c)
-        return "conv2d: weights " + wt->str() + " expect " +
-               std::to_string(cg * groups) + " input channels (" +
-               std::to_string(cg) + " per group x " + std::to_string(groups) +
-               " groups), but the input " + first.str() + " has " +
-               std::to_string(c);
-      int64_t oh = w->outH(first.shape[2].size),
-              ow = w->outW(first.shape[3].size);
+        return "conv2d: weights " + wt->str() + " expect " + std::to_string(cg * groups) + " input channels (" +
+               std::to_string(cg) + " per group x " + std::to_string(groups) + " groups), but the input " +
+               first.str() + " has " + std::to_string(c);
+      int64_t oh = w->outH(first.shape[2].size), ow = w->outW(first.shape[3].size);
       if (oh < 1 || ow < 1)
-        return "conv2d: a " + std::to_string(w->kh) + "x" +
-               std::to_string(w->kw) + " kernel (dilation " +
-               std::to_string(w->dh) + "x" + std::to_string(w->dw) +
-               ") does not fit the padded " +
+        return "conv2d: a " + std::to_string(w->kh) + "x" + std::to_string(w->kw) + " kernel (dilation " +
+               std::to_string(w->dh) + "x" + std::to_string(w->dw) + ") does not fit the padded " +
                std::to_string(first.shape[2].size + w->pt + w->pb) + "x" +
-               std::to_string(first.shape[3].size + w->pl + w->pr) + " input " +
-               first.str();
+               std::to_string(first.shape[3].size + w->pl + w->pr) + " input " + first.str();
       return TensorType{DType::F32, {first.shape[0], Dim(o), Dim(oh), Dim(ow)}};
     }
     // The gradients: first is dy [N, O, OH, OW].
-    auto size = kind == OpKind::Conv2DGradInput
-                    ? pairAttr(attrs, "size", 1, true, err, op)
-                    : std::nullopt;
+    auto size = kind == OpKind::Conv2DGradInput ? pairAttr(attrs, "size", 1, true, err, op) : std::nullopt;
     if (kind == OpKind::Conv2DGradInput && !size)
       return err;
     const TensorType *xt = kind == OpKind::Conv2DGradWeight ? &second : nullptr;
@@ -254,23 +219,19 @@ static TypeOrError windowOpType(OpKind kind,
              "and W, got " +
              xt->str();
     if (xt && xt->shape[0] != first.shape[0])
-      return std::string(op) + ": dy " + first.str() + " and x " + xt->str() +
-             " differ in batch size";
-    int64_t h = xt ? xt->shape[2].size : size->first,
-            wd = xt ? xt->shape[3].size : size->second;
+      return std::string(op) + ": dy " + first.str() + " and x " + xt->str() + " differ in batch size";
+    int64_t h = xt ? xt->shape[2].size : size->first, wd = xt ? xt->shape[3].size : size->second;
     int64_t o = first.shape[1].size;
     int64_t c = xt ? xt->shape[1].size : wt->shape[1].size * groups;
     if (c % groups || o % groups || (wt && wt->shape[0].size != o))
-      return std::string(op) + ": channels of " + first.str() + " and " +
-             second.str() + " do not match groups = " + std::to_string(groups);
+      return std::string(op) + ": channels of " + first.str() + " and " + second.str() +
+             " do not match groups = " + std::to_string(groups);
     if (first.shape[2].size != w->outH(h) || first.shape[3].size != w->outW(wd))
-      return std::string(op) + ": dy " + first.str() +
-             " is not the output size of a " + std::to_string(h) + "x" +
+      return std::string(op) + ": dy " + first.str() + " is not the output size of a " + std::to_string(h) + "x" +
              std::to_string(wd) + " input under this window";
     if (kind == OpKind::Conv2DGradInput)
       return TensorType{DType::F32, {first.shape[0], Dim(c), Dim(h), Dim(wd)}};
-    return TensorType{DType::F32,
-                      {Dim(o), Dim(c / groups), Dim(w->kh), Dim(w->kw)}};
+    return TensorType{DType::F32, {Dim(o), Dim(c / groups), Dim(w->kh), Dim(w->kw)}};
   }
   auto w = readWindow(kind, attrs, nullptr, err);
   if (!w)
@@ -279,14 +240,10 @@ static TypeOrError windowOpType(OpKind kind,
     auto size = pairAttr(attrs, "size", 1, true, err, op);
     if (!size)
       return err;
-    if (first.shape[2].size != w->outH(size->first) ||
-        first.shape[3].size != w->outW(size->second))
-      return std::string(op) + ": dy " + first.str() +
-             " is not the output size of a " + std::to_string(size->first) +
+    if (first.shape[2].size != w->outH(size->first) || first.shape[3].size != w->outW(size->second))
+      return std::string(op) + ": dy " + first.str() + " is not the output size of a " + std::to_string(size->first) +
              "x" + std::to_string(size->second) + " input under this window";
-    return TensorType{
-        DType::F32,
-        {first.shape[0], first.shape[1], Dim(size->first), Dim(size->second)}};
+    return TensorType{DType::F32, {first.shape[0], first.shape[1], Dim(size->first), Dim(size->second)}};
   }
   // x is the last operand of max_pool2d_grad and max_pool2d_pick.
   const TensorType &x = types.back();
@@ -297,42 +254,35 @@ static TypeOrError windowOpType(OpKind kind,
            x.str();
   int64_t oh = w->outH(x.shape[2].size), ow = w->outW(x.shape[3].size);
   if (oh < 1 || ow < 1)
-    return std::string(op) + ": a " + std::to_string(w->kh) + "x" +
-           std::to_string(w->kw) + " window does not fit the input " + x.str();
+    return std::string(op) + ": a " + std::to_string(w->kh) + "x" + std::to_string(w->kw) +
+           " window does not fit the input " + x.str();
   TensorType pooled{DType::F32, {x.shape[0], x.shape[1], Dim(oh), Dim(ow)}};
   if (kind == OpKind::MaxPool2DGrad) {
     if (first != pooled)
-      return "max_pool2d_grad: dy " + first.str() +
-             " must have the pooled type " + pooled.str();
+      return "max_pool2d_grad: dy " + first.str() + " must have the pooled type " + pooled.str();
     return x;
   }
   if (kind == OpKind::MaxPool2DPick && first != x)
-    return "max_pool2d_pick: the values " + first.str() + " and the keys " +
-           x.str() + " must have one type";
+    return "max_pool2d_pick: the values " + first.str() + " and the keys " + x.str() + " must have one type";
   return pooled;
 }
 
-TypeOrError inferType(OpKind kind, const std::vector<TensorType> &types,
-                      const Attrs &attrs) {
+TypeOrError inferType(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs) {
   TypeOrError r = inferTypeUnchecked(kind, types, attrs);
   if (auto *t = std::get_if<TensorType>(&r))
     if (!staticElements(t->shape))
-      return std::string(opInfo(kind).name) + ": the result " + t->str() +
-             " would have more than 2^40 elements";
+      return std::string(opInfo(kind).name) + ": the result " + t->str() + " would have more than 2^40 elements";
   return r;
 }
 
-static TypeOrError inferTypeUnchecked(OpKind kind,
-                                      const std::vector<TensorType> &types,
-                                      const Attrs &attrs) {
+static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs) {
   const OpInfo &info = opInfo(kind);
   if (types.size() != info.arity)
-    return std::string(info.name) + " expects " + std::to_string(info.arity) +
-           " operand(s), got " + std::to_string(types.size());
+    return std::string(info.name) + " expects " + std::to_string(info.arity) + " operand(s), got " +
+           std::to_string(types.size());
   auto needF32 = [&](size_t i) -> std::string {
     if (types[i].dtype != DType::F32)
-      return std::string(info.name) + " expects an f32 operand, got " +
-             types[i].str();
+      return std::string(info.name) + " expects an f32 operand, got " + types[i].str();
     return "";
   };
 
@@ -347,6 +297,19 @@ static TypeOrError inferTypeUnchecked(OpKind kind,
       return std::string("const needs a float 'value' attribute");
     return TensorType{DType::F32, s};
   }
+  case OpKind::CausalMask:
+  case OpKind::Sinusoid: {
+    auto *sh = attrAs<Shape>(attrs, "shape");
+    if (!sh || sh->size() < 2 || !std::all_of(sh->begin(), sh->end(), [](const Dim &d) { return d.isStatic(); }))
+      return std::string(info.name) + " needs a static 'shape' attribute of at least two dimensions";
+    if (auto err = checkShapeAttr(*sh); !err.empty())
+      return err;
+    if (kind == OpKind::Sinusoid && sh->size() != 2)
+      return std::string("sinusoid: 'shape' must be [positions, features]");
+    if (kind == OpKind::CausalMask && !attrAs<double>(attrs, "value"))
+      return std::string("causal_mask needs a float 'value' attribute");
+    return TensorType{DType::F32, *sh};
+  }
   case OpKind::Add:
   case OpKind::Sub:
   case OpKind::Mul:
@@ -358,8 +321,7 @@ static TypeOrError inferTypeUnchecked(OpKind kind,
         if (auto e = needF32(i); !e.empty())
           return e;
     } else if (types[0].dtype != types[1].dtype) {
-      return "equal expects operands of one dtype, got " + types[0].str() +
-             " and " + types[1].str();
+      return "equal expects operands of one dtype, got " + types[0].str() + " and " + types[1].str();
     }
     auto r = broadcastShapes(types[0].shape, types[1].shape);
     if (auto *err = std::get_if<std::string>(&r))
@@ -394,11 +356,9 @@ static TypeOrError inferTypeUnchecked(OpKind kind,
     std::vector<bool> reduced(rank, false);
     for (int64_t a : *axes) {
       if (a < 0 || a >= rank)
-        return std::string(info.name) + ": axis " + std::to_string(a) +
-               " is out of range for " + types[0].str();
+        return std::string(info.name) + ": axis " + std::to_string(a) + " is out of range for " + types[0].str();
       if (reduced[a])
-        return std::string(info.name) + ": axis " + std::to_string(a) +
-               " is listed twice";
+        return std::string(info.name) + ": axis " + std::to_string(a) + " is listed twice";
       reduced[a] = true;
     }
     bool keep = boolAttr(attrs, "keepdims");
@@ -417,8 +377,7 @@ static TypeOrError inferTypeUnchecked(OpKind kind,
     if (auto e = needF32(0); !e.empty())
       return e;
     if (types[0].rank() == 0)
-      return std::string(info.name) +
-             " expects at least one dimension, got a scalar";
+      return std::string(info.name) + " expects at least one dimension, got a scalar";
     if (kind != OpKind::ArgMax)
       return types[0];
     Shape s(types[0].shape.begin(), types[0].shape.end() - 1);
@@ -451,8 +410,7 @@ static TypeOrError inferTypeUnchecked(OpKind kind,
     if (auto err = checkShapeAttr(*to); !err.empty())
       return err;
     if (sizeKey(*to) != sizeKey(types[0].shape))
-      return "cannot reshape " + types[0].str() + " to " + shapeStr(*to) +
-             ": the number of elements differs";
+      return "cannot reshape " + types[0].str() + " to " + shapeStr(*to) + ": the number of elements differs";
     return TensorType{types[0].dtype, *to};
   }
   case OpKind::Transpose: {
@@ -461,14 +419,13 @@ static TypeOrError inferTypeUnchecked(OpKind kind,
       return std::string("transpose needs a 'perm' attribute");
     size_t rank = types[0].rank();
     if (perm->size() != rank)
-      return "transpose: " + types[0].str() + " needs a permutation of " +
-             std::to_string(rank) + " axes, got " + attrStr(*perm);
+      return "transpose: " + types[0].str() + " needs a permutation of " + std::to_string(rank) + " axes, got " +
+             attrStr(*perm);
     std::vector<bool> seen(rank, false);
     Shape out;
     for (int64_t p : *perm) {
       if (p < 0 || size_t(p) >= rank || seen[p])
-        return "transpose: " + attrStr(*perm) + " is not a permutation of " +
-               std::to_string(rank) + " axes";
+        return "transpose: " + attrStr(*perm) + " is not a permutation of " + std::to_string(rank) + " axes";
       seen[p] = true;
       out.push_back(types[0].shape[p]);
     }
@@ -476,16 +433,14 @@ static TypeOrError inferTypeUnchecked(OpKind kind,
   }
   case OpKind::ModeSelect:
     if (types[0] != types[1])
-      return "mode_select expects operands of one type, got " + types[0].str() +
-             " and " + types[1].str();
+      return "mode_select expects operands of one type, got " + types[0].str() + " and " + types[1].str();
     return types[0];
   case OpKind::DropoutMask: {
     if (types[0].dtype != DType::I64 || types[0].rank() != 0)
       return "dropout_mask expects an i64[] seed, got " + types[0].str();
     const auto *p = attrAs<double>(attrs, "p");
     const auto *shape = attrAs<Shape>(attrs, "shape");
-    if (!p || !(*p >= 0 && *p < 1) || !shape ||
-        !attrAs<int64_t>(attrs, "stream"))
+    if (!p || !(*p >= 0 && *p < 1) || !shape || !attrAs<int64_t>(attrs, "stream"))
       return std::string("dropout_mask needs 'p' in [0, 1), a 'shape' and a "
                          "'stream' attribute");
     if (auto err = checkShapeAttr(*shape); !err.empty())
@@ -495,27 +450,22 @@ static TypeOrError inferTypeUnchecked(OpKind kind,
   case OpKind::Slice:
   case OpKind::Pad: {
     const auto *axis = attrAs<int64_t>(attrs, "axis");
-    const char *a1 = kind == OpKind::Slice ? "start" : "before",
-               *a2 = kind == OpKind::Slice ? "end" : "after";
-    const auto *p1 = attrAs<int64_t>(attrs, a1),
-               *p2 = attrAs<int64_t>(attrs, a2);
+    const char *a1 = kind == OpKind::Slice ? "start" : "before", *a2 = kind == OpKind::Slice ? "end" : "after";
+    const auto *p1 = attrAs<int64_t>(attrs, a1), *p2 = attrAs<int64_t>(attrs, a2);
     if (!axis || !p1 || !p2)
-      return std::string(info.name) + " needs 'axis', '" + a1 + "' and '" + a2 +
-             "' attributes";
+      return std::string(info.name) + " needs 'axis', '" + a1 + "' and '" + a2 + "' attributes";
     int64_t rank = int64_t(types[0].rank());
     if (*axis < 0 || *axis >= rank)
-      return std::string(info.name) + ": axis " + std::to_string(*axis) +
-             " is out of range for " + types[0].str();
+      return std::string(info.name) + ": axis " + std::to_string(*axis) + " is out of range for " + types[0].str();
     const Dim &d = types[0].shape[*axis];
     if (!d.isStatic())
-      return std::string(info.name) + ": axis " + std::to_string(*axis) +
-             " of " + types[0].str() + " must have a static size";
+      return std::string(info.name) + ": axis " + std::to_string(*axis) + " of " + types[0].str() +
+             " must have a static size";
     Shape out = types[0].shape;
     if (kind == OpKind::Slice) {
       if (*p1 < 0 || *p1 >= *p2 || *p2 > d.size)
         return "slice: [" + std::to_string(*p1) + ", " + std::to_string(*p2) +
-               ") is not a non-empty range within the " +
-               std::to_string(d.size) + " entries of axis " +
+               ") is not a non-empty range within the " + std::to_string(d.size) + " entries of axis " +
                std::to_string(*axis) + " of " + types[0].str();
       out[*axis] = Dim(*p2 - *p1);
     } else {
@@ -531,29 +481,23 @@ static TypeOrError inferTypeUnchecked(OpKind kind,
       return std::string("concat needs an 'axis' attribute");
     const TensorType &a = types[0], &b = types[1];
     if (a.dtype != b.dtype || a.rank() != b.rank())
-      return "concat: " + a.str() + " and " + b.str() +
-             " differ in element type or rank";
+      return "concat: " + a.str() + " and " + b.str() + " differ in element type or rank";
     int64_t rank = int64_t(a.rank());
     if (*axis < 0 || *axis >= rank)
-      return "concat: axis " + std::to_string(*axis) + " is out of range for " +
-             a.str();
+      return "concat: axis " + std::to_string(*axis) + " is out of range for " + a.str();
     for (int64_t i = 0; i < rank; ++i)
       if (i != *axis && a.shape[i] != b.shape[i])
-        return "concat: " + a.str() + " and " + b.str() +
-               " differ in dimension " + std::to_string(i) +
-               " (only the concatenation axis " + std::to_string(*axis) +
-               " may differ)";
+        return "concat: " + a.str() + " and " + b.str() + " differ in dimension " + std::to_string(i) +
+               " (only the concatenation axis " + std::to_string(*axis) + " may differ)";
     if (!a.shape[*axis].isStatic() || !b.shape[*axis].isStatic())
-      return "concat: the concatenation axis of " + a.str() + " and " +
-             b.str() + " must have static sizes";
+      return "concat: the concatenation axis of " + a.str() + " and " + b.str() + " must have static sizes";
     Shape out = a.shape;
     out[*axis] = Dim(a.shape[*axis].size + b.shape[*axis].size);
     return TensorType{a.dtype, out};
   }
   case OpKind::Gather: {
     const TensorType &table = types[0], &ids = types[1];
-    if (table.dtype != DType::F32 || table.rank() != 2 ||
-        !table.shape[0].isStatic())
+    if (table.dtype != DType::F32 || table.rank() != 2 || !table.shape[0].isStatic())
       return "gather expects an f32 table [rows, features] with a static "
              "number of rows, got " +
              table.str();
@@ -568,8 +512,7 @@ static TypeOrError inferTypeUnchecked(OpKind kind,
     const auto *rows = attrAs<int64_t>(attrs, "rows");
     if (!rows || *rows <= 0)
       return std::string("scatter_add needs a positive 'rows' attribute");
-    if (upd.dtype != DType::F32 || ids.dtype != DType::I64 ||
-        upd.rank() != ids.rank() + 1 ||
+    if (upd.dtype != DType::F32 || ids.dtype != DType::I64 || upd.rank() != ids.rank() + 1 ||
         !std::equal(ids.shape.begin(), ids.shape.end(), upd.shape.begin()))
       return "scatter_add expects updates [ids..., features] and i64 ids, "
              "got " +

@@ -52,8 +52,7 @@ private:
     if (!wants(v))
       return;
     NNC_ASSERT(contribution->type.shape == v->type.shape)
-        << "adjoint shape " << contribution->type.str() << " for value of type "
-        << v->type.str();
+        << "adjoint shape " << contribution->type.str() << " for value of type " << v->type.str();
     auto it = adj_.find(v);
     if (it == adj_.end())
       adj_[v] = contribution;
@@ -96,16 +95,14 @@ private:
       if (wants(a))
         accumulate(a, b_.sumTo(b_.div(g, bv), a->type.shape));
       if (wants(bv))
-        accumulate(bv,
-                   b_.sumTo(b_.neg(b_.div(b_.mul(g, y), bv)), bv->type.shape));
+        accumulate(bv, b_.sumTo(b_.neg(b_.div(b_.mul(g, y), bv)), bv->type.shape));
       return;
     case OpKind::Maximum: { // d max(a,b) = g*[a>b], g*[a<=b]
       Value *mask = b_.unary(OpKind::Step, b_.sub(a, bv));
       if (wants(a))
         accumulate(a, b_.sumTo(b_.mul(g, mask), a->type.shape));
       if (wants(bv))
-        accumulate(bv, b_.sumTo(b_.mul(g, b_.sub(b_.constant(1.0), mask)),
-                                bv->type.shape));
+        accumulate(bv, b_.sumTo(b_.mul(g, b_.sub(b_.constant(1.0), mask)), bv->type.shape));
       return;
     }
     case OpKind::Neg: // d(-a) = -g
@@ -133,9 +130,7 @@ private:
       accumulate(a, b_.mul(g, b_.sub(b_.constant(1.0), b_.mul(y, y))));
       return;
     case OpKind::Erf: // d erf(a) = g * 2/sqrt(pi) * exp(-a^2)
-      accumulate(
-          a, b_.mul(g, b_.mul(b_.constant(1.1283791670955126),
-                              b_.unary(OpKind::Exp, b_.neg(b_.mul(a, a))))));
+      accumulate(a, b_.mul(g, b_.mul(b_.constant(1.1283791670955126), b_.unary(OpKind::Exp, b_.neg(b_.mul(a, a))))));
       return;
     case OpKind::ReduceSum: // d sum(a) = g broadcast back over the reduced axes
       accumulate(a, b_.broadcast(keepDims(op, g), a->type.shape));
@@ -144,18 +139,15 @@ private:
       Shape reduced;
       for (int64_t ax : op.getInts("axes"))
         reduced.push_back(a->type.shape[ax]);
-      Value *scale =
-          b_.create(OpKind::Const, {}, {{"value", 1.0}, {"divisor", reduced}});
-      accumulate(a,
-                 b_.mul(b_.broadcast(keepDims(op, g), a->type.shape), scale));
+      Value *scale = b_.create(OpKind::Const, {}, {{"value", 1.0}, {"divisor", reduced}});
+      accumulate(a, b_.mul(b_.broadcast(keepDims(op, g), a->type.shape), scale));
       return;
     }
     case OpKind::ReduceMax: { // d max(a) = g shared equally among the maxima
       std::vector<int64_t> axes = op.getInts("axes");
       Value *yk = keepDims(op, y);
       Value *mask = b_.create(OpKind::Equal, {a, yk});
-      Value *count =
-          b_.reduce(OpKind::ReduceSum, mask, axes, /*keepdims=*/true);
+      Value *count = b_.reduce(OpKind::ReduceSum, mask, axes, /*keepdims=*/true);
       accumulate(a, b_.mul(b_.div(mask, count), keepDims(op, g)));
       return;
     }
@@ -190,36 +182,26 @@ private:
     case OpKind::Slice: { // d slice(a) = g padded back with zeros
       int64_t axis = op.getInt("axis"), dim = a->type.shape[axis].size;
       accumulate(a, b_.create(OpKind::Pad, {g},
-                              {{"axis", axis},
-                               {"before", op.getInt("start")},
-                               {"after", dim - op.getInt("end")}}));
+                              {{"axis", axis}, {"before", op.getInt("start")}, {"after", dim - op.getInt("end")}}));
       return;
     }
     case OpKind::Pad: { // d pad(a) = the slice of g where a sits
       int64_t axis = op.getInt("axis"), before = op.getInt("before");
       accumulate(a, b_.create(OpKind::Slice, {g},
-                              {{"axis", axis},
-                               {"start", before},
-                               {"end", before + a->type.shape[axis].size}}));
+                              {{"axis", axis}, {"start", before}, {"end", before + a->type.shape[axis].size}}));
       return;
     }
     case OpKind::Concat: { // d concat(a, b) = the two slices of g
-      int64_t axis = op.getInt("axis"), na = a->type.shape[axis].size,
-              nb = bv->type.shape[axis].size;
+      int64_t axis = op.getInt("axis"), na = a->type.shape[axis].size, nb = bv->type.shape[axis].size;
       if (wants(a))
-        accumulate(
-            a, b_.create(OpKind::Slice, {g},
-                         {{"axis", axis}, {"start", int64_t(0)}, {"end", na}}));
+        accumulate(a, b_.create(OpKind::Slice, {g}, {{"axis", axis}, {"start", int64_t(0)}, {"end", na}}));
       if (wants(bv))
-        accumulate(
-            bv, b_.create(OpKind::Slice, {g},
-                          {{"axis", axis}, {"start", na}, {"end", na + nb}}));
+        accumulate(bv, b_.create(OpKind::Slice, {g}, {{"axis", axis}, {"start", na}, {"end", na + nb}}));
       return;
     }
     case OpKind::Gather: // d gather(T, ids) = scatter_add(g, ids) into T's
                          // rows; ids get none
-      accumulate(a, b_.create(OpKind::ScatterAdd, {g, bv},
-                              {{"rows", a->type.shape[0].size}}));
+      accumulate(a, b_.create(OpKind::ScatterAdd, {g, bv}, {{"rows", a->type.shape[0].size}}));
       return;
     case OpKind::ScatterAdd: // d scatter_add(u, ids) = gather(g, ids)
       accumulate(a, b_.create(OpKind::Gather, {g, bv}));
@@ -232,13 +214,11 @@ private:
       //   ta=1 tb=1: dA = Bᵀ gᵀ     dB = gᵀ Aᵀ
       bool ta = op.getBool("ta"), tb = op.getBool("tb");
       if (wants(a)) {
-        Value *da =
-            !ta ? b_.matmul(g, bv, false, !tb) : b_.matmul(bv, g, tb, true);
+        Value *da = !ta ? b_.matmul(g, bv, false, !tb) : b_.matmul(bv, g, tb, true);
         accumulate(a, da);
       }
       if (wants(bv)) {
-        Value *db =
-            !tb ? b_.matmul(a, g, !ta, false) : b_.matmul(g, a, true, ta);
+        Value *db = !tb ? b_.matmul(a, g, !ta, false) : b_.matmul(g, a, true, ta);
         accumulate(bv, db);
       }
       return;
@@ -249,16 +229,14 @@ private:
       return convRule(op, g);
     case OpKind::MaxPool2D: // the gradient goes to each window's maximum
     case OpKind::MaxPool2DPick:
-      accumulate(a, b_.create(OpKind::MaxPool2DGrad, {g, op.operands.back()},
-                              op.attrs));
+      accumulate(a, b_.create(OpKind::MaxPool2DGrad, {g, op.operands.back()}, op.attrs));
       return;
     case OpKind::MaxPool2DGrad: // linear in dy; piecewise constant in x
       accumulate(a, b_.create(OpKind::MaxPool2DPick, {g, bv}, op.attrs));
       return;
     case OpKind::AvgPool2D: {
       Attrs at = op.attrs;
-      at["size"] =
-          std::vector<int64_t>{a->type.shape[2].size, a->type.shape[3].size};
+      at["size"] = std::vector<int64_t>{a->type.shape[2].size, a->type.shape[3].size};
       accumulate(a, b_.create(OpKind::AvgPool2DGrad, {g}, at));
       return;
     }
@@ -269,6 +247,8 @@ private:
       return;
     }
     case OpKind::Const:
+    case OpKind::CausalMask:
+    case OpKind::Sinusoid:
     case OpKind::DropoutMask:
     case OpKind::Equal:
     case OpKind::Sign:
@@ -294,14 +274,12 @@ private:
     win.erase("kernel");
     auto withSize = [&](const Value *img) {
       Attrs at = win;
-      at["size"] = std::vector<int64_t>{img->type.shape[2].size,
-                                        img->type.shape[3].size};
+      at["size"] = std::vector<int64_t>{img->type.shape[2].size, img->type.shape[3].size};
       return at;
     };
     auto withKernel = [&](const Value *w) {
       Attrs at = win;
-      at["kernel"] =
-          std::vector<int64_t>{w->type.shape[2].size, w->type.shape[3].size};
+      at["kernel"] = std::vector<int64_t>{w->type.shape[2].size, w->type.shape[3].size};
       return at;
     };
     switch (op.kind) {
@@ -309,15 +287,13 @@ private:
       if (wants(a))
         accumulate(a, b_.create(OpKind::Conv2DGradInput, {g, b}, withSize(a)));
       if (wants(b))
-        accumulate(b,
-                   b_.create(OpKind::Conv2DGradWeight, {g, a}, withKernel(b)));
+        accumulate(b, b_.create(OpKind::Conv2DGradWeight, {g, a}, withKernel(b)));
       return;
     case OpKind::Conv2DGradInput: // a = dy, b = w; g is shaped like x
       if (wants(a))
         accumulate(a, b_.create(OpKind::Conv2D, {g, b}, win));
       if (wants(b))
-        accumulate(b,
-                   b_.create(OpKind::Conv2DGradWeight, {a, g}, withKernel(b)));
+        accumulate(b, b_.create(OpKind::Conv2DGradWeight, {a, g}, withKernel(b)));
       return;
     case OpKind::Conv2DGradWeight: // a = dy, b = x; g is shaped like w
       if (wants(a))
@@ -338,14 +314,11 @@ private:
 
 } // namespace
 
-Function *differentiate(Module &m, const Function &f, const std::string &of,
-                        const std::string &name,
+Function *differentiate(Module &m, const Function &f, const std::string &of, const std::string &name,
                         const std::vector<std::string> &wrt) {
   Value *out = f.result(of);
-  NNC_ASSERT(out) << "differentiate: @" << f.name << " has no result '" << of
-                  << "'";
-  NNC_ASSERT(out->type.rank() == 0 && out->type.dtype == DType::F32)
-      << "differentiate: result must be an f32 scalar";
+  NNC_ASSERT(out) << "differentiate: @" << f.name << " has no result '" << of << "'";
+  NNC_ASSERT(out->type.rank() == 0 && out->type.dtype == DType::F32) << "differentiate: result must be an f32 scalar";
 
   Function *g = m.addFunction(name);
   std::unordered_map<const Value *, Value *> map;
@@ -354,8 +327,7 @@ Function *differentiate(Module &m, const Function &f, const std::string &of,
     Value *a = g->addArg(f.args[i]->name, f.args[i]->type, f.argRoles[i]);
     map[f.args[i]] = a;
     bool selected =
-        wrt.empty() ? f.argRoles[i] == ArgRole::Param
-                    : std::find(wrt.begin(), wrt.end(), a->name) != wrt.end();
+        wrt.empty() ? f.argRoles[i] == ArgRole::Param : std::find(wrt.begin(), wrt.end(), a->name) != wrt.end();
     if (selected && a->type.dtype == DType::F32)
       targets.push_back(a);
   }
