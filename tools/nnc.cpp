@@ -237,6 +237,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
                          optimizerText(m.config), topts.epochs, runtime::globalThreadPool().threads(),
                          runtime::globalThreadPool().threads() == 1 ? "" : "s");
     result = trainer.fit(data.train, data.val, topts);
+    metrics["parameters"] = m.parameterCount();
     metrics["epochs"] = result.epochsRun;
     metrics["seconds"] = result.seconds;
     metrics["samples_per_second"] = result.samplesPerSecond;
