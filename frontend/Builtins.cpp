@@ -74,6 +74,8 @@ const std::vector<Builtin> &builtins() {
       // Train blocks: data
       {"csv", Builtin::Train, {{"path", true}, {"label", false}}, "numeric CSV, one example per row"},
       {"idx", Builtin::Train, {{"images", true}, {"labels", true}}, "IDX image and label files (gzipped or raw)"},
+      {"text", Builtin::Train, {{"path", true}, {"context", true}, {"stride", false}},
+       "byte windows of a text file: x = bytes [i, i+context), y = the same shifted by one (stride defaults to context)"},
       {"scale", Builtin::Train, {{"data", true}, {"factor", true}}, "multiply every feature by factor"},
       {"standardize", Builtin::Train, {{"data", true}}, "per-feature zero mean, unit variance (training-set statistics)"},
       {"shuffle", Builtin::Train, {{"data", true}}, "reshuffle every epoch (seeded)"},

@@ -1812,32 +1812,39 @@ private:
     if (!logits.ok() || !labels.ok())
       return Val::error();
     const ir::TensorType &lt = logits.v->type, yt = labels.v->type;
-    if (lt.dtype != ir::DType::F32 || lt.rank() != 2 || !lt.shape[1].isStatic()) {
-      d_.error(e.loc, "cross_entropy expects logits [N, C] with a static "
-                      "number of classes C, got " +
-                          lt.str());
+    // Logits [N, ..., C] and labels [N, ...]: one class index per position
+    // (a sequence model predicts one per time step).
+    if (lt.dtype != ir::DType::F32 || lt.rank() < 2 || !lt.shape.back().isStatic()) {
+      d_.error(e.loc, "cross_entropy expects logits [N, C] with a static number of classes C, got " + lt.str());
       noteOperands({logits});
       return Val::error();
     }
-    if (yt.dtype != ir::DType::I64 || yt.rank() != 1) {
-      d_.error(e.loc, "cross_entropy expects labels as i64 class indices [N], got " + yt.str());
+    ir::Shape lead(lt.shape.begin(), lt.shape.end() - 1);
+    if (yt.dtype != ir::DType::I64 || yt.rank() != lead.size()) {
+      d_.error(e.loc, "cross_entropy expects labels as i64 class indices " + ir::shapeStr(lead) + ", got " + yt.str());
       noteOperands({labels});
       return Val::error();
     }
-    if (yt.shape[0] != lt.shape[0]) {
+    if (yt.shape != lead) {
       d_.error(e.loc, "cross_entropy: " + std::string("logits ") + lt.str() + " and labels " + yt.str() +
-                          " have different batch dimensions");
+                          (yt.shape[0] != lt.shape[0] ? " have different batch dimensions"
+                                                      : " have different positions"));
       noteOperands({logits, labels});
       return Val::error();
     }
-    // -mean_i log_softmax(logits)[i, y_i], as sum(log_softmax * one_hot) / N.
+    // -mean over positions of log_softmax(logits)[..., y], as
+    // sum(log_softmax * one_hot) over classes, then the mean.
     if (!ceLogits_)
       ceLogits_ = logits.v;
     b_->setLoc(e.loc);
+    int64_t last = int64_t(lt.rank()) - 1;
     ir::Value *lsm = b_->unary(ir::OpKind::LogSoftmax, logits.v);
-    ir::Value *oh = b_->create(ir::OpKind::OneHot, {labels.v}, {{"classes", lt.shape[1].size}});
-    ir::Value *picked = b_->reduce(ir::OpKind::ReduceSum, b_->mul(lsm, oh), {1}, false);
-    return tensorVal(b_->neg(b_->reduce(ir::OpKind::ReduceMean, picked, {0}, false)));
+    ir::Value *oh = b_->create(ir::OpKind::OneHot, {labels.v}, {{"classes", lt.shape.back().size}});
+    ir::Value *picked = b_->reduce(ir::OpKind::ReduceSum, b_->mul(lsm, oh), {last}, false);
+    std::vector<int64_t> all;
+    for (int64_t i = 0; i < last; ++i)
+      all.push_back(i);
+    return tensorVal(b_->neg(b_->reduce(ir::OpKind::ReduceMean, picked, all, false)));
   }
 
   Val penalty(const ast::Expr &e, const ArgMap &args) {

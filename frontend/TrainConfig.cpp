@@ -154,13 +154,36 @@ private:
   /// A data pipeline: transforms wrapped around a source call.
   bool pipeline(const ast::Expr &e, DataSource &src, bool isTest) {
     if (e.kind != ast::Expr::Call) {
-      d_.error(e.loc, "expected a data source such as csv(\"file.csv\") or idx(images = ..., labels = ...)");
+      d_.error(e.loc, "expected a data source such as csv(\"file.csv\"), idx(images = ..., labels = ...) or text(\"file.txt\", context = 64)");
       return false;
     }
     auto args = callArgs(e);
     if (!args)
       return false;
     const std::string &f = e.name;
+    if (f == "text") {
+      src.loc = e.loc;
+      src.kind = DataSource::Text;
+      auto p = stringArg(*find(*args, "path"), "text: 'path'");
+      if (!p)
+        return false;
+      src.path = path(*p);
+      for (const char *name : {"context", "stride"}) {
+        const ast::Expr *a = find(*args, name);
+        if (!a)
+          continue;
+        auto v = number(*a);
+        if (!v || *v < 1 || *v > 1e6 || std::floor(*v) != *v) {
+          d_.error(a->loc, std::string("text: '") + name + "' must be an integer in [1, 1000000], got " +
+                               ast::toSource(*a));
+          return false;
+        }
+        (std::string(name) == "context" ? src.context : src.stride) = int64_t(*v);
+      }
+      if (!src.stride)
+        src.stride = src.context;
+      return true;
+    }
     if (f == "csv" || f == "idx") {
       src.loc = e.loc;
       if (f == "csv") {

@@ -13,8 +13,9 @@ namespace nnc::frontend {
 
 /// Where examples come from.
 struct DataSource {
-  enum Kind { None, CSV, IDX } kind = None;
-  std::string path;       ///< CSV file
+  enum Kind { None, CSV, IDX, Text } kind = None;
+  std::string path;       ///< CSV or text file
+  int64_t context = 0, stride = 0; ///< Text: window length and step
   int64_t labelColumn = -1; ///< CSV: -1 = last
   std::string images, labels; ///< IDX files
   SourceLoc loc;

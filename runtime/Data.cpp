@@ -206,10 +206,10 @@ std::vector<int64_t> iota(int64_t n) {
 void checkDataset(const Dataset &d) {
   if (d.x.rank() == 0 && d.y.rank() == 0)
     return;
-  if (d.x.dtype() != DType::F32 || d.x.rank() < 1)
-    throw Error("dataset features must be f32 [n, ...], got " + d.x.typeString());
-  if (d.y.dtype() != DType::I64 || d.y.rank() != 1)
-    throw Error("dataset labels must be i64 [n], got " + d.y.typeString());
+  if (d.x.rank() < 1)
+    throw Error("dataset features must be [n, ...], got " + d.x.typeString());
+  if (d.y.rank() < 1)
+    throw Error("dataset labels must be [n, ...], got " + d.y.typeString());
   if (d.x.dim(0) != d.y.dim(0))
     throw Error(
         fmt::format("dataset has {} rows of features but {} labels", d.x.dim(0), d.y.dim(0)));
@@ -232,19 +232,20 @@ std::vector<int64_t> rowShape(const Tensor &x) {
 
 /// A new data set holding rows idx[begin, end) of `d`, in that order.
 Dataset gatherRows(const Dataset &d, const std::vector<int64_t> &idx, size_t begin, size_t end) {
-  int64_t f = featuresPerRow(d.x);
-  std::vector<int64_t> shape = rowShape(d.x);
-  shape.insert(shape.begin(), int64_t(end - begin));
   Dataset out;
-  out.x = Tensor(DType::F32, shape);
-  out.y = Tensor(DType::I64, {int64_t(end - begin)});
   out.numClasses = d.numClasses;
-  for (size_t i = begin; i < end; ++i) {
-    int64_t r = idx[i];
-    if (f)
-      std::memcpy(out.x.f32() + (i - begin) * f, d.x.f32() + r * f, size_t(f) * sizeof(float));
-    out.y.i64()[i - begin] = d.y.i64()[r];
-  }
+  auto gather = [&](const Tensor &from, Tensor &to) {
+    std::vector<int64_t> shape = rowShape(from);
+    shape.insert(shape.begin(), int64_t(end - begin));
+    to = Tensor(from.dtype(), shape);
+    size_t rowBytes = size_t(featuresPerRow(from)) * dtypeSize(from.dtype());
+    auto *dst = static_cast<char *>(to.data());
+    const auto *src = static_cast<const char *>(from.data());
+    for (size_t i = begin; i < end && rowBytes; ++i)
+      std::memcpy(dst + (i - begin) * rowBytes, src + size_t(idx[i]) * rowBytes, rowBytes);
+  };
+  gather(d.x, out.x);
+  gather(d.y, out.y);
   return out;
 }
 
@@ -315,6 +316,29 @@ Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath) {
     maxLabel = std::max(maxLabel, y[i]);
   }
   d.numClasses = maxLabel + 1;
+  return d;
+}
+
+Dataset loadText(const std::string &path, int64_t context, int64_t stride) {
+  if (context < 1 || stride < 1)
+    throw Error(fmt::format("'{}': text windows need a positive context and stride, got {} and {}", path, context,
+                            stride));
+  std::string text = GzReader(path).readAll();
+  int64_t size = int64_t(text.size());
+  if (size < context + 1)
+    throw Error(fmt::format("'{}': {} bytes of text are too few for one window of context {} (plus the next byte)",
+                            path, size, context));
+  int64_t n = (size - context - 1) / stride + 1;
+  Dataset d;
+  d.x = Tensor(DType::I64, {n, context});
+  d.y = Tensor(DType::I64, {n, context});
+  d.numClasses = 256;
+  const auto *bytes = reinterpret_cast<const unsigned char *>(text.data());
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < context; ++j) {
+      d.x.i64()[i * context + j] = bytes[i * stride + j];
+      d.y.i64()[i * context + j] = bytes[i * stride + j + 1];
+    }
   return d;
 }
 
@@ -413,6 +437,8 @@ Dataset loadCSV(const std::string &path, int64_t labelColumn, bool header) {
 }
 
 void scale(Dataset &data, float factor) {
+  if (data.x.dtype() != DType::F32)
+    throw Error("cannot scale " + data.x.typeString() + " features: scale needs f32 data");
   float *x = data.x.f32();
   for (int64_t i = 0, e = data.x.numel(); i < e; ++i)
     x[i] *= factor;
@@ -489,8 +515,6 @@ BatchIterator::BatchIterator(const Dataset &data, int64_t batchSize, bool shuffl
   checkDataset(data);
   if (batchSize <= 0)
     throw Error(fmt::format("batch size must be positive, got {}", batchSize));
-  rowElems_ = featuresPerRow(data.x);
-  rowShape_ = rowShape(data.x);
   order_.resize(size_t(data.size()));
   reset(0);
 }
@@ -510,22 +534,19 @@ bool BatchIterator::next(Tensor &xb, Tensor &yb) {
   if (pos_ >= n)
     return false;
   int64_t b = std::min(batchSize_, n - pos_);
-  std::vector<int64_t> xShape = rowShape_;
-  xShape.insert(xShape.begin(), b);
-  if (xb.dtype() != DType::F32 || xb.shape() != xShape)
-    xb = Tensor(DType::F32, xShape);
-  if (yb.dtype() != DType::I64 || yb.rank() != 1 || yb.dim(0) != b)
-    yb = Tensor(DType::I64, {b});
-  const float *x = data_.x.f32();
-  const int64_t *y = data_.y.i64();
-  float *xo = xb.f32();
-  int64_t *yo = yb.i64();
-  for (int64_t i = 0; i < b; ++i) {
-    int64_t r = order_[size_t(pos_ + i)];
-    if (rowElems_)
-      std::memcpy(xo + i * rowElems_, x + r * rowElems_, size_t(rowElems_) * sizeof(float));
-    yo[i] = y[r];
-  }
+  auto fill = [&](const Tensor &from, Tensor &to) {
+    std::vector<int64_t> shape = rowShape(from);
+    shape.insert(shape.begin(), b);
+    if (to.dtype() != from.dtype() || to.shape() != shape)
+      to = Tensor(from.dtype(), shape);
+    size_t rowBytes = size_t(featuresPerRow(from)) * dtypeSize(from.dtype());
+    auto *dst = static_cast<char *>(to.data());
+    const auto *src = static_cast<const char *>(from.data());
+    for (int64_t i = 0; i < b && rowBytes; ++i)
+      std::memcpy(dst + size_t(i) * rowBytes, src + size_t(order_[size_t(pos_ + i)]) * rowBytes, rowBytes);
+  };
+  fill(data_.x, xb);
+  fill(data_.y, yb);
   pos_ += b;
   return true;
 }

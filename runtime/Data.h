@@ -13,8 +13,9 @@
 
 namespace nnc::runtime {
 
-/// A labelled data set: x is f32 [n, features...], y is i64 [n] holding class
-/// indices in [0, numClasses).
+/// A labelled data set of n examples: x [n, ...] and y [n, ...] of any
+/// dtype. Images and CSV rows give f32 x and i64 class indices y [n] in
+/// [0, numClasses); text gives i64 byte windows for both.
 struct Dataset {
   Tensor x;
   Tensor y;
@@ -37,6 +38,12 @@ Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath);
 /// header when `header` is true, and also when it has a non-numeric field.
 /// Errors are prefixed with "<path>:<line>:".
 Dataset loadCSV(const std::string &path, int64_t labelColumn = -1, bool header = false);
+
+/// Reads a text file (optionally gzipped) as bytes and cuts it into windows
+/// of `context` + 1 bytes starting every `stride` bytes: x = i64 bytes [n,
+/// context] and y = the next byte at each position (x shifted by one), for
+/// next-character language models over 256 byte values (numClasses = 256).
+Dataset loadText(const std::string &path, int64_t context, int64_t stride);
 
 /// Multiplies every feature by `factor` (e.g. 1/255 for 8-bit pixels).
 void scale(Dataset &data, float factor);
@@ -78,7 +85,7 @@ public:
   /// shuffling is on.
   void reset(uint64_t epoch);
 
-  /// Fills xb (f32 [b, features...]) and yb (i64 [b]) with the next batch and
+  /// Fills xb and yb (the dtypes of the data, [b, ...]) with the next batch and
   /// returns true, or returns false at the end of the epoch. The tensors are
   /// reallocated only when their shape has to change.
   bool next(Tensor &xb, Tensor &yb);
@@ -93,8 +100,6 @@ private:
   int64_t batchSize_;
   bool shuffle_;
   uint64_t seed_;
-  int64_t rowElems_ = 0;
-  std::vector<int64_t> rowShape_;
   std::vector<int64_t> order_;
   int64_t pos_ = 0;
 };

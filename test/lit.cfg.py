@@ -27,6 +27,8 @@ config.substitutions.append(("%python", "/usr/bin/python3"))
 # Features
 if os.path.isdir("/usr/share/datasets/fashion-mnist"):
     config.available_features.add("fashion-mnist")
+if os.path.isfile("/usr/share/games/fortunes/cookie"):
+    config.available_features.add("fortunes")
 try:
     subprocess.run(["/usr/bin/python3", "-c", "import torch, numpy"], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)

@@ -167,6 +167,8 @@ int64_t CompiledModel::parameterCount() const {
 static runtime::Dataset loadSource(const frontend::DataSource &s) {
   if (s.kind == frontend::DataSource::CSV)
     return runtime::loadCSV(s.path, s.labelColumn);
+  if (s.kind == frontend::DataSource::Text)
+    return runtime::loadText(s.path, s.context, s.stride);
   return runtime::loadIDX(s.images, s.labels);
 }
 
@@ -275,24 +277,34 @@ void Session::checkSignature() const {
                          " labels; training from a data file needs at most one");
   if (labels.size() == 1) {
     const ir::TensorType &lt = labels[0].type;
-    if (lt.dtype != ir::DType::I64 || lt.rank() != 1 || lt.shape[0] != t.shape[0])
+    bool staticRest = true;
+    for (size_t i = 1; i < lt.shape.size(); ++i)
+      staticRest &= lt.shape[i].isStatic();
+    if (lt.dtype != ir::DType::I64 || lt.rank() < 1 || lt.shape[0] != t.shape[0] || !staticRest)
       throw runtime::Error("label '" + labels[0].name + "' : " + lt.str() +
-                           ": data files give one integer class per example, so the label must be i64[" +
-                           t.shape[0].str() + "]");
+                           ": data files give integer classes per example, so the label must be i64[" +
+                           t.shape[0].str() + "] (or i64[" + t.shape[0].str() + ", ...] for one per position)");
   }
 }
 
 void Session::checkData(const runtime::Dataset &d, const std::string &what) const {
-  const frontend::TensorDecl &input = model_.lowered.inputs[0];
-  int64_t features = 1;
-  for (size_t i = 1; i < d.x.rank(); ++i)
-    features *= d.x.dim(i);
-  int64_t want = 1;
-  for (size_t i = 1; i < input.type.shape.size(); ++i)
-    want *= input.type.shape[i].size;
-  if (want != features)
-    throw runtime::Error(fmt::format("{}: examples have {} features, but input '{}' : {} expects {}", what, features,
-                                     input.name, input.type.str(), want));
+  // Each example must fill one row of the input (and label) declaration.
+  auto check = [&](const runtime::Tensor &t, const frontend::TensorDecl &decl, const char *kind, const char *unit) {
+    int64_t have = 1, want = 1;
+    for (size_t i = 1; i < t.rank(); ++i)
+      have *= t.dim(i);
+    for (size_t i = 1; i < decl.type.shape.size(); ++i)
+      want *= decl.type.shape[i].size;
+    if (want != have)
+      throw runtime::Error(fmt::format("{}: examples have {} {}, but {} '{}' : {} expects {}", what, have, unit, kind,
+                                       decl.name, decl.type.str(), want));
+    if ((t.dtype() == runtime::DType::F32) != (decl.type.dtype == ir::DType::F32))
+      throw runtime::Error(fmt::format("{}: examples hold {} values, but {} '{}' is {}", what,
+                                       runtime::dtypeName(t.dtype()), kind, decl.name, decl.type.str()));
+  };
+  check(d.x, model_.lowered.inputs[0], "input", "features");
+  if (!model_.lowered.labels.empty())
+    check(d.y, model_.lowered.labels[0], "label", "label values");
   if (model_.lowered.classification)
     runtime::checkLabels(d, model_.lowered.numClasses, what);
 }

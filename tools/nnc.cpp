@@ -16,9 +16,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+
 #include <cerrno>
 #include <cmath>
 #include <iostream>
+#include <random>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,7 +29,9 @@ using namespace nnc;
 namespace {
 
 struct Options {
-  std::string file, model, save, load, metricsJson, function = "train_step", kind;
+  std::string file, model, save, load, metricsJson, function = "train_step", kind, prompt, output;
+  int64_t length = 200;
+  double temperature = 1.0;
   std::optional<int64_t> epochs, batch, threads, limit;
   std::optional<double> lr;
   std::optional<uint64_t> seed;
@@ -171,6 +175,62 @@ int cmdGrad(const Options &o, DiagnosticEngine &diags) {
   runtime::saveSafetensors(o.save, tensors, {{"nnc.model", m.lowered.name}});
   std::cout << fmt::format("loss {:.6f} on {} examples; wrote {} tensors to {}\n", outs.at("loss").f32()[0], n,
                            tensors.size(), o.save);
+  return 0;
+}
+
+/// Generates text with a next-byte model: input i64[N, T] and an output of
+/// probabilities [N, T, 256]. The window holds the prompt and what has been
+/// generated (its last T bytes once longer), padded at the end with spaces,
+/// which a causal model never looks at from earlier positions; the next byte
+/// is drawn from the output at the window's last real position, sharpened or
+/// flattened by the temperature.
+int cmdSample(const Options &o, DiagnosticEngine &diags) {
+  auto src = driver::parseFile(o.file, diags);
+  if (!src)
+    return 1;
+  driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
+  const auto &low = m.lowered;
+  if (low.inputs.size() != 1 || low.inputs[0].type.dtype != ir::DType::I64 || low.inputs[0].type.rank() != 2 ||
+      !low.inputs[0].type.shape[1].isStatic())
+    throw runtime::Error("nnc sample needs a model whose one input is i64[N, T] byte ids, but '" + low.name + "' has " +
+                         (low.inputs.empty() ? std::string("no input") : "input '" + low.inputs[0].name + "' : " +
+                                                                              low.inputs[0].type.str()));
+  std::string output = o.output.empty() ? (low.outputs.empty() ? "" : low.outputs[0]) : o.output;
+  if (std::find(low.outputs.begin(), low.outputs.end(), output) == low.outputs.end())
+    throw runtime::Error("model '" + low.name + "' has no output " + (output.empty() ? "" : "'" + output + "' ") +
+                         "to sample from; declare one, e.g. 'output probs = softmax(logits)'");
+  int64_t T = low.inputs[0].type.shape[1].size;
+  driver::Session session(m);
+  session.initialize(m.config.seed);
+  session.load(o.load);
+  std::vector<unsigned char> text(o.prompt.begin(), o.prompt.end());
+  if (text.empty())
+    text.push_back('\n');
+  std::mt19937_64 rng(o.seed ? *o.seed : m.config.seed);
+  std::string generated;
+  runtime::Tensor x(runtime::DType::I64, {1, T});
+  for (int64_t step = 0; step < o.length; ++step) {
+    int64_t start = std::max<int64_t>(0, int64_t(text.size()) - T), len = int64_t(text.size()) - start;
+    for (int64_t j = 0; j < T; ++j)
+      x.i64()[j] = j < len ? text[size_t(start + j)] : ' ';
+    runtime::Tensor probs = session.trainer().predict(x, output, 1);
+    if (probs.dtype() != runtime::DType::F32 || probs.rank() != 3 || probs.dim(1) != T || probs.dim(2) != 256)
+      throw runtime::Error("output '" + output + "' is " + probs.typeString() +
+                           "; nnc sample needs probabilities over 256 bytes at each position, [N, " +
+                           std::to_string(T) + ", 256]");
+    const float *p = probs.f32() + (len - 1) * 256;
+    std::vector<double> w(256);
+    double maxLog = -1e300;
+    for (int c = 0; c < 256; ++c)
+      maxLog = std::max(maxLog, std::log(std::max<double>(p[c], 1e-30)) / o.temperature);
+    for (int c = 0; c < 256; ++c)
+      w[size_t(c)] = std::exp(std::log(std::max<double>(p[c], 1e-30)) / o.temperature - maxLog);
+    std::discrete_distribution<int> pick(w.begin(), w.end());
+    unsigned char next = static_cast<unsigned char>(pick(rng));
+    text.push_back(next);
+    generated.push_back(char(next));
+  }
+  std::cout << o.prompt << generated << "\n";
   return 0;
 }
 
@@ -347,6 +407,17 @@ int main(int argc, char **argv) {
   grad->add_option("--seed", o.seed, "Seed for initialization and the validation split")->check(seedValue);
   addModel(grad);
 
+  CLI::App *sample = app.add_subcommand("sample", "Generate text from a trained next-byte model (input i64[N, T])");
+  sample->add_option("FILE", o.file, "The .nn file")->required();
+  sample->add_option("--load", o.load, "Trained parameters (safetensors checkpoint)")->required();
+  sample->add_option("--prompt", o.prompt, "Text to continue (default: a newline)");
+  sample->add_option("--length", o.length, "Bytes to generate (default 200)")->check(CLI::Range(int64_t(1), int64_t(1000000)));
+  sample->add_option("--temperature", o.temperature, "Below 1 sharpens the distribution, above 1 flattens it (default 1)")
+      ->check(CLI::Range(0.01, 100.0));
+  sample->add_option("--output", o.output, "Output holding the probabilities (default: the first)");
+  sample->add_option("--seed", o.seed, "Random seed of the sampling (default: the file's)")->check(seedValue);
+  addModel(sample);
+
   CLI::App *check = app.add_subcommand("check", "Parse and check FILE; print diagnostics only");
   check->add_option("FILE", o.file, "The .nn file")->required();
 
@@ -393,6 +464,8 @@ int main(int argc, char **argv) {
       return cmdEmit(o, diags);
     if (grad->parsed())
       return cmdGrad(o, diags);
+    if (sample->parsed())
+      return cmdSample(o, diags);
     return cmdTrain(o, diags, eval->parsed());
   } catch (const driver::CompileFailed &) {
     return 1;

@@ -12,7 +12,7 @@ PKGS=(
   # tests
   libgtest-dev python3 gzip
   # data for the examples
-  dataset-fashion-mnist
+  dataset-fashion-mnist fortunes
 )
 # Reference numerics for the PyTorch parity tests (optional there; installed
 # unless NNC_NO_TORCH=1 so that CI actually runs them).
