@@ -50,7 +50,8 @@ public:
     f32_ = b_.getFloatTy();
     i64_ = b_.getInt64Ty();
     i8p_ = b_.getInt8PtrTy();
-    ctxTy_ = llvm::StructType::create(ctx_, {i8p_->getPointerTo(), i8p_}, "nnc.ctx");
+    // buffers, arena, and the step of the scan being run
+    ctxTy_ = llvm::StructType::create(ctx_, {i8p_->getPointerTo(), i8p_, i64_}, "nnc.ctx");
     kernelTy_ = llvm::FunctionType::get(b_.getVoidTy(), {i8p_, i64_, i64_}, false);
     llvm::FastMathFlags fmf;
     fmf.setAllowReassoc();
@@ -68,6 +69,7 @@ public:
     ctxPtr_ = b_.CreateAlloca(ctxTy_, nullptr, "ctx");
     b_.CreateStore(entry_->getArg(0), b_.CreateStructGEP(ctxTy_, ctxPtr_, 0));
     b_.CreateStore(entry_->getArg(1), b_.CreateStructGEP(ctxTy_, ctxPtr_, 1));
+    b_.CreateStore(b_.getInt64(0), b_.CreateStructGEP(ctxTy_, ctxPtr_, 2));
     ctxI8_ = b_.CreateBitCast(ctxPtr_, i8p_);
 
     auto *pfTy = llvm::FunctionType::get(b_.getVoidTy(), {kernelTy_->getPointerTo(), i8p_, i64_, i64_}, false);
@@ -90,6 +92,8 @@ private:
   /// from its context argument `ctx`.
   LV *basePtr(const ir::Value *v, LV *ctx) {
     const Storage &s = plan_.resolve(v);
+    if (s.kind == Storage::ScanStep)
+      return scanStepPtr(s, ctx);
     llvm::Type *ety = elemTy(v);
     LV *raw = nullptr;
     switch (s.kind) {
@@ -111,6 +115,24 @@ private:
     LV *typed = b_.CreateBitCast(raw, ety->getPointerTo());
     bufferOf_[typed] = storageKey(s);
     return typed;
+  }
+
+  /// A scan body's view of an outer value at the current step (ctx.t).
+  LV *scanStepPtr(const Storage &s, LV *ctx) {
+    LV *outer = basePtr(s.aliasOf, ctx);
+    if (s.whole)
+      return outer;
+    llvm::Type *ety = elemTy(s.aliasOf);
+    LV *t = b_.CreateLoad(i64_, b_.CreateStructGEP(ctxTy_, ctx, 2), "t");
+    if (!s.carryInit)
+      return b_.CreateInBoundsGEP(ety, outer, b_.CreateMul(t, b_.getInt64(s.stepElems)));
+    // The carry: the previous step's result, or the initial value first.
+    bool reverse = s.scan->getBool("reverse");
+    int64_t steps = shapeOf(s.aliasOf)[0];
+    LV *first = b_.getInt64(reverse ? steps - 1 : 0);
+    LV *prev = b_.CreateAdd(t, b_.getInt64(reverse ? 1 : -1));
+    LV *prevPtr = b_.CreateGEP(ety, outer, b_.CreateMul(prev, b_.getInt64(s.stepElems)));
+    return select(b_.CreateICmpEQ(t, first), basePtr(s.carryInit, ctx), prevPtr);
   }
 
   static int64_t storageKey(const Storage &s) {
@@ -1334,6 +1356,47 @@ private:
     });
   }
 
+  /// scan: a loop in the entry function over the steps; each step sets
+  /// ctx.t and runs the body's kernels, which find their operands and result
+  /// at that step (Storage::ScanStep). The code does not grow with T.
+  void lowerScan(const ir::Op &op) {
+    const ir::Function &body = *op.body;
+    bool sum = op.getString("mode") == "sum", reverse = op.getBool("reverse");
+    size_t firstSeq = op.getString("mode") == "carry" ? 1 : 0;
+    int64_t steps = shapeOf(op.operand(firstSeq))[0];
+    const ir::Value *res = op.result;
+    int64_t total = ir::numElements(shapeOf(res));
+    if (sum)
+      kernel("scan.zero", 1, total, [&](LV *ctx, LV *, LV *) { zeroFill(basePtr(res, ctx), b_.getInt64(0), total); });
+    auto copy = plan_.scanCopies.find(&op);
+    loop(steps, [&](LV *i) {
+      LV *t = reverse ? b_.CreateSub(b_.getInt64(steps - 1), i) : i;
+      b_.CreateStore(t, b_.CreateStructGEP(ctxTy_, ctxPtr_, 2));
+      for (auto &bop : body.ops)
+        lowerOp(*bop);
+      if (copy == plan_.scanCopies.end())
+        return;
+      // The step's result lives elsewhere: add it up (mode sum) or copy it
+      // into its step of the scan's result.
+      const ir::Value *src = copy->second;
+      int64_t n = ir::numElements(shapeOf(src));
+      const Storage &ss = plan_.resolve(src);
+      kernel(sum ? "scan.add" : "scan.copy", 1, n, [&](LV *ctx, LV *, LV *) {
+        LV *dst = basePtr(res, ctx);
+        if (!sum) {
+          LV *tt = b_.CreateLoad(i64_, b_.CreateStructGEP(ctxTy_, ctx, 2), "t");
+          dst = b_.CreateInBoundsGEP(f32_, dst, b_.CreateMul(tt, b_.getInt64(n)));
+        }
+        LV *from = ss.kind == Storage::Immediate ? nullptr : basePtr(src, ctx);
+        loop(n, [&](LV *j) {
+          LV *x = from ? ld(from, j) : cf(ss.immediate);
+          LV *d = at(dst, j);
+          b_.CreateStore(sum ? b_.CreateFAdd(b_.CreateLoad(f32_, d), x) : x, d);
+        }, "j");
+      });
+    }, "step");
+  }
+
   void lowerOp(const ir::Op &op) {
     const Storage &s = plan_.storage.at(op.result);
     if (s.kind == Storage::Alias || s.kind == Storage::Immediate)
@@ -1354,6 +1417,8 @@ private:
     case ir::OpKind::CausalMask:
     case ir::OpKind::Sinusoid:
       return lowerTable(op);
+    case ir::OpKind::Scan:
+      return lowerScan(op);
     case ir::OpKind::MatMul:
       return lowerMatMul(op);
     case ir::OpKind::Slice:

@@ -20,9 +20,20 @@ double constantValue(const ir::Op &op, const ir::Bindings &bindings) {
   return v;
 }
 
+static int64_t bytesOfValue(const ir::Value *v, const ir::Bindings &b) {
+  int64_t n = ir::numElements(ir::concreteShape(v->type.shape, b));
+  return std::max<int64_t>(64, (n * (v->type.dtype == ir::DType::F32 ? 4 : 8) + 63) / 64 * 64);
+}
+
 int64_t scratchBytes(const ir::Op &op, const ir::Bindings &bindings) {
   const ir::Value *x, *y;
   switch (op.kind) {
+  case ir::OpKind::Scan: {
+    // The body's own arena, then (mode sum) room for one step's result.
+    NNC_ASSERT(op.body) << "scan without a body";
+    int64_t bytes = planMemory(*op.body, bindings).arenaBytes;
+    return bytes + bytesOfValue(op.body->results[0], bindings);
+  }
   case ir::OpKind::Conv2D:
     x = op.operand(0), y = op.result;
     break;
@@ -186,6 +197,65 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     takeScratch(i);
   }
   plan.arenaBytes = top;
+
+  // Scan bodies run inside their op, in its scratch space: their
+  // intermediates at the scratch offset, their arguments as steps of the
+  // scan's operands, their result as a step of the scan's result.
+  std::unordered_map<const ir::Function *, bool> seen;
+  for (auto &op : f.ops) {
+    if (op->kind != ir::OpKind::Scan)
+      continue;
+    const ir::Function &body = *op->body;
+    NNC_ASSERT(!seen[&body]) << "scan body @" << body.name << " is used twice in @" << f.name;
+    seen[&body] = true;
+    int64_t base = plan.scratch.at(op.get());
+    MemoryPlan bp = planMemory(body, bindings);
+    bool carry = op->getString("mode") == "carry", sum = op->getString("mode") == "sum";
+    size_t nseq = size_t(op->getInt("nseq")), first = carry ? 1 : 0;
+    auto stepElems = [&](const ir::Value *outer) {
+      std::vector<int64_t> shape = ir::concreteShape(outer->type.shape, bindings);
+      return ir::numElements(std::vector<int64_t>(shape.begin() + 1, shape.end()));
+    };
+    for (auto &[v, st] : bp.storage) {
+      Storage s = st;
+      if (st.kind == Storage::Arena) {
+        s.offset += base;
+      } else if (st.kind == Storage::Arg) {
+        size_t i = size_t(st.index);
+        s = Storage{};
+        s.kind = Storage::ScanStep;
+        s.scan = op.get();
+        if (carry && i == 0) {
+          s.aliasOf = op->result;
+          s.carryInit = op->operand(0);
+          s.stepElems = stepElems(op->result);
+        } else if (i < first + nseq) {
+          s.aliasOf = op->operand(i);
+          s.stepElems = stepElems(op->operand(i));
+        } else {
+          s.aliasOf = op->operand(i);
+          s.whole = true;
+        }
+      } else if (st.kind == Storage::Result) {
+        if (sum) {
+          s.kind = Storage::Arena;
+          s.offset = base + bp.arenaBytes;
+        } else {
+          s = Storage{};
+          s.kind = Storage::ScanStep;
+          s.scan = op.get();
+          s.aliasOf = op->result;
+          s.stepElems = stepElems(op->result);
+        }
+      }
+      plan.storage[v] = s;
+    }
+    for (auto &[o, off] : bp.scratch)
+      plan.scratch[o] = off + base;
+    const ir::Value *r = body.results[0];
+    if (sum || !bp.copiedResults.empty())
+      plan.scanCopies[op.get()] = r;
+  }
   return plan;
 }
 

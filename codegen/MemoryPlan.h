@@ -14,11 +14,18 @@
 namespace nnc::codegen {
 
 struct Storage {
-  enum Kind { Arg, Result, Arena, Immediate, Alias } kind = Arena;
+  enum Kind { Arg, Result, Arena, Immediate, Alias, ScanStep } kind = Arena;
   int index = 0;            ///< Arg / Result index
   int64_t offset = 0;       ///< Arena: byte offset
-  const ir::Value *aliasOf = nullptr; ///< Alias: the value whose storage this shares
+  const ir::Value *aliasOf = nullptr; ///< Alias: the value whose storage this shares; ScanStep: the outer value
   double immediate = 0;     ///< Immediate: the constant's value (divisor applied)
+  /// ScanStep (a value of a scan body that is one step of an outer value):
+  /// step t of aliasOf, or for the carry, the previous step's result (or
+  /// `carryInit` at the first step); `whole` for invariants.
+  int64_t stepElems = 0;
+  const ir::Value *carryInit = nullptr;
+  bool whole = false;
+  const ir::Op *scan = nullptr; ///< the scan op whose loop counter selects the step
 };
 
 struct MemoryPlan {
@@ -31,6 +38,10 @@ struct MemoryPlan {
   /// Arena offsets of the scratch space some kernels need while they run
   /// (see scratchBytes).
   std::unordered_map<const ir::Op *, int64_t> scratch;
+  /// scan ops whose body result is not written in place at its step (it is
+  /// an argument, an immediate, or, in mode sum, a partial sum to add up):
+  /// where the body result lives, to be copied or added after each step.
+  std::unordered_map<const ir::Op *, const ir::Value *> scanCopies;
 
   /// Follows Alias links to the storage that holds the bytes.
   const Storage &resolve(const ir::Value *v) const;

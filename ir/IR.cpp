@@ -111,6 +111,14 @@ double Op::getFloat(const std::string &a, double dflt) const {
   return dflt;
 }
 
+std::string Op::getString(const std::string &a) const {
+  auto it = attrs.find(a);
+  if (it == attrs.end())
+    return "";
+  const auto *v = std::get_if<std::string>(&it->second);
+  return v ? *v : "";
+}
+
 bool Op::getBool(const std::string &a, bool dflt) const {
   auto it = attrs.find(a);
   if (it == attrs.end())
@@ -227,6 +235,7 @@ std::unordered_map<const Value *, Value *> Function::cloneBody(const Function &s
       operands.push_back(it->second);
     }
     Op *c = createOp(op->kind, operands, op->result->type, op->attrs, op->loc);
+    c->body = op->body;
     map[op->result] = c->result;
   }
   return map;

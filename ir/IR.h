@@ -65,9 +65,12 @@ namespace OpTrait {
 enum : unsigned { None = 0, Pure = 1, Elementwise = 2, Commutative = 4, NoGrad = 8, Reduction = 16 };
 }
 
+/// OpInfo::arity of ops that take any number of operands.
+constexpr unsigned kVariadic = ~0u;
+
 struct OpInfo {
   const char *name;
-  unsigned arity;
+  unsigned arity; ///< or kVariadic
   unsigned traits;
 };
 const OpInfo &opInfo(OpKind k);
@@ -97,12 +100,16 @@ public:
   Value *result = nullptr;
   Attrs attrs;
   SourceLoc loc; ///< where in the .nn source this op came from, if anywhere
+  /// scan: the function run at each step (named by the 'body' attribute;
+  /// another function of the same module).
+  class Function *body = nullptr;
 
   Value *operand(size_t i) const { return operands.at(i); }
   bool has(const std::string &a) const { return attrs.count(a) != 0; }
   int64_t getInt(const std::string &a, int64_t dflt = 0) const;
   double getFloat(const std::string &a, double dflt = 0) const;
   bool getBool(const std::string &a, bool dflt = false) const;
+  std::string getString(const std::string &a) const; ///< "" when absent
   std::vector<int64_t> getInts(const std::string &a) const;
   Shape getShape(const std::string &a) const;
 };

@@ -132,6 +132,13 @@ public:
       if (!parseFunction(*m))
         return nullptr;
     }
+    // Scan bodies may be defined anywhere in the module.
+    for (auto &[op, loc] : scans_) {
+      const std::string &name = std::get<std::string>(op->attrs.at("body"));
+      op->body = m->get(name);
+      if (!op->body)
+        diags_.error(loc, "scan: body @" + name + " is not a function of this module");
+    }
     return diags_.hasErrors() ? nullptr : std::move(m);
   }
 
@@ -406,6 +413,8 @@ private:
     }
     Op *op = f.createOp(*kind, operands, annotated, attrs);
     values_[def.text] = op->result;
+    if (*kind == OpKind::Scan)
+      scans_.push_back({op, opTok.loc});
     return true;
   }
 
@@ -413,6 +422,7 @@ private:
   DiagnosticEngine &diags_;
   Token tok_;
   std::unordered_map<std::string, Value *> values_;
+  std::vector<std::pair<Op *, SourceLoc>> scans_;
 };
 
 } // namespace

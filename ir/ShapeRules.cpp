@@ -161,6 +161,39 @@ std::optional<int64_t> staticElements(const Shape &s) {
 
 static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs);
 
+/// scan: operands [init (mode carry)], `nseq` sequences [T, ...] (static T,
+/// sliced along axis 0), then invariants; 'out' is the per-step result
+/// shape (the carry's in mode carry). The body's signature is checked by the
+/// verifier, which sees the module.
+static TypeOrError scanType(const std::vector<TensorType> &types, const Attrs &attrs) {
+  auto *mode = attrAs<std::string>(attrs, "mode");
+  auto *nseq = attrAs<int64_t>(attrs, "nseq");
+  auto *out = attrAs<Shape>(attrs, "out");
+  if (!attrAs<std::string>(attrs, "body") || !mode || (*mode != "carry" && *mode != "map" && *mode != "sum") ||
+      !nseq || !out)
+    return std::string("scan needs 'body', 'mode' (carry, map or sum), 'nseq' and 'out' attributes");
+  if (auto err = checkShapeAttr(*out); !err.empty())
+    return err;
+  size_t first = *mode == "carry" ? 1 : 0;
+  if (*nseq < 1 || size_t(*nseq) + first > types.size())
+    return "scan: " + std::to_string(types.size()) + " operands cannot hold " + (first ? "an initial carry and " : "") +
+           std::to_string(*nseq) + " sequence(s) (nseq must be at least 1)";
+  const TensorType &s0 = types[first];
+  if (s0.rank() < 1 || !s0.shape[0].isStatic() || s0.shape[0].size < 1)
+    return "scan: sequences must be [T, ...] with a static T >= 1, got " + s0.str();
+  for (size_t i = first; i < first + size_t(*nseq); ++i)
+    if (types[i].rank() < 1 || types[i].shape[0] != s0.shape[0])
+      return "scan: sequence " + types[i].str() + " does not have the " + s0.shape[0].str() + " steps of " + s0.str();
+  if (first) {
+    if (types[0].dtype != DType::F32 || types[0].shape != *out)
+      return "scan: the initial carry " + types[0].str() + " must be f32 with the step shape " + shapeStr(*out);
+  }
+  Shape rs = *out;
+  if (*mode != "sum")
+    rs.insert(rs.begin(), s0.shape[0]);
+  return TensorType{DType::F32, rs};
+}
+
 /// Convolution and pooling. Shapes: x [N, C, H, W], w [O, C/groups, KH, KW],
 /// y [N, O, OH, OW]; every dimension but N static.
 static TypeOrError windowOpType(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs) {
@@ -277,7 +310,7 @@ TypeOrError inferType(OpKind kind, const std::vector<TensorType> &types, const A
 
 static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType> &types, const Attrs &attrs) {
   const OpInfo &info = opInfo(kind);
-  if (types.size() != info.arity)
+  if (info.arity != kVariadic && types.size() != info.arity)
     return std::string(info.name) + " expects " + std::to_string(info.arity) + " operand(s), got " +
            std::to_string(types.size());
   auto needF32 = [&](size_t i) -> std::string {
@@ -297,6 +330,8 @@ static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType>
       return std::string("const needs a float 'value' attribute");
     return TensorType{DType::F32, s};
   }
+  case OpKind::Scan:
+    return scanType(types, attrs);
   case OpKind::CausalMask:
   case OpKind::Sinusoid: {
     auto *sh = attrAs<Shape>(attrs, "shape");

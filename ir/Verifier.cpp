@@ -8,6 +8,41 @@
 
 namespace nnc::ir {
 
+/// The body of a type-checked scan takes (carry?, one step of each
+/// sequence, the invariants) and returns one f32 step result.
+static void verifyScanBody(const Op &op, const std::string &where, std::vector<std::string> &errs) {
+  const Function *body = op.body;
+  std::string name = op.attrs.count("body") ? std::get<std::string>(op.attrs.at("body")) : "";
+  if (!body) {
+    errs.push_back(where + ": body @" + name + " is not a function of this module");
+    return;
+  }
+  bool carry = std::get<std::string>(op.attrs.at("mode")) == "carry";
+  int64_t nseq = std::get<int64_t>(op.attrs.at("nseq"));
+  std::vector<TensorType> want;
+  for (size_t i = 0; i < op.operands.size(); ++i) {
+    TensorType t = op.operands[i]->type;
+    bool isSeq = i >= (carry ? 1 : 0) && i < size_t(nseq) + (carry ? 1 : 0);
+    if (isSeq)
+      t.shape.erase(t.shape.begin());
+    want.push_back(t);
+  }
+  std::string sig;
+  for (size_t i = 0; i < want.size(); ++i)
+    sig += (i ? ", " : "") + want[i].str();
+  bool argsOk = body->args.size() == want.size();
+  for (size_t i = 0; argsOk && i < want.size(); ++i)
+    argsOk = body->args[i]->type == want[i];
+  if (!argsOk)
+    errs.push_back(where + ": body @" + body->name + " must take (" + sig + ")");
+  TensorType out{DType::F32, std::get<Shape>(op.attrs.at("out"))};
+  if (body->results.size() != 1 || body->results[0]->type != out)
+    errs.push_back(where + ": body @" + body->name + " must return one " + out.str());
+  for (const auto &bop : body->ops)
+    if (bop->kind == OpKind::Scan)
+      errs.push_back(where + ": body @" + body->name + " contains a scan (nested loops are not supported)");
+}
+
 std::vector<std::string> verify(const Function &f) {
   std::vector<std::string> errs;
   std::unordered_set<const Value *> defined;
@@ -37,6 +72,8 @@ std::vector<std::string> verify(const Function &f) {
     else if (std::get<TensorType>(t) != op->result->type)
       errs.push_back(where + ": result type " + op->result->type.str() + " differs from inferred " +
                      std::get<TensorType>(t).str());
+    if (op->kind == OpKind::Scan && !std::holds_alternative<std::string>(t))
+      verifyScanBody(*op, where, errs);
     if (op->result->def != op.get())
       errs.push_back(where + ": result does not point back to its op");
     defined.insert(op->result);

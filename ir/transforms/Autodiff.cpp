@@ -12,6 +12,7 @@
 #include "ir/Builder.h"
 
 #include <algorithm>
+#include <map>
 #include <numeric>
 #include <unordered_map>
 #include <unordered_set>
@@ -21,11 +22,13 @@ namespace {
 
 class Differentiator {
 public:
-  Differentiator(Function &g, std::unordered_set<const Value *> needsGrad)
-      : g_(g), b_(g), needs_(std::move(needsGrad)) {}
+  Differentiator(Module &m, Function &g, std::unordered_set<const Value *> needsGrad)
+      : m_(m), g_(g), b_(g), needs_(std::move(needsGrad)) {}
 
-  void run(Value *output) {
-    adj_[output] = b_.constant(1.0);
+  /// Seeds the adjoint of `output` with `seed` (1 when null) and runs the
+  /// reverse sweep.
+  void run(Value *output, Value *seed = nullptr) {
+    adj_[output] = seed ? seed : b_.constant(1.0);
     // Snapshot the forward ops: the rules append new ops to the function.
     std::vector<Op *> forward;
     for (auto &op : g_.ops)
@@ -227,6 +230,8 @@ private:
     case OpKind::Conv2DGradInput:
     case OpKind::Conv2DGradWeight:
       return convRule(op, g);
+    case OpKind::Scan:
+      return scanRule(op, g);
     case OpKind::MaxPool2D: // the gradient goes to each window's maximum
     case OpKind::MaxPool2DPick:
       accumulate(a, b_.create(OpKind::MaxPool2DGrad, {g, op.operands.back()}, op.attrs));
@@ -306,6 +311,192 @@ private:
     }
   }
 
+  //--- scan ---------------------------------------------------------------
+
+  /// A fresh function name in the module.
+  std::string freshName(const std::string &base) {
+    for (int i = 0;; ++i) {
+      std::string n = base + (i ? "." + std::to_string(i) : "");
+      if (!m_.get(n))
+        return n;
+    }
+  }
+
+  /// Clones `src`'s ops into `dst`, with src's arguments named in `args`
+  /// mapped to the given values; returns the image of src's first result.
+  static Value *inlineInto(Function &dst, const Function &src, const std::map<std::string, Value *> &args) {
+    std::unordered_map<const Value *, Value *> map;
+    for (Value *a : src.args)
+      map[a] = args.at(a->name);
+    map = dst.cloneBody(src, map);
+    return map.at(src.results[0]);
+  }
+
+  /// The reverse-mode rule of a loop is itself made of loops. With f the
+  /// body, c_t the carry after step t (result[t]) and g the adjoint of the
+  /// result, for mode carry (steps in order t = 0..T-1; mirrored for
+  /// reverse):
+  ///   Abar[t] = g[t] + VJP_c f(c_t, x[t+1], w)(Abar[t+1])   a scan in the
+  ///             opposite direction (x[T] and Abar[T] are zero)
+  ///   dx[t]   = VJP_x f(c_{t-1}, x[t], w)(Abar[t])         a map over t
+  ///   dw      = sum_t VJP_w f(c_{t-1}, x[t], w)(Abar[t])   a sum over t
+  ///   dinit   = VJP_c f(init, x[0], w)(Abar[0])            one step, inline
+  /// Each new body recomputes what it needs of f's forward step. Modes map
+  /// and sum need only the last two (with g[t], or g, as Abar[t]).
+  void scanRule(const Op &op, Value *g) {
+    const Function &f = *op.body;
+    std::string mode = op.getString("mode");
+    bool carry = mode == "carry", sum = mode == "sum", reverse = op.getBool("reverse");
+    size_t first = carry ? 1 : 0, nseq = size_t(op.getInt("nseq")), ninv = op.operands.size() - first - nseq;
+    int64_t T = op.operand(first)->type.shape[0].size;
+
+    // VJP of the body in a scratch module: args (f's args..., adj), results
+    // d.<arg> for every f32 argument.
+    Module scratch;
+    Function *vjp = scratch.addFunction(f.name + ".vjp");
+    std::unordered_map<const Value *, Value *> map;
+    std::vector<Value *> fargs;
+    for (size_t i = 0; i < f.args.size(); ++i) {
+      fargs.push_back(vjp->addArg("a" + std::to_string(i), f.args[i]->type, ArgRole::Input));
+      map[f.args[i]] = fargs.back();
+    }
+    Value *seed = vjp->addArg("adj", f.results[0]->type, ArgRole::Input);
+    map = vjp->cloneBody(f, map);
+    std::unordered_set<const Value *> needs(fargs.begin(), fargs.end());
+    for (auto &o : vjp->ops)
+      if (!hasTrait(o->kind, OpTrait::NoGrad))
+        for (Value *v : o->operands)
+          if (needs.count(v)) {
+            needs.insert(o->result);
+            break;
+          }
+    Differentiator d(scratch, *vjp, needs);
+    d.run(map.at(f.results[0]), seed);
+    Builder vb(*vjp);
+    for (size_t i = 0; i < fargs.size(); ++i) {
+      Value *adj = d.adjoint(fargs[i]);
+      vjp->addResult("d" + std::to_string(i), adj ? adj : vb.constant(0.0, fargs[i]->type.shape));
+    }
+    auto part = [&](size_t i) { return extractResults(scratch, *vjp, {"d" + std::to_string(i)}, vjp->name + ".d"); };
+
+    // Steps of the sequences and the carry as whole sequences [T, ...].
+    auto stepShape = [](const Value *v) { return Shape(v->type.shape.begin() + 1, v->type.shape.end()); };
+    auto withSteps = [&](const Shape &s, int64_t n) {
+      Shape r = s;
+      r.insert(r.begin(), Dim(n));
+      return r;
+    };
+    auto sliceSteps = [&](Value *v, int64_t a, int64_t b) {
+      return b_.create(OpKind::Slice, {v}, {{"axis", int64_t(0)}, {"start", a}, {"end", b}});
+    };
+    auto stepAt = [&](Value *v, int64_t t) { return b_.reshape(sliceSteps(v, t, t + 1), stepShape(v)); };
+
+    std::vector<Value *> seqs(op.operands.begin() + long(first), op.operands.begin() + long(first + nseq));
+    std::vector<Value *> invs(op.operands.begin() + long(first + nseq), op.operands.end());
+    Value *abar = g; // the adjoint flowing into each step's result
+    Value *cprev = nullptr;
+    if (carry) {
+      Value *init = op.operand(0), *y = op.result;
+      Value *init1 = b_.reshape(init, withSteps(init->type.shape, 1));
+      // c_{t-1} for every step (mirrored when reverse).
+      cprev = T == 1 ? init1
+                     : reverse ? b_.create(OpKind::Concat, {sliceSteps(y, 1, T), init1}, {{"axis", int64_t(0)}})
+                               : b_.create(OpKind::Concat, {init1, sliceSteps(y, 0, T - 1)}, {{"axis", int64_t(0)}});
+      // x of the step after each step (zeros after the last).
+      std::vector<Value *> xnext;
+      for (Value *x : seqs) {
+        if (T == 1)
+          xnext.push_back(b_.constant(0.0, x->type.shape));
+        else if (reverse)
+          xnext.push_back(b_.create(OpKind::Pad, {sliceSteps(x, 0, T - 1)},
+                                    {{"axis", int64_t(0)}, {"before", int64_t(1)}, {"after", int64_t(0)}}));
+        else
+          xnext.push_back(b_.create(OpKind::Pad, {sliceSteps(x, 1, T)},
+                                    {{"axis", int64_t(0)}, {"before", int64_t(0)}, {"after", int64_t(1)}}));
+      }
+      // Abar: a carry scan in the other direction with body
+      // R(a, g_t, c_t, xnext_t..., w...) = g_t + VJP_c(c_t, xnext_t..., w...)(a).
+      Function *dc = part(0);
+      Function *r = m_.addFunction(freshName(f.name + ".adj"));
+      Shape cs = init->type.shape;
+      Value *a = r->addArg("a", init->type, ArgRole::Input);
+      Value *gt = r->addArg("g", init->type, ArgRole::Input);
+      Value *ct = r->addArg("c", init->type, ArgRole::Input);
+      std::map<std::string, Value *> args{{"a0", ct}, {"adj", a}};
+      for (size_t i = 0; i < nseq; ++i)
+        args["a" + std::to_string(1 + i)] = r->addArg("x" + std::to_string(i), f.args[1 + i]->type, ArgRole::Input);
+      for (size_t j = 0; j < ninv; ++j)
+        args["a" + std::to_string(1 + nseq + j)] =
+            r->addArg("w" + std::to_string(j), f.args[1 + nseq + j]->type, ArgRole::Input);
+      Value *back = inlineInto(*r, *dc, args);
+      Builder rb(*r);
+      r->addResult("a", rb.add(gt, back));
+      std::vector<Value *> operands{b_.constant(0.0, cs), g, y};
+      operands.insert(operands.end(), xnext.begin(), xnext.end());
+      operands.insert(operands.end(), invs.begin(), invs.end());
+      abar = scan(r, "carry", !reverse, operands, 2 + nseq, cs);
+      if (wants(init)) {
+        int64_t t0 = reverse ? T - 1 : 0;
+        std::map<std::string, Value *> at{{"a0", init}, {"adj", stepAt(abar, t0)}};
+        for (size_t i = 0; i < nseq; ++i)
+          at["a" + std::to_string(1 + i)] = stepAt(seqs[i], t0);
+        for (size_t j = 0; j < ninv; ++j)
+          at["a" + std::to_string(1 + nseq + j)] = invs[j];
+        accumulate(init, inlineInto(g_, *dc, at));
+      }
+    }
+    // dx and dw: maps and sums over the steps, with body
+    // B(c_{t-1}?, x_t..., abar_t, w...) = VJP_arg f(c_{t-1}?, x_t..., w...)(abar_t).
+    // In mode sum every step's adjoint is g itself (an invariant).
+    auto adjointLoop = [&](size_t argIndex, bool toSum) {
+      Function *dpart = part(argIndex);
+      Function *bfun = m_.addFunction(freshName(f.name + (toSum ? ".dsum" : ".dmap")));
+      std::map<std::string, Value *> args;
+      std::vector<Value *> operands;
+      if (carry) {
+        args["a0"] = bfun->addArg("c", f.args[0]->type, ArgRole::Input);
+        operands.push_back(cprev);
+      }
+      for (size_t i = 0; i < nseq; ++i) {
+        args["a" + std::to_string(first + i)] =
+            bfun->addArg("x" + std::to_string(i), f.args[first + i]->type, ArgRole::Input);
+        operands.push_back(seqs[i]);
+      }
+      size_t nseqHere = operands.size();
+      if (!sum) {
+        args["adj"] = bfun->addArg("adj", f.results[0]->type, ArgRole::Input);
+        operands.push_back(abar);
+        ++nseqHere;
+      }
+      for (size_t j = 0; j < ninv; ++j) {
+        args["a" + std::to_string(first + nseq + j)] =
+            bfun->addArg("w" + std::to_string(j), f.args[first + nseq + j]->type, ArgRole::Input);
+        operands.push_back(invs[j]);
+      }
+      if (sum) {
+        args["adj"] = bfun->addArg("adj", f.results[0]->type, ArgRole::Input);
+        operands.push_back(g);
+      }
+      bfun->addResult("d", inlineInto(*bfun, *dpart, args));
+      return scan(bfun, toSum ? "sum" : "map", false, operands, int64_t(nseqHere), f.args[argIndex]->type.shape);
+    };
+    for (size_t i = 0; i < nseq; ++i)
+      if (wants(seqs[i]))
+        accumulate(seqs[i], adjointLoop(first + i, false));
+    for (size_t j = 0; j < ninv; ++j)
+      if (wants(invs[j]))
+        accumulate(invs[j], adjointLoop(first + nseq + j, true));
+  }
+
+  Value *scan(Function *body, const std::string &mode, bool reverse, const std::vector<Value *> &operands,
+              int64_t nseq, const Shape &out) {
+    Value *v = b_.create(OpKind::Scan, operands,
+                         {{"body", body->name}, {"mode", mode}, {"nseq", nseq}, {"out", out}, {"reverse", reverse}});
+    v->def->body = body;
+    return v;
+  }
+
+  Module &m_;
   Function &g_;
   Builder b_;
   std::unordered_set<const Value *> needs_;
@@ -345,7 +536,7 @@ Function *differentiate(Module &m, const Function &f, const std::string &of, con
       }
   }
 
-  Differentiator d(*g, needs);
+  Differentiator d(m, *g, needs);
   d.run(map.at(out));
 
   for (size_t i = 0; i < f.results.size(); ++i)

@@ -1,7 +1,32 @@
 // Named passes for nnc-opt, so each pass can be tested alone on IR text.
 #include "ir/transforms/Passes.h"
 
+#include <set>
+
 namespace nnc::ir {
+
+namespace {
+
+/// Functions that some scan runs as its body.
+std::set<const Function *> scanBodies(const Module &m) {
+  std::set<const Function *> out;
+  for (auto &f : m.functions)
+    for (auto &op : f->ops)
+      if (op->body)
+        out.insert(op->body);
+  return out;
+}
+
+/// Removes the first n functions (the inputs of a pass), keeping scan bodies.
+void eraseFirst(Module &m, size_t n, const std::set<const Function *> &bodies) {
+  std::vector<std::unique_ptr<Function>> kept;
+  for (size_t i = 0; i < m.functions.size(); ++i)
+    if (i >= n || bodies.count(m.functions[i].get()))
+      kept.push_back(std::move(m.functions[i]));
+  m.functions = std::move(kept);
+}
+
+} // namespace
 
 std::vector<std::string> passNames() {
   return {"autodiff", "simplify", "cse", "dce", "fold", "sgd", "momentum", "adam", "eval-mode"};
@@ -27,10 +52,14 @@ bool runNamedPass(Module &m, const std::string &pass, std::string &error) {
     return true;
   }
   if (pass == "autodiff") {
-    // Differentiates each function's first result w.r.t. its Param arguments.
+    // Differentiates each function's first result w.r.t. its Param arguments
+    // (scan bodies are part of the functions that use them).
     size_t n = m.functions.size();
+    std::set<const Function *> bodies = scanBodies(m);
     for (size_t i = 0; i < n; ++i) {
       Function &f = *m.functions[i];
+      if (bodies.count(&f))
+        continue;
       if (f.results.empty() || f.results[0]->type.rank() != 0 || f.results[0]->type.dtype != DType::F32) {
         error = "autodiff: the first result of @" + f.name + " must be an f32 scalar";
         return false;
@@ -42,7 +71,7 @@ bool runNamedPass(Module &m, const std::string &pass, std::string &error) {
         }
       differentiate(m, f, f.resultNames[0], f.name + ".grad");
     }
-    m.functions.erase(m.functions.begin(), m.functions.begin() + long(n));
+    eraseFirst(m, n, bodies);
     return true;
   }
   if (pass == "sgd" || pass == "momentum" || pass == "adam") {
@@ -51,8 +80,11 @@ bool runNamedPass(Module &m, const std::string &pass, std::string &error) {
     if (pass == "momentum")
       spec.momentum = 0.9;
     size_t n = m.functions.size();
+    std::set<const Function *> bodies = scanBodies(m);
     for (size_t i = 0; i < n; ++i) {
       Function &f = *m.functions[i];
+      if (bodies.count(&f))
+        continue;
       bool hasGrads = false;
       for (size_t r = 0; r < f.results.size(); ++r)
         hasGrads |= f.resultNames[r].rfind("grad.", 0) == 0;
@@ -62,7 +94,7 @@ bool runNamedPass(Module &m, const std::string &pass, std::string &error) {
       }
       appendOptimizer(m, f, spec, f.name + "." + pass);
     }
-    m.functions.erase(m.functions.begin(), m.functions.begin() + long(n));
+    eraseFirst(m, n, bodies);
     return true;
   }
   error = "unknown pass '" + pass + "'";
