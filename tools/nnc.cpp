@@ -112,6 +112,16 @@ int cmdCheck(const Options &o, DiagnosticEngine &diags) {
   return 0;
 }
 
+/// Prints `f` and then the body of every scan it runs (the loops' steps).
+void printWithBodies(const ir::Function &f) {
+  ir::print(f, std::cout);
+  for (const auto &op : f.ops)
+    if (op->body) {
+      std::cout << "\n";
+      ir::print(*op->body, std::cout);
+    }
+}
+
 int cmdEmit(const Options &o, DiagnosticEngine &diags) {
   auto src = driver::parseFile(o.file, diags);
   if (!src)
@@ -123,15 +133,15 @@ int cmdEmit(const Options &o, DiagnosticEngine &diags) {
   driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
   applyOverrides(m, o);
   if (o.kind == "ir") {
-    ir::print(m.function("forward"), std::cout);
+    printWithBodies(m.function("forward"));
     return 0;
   }
   if (o.kind == "grad") {
-    ir::print(m.function("grad"), std::cout);
+    printWithBodies(m.function("grad"));
     return 0;
   }
   if (o.kind == "train") {
-    ir::print(m.function("train_step"), std::cout);
+    printWithBodies(m.function("train_step"));
     return 0;
   }
   ir::Bindings b;
