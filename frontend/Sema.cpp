@@ -1258,12 +1258,26 @@ private:
     if (!xv.ok() || !momentum || !eps)
       return Val::error();
     ir::Value *x = xv.v;
-    if (x->type.rank() != 2 || !x->type.shape[1].isStatic()) {
-      d_.error(e.loc, "batch_norm expects features [N, C] with a static C, got " + x->type.str());
+    // [N, C] (BatchNorm1d) or [N, C, ...] (BatchNorm2d for images): one
+    // statistic per channel over the batch and every other axis.
+    bool okShape = x->type.rank() >= 2;
+    for (size_t i = 1; okShape && i < x->type.rank(); ++i)
+      okShape = x->type.shape[i].isStatic();
+    if (!okShape) {
+      d_.error(e.loc, "batch_norm expects features [N, C] (or images [N, C, H, W]) with static sizes after N, got " +
+                          x->type.str());
       noteOperands({xv});
       return Val::error();
     }
-    int64_t c = x->type.shape[1].size;
+    int64_t c = x->type.shape[1].size, perExample = 1;
+    std::vector<int64_t> axes{0};
+    ir::Shape row{ir::Dim(1), ir::Dim(c)}, chan{ir::Dim(c)};
+    for (size_t i = 2; i < x->type.rank(); ++i) {
+      axes.push_back(int64_t(i));
+      row.push_back(ir::Dim(1));
+      chan.push_back(ir::Dim(1));
+      perExample *= x->type.shape[i].size;
+    }
     std::string inst = instanceName(e);
     if (shared_) {
       d_.error(e.instanceLoc, "batch_norm instances cannot be shared: each "
@@ -1277,17 +1291,19 @@ private:
     if (!scale || !shift)
       return Val::error();
     b_->setLoc(e.loc);
-    ir::Shape row{ir::Dim(1), ir::Dim(c)};
-    ir::Value *mean = b_->reduce(ir::OpKind::ReduceMean, x, {0}, true);
+    ir::Value *mean = b_->reduce(ir::OpKind::ReduceMean, x, axes, true);
     ir::Value *centered = b_->sub(x, mean);
-    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean, b_->mul(centered, centered), {0}, true);
+    ir::Value *var = b_->reduce(ir::OpKind::ReduceMean, b_->mul(centered, centered), axes, true);
     ir::Value *useMean = b_->create(ir::OpKind::ModeSelect, {mean, b_->reshape(runMean, row)});
     ir::Value *useVar = b_->create(ir::OpKind::ModeSelect, {var, b_->reshape(runVar, row)});
     ir::Value *inv = b_->div(b_->constant(1.0), b_->unary(ir::OpKind::Sqrt, b_->add(useVar, b_->constant(*eps))));
-    ir::Value *y = b_->add(b_->mul(b_->mul(b_->sub(x, useMean), inv), scale), shift);
+    ir::Value *y = b_->add(b_->mul(b_->mul(b_->sub(x, useMean), inv), b_->reshape(scale, chan)),
+                           b_->reshape(shift, chan));
     // Running statistics: r' = (1 - m) r + m * batch, the variance unbiased
-    // by n / (n - 1) with n counted at run time (the batch size is symbolic).
-    ir::Value *n = b_->reduce(ir::OpKind::ReduceSum, b_->constant(1.0, {x->type.shape[0], ir::Dim(1)}), {0, 1}, false);
+    // by n / (n - 1) with n (examples x positions) counted at run time (the
+    // batch size is symbolic).
+    ir::Value *n = b_->reduce(ir::OpKind::ReduceSum,
+                              b_->constant(double(perExample), {x->type.shape[0], ir::Dim(1)}), {0, 1}, false);
     ir::Value *unbiased = b_->mul(var, b_->div(n, b_->sub(n, b_->constant(1.0))));
     auto blend = [&](ir::Value *r, ir::Value *batch) {
       return b_->add(b_->mul(b_->constant(1 - *momentum), r),
