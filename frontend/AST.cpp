@@ -51,6 +51,8 @@ void dumpStmt(const Stmt &s, std::ostream &os, int indent) {
   os << pad(indent) << kinds[s.kind];
   if (!s.name.empty())
     os << " " << s.name;
+  for (auto &[name, loc] : s.more)
+    os << ", " << name;
   if (s.kind == Stmt::Input || s.kind == Stmt::Label)
     os << " : " << typeStr(s.type);
   os << at(s.loc) << "\n";

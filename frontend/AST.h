@@ -53,6 +53,9 @@ struct Stmt {
   SourceLoc loc;
   std::string name; ///< empty for Return and an unnamed Loss
   SourceLoc nameLoc;
+  /// Let: further names bound to the elements of a list value
+  /// (`a, b = split(x, 2)` binds `a` to the first, `b` to the second).
+  std::vector<std::pair<std::string, SourceLoc>> more;
   TypeSpec type;    ///< Input, Label
   ExprPtr value;    ///< all but Input, Label
 };

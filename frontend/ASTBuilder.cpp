@@ -117,6 +117,8 @@ private:
       s.kind = ast::Stmt::Let;
       s.name = l->name->getText();
       s.nameLoc = loc(l->name);
+      for (auto *t : l->more)
+        s.more.push_back({t->getText(), loc(t)});
       s.value = expr(l->expr());
     }
     return s;
@@ -146,6 +148,8 @@ private:
         st.kind = ast::Stmt::Let;
         st.name = let->name->getText();
         st.nameLoc = loc(let->name);
+        for (auto *t : let->more)
+          st.more.push_back({t->getText(), loc(t)});
         st.value = expr(let->expr());
       }
       l.body.push_back(std::move(st));

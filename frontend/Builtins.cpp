@@ -63,6 +63,8 @@ const std::vector<Builtin> &builtins() {
       {"permute", Builtin::Model, {{"x", true}, {"dims", true}}, "permute axes: result axis i is x's axis dims[i]"},
       {"slice", Builtin::Model, {{"x", true}, {"axis", true}, {"start", true}, {"end", true}},
        "entries [start, end) along axis (negative counts from the end)"},
+      {"split", Builtin::Model, {{"x", true}, {"parts", true}, {"axis", false}},
+       "pieces along axis (default last): a number of equal parts or a list of sizes; bind with a, b = split(...)"},
       {"concat", Builtin::Model, {{"xs", true}, {"axis", false}}, "join a list of tensors along axis (default last)"},
       {"dropout", Builtin::Model, {{"x", true}, {"p", false}},
        "training only: zero each entry with probability p, scale the rest by 1/(1-p) (p 0.5)"},

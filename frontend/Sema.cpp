@@ -132,9 +132,12 @@ private:
   void checkModel(const ast::ModelDecl &m) {
     Scope scope;
     later_.clear();
-    for (auto &s : m.body)
+    for (auto &s : m.body) {
       if (!s.name.empty() && s.kind != ast::Stmt::Loss)
         later_.emplace(s.name, s.nameLoc);
+      for (auto &[name, loc] : s.more)
+        later_.emplace(name, loc);
+    }
     bool hasLoss = false, hasInput = false;
     for (auto &s : m.body) {
       if (s.value)
@@ -148,6 +151,8 @@ private:
                                 (s.name == "loss" ? "training objective" : "count of correct predictions"));
       if (!s.name.empty() && s.kind != ast::Stmt::Loss)
         define(scope, s.name, s.nameLoc);
+      for (auto &[name, loc] : s.more)
+        define(scope, name, loc);
     }
     if (!hasInput)
       d_.error(m.nameLoc, "model '" + m.name + "' has no input");
@@ -160,9 +165,12 @@ private:
   void checkLayer(const ast::LayerDecl &l) {
     Scope scope;
     later_.clear();
-    for (auto &s : l.body)
+    for (auto &s : l.body) {
       if (!s.name.empty())
         later_.emplace(s.name, s.nameLoc);
+      for (auto &[name, loc] : s.more)
+        later_.emplace(name, loc);
+    }
     const ast::LayerParam *firstDefault = nullptr;
     for (auto &prm : l.params) {
       if (prm.defaultValue) {
@@ -182,10 +190,13 @@ private:
         break;
       }
       checkExpr(*s.value, scope, false);
-      if (s.kind == ast::Stmt::Return)
+      if (s.kind == ast::Stmt::Return) {
         ret = &s;
-      else
+      } else {
         define(scope, s.name, s.nameLoc);
+        for (auto &[name, loc] : s.more)
+          define(scope, name, loc);
+      }
     }
     if (!ret)
       d_.error(l.nameLoc, "layer '" + l.name + "' does not return a value (end it with 'return <expr>')");
@@ -436,7 +447,7 @@ public:
         if (v.ok())
           outputs.push_back({s.name, v});
       }
-      scope[s.name] = v;
+      bindNames(s, v, scope);
     }
     if (d_.errorCount() != before)
       return std::nullopt;
@@ -696,6 +707,28 @@ private:
     return callBuiltin(e, args);
   }
 
+  /// Binds a statement's name to `v`, or, for `a, b, ... = expr`, each name
+  /// to one element of the list `v`.
+  void bindNames(const ast::Stmt &s, Val v, Scope &scope) {
+    if (s.more.empty()) {
+      scope[s.name] = v;
+      return;
+    }
+    std::vector<std::pair<std::string, SourceLoc>> names{{s.name, s.nameLoc}};
+    names.insert(names.end(), s.more.begin(), s.more.end());
+    if (v.ok() && (v.kind != Val::List || v.list.size() != names.size())) {
+      std::string what = v.kind == Val::List ? "a list of " + std::to_string(v.list.size()) : std::string("one value");
+      d_.error(s.nameLoc, std::to_string(names.size()) + " names are bound, but the right side gives " + what);
+      v = Val::error();
+    }
+    for (size_t i = 0; i < names.size(); ++i) {
+      Val part = v.ok() ? v.list[i] : Val::error();
+      part.loc = names[i].second;
+      part.name = names[i].first;
+      scope[names[i].first] = part;
+    }
+  }
+
   Val callLayer(const ast::Expr &e, const ast::LayerDecl &l, Scope &scope) {
     std::vector<std::string> names;
     for (auto &p : l.params)
@@ -742,7 +775,7 @@ private:
       }
       v.loc = s.nameLoc;
       v.name = s.name;
-      inner[s.name] = v;
+      bindNames(s, v, inner);
     }
     prefix_ = savedPrefix;
     binding_ = savedBinding;
@@ -1002,6 +1035,8 @@ private:
       return permute(e, args);
     if (f == "slice")
       return slice(e, args);
+    if (f == "split")
+      return split(e, args);
     if (f == "concat")
       return concat(e, args);
     if (f == "embedding")
@@ -1147,6 +1182,67 @@ private:
       return std::nullopt;
     }
     return int64_t(v.num);
+  }
+
+  /// split(x, parts, axis = last): `parts` equal pieces (an integer that
+  /// divides the axis) or pieces of the listed sizes (summing to the axis);
+  /// a list of tensors, usually destructured: `a, b = split(x, 2)`.
+  Val split(const ast::Expr &e, const ArgMap &args) {
+    Val x = tensorArg(args, "x", e.loc);
+    if (!x.ok())
+      return x;
+    int64_t rank = int64_t(x.v->type.rank());
+    int64_t axis = rank - 1;
+    if (args.count("axis")) {
+      auto a = anyIntArg(args, "axis", "split");
+      if (!a)
+        return Val::error();
+      axis = *a < 0 ? *a + rank : *a;
+    }
+    if (axis < 0 || axis >= rank || !x.v->type.shape[axis].isStatic()) {
+      d_.error(e.loc, "split: axis " + std::to_string(axis) + " of " + x.v->type.str() +
+                          " is not an axis of static size");
+      noteOperands({x});
+      return Val::error();
+    }
+    int64_t dim = x.v->type.shape[axis].size;
+    const auto &pv = args.at("parts");
+    std::vector<int64_t> sizes;
+    if (pv.first.kind == Val::Number && pv.first.isInt && pv.first.num >= 1 && pv.first.num <= double(dim) &&
+        dim % int64_t(pv.first.num) == 0) {
+      sizes.assign(size_t(pv.first.num), dim / int64_t(pv.first.num));
+    } else if (pv.first.kind == Val::List) {
+      int64_t total = 0;
+      for (const Val &el : pv.first.list) {
+        if (el.kind != Val::Number || !el.isInt || el.num < 1 || el.num > double(dim)) {
+          sizes.clear();
+          break;
+        }
+        sizes.push_back(int64_t(el.num));
+        total += sizes.back();
+      }
+      if (total != dim)
+        sizes.clear();
+    }
+    if (sizes.empty()) {
+      d_.error(pv.second->loc, "split: 'parts' must be a number of equal parts that divides " + std::to_string(dim) +
+                                   ", or a list of positive sizes adding up to " + std::to_string(dim) + ", got " +
+                                   ast::toSource(*pv.second));
+      return Val::error();
+    }
+    Val out;
+    out.kind = Val::List;
+    int64_t at = 0;
+    for (int64_t sz : sizes) {
+      ir::Value *piece = sz == dim ? x.v
+                                   : build(ir::OpKind::Slice, {x.v}, {{"axis", axis}, {"start", at}, {"end", at + sz}},
+                                           e.loc, "split", {x});
+      if (!piece)
+        return Val::error();
+      out.list.push_back(tensorVal(piece));
+      at += sz;
+    }
+    return out;
   }
 
   Val permute(const ast::Expr &e, const ArgMap &args) {

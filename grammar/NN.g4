@@ -13,13 +13,13 @@ modelStmt   : 'input' name=ID ':' tensorType              # inputStmt
             | 'label' name=ID ':' tensorType              # labelStmt
             | 'output' name=ident '=' expr                # outputStmt
             | 'loss' (name=ID)? '=' expr                  # lossStmt
-            | name=ID '=' expr                            # letStmt
+            | name=ID (',' more+=ID)* '=' expr             # letStmt
             ;
 
 layerDecl   : 'layer' name=ID '(' (layerParam (',' layerParam)*)? ')' '{' (layerStmt ';'?)* '}' ;
 layerParam  : name=ID ('=' expr)? ;
 layerStmt   : 'return' expr                               # returnStmt
-            | name=ID '=' expr                            # layerLetStmt
+            | name=ID (',' more+=ID)* '=' expr             # layerLetStmt
             ;
 
 trainDecl   : 'train' name=ID '{' (trainStmt ';'?)* '}' ;
