@@ -28,12 +28,6 @@ static int64_t bytesOfValue(const ir::Value *v, const ir::Bindings &b) {
 int64_t scratchBytes(const ir::Op &op, const ir::Bindings &bindings) {
   const ir::Value *x, *y;
   switch (op.kind) {
-  case ir::OpKind::Scan: {
-    // The body's own arena, then (mode sum) room for one step's result.
-    NNC_ASSERT(op.body) << "scan without a body";
-    int64_t bytes = planMemory(*op.body, bindings).arenaBytes;
-    return bytes + bytesOfValue(op.body->results[0], bindings);
-  }
   case ir::OpKind::Conv2D:
     x = op.operand(0), y = op.result;
     break;
@@ -112,33 +106,44 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
   for (const ir::Value *v : f.results)
     lastUse[plan.root(v)] = f.ops.size();
 
-  auto bytesOf = [&](const ir::Value *v) {
-    int64_t n = ir::numElements(ir::concreteShape(v->type.shape, bindings));
-    int64_t b = n * (v->type.dtype == ir::DType::F32 ? 4 : 8);
-    return std::max<int64_t>(64, (b + 63) / 64 * 64);
-  };
+  // Scan bodies are planned once: their arena sizes the scan's scratch, and
+  // their storage is merged into this plan at the end.
+  std::unordered_map<const ir::Op *, MemoryPlan> bodyPlans;
+  for (auto &op : f.ops)
+    if (op->kind == ir::OpKind::Scan) {
+      NNC_ASSERT(op->body) << "scan without a body";
+      bodyPlans.emplace(op.get(), planMemory(*op->body, bindings));
+    }
 
   std::map<int64_t, int64_t> freeList;                    // offset -> size
   std::vector<std::pair<size_t, const ir::Value *>> live; // (last use, value)
   int64_t top = 0;
+  // First fit from the free list, else the top of the arena.
+  auto allocate = [&](int64_t need) {
+    auto fit = std::find_if(freeList.begin(), freeList.end(), [&](auto &slot) { return slot.second >= need; });
+    if (fit == freeList.end()) {
+      top += need;
+      return top - need;
+    }
+    int64_t at = fit->first, rest = fit->second - need;
+    freeList.erase(fit);
+    if (rest > 0)
+      freeList[at + need] = rest;
+    return at;
+  };
   std::vector<std::pair<size_t, std::pair<int64_t, int64_t>>> scratchSlots; // (op, (offset, size))
   auto takeScratch = [&](size_t i) {
     // Scratch lives while its op runs: taken after the result (so they never
-    // overlap), released before the next op.
-    if (int64_t bytes = scratchBytes(*f.ops[i], bindings)) {
-      int64_t need = (bytes + 63) / 64 * 64;
-      auto slot = std::find_if(freeList.begin(), freeList.end(), [&](auto &sl) { return sl.second >= need; });
-      int64_t at;
-      if (slot != freeList.end()) {
-        at = slot->first;
-        if (slot->second > need)
-          freeList[at + need] = slot->second - need;
-        freeList.erase(slot);
-      } else {
-        at = top;
-        top += need;
-      }
-      plan.scratch[f.ops[i].get()] = at;
+    // overlap), released before the next op. A scan's holds its body's arena,
+    // then (mode sum) one step's result.
+    const ir::Op &op = *f.ops[i];
+    auto body = bodyPlans.find(&op);
+    int64_t bytes = body == bodyPlans.end()
+                        ? scratchBytes(op, bindings)
+                        : body->second.arenaBytes + bytesOfValue(op.body->results[0], bindings);
+    if (bytes) {
+      int64_t need = (bytes + 63) / 64 * 64, at = allocate(need);
+      plan.scratch[&op] = at;
       scratchSlots.push_back({i, {at, need}});
     }
   };
@@ -155,7 +160,7 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     for (auto it = live.begin(); it != live.end();) {
       if (it->first < i) {
         const Storage &s = plan.storage[it->second];
-        freeList[s.offset] = bytesOf(it->second);
+        freeList[s.offset] = bytesOfValue(it->second, bindings);
         it = live.erase(it);
       } else {
         ++it;
@@ -177,20 +182,9 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
       takeScratch(i);
       continue;
     }
-    int64_t need = bytesOf(v);
+    int64_t need = bytesOfValue(v, bindings);
     plan.unplannedBytes += need;
-    auto fit = std::find_if(freeList.begin(), freeList.end(), [&](auto &slot) { return slot.second >= need; });
-    if (fit != freeList.end()) {
-      s.offset = fit->first;
-      int64_t rest = fit->second - need;
-      int64_t restAt = fit->first + need;
-      freeList.erase(fit);
-      if (rest > 0)
-        freeList[restAt] = rest;
-    } else {
-      s.offset = top;
-      top += need;
-    }
+    s.offset = allocate(need);
     // A value nobody reads dies right away (its slot is free for the next op).
     auto lu = lastUse.find(v);
     live.push_back({lu == lastUse.end() ? i : lu->second, v});
@@ -209,7 +203,7 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     NNC_ASSERT(!seen[&body]) << "scan body @" << body.name << " is used twice in @" << f.name;
     seen[&body] = true;
     int64_t base = plan.scratch.at(op.get());
-    MemoryPlan bp = planMemory(body, bindings);
+    const MemoryPlan &bp = bodyPlans.at(op.get());
     bool carry = op->getString("mode") == "carry", sum = op->getString("mode") == "sum";
     size_t nseq = size_t(op->getInt("nseq")), first = carry ? 1 : 0;
     auto stepElems = [&](const ir::Value *outer) {

@@ -54,6 +54,8 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings);
 
 /// Scratch bytes `op`'s kernel needs while it runs (0 for most ops): the
 /// convolutions unfold their input into [C*KH*KW, OH*OW] per image (im2col).
+/// A scan's scratch (its body's arena) is sized by planMemory, which plans
+/// the body.
 int64_t scratchBytes(const ir::Op &op, const ir::Bindings &bindings);
 
 /// The scalar value of a constant op under `bindings` (divisor applied).

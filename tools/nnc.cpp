@@ -170,11 +170,6 @@ int cmdGrad(const Options &o, DiagnosticEngine &diags) {
   if (!o.load.empty())
     session.load(o.load);
   driver::Data data = driver::loadData(m);
-  if (o.limit) {
-    data.train = runtime::take(data.train, *o.limit);
-    data.val = runtime::take(data.val, *o.limit);
-    data.test = runtime::take(data.test, *o.limit);
-  }
   session.checkData(data.train, "training data");
   int64_t n = std::min<int64_t>(m.config.batch, data.train.size());
   runtime::Dataset first = runtime::take(data.train, n);
