@@ -138,9 +138,8 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     // then (mode sum) one step's result.
     const ir::Op &op = *f.ops[i];
     auto body = bodyPlans.find(&op);
-    int64_t bytes = body == bodyPlans.end()
-                        ? scratchBytes(op, bindings)
-                        : body->second.arenaBytes + bytesOfValue(op.body->results[0], bindings);
+    int64_t bytes = body == bodyPlans.end() ? scratchBytes(op, bindings)
+                                            : body->second.arenaBytes + bytesOfValue(op.body->results[0], bindings);
     if (bytes) {
       int64_t need = (bytes + 63) / 64 * 64, at = allocate(need);
       plan.scratch[&op] = at;
