@@ -1,8 +1,10 @@
 // ORC LLJIT, the O3 pipeline for the host CPU, and textual LLVM/assembly.
 #include "codegen/JIT.h"
 
+#include "codegen/GemmKernel.h"
 #include "codegen/LowerToLLVM.h"
 #include "codegen/MemoryPlan.h"
+#include "runtime/Gemm.h"
 
 #include <llvm/Analysis/TargetLibraryInfo.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
@@ -10,6 +12,7 @@
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
+#include <llvm/Linker/Linker.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/Host.h>
@@ -23,6 +26,7 @@
 #include <stdexcept>
 
 extern "C" void nnc_rt_parallel_for(void (*body)(void *, int64_t, int64_t), void *ctx, int64_t n, int64_t grain);
+extern "C" void nnc_rt_profile_mark(double *table, int64_t index);
 
 namespace nnc::codegen {
 
@@ -42,6 +46,68 @@ void initLLVM() {
     llvm::InitializeNativeTargetAsmParser();
   });
 }
+/// Runs the O3 pipeline for `tm` on `m` (loop unrolling off: full unrolling
+/// of constant-trip loops tripled compile time and, with vectorized bodies
+/// already interleaved, did not make steps faster).
+void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm) {
+  llvm::LoopAnalysisManager lam;
+  llvm::FunctionAnalysisManager fam;
+  llvm::CGSCCAnalysisManager cgam;
+  llvm::ModuleAnalysisManager mam;
+  llvm::PipelineTuningOptions pto;
+  pto.LoopVectorization = true;
+  pto.SLPVectorization = true;
+  pto.LoopUnrolling = false;
+  llvm::PassBuilder pb(&tm, pto);
+  pb.registerModuleAnalyses(mam);
+  pb.registerCGSCCAnalyses(cgam);
+  pb.registerFunctionAnalyses(fam);
+  pb.registerLoopAnalyses(lam);
+  pb.crossRegisterProxies(lam, fam, cgam, mam);
+  llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
+  mpm.run(m, mam);
+}
+
+/// Sets the host CPU and its features, and the flags compiled code runs under.
+void setHostAttributes(llvm::Module &m, llvm::TargetMachine &tm) {
+  m.setDataLayout(tm.createDataLayout());
+  m.setTargetTriple(tm.getTargetTriple().str());
+  std::string cpu = tm.getTargetCPU().str(), features = tm.getTargetFeatureString().str();
+  for (llvm::Function &fn : m) {
+    if (fn.isDeclaration())
+      continue;
+    fn.addFnAttr("target-cpu", cpu);
+    fn.addFnAttr("target-features", features);
+    fn.addFnAttr(llvm::Attribute::NoUnwind);
+    // Compiled code runs with flush-to-zero (see the runtime): say so.
+    fn.addFnAttr("denormal-fp-math", "preserve-sign,preserve-sign");
+  }
+}
+
+/// Compiles the GEMM micro-kernel for the host once per process, in a JIT of
+/// its own that lives until exit, and installs it in the runtime.
+void installGemmKernel(llvm::orc::JITTargetMachineBuilder jtmb, llvm::TargetMachine &tm) {
+  static std::once_flag once;
+  static llvm::orc::LLJIT *kernels = nullptr; // reachable until exit, never torn down
+  (void)kernels;
+  std::call_once(once, [&] {
+    auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create();
+    if (!jit)
+      throw std::runtime_error("cannot start the JIT: " + errorText(jit.takeError()));
+    GemmTile tile = gemmTileFor(tm.getTargetFeatureString().str());
+    auto ctx = std::make_unique<llvm::LLVMContext>();
+    auto m = buildGemmMicroKernel(*ctx, tile, "nnc_sgemm_kernel");
+    setHostAttributes(*m, tm);
+    optimizeModule(*m, tm);
+    if (auto err = (*jit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
+      throw std::runtime_error("cannot compile the GEMM kernel: " + errorText(std::move(err)));
+    auto sym = (*jit)->lookup("nnc_sgemm_kernel");
+    if (!sym)
+      throw std::runtime_error("cannot compile the GEMM kernel: " + errorText(sym.takeError()));
+    runtime::setGemmMicroKernel(reinterpret_cast<runtime::GemmMicroKernel>(sym->getAddress()), tile.mr, tile.nr);
+    kernels = jit->release();
+  });
+}
 } // namespace
 
 struct JIT::Impl {
@@ -51,40 +117,12 @@ struct JIT::Impl {
 
   /// Builds the LLVM module for `f`, optimized for the host if asked.
   std::unique_ptr<llvm::Module> build(const ir::Function &f, const ir::Bindings &bindings, const MemoryPlan &plan,
-                                      llvm::LLVMContext &ctx, const std::string &symbol, bool optimize) {
-    auto m = lowerToLLVM(f, bindings, plan, ctx, symbol);
-    m->setDataLayout(tm->createDataLayout());
-    m->setTargetTriple(tm->getTargetTriple().str());
-    std::string cpu = tm->getTargetCPU().str(), features = tm->getTargetFeatureString().str();
-    for (llvm::Function &fn : *m) {
-      if (fn.isDeclaration())
-        continue;
-      fn.addFnAttr("target-cpu", cpu);
-      fn.addFnAttr("target-features", features);
-      fn.addFnAttr(llvm::Attribute::NoUnwind);
-      // Compiled code runs with flush-to-zero (see the runtime): say so.
-      fn.addFnAttr("denormal-fp-math", "preserve-sign,preserve-sign");
-    }
-    if (optimize) {
-      llvm::LoopAnalysisManager lam;
-      llvm::FunctionAnalysisManager fam;
-      llvm::CGSCCAnalysisManager cgam;
-      llvm::ModuleAnalysisManager mam;
-      llvm::PipelineTuningOptions pto;
-      pto.LoopVectorization = true;
-      pto.SLPVectorization = true;
-      // Full unrolling of constant-trip loops triples compile time and, with
-      // vectorized bodies already interleaved, did not make steps faster.
-      pto.LoopUnrolling = false;
-      llvm::PassBuilder pb(tm.get(), pto);
-      pb.registerModuleAnalyses(mam);
-      pb.registerCGSCCAnalyses(cgam);
-      pb.registerFunctionAnalyses(fam);
-      pb.registerLoopAnalyses(lam);
-      pb.crossRegisterProxies(lam, fam, cgam, mam);
-      llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
-      mpm.run(*m, mam);
-    }
+                                      llvm::LLVMContext &ctx, const std::string &symbol, bool optimize,
+                                      double *profile = nullptr) {
+    auto m = lowerToLLVM(f, bindings, plan, ctx, symbol, profile);
+    setHostAttributes(*m, *tm);
+    if (optimize)
+      optimizeModule(*m, *tm);
     return m;
   }
 };
@@ -99,19 +137,24 @@ JIT::JIT() : impl_(std::make_unique<Impl>()) {
   if (!tm)
     throw std::runtime_error("cannot create a target machine: " + errorText(tm.takeError()));
   impl_->tm = std::move(*tm);
+  installGemmKernel(*jtmb, *impl_->tm);
   auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(*jtmb)).create();
   if (!jit)
     throw std::runtime_error("cannot start the JIT: " + errorText(jit.takeError()));
   impl_->jit = std::move(*jit);
   auto &jd = impl_->jit->getMainJITDylib();
   llvm::orc::SymbolMap symbols;
-  symbols[impl_->jit->mangleAndIntern("nnc_rt_parallel_for")] = llvm::JITEvaluatedSymbol(
-      llvm::pointerToJITTargetAddress(&nnc_rt_parallel_for), llvm::JITSymbolFlags::Exported);
+  symbols[impl_->jit->mangleAndIntern("nnc_rt_parallel_for")] =
+      llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&nnc_rt_parallel_for), llvm::JITSymbolFlags::Exported);
+  symbols[impl_->jit->mangleAndIntern("nnc_rt_sgemm")] =
+      llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&nnc_rt_sgemm), llvm::JITSymbolFlags::Exported);
+  symbols[impl_->jit->mangleAndIntern("nnc_rt_profile_mark")] =
+      llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&nnc_rt_profile_mark), llvm::JITSymbolFlags::Exported);
   if (auto err = jd.define(llvm::orc::absoluteSymbols(std::move(symbols))))
     throw std::runtime_error("cannot define runtime symbols: " + errorText(std::move(err)));
   // LLVM may turn loops into memset/memcpy calls: resolve them from libc.
-  auto gen = llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(
-      impl_->jit->getDataLayout().getGlobalPrefix());
+  auto gen =
+      llvm::orc::DynamicLibrarySearchGenerator::GetForCurrentProcess(impl_->jit->getDataLayout().getGlobalPrefix());
   if (!gen)
     throw std::runtime_error("cannot search the process for symbols: " + errorText(gen.takeError()));
   jd.addGenerator(std::move(*gen));
@@ -138,7 +181,10 @@ CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &binding
     if (c == '.')
       c = '_';
   auto ctx = std::make_unique<llvm::LLVMContext>();
-  auto m = impl_->build(f, bindings, plan, *ctx, symbol, opts.optimize);
+  std::shared_ptr<std::vector<double>> profile;
+  if (opts.profile)
+    profile = std::make_shared<std::vector<double>>(f.ops.size() + 1, 0.0);
+  auto m = impl_->build(f, bindings, plan, *ctx, symbol, opts.optimize, profile ? profile->data() : nullptr);
   if (auto err = impl_->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
     throw std::runtime_error("JIT compilation failed: " + errorText(std::move(err)));
   auto sym = impl_->jit->lookup(symbol);
@@ -150,6 +196,7 @@ CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &binding
   cf.entry = reinterpret_cast<EntryFn>(sym->getAddress());
   cf.arenaBytes = plan.arenaBytes;
   cf.unplannedBytes = plan.unplannedBytes;
+  cf.profile = std::move(profile);
   cf.args = argSpecs(f, bindings);
   for (size_t j = 0; j < f.results.size(); ++j)
     cf.results.push_back(
@@ -158,10 +205,24 @@ CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &binding
   return cf;
 }
 
+/// Adds the GEMM micro-kernel to `m` if it calls the GEMM, so printed code
+/// is the whole program.
+static void linkGemmKernel(llvm::Module &m, llvm::TargetMachine &tm, bool optimize) {
+  if (!m.getFunction("nnc_rt_sgemm"))
+    return;
+  auto k = buildGemmMicroKernel(m.getContext(), gemmTileFor(tm.getTargetFeatureString().str()), "nnc_sgemm_kernel");
+  setHostAttributes(*k, tm);
+  if (optimize)
+    optimizeModule(*k, tm);
+  if (llvm::Linker::linkModules(m, std::move(k)))
+    throw std::runtime_error("cannot link the GEMM micro-kernel");
+}
+
 std::string JIT::emitLLVM(const ir::Function &f, const ir::Bindings &bindings, const CodegenOptions &opts) {
   MemoryPlan plan = planMemory(f, bindings);
   llvm::LLVMContext ctx;
   auto m = impl_->build(f, bindings, plan, ctx, "nnc_" + f.name, opts.optimize);
+  linkGemmKernel(*m, *impl_->tm, opts.optimize);
   std::string s;
   llvm::raw_string_ostream os(s);
   m->print(os, nullptr);
@@ -172,6 +233,7 @@ std::string JIT::emitAssembly(const ir::Function &f, const ir::Bindings &binding
   MemoryPlan plan = planMemory(f, bindings);
   llvm::LLVMContext ctx;
   auto m = impl_->build(f, bindings, plan, ctx, "nnc_" + f.name, opts.optimize);
+  linkGemmKernel(*m, *impl_->tm, opts.optimize);
   llvm::SmallString<0> buf;
   llvm::raw_svector_ostream os(buf);
   llvm::legacy::PassManager pm;

@@ -31,10 +31,14 @@ struct CompiledFunction {
   int64_t unplannedBytes = 0; ///< intermediates' total size without reuse
   std::vector<BufferSpec> args, results;
   double compileSeconds = 0;
+  /// With CodegenOptions::profile: seconds spent in each op (and, last, in
+  /// copying results), summed over all calls.
+  std::shared_ptr<std::vector<double>> profile;
 };
 
 struct CodegenOptions {
   bool optimize = true; ///< run the O3 pipeline
+  bool profile = false; ///< time each op (see CompiledFunction::profile)
 };
 
 class JIT {

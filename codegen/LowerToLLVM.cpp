@@ -26,6 +26,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <unordered_map>
 
 namespace nnc::codegen {
 namespace {
@@ -45,8 +46,9 @@ std::vector<int64_t> stridesOf(const std::vector<int64_t> &shape) {
 
 class Emitter {
 public:
-  Emitter(const ir::Function &f, const ir::Bindings &b, const MemoryPlan &plan, llvm::LLVMContext &ctx, llvm::Module &m)
-      : f_(f), bind_(b), plan_(plan), ctx_(ctx), m_(m), b_(ctx) {
+  Emitter(const ir::Function &f, const ir::Bindings &b, const MemoryPlan &plan, llvm::LLVMContext &ctx, llvm::Module &m,
+          double *profile)
+      : f_(f), bind_(b), plan_(plan), ctx_(ctx), m_(m), b_(ctx), profile_(profile) {
     f32_ = b_.getFloatTy();
     i64_ = b_.getInt64Ty();
     i8p_ = b_.getInt8PtrTy();
@@ -75,14 +77,33 @@ public:
     auto *pfTy = llvm::FunctionType::get(b_.getVoidTy(), {kernelTy_->getPointerTo(), i8p_, i64_, i64_}, false);
     parallelFor_ = llvm::Function::Create(pfTy, llvm::Function::ExternalLinkage, "nnc_rt_parallel_for", m_);
 
-    for (auto &op : f_.ops)
-      lowerOp(*op);
+    std::unordered_map<const ir::Op *, int64_t> index;
+    for (size_t i = 0; i < f_.ops.size(); ++i)
+      index[f_.ops[i].get()] = int64_t(i);
+    for (const Step &step : plan_.steps.at(&f_)) {
+      profileMark(index.at(step.back()));
+      lowerStep(step);
+    }
+    profileMark(int64_t(f_.ops.size()));
     for (int j : plan_.copiedResults)
       copyResult(j);
+    profileMark(-1);
     b_.CreateRetVoid();
   }
 
 private:
+  /// With profiling on, calls nnc_rt_profile_mark(table, index) so the runtime
+  /// adds the time since the previous mark to the previous index's slot.
+  void profileMark(int64_t index) {
+    if (!profile_)
+      return;
+    auto *fnTy = llvm::FunctionType::get(b_.getVoidTy(), {b_.getDoubleTy()->getPointerTo(), i64_}, false);
+    llvm::FunctionCallee mark = m_.getOrInsertFunction("nnc_rt_profile_mark", fnTy);
+    LV *table = b_.CreateIntToPtr(b_.getInt64(int64_t(reinterpret_cast<uintptr_t>(profile_))),
+                                  b_.getDoubleTy()->getPointerTo());
+    b_.CreateCall(mark, {table, b_.getInt64(index)});
+  }
+
   //--- buffers ------------------------------------------------------------
 
   std::vector<int64_t> shapeOf(const ir::Value *v) const { return ir::concreteShape(v->type.shape, bind_); }
@@ -436,39 +457,55 @@ private:
   /// and offset), so a kernel can fill part of a larger buffer.
   void strided(const std::string &what, Access outAccess, std::vector<int64_t> shape, std::vector<Access> ins,
                const std::function<LV *(const std::vector<LV *> &)> &fn, int64_t costPerElem = 1) {
-    const ir::Value *out = outAccess.v;
-    std::vector<int64_t> outStrides = outAccess.strides;
+    strided(
+        what, std::vector<Access>{std::move(outAccess)}, std::move(shape), std::move(ins),
+        [&](const std::vector<LV *> &v) { return std::vector<LV *>{fn(v)}; }, costPerElem);
+  }
+
+  /// Several outputs from one loop (fused elementwise ops): fn maps the
+  /// loaded inputs to one value per output.
+  void strided(const std::string &what, std::vector<Access> outs, std::vector<int64_t> shape, std::vector<Access> ins,
+               const std::function<std::vector<LV *>(const std::vector<LV *> &)> &fn, int64_t costPerElem) {
     // Collapse dims d, d+1 when every access walks them as one.
+    auto walksAsOne = [&](const Access &a, int d) { return a.strides[d] == a.strides[d + 1] * shape[d + 1]; };
     for (int d = int(shape.size()) - 2; d >= 0; --d) {
-      bool ok = outStrides[d] == outStrides[d + 1] * shape[d + 1];
-      for (auto &a : ins)
-        ok &= a.strides[d] == a.strides[d + 1] * shape[d + 1];
+      bool ok = true;
+      for (auto *list : {&outs, &ins})
+        for (auto &a : *list)
+          ok &= walksAsOne(a, d);
       if (!ok)
         continue;
       shape[d] *= shape[d + 1];
       shape.erase(shape.begin() + d + 1);
-      outStrides[d] = outStrides[d + 1];
-      outStrides.erase(outStrides.begin() + d + 1);
-      for (auto &a : ins) {
-        a.strides[d] = a.strides[d + 1];
-        a.strides.erase(a.strides.begin() + d + 1);
-      }
+      for (auto *list : {&outs, &ins})
+        for (auto &a : *list) {
+          a.strides[d] = a.strides[d + 1];
+          a.strides.erase(a.strides.begin() + d + 1);
+        }
     }
     if (shape.empty()) {
       shape = {1};
-      outStrides = {1};
-      for (auto &a : ins)
-        a.strides = {0};
+      for (auto *list : {&outs, &ins})
+        for (auto &a : *list)
+          a.strides = {0};
     }
     int64_t total = 1;
     for (int64_t d : shape)
       total *= d;
     kernel(what, shape[0], total * costPerElem, [&](LV *ctx, LV *begin, LV *end) {
-      LV *outPtr = basePtr(out, ctx);
-      std::vector<LV *> inPtrs;
+      std::vector<LV *> outPtrs, inPtrs;
+      for (auto &a : outs)
+        outPtrs.push_back(basePtr(a.v, ctx));
       for (auto &a : ins)
         inPtrs.push_back(a.immediate ? nullptr : basePtr(a.v, ctx));
       std::vector<LV *> idx(shape.size());
+      auto offsetOf = [&](const Access &a) {
+        LV *off = b_.getInt64(a.offset);
+        for (size_t j = 0; j < idx.size(); ++j)
+          if (a.strides[j])
+            off = b_.CreateAdd(off, b_.CreateMul(idx[j], b_.getInt64(a.strides[j])));
+        return off;
+      };
       std::function<void(size_t)> nest = [&](size_t d) {
         auto body = [&](LV *i) {
           idx[d] = i;
@@ -481,17 +518,12 @@ private:
                                                                     : b_.getInt64(int64_t(ins[k].imm)));
               continue;
             }
-            LV *off = b_.getInt64(ins[k].offset);
-            for (size_t j = 0; j < idx.size(); ++j)
-              if (ins[k].strides[j])
-                off = b_.CreateAdd(off, b_.CreateMul(idx[j], b_.getInt64(ins[k].strides[j])));
             llvm::Type *ety = elemTy(ins[k].v);
-            vals.push_back(b_.CreateLoad(ety, b_.CreateInBoundsGEP(ety, inPtrs[k], off)));
+            vals.push_back(b_.CreateLoad(ety, b_.CreateInBoundsGEP(ety, inPtrs[k], offsetOf(ins[k]))));
           }
-          LV *off = b_.getInt64(outAccess.offset);
-          for (size_t j = 0; j < idx.size(); ++j)
-            off = b_.CreateAdd(off, b_.CreateMul(idx[j], b_.getInt64(outStrides[j])));
-          b_.CreateStore(fn(vals), b_.CreateInBoundsGEP(elemTy(out), outPtr, off));
+          std::vector<LV *> results = fn(vals);
+          for (size_t k = 0; k < outs.size(); ++k)
+            b_.CreateStore(results[k], b_.CreateInBoundsGEP(elemTy(outs[k].v), outPtrs[k], offsetOf(outs[k])));
         };
         if (d == 0)
           loop(begin, end, body, "i0");
@@ -502,26 +534,77 @@ private:
     });
   }
 
-  void lowerElementwise(const ir::Op &op) {
-    std::vector<int64_t> outShape = shapeOf(op.result);
+  /// One loop computing a step of fused elementwise ops (see Fusion.h):
+  /// operands from outside the step are loaded (broadcast or transposed),
+  /// values made inside are used from registers, and only the values read
+  /// elsewhere are stored.
+  void lowerFused(const Step &ops) {
+    std::vector<int64_t> shape = shapeOf(ops.back()->result);
+    std::unordered_map<const ir::Value *, bool> madeHere;
+    for (const ir::Op *op : ops)
+      madeHere[op->result] = true;
+    // Input k of the loop; a value read plainly by several ops is loaded once.
     std::vector<Access> ins;
-    for (const ir::Value *v : op.operands)
-      ins.push_back(broadcastAccess(v, outShape));
-    if (op.kind == ir::OpKind::Transpose) {
-      // Output dim i reads input dim perm[i].
-      std::vector<int64_t> perm = op.getInts("perm");
-      std::vector<int64_t> inStrides = stridesOf(shapeOf(op.operand(0)));
-      if (!ins[0].immediate)
-        for (size_t i = 0; i < perm.size(); ++i)
-          ins[0].strides[i] = inStrides[perm[i]];
+    std::map<const ir::Value *, size_t> plainInput;
+    std::vector<std::vector<size_t>> inputOf(ops.size());
+    std::vector<Access> outs;
+    int64_t cost = 0;
+    std::string what = ops.size() == 1 ? "" : "fused";
+    for (size_t m = 0; m < ops.size(); ++m) {
+      const ir::Op &op = *ops[m];
+      if (m < 3)
+        what += std::string(what.empty() ? "" : ".") + ir::opName(op.kind);
+      for (size_t k = 0; k < op.operands.size(); ++k) {
+        const ir::Value *v = op.operands[k];
+        if (madeHere.count(v)) {
+          inputOf[m].push_back(SIZE_MAX);
+          continue;
+        }
+        Access a = broadcastAccess(v, shape);
+        if (op.kind == ir::OpKind::Transpose) {
+          // Output dim i reads input dim perm[i].
+          std::vector<int64_t> perm = op.getInts("perm");
+          std::vector<int64_t> inStrides = stridesOf(shapeOf(v));
+          if (!a.immediate)
+            for (size_t i = 0; i < perm.size(); ++i)
+              a.strides[i] = inStrides[perm[i]];
+        } else if (plainInput.count(v)) {
+          inputOf[m].push_back(plainInput[v]);
+          continue;
+        } else {
+          plainInput[v] = ins.size();
+        }
+        inputOf[m].push_back(ins.size());
+        ins.push_back(a);
+      }
+      if (plan_.storage.at(op.result).kind != Storage::Fused) {
+        Access o;
+        o.v = op.result;
+        o.strides = stridesOf(shape);
+        outs.push_back(o);
+      }
+      bool transcendental = op.kind == ir::OpKind::Exp || op.kind == ir::OpKind::Log || op.kind == ir::OpKind::Tanh ||
+                            op.kind == ir::OpKind::Erf || op.kind == ir::OpKind::Sigmoid;
+      cost += transcendental ? 20 : 1;
     }
-    int64_t cost = (op.kind == ir::OpKind::Exp || op.kind == ir::OpKind::Log || op.kind == ir::OpKind::Tanh ||
-                    op.kind == ir::OpKind::Erf || op.kind == ir::OpKind::Sigmoid)
-                       ? 20
-                       : 1;
-    ir::OpKind k = op.kind;
     strided(
-        ir::opName(k), op.result, outShape, ins, [&](const std::vector<LV *> &v) { return scalarOp(k, v); }, cost);
+        what, outs, shape, ins,
+        [&](const std::vector<LV *> &loaded) {
+          std::unordered_map<const ir::Value *, LV *> value;
+          std::vector<LV *> stored;
+          for (size_t m = 0; m < ops.size(); ++m) {
+            const ir::Op &op = *ops[m];
+            std::vector<LV *> args;
+            for (size_t k = 0; k < op.operands.size(); ++k)
+              args.push_back(inputOf[m][k] == SIZE_MAX ? value.at(op.operands[k]) : loaded[inputOf[m][k]]);
+            LV *r = scalarOp(op.kind, args);
+            value[op.result] = r;
+            if (plan_.storage.at(op.result).kind != Storage::Fused)
+              stored.push_back(r);
+          }
+          return stored;
+        },
+        cost);
   }
 
   void lowerConstFill(const ir::Op &op) {
@@ -879,8 +962,10 @@ private:
     });
   }
 
-  /// C = op(A) op(B), for matrices or stacks of them: the kernel's rows run
-  /// over batch x M.
+  /// C = op(A) op(B), for matrices or stacks of them: a call to the
+  /// runtime's blocked GEMM (runtime/Gemm.h) around the micro-kernel the JIT
+  /// emitted for this CPU, with the shapes and strides as a constant
+  /// descriptor. It splits the work over threads itself.
   void lowerMatMul(const ir::Op &op) {
     bool ta = op.getBool("ta"), tb = op.getBool("tb");
     std::vector<int64_t> as = shapeOf(op.operand(0)), bs = shapeOf(op.operand(1));
@@ -890,54 +975,24 @@ private:
       batch *= as[i];
     int64_t a0 = as[rank - 2], a1 = as[rank - 1], b0 = bs[rank - 2], b1 = bs[rank - 1];
     int64_t M = ta ? a1 : a0, K = ta ? a0 : a1, N = tb ? b0 : b1;
-    const ir::Value *A = op.operand(0), *B = op.operand(1), *C = op.result;
-    kernel("matmul", batch * M, 2 * batch * M * N * K, [&](LV *ctx, LV *begin, LV *end) {
-      LV *a = basePtr(A, ctx), *bp = basePtr(B, ctx), *c = basePtr(C, ctx);
-      loop(
-          begin, end,
-          [&](LV *row) {
-            LV *bi = b_.CreateUDiv(row, b_.getInt64(M)), *i = b_.CreateURem(row, b_.getInt64(M));
-            LV *aBase = mulC(bi, M * K), *bBase = mulC(bi, K * N);
-            auto aAt = [&](LV *k) {
-              LV *off = ta ? b_.CreateAdd(mulC(k, M), i) : b_.CreateAdd(mulC(i, K), k);
-              return ld(a, b_.CreateAdd(aBase, off));
-            };
-            LV *cRow = mulC(row, N);
-            if (!tb) {
-              // C[i,:] = sum_k A(i,k) * B[k,:]  (inner loop contiguous in B and C)
-              zeroFill(c, cRow, N);
-              loop(
-                  K,
-                  [&](LV *k) {
-                    LV *aik = aAt(k);
-                    LV *bRow = b_.CreateAdd(bBase, mulC(k, N));
-                    loop(
-                        N,
-                        [&](LV *j) {
-                          LV *cp = at(c, b_.CreateAdd(cRow, j));
-                          b_.CreateStore(
-                              b_.CreateFAdd(b_.CreateLoad(f32_, cp), b_.CreateFMul(aik, ld(bp, b_.CreateAdd(bRow, j)))),
-                              cp);
-                        },
-                        "j");
-                  },
-                  "k");
-            } else {
-              // C[i,j] = dot(A(i,:), B[j,:])  (inner loop contiguous in B)
-              loop(
-                  N,
-                  [&](LV *j) {
-                    LV *bRow = b_.CreateAdd(bBase, mulC(j, K));
-                    LV *dot = reduceRow(K, cf(0.0), [&](LV *acc, LV *k) {
-                      return b_.CreateFAdd(acc, b_.CreateFMul(aAt(k), ld(bp, b_.CreateAdd(bRow, k))));
-                    });
-                    b_.CreateStore(dot, at(c, b_.CreateAdd(cRow, j)));
-                  },
-                  "j");
-            }
-          },
-          "row");
-    });
+    // batch, M, N, K, rsA, csA, bsA, rsB, csB, bsB, ldc, bsC, accumulate
+    std::vector<int64_t> desc = {batch,      M,          N,       K, ta ? 1 : K, ta ? M : 1, a0 * a1,
+                                 tb ? 1 : N, tb ? K : 1, b0 * b1, N, M * N,      0};
+    callGemm(desc, basePtr(op.operand(0), ctxPtr_), basePtr(op.operand(1), ctxPtr_), basePtr(op.result, ctxPtr_));
+  }
+
+  /// Calls nnc_rt_sgemm with `desc` (see runtime::GemmDesc) as a constant.
+  void callGemm(const std::vector<int64_t> &desc, LV *a, LV *bm, LV *c) {
+    auto *arrTy = llvm::ArrayType::get(i64_, desc.size());
+    std::vector<llvm::Constant *> vals;
+    for (int64_t v : desc)
+      vals.push_back(b_.getInt64(uint64_t(v)));
+    auto *g = new llvm::GlobalVariable(m_, arrTy, true, llvm::GlobalValue::PrivateLinkage,
+                                       llvm::ConstantArray::get(arrTy, vals), "gemm.desc");
+    auto *fp = f32_->getPointerTo();
+    auto *fnTy = llvm::FunctionType::get(b_.getVoidTy(), {i64_->getPointerTo(), fp, fp, fp}, false);
+    llvm::FunctionCallee gemm = m_.getOrInsertFunction("nnc_rt_sgemm", fnTy);
+    b_.CreateCall(gemm, {b_.CreateConstInBoundsGEP2_64(arrTy, g, 0, 0), a, bm, c});
   }
 
   //--- convolution and pooling --------------------------------------------
@@ -1369,32 +1424,44 @@ private:
     if (sum)
       kernel("scan.zero", 1, total, [&](LV *ctx, LV *, LV *) { zeroFill(basePtr(res, ctx), b_.getInt64(0), total); });
     auto copy = plan_.scanCopies.find(&op);
-    loop(steps, [&](LV *i) {
-      LV *t = reverse ? b_.CreateSub(b_.getInt64(steps - 1), i) : i;
-      b_.CreateStore(t, b_.CreateStructGEP(ctxTy_, ctxPtr_, 2));
-      for (auto &bop : body.ops)
-        lowerOp(*bop);
-      if (copy == plan_.scanCopies.end())
-        return;
-      // The step's result lives elsewhere: add it up (mode sum) or copy it
-      // into its step of the scan's result.
-      const ir::Value *src = copy->second;
-      int64_t n = ir::numElements(shapeOf(src));
-      const Storage &ss = plan_.resolve(src);
-      kernel(sum ? "scan.add" : "scan.copy", 1, n, [&](LV *ctx, LV *, LV *) {
-        LV *dst = basePtr(res, ctx);
-        if (!sum) {
-          LV *tt = b_.CreateLoad(i64_, b_.CreateStructGEP(ctxTy_, ctx, 2), "t");
-          dst = b_.CreateInBoundsGEP(f32_, dst, b_.CreateMul(tt, b_.getInt64(n)));
-        }
-        LV *from = ss.kind == Storage::Immediate ? nullptr : basePtr(src, ctx);
-        loop(n, [&](LV *j) {
-          LV *x = from ? ld(from, j) : cf(ss.immediate);
-          LV *d = at(dst, j);
-          b_.CreateStore(sum ? b_.CreateFAdd(b_.CreateLoad(f32_, d), x) : x, d);
-        }, "j");
-      });
-    }, "step");
+    loop(
+        steps,
+        [&](LV *i) {
+          LV *t = reverse ? b_.CreateSub(b_.getInt64(steps - 1), i) : i;
+          b_.CreateStore(t, b_.CreateStructGEP(ctxTy_, ctxPtr_, 2));
+          for (const Step &bstep : plan_.steps.at(&body))
+            lowerStep(bstep);
+          if (copy == plan_.scanCopies.end())
+            return;
+          // The step's result lives elsewhere: add it up (mode sum) or copy it
+          // into its step of the scan's result.
+          const ir::Value *src = copy->second;
+          int64_t n = ir::numElements(shapeOf(src));
+          const Storage &ss = plan_.resolve(src);
+          kernel(sum ? "scan.add" : "scan.copy", 1, n, [&](LV *ctx, LV *, LV *) {
+            LV *dst = basePtr(res, ctx);
+            if (!sum) {
+              LV *tt = b_.CreateLoad(i64_, b_.CreateStructGEP(ctxTy_, ctx, 2), "t");
+              dst = b_.CreateInBoundsGEP(f32_, dst, b_.CreateMul(tt, b_.getInt64(n)));
+            }
+            LV *from = ss.kind == Storage::Immediate ? nullptr : basePtr(src, ctx);
+            loop(
+                n,
+                [&](LV *j) {
+                  LV *x = from ? ld(from, j) : cf(ss.immediate);
+                  LV *d = at(dst, j);
+                  b_.CreateStore(sum ? b_.CreateFAdd(b_.CreateLoad(f32_, d), x) : x, d);
+                },
+                "j");
+          });
+        },
+        "step");
+  }
+
+  void lowerStep(const Step &step) {
+    if (step.size() > 1)
+      return lowerFused(step);
+    lowerOp(*step[0]);
   }
 
   void lowerOp(const ir::Op &op) {
@@ -1444,7 +1511,7 @@ private:
       NNC_UNREACHABLE("reshape is always a view");
     default:
       NNC_ASSERT(readsOperandsElementwise(op.kind)) << "no lowering for " << ir::opName(op.kind);
-      return lowerElementwise(op);
+      return lowerFused({&op});
     }
   }
 
@@ -1483,15 +1550,16 @@ private:
   llvm::Function *entry_ = nullptr, *parallelFor_ = nullptr;
   LV *ctxPtr_ = nullptr, *ctxI8_ = nullptr;
   int kernelCount_ = 0;
+  double *profile_ = nullptr;
   std::map<LV *, int64_t> bufferOf_; ///< typed base pointer -> storage key
 };
 
 } // namespace
 
 std::unique_ptr<llvm::Module> lowerToLLVM(const ir::Function &f, const ir::Bindings &bindings, const MemoryPlan &plan,
-                                          llvm::LLVMContext &ctx, const std::string &symbol) {
+                                          llvm::LLVMContext &ctx, const std::string &symbol, double *profile) {
   auto m = std::make_unique<llvm::Module>("nnc." + f.name, ctx);
-  Emitter(f, bindings, plan, ctx, *m).emit(symbol);
+  Emitter(f, bindings, plan, ctx, *m, profile).emit(symbol);
   std::string err;
   llvm::raw_string_ostream os(err);
   NNC_ASSERT(!llvm::verifyModule(*m, &os)) << "invalid LLVM IR for @" << f.name << ": " << os.str();

@@ -15,7 +15,9 @@ class Module;
 namespace nnc::codegen {
 
 /// Emits `symbol` (see EntryFn in JIT.h) computing `f` under `bindings`.
+/// With `profile`, the code adds the seconds spent in op i to profile[i]
+/// (f.ops.size() + 1 slots; the last is the copying of results).
 std::unique_ptr<llvm::Module> lowerToLLVM(const ir::Function &f, const ir::Bindings &bindings, const MemoryPlan &plan,
-                                          llvm::LLVMContext &ctx, const std::string &symbol);
+                                          llvm::LLVMContext &ctx, const std::string &symbol, double *profile = nullptr);
 
 } // namespace nnc::codegen

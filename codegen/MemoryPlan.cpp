@@ -83,6 +83,21 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     plan.storage[op->result] = s;
   }
 
+  // Elementwise chains become single loops; values inside them need no memory.
+  FusionPlan fusion = planFusion(
+      f, bindings,
+      [&](const ir::Op &op) {
+        return readsOperandsElementwise(op.kind) && plan.storage.at(op.result).kind == Storage::Arena;
+      },
+      [&](const ir::Op &op) {
+        Storage::Kind k = plan.storage.at(op.result).kind;
+        return k == Storage::Alias || k == Storage::Immediate;
+      },
+      [&](const ir::Value *v) { return plan.root(v); });
+  for (const ir::Value *v : fusion.internal)
+    plan.storage[v].kind = Storage::Fused;
+  const std::vector<Step> &steps = fusion.steps;
+
   // Results are written in place by the op that produces them, once.
   std::unordered_map<const ir::Value *, bool> takenByResult;
   for (size_t j = 0; j < f.results.size(); ++j) {
@@ -97,14 +112,17 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     }
   }
 
-  // Liveness over program order: a value lives from its op to its last use
+  // Liveness over the steps: a value lives from its step to its last use
   // (uses through aliases count); results of the function never die.
   std::unordered_map<const ir::Value *, size_t> lastUse;
-  for (size_t i = 0; i < f.ops.size(); ++i)
-    for (const ir::Value *v : f.ops[i]->operands)
-      lastUse[plan.root(v)] = i;
+  for (size_t i = 0; i < steps.size(); ++i)
+    for (const ir::Op *op : steps[i])
+      for (const ir::Value *v : op->operands) {
+        size_t &u = lastUse[plan.root(v)];
+        u = std::max(u, i);
+      }
   for (const ir::Value *v : f.results)
-    lastUse[plan.root(v)] = f.ops.size();
+    lastUse[plan.root(v)] = steps.size();
 
   // Scan bodies are planned once: their arena sizes the scan's scratch, and
   // their storage is merged into this plan at the end.
@@ -131,12 +149,11 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
       freeList[at + need] = rest;
     return at;
   };
-  std::vector<std::pair<size_t, std::pair<int64_t, int64_t>>> scratchSlots; // (op, (offset, size))
-  auto takeScratch = [&](size_t i) {
+  std::vector<std::pair<size_t, std::pair<int64_t, int64_t>>> scratchSlots; // (step, (offset, size))
+  auto takeScratch = [&](size_t i, const ir::Op &op) {
     // Scratch lives while its op runs: taken after the result (so they never
-    // overlap), released before the next op. A scan's holds its body's arena,
-    // then (mode sum) one step's result.
-    const ir::Op &op = *f.ops[i];
+    // overlap), released before the next step. A scan's holds its body's
+    // arena, then (mode sum) one step's result.
     auto body = bodyPlans.find(&op);
     int64_t bytes = body == bodyPlans.end() ? scratchBytes(op, bindings)
                                             : body->second.arenaBytes + bytesOfValue(op.body->results[0], bindings);
@@ -146,7 +163,7 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
       scratchSlots.push_back({i, {at, need}});
     }
   };
-  for (size_t i = 0; i < f.ops.size(); ++i) {
+  for (size_t i = 0; i < steps.size(); ++i) {
     for (auto it = scratchSlots.begin(); it != scratchSlots.end();) {
       if (it->first < i) {
         freeList[it->second.first] = it->second.second;
@@ -175,20 +192,21 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
         ++it;
       }
     }
-    const ir::Value *v = f.ops[i]->result;
-    Storage &s = plan.storage[v];
-    if (s.kind != Storage::Arena) {
-      takeScratch(i);
-      continue;
+    for (const ir::Op *op : steps[i]) {
+      const ir::Value *v = op->result;
+      Storage &s = plan.storage[v];
+      if (s.kind == Storage::Arena) {
+        int64_t need = bytesOfValue(v, bindings);
+        plan.unplannedBytes += need;
+        s.offset = allocate(need);
+        // A value nobody reads dies right away (its slot is free for the next step).
+        auto lu = lastUse.find(v);
+        live.push_back({lu == lastUse.end() ? i : lu->second, v});
+      }
+      takeScratch(i, *op);
     }
-    int64_t need = bytesOfValue(v, bindings);
-    plan.unplannedBytes += need;
-    s.offset = allocate(need);
-    // A value nobody reads dies right away (its slot is free for the next op).
-    auto lu = lastUse.find(v);
-    live.push_back({lu == lastUse.end() ? i : lu->second, v});
-    takeScratch(i);
   }
+  plan.steps[&f] = steps;
   plan.arenaBytes = top;
 
   // Scan bodies run inside their op, in its scratch space: their
@@ -245,6 +263,8 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     }
     for (auto &[o, off] : bp.scratch)
       plan.scratch[o] = off + base;
+    for (auto &[fn, st] : bp.steps)
+      plan.steps[fn] = st;
     const ir::Value *r = body.results[0];
     if (sum || !bp.copiedResults.empty())
       plan.scanCopies[op.get()] = r;

@@ -2,10 +2,13 @@
 // Every value gets a storage place before any code is emitted: an argument
 // buffer, a result buffer (ops that produce a result write it in place), an
 // immediate (scalar constants read by elementwise kernels), an alias of
-// another value (reshape), or a slice of the function's single arena. Arena
-// slices are reused once their value is dead (first-fit over a free list).
+// another value (reshape), a register inside a fused loop (see Fusion.h), or
+// a slice of the function's single arena. Arena slices are reused once their
+// value is dead (first-fit over a free list); liveness is over the fused
+// steps, in the order they are emitted.
 #pragma once
 
+#include "codegen/Fusion.h"
 #include "ir/IR.h"
 
 #include <unordered_map>
@@ -14,11 +17,11 @@
 namespace nnc::codegen {
 
 struct Storage {
-  enum Kind { Arg, Result, Arena, Immediate, Alias, ScanStep } kind = Arena;
-  int index = 0;            ///< Arg / Result index
-  int64_t offset = 0;       ///< Arena: byte offset
+  enum Kind { Arg, Result, Arena, Immediate, Alias, ScanStep, Fused } kind = Arena;
+  int index = 0;                      ///< Arg / Result index
+  int64_t offset = 0;                 ///< Arena: byte offset
   const ir::Value *aliasOf = nullptr; ///< Alias: the value whose storage this shares; ScanStep: the outer value
-  double immediate = 0;     ///< Immediate: the constant's value (divisor applied)
+  double immediate = 0;               ///< Immediate: the constant's value (divisor applied)
   /// ScanStep (a value of a scan body that is one step of an outer value):
   /// step t of aliasOf, or for the carry, the previous step's result (or
   /// `carryInit` at the first step); `whole` for invariants.
@@ -42,6 +45,8 @@ struct MemoryPlan {
   /// an argument, an immediate, or, in mode sum, a partial sum to add up):
   /// where the body result lives, to be copied or added after each step.
   std::unordered_map<const ir::Op *, const ir::Value *> scanCopies;
+  /// The steps to emit, for the planned function and each scan body.
+  std::unordered_map<const ir::Function *, std::vector<Step>> steps;
 
   /// Follows Alias links to the storage that holds the bytes.
   const Storage &resolve(const ir::Value *v) const;

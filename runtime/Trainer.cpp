@@ -74,11 +74,21 @@ void Trainer::call(const CompiledFn &fn, const Tensor *xb, const Tensor *yb, flo
   for (const BufferSpec &a : fn.args) {
     const Tensor *t = nullptr;
     switch (a.role) {
-    case Role::Input: t = xb; break;
-    case Role::Label: t = yb; break;
-    case Role::Param: t = &state_.params.at(a.name); break;
-    case Role::State: t = &state_.state.at(a.name); break;
-    case Role::Scalar: t = a.name == "rng" ? &rngT : &lrT; break;
+    case Role::Input:
+      t = xb;
+      break;
+    case Role::Label:
+      t = yb;
+      break;
+    case Role::Param:
+      t = &state_.params.at(a.name);
+      break;
+    case Role::State:
+      t = &state_.state.at(a.name);
+      break;
+    case Role::Scalar:
+      t = a.name == "rng" ? &rngT : &lrT;
+      break;
     }
     int64_t want = 1;
     for (int64_t d : a.shape)
@@ -117,9 +127,12 @@ std::string metrics(const char *prefix, const EvalResult &r, bool accuracy = tru
 
 /// Lower is better for losses, higher for accuracies.
 double monitored(const EpochRecord &e, const std::string &m) {
-  if (m == "val_loss") return e.val.loss;
-  if (m == "val_accuracy") return -e.val.accuracy;
-  if (m == "train_accuracy") return -e.train.accuracy;
+  if (m == "val_loss")
+    return e.val.loss;
+  if (m == "val_accuracy")
+    return -e.val.accuracy;
+  if (m == "train_accuracy")
+    return -e.train.accuracy;
   return e.train.loss;
 }
 
@@ -292,6 +305,26 @@ std::map<std::string, Tensor> Trainer::run(const std::string &function, const Te
   std::map<std::string, Tensor> outs;
   call(compile_(function, xb.dim(0)), &xb, yb, lr, outs);
   return outs;
+}
+
+std::vector<double> Trainer::timeCalls(const std::string &function, const Tensor &xb, const Tensor *yb, float lr,
+                                       int64_t warmup, int64_t minCalls, int64_t maxCalls, double minSeconds) {
+  using Clock = std::chrono::steady_clock;
+  enableFlushToZero();
+  const CompiledFn &fn = compile_(function, xb.dim(0));
+  std::map<std::string, Tensor> outs;
+  for (int64_t i = 0; i < warmup; ++i)
+    call(fn, &xb, yb, lr, outs);
+  std::vector<double> times;
+  Clock::time_point start = Clock::now();
+  while (
+      int64_t(times.size()) < maxCalls &&
+      (int64_t(times.size()) < minCalls || std::chrono::duration<double>(Clock::now() - start).count() < minSeconds)) {
+    Clock::time_point t0 = Clock::now();
+    call(fn, &xb, yb, lr, outs);
+    times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return times;
 }
 
 Tensor Trainer::predict(const Tensor &x, const std::string &output, int64_t batch) {

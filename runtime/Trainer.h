@@ -82,7 +82,7 @@ struct EpochRecord {
 struct TrainResult {
   std::vector<EpochRecord> history;
   int64_t epochsRun = 0;
-  int64_t bestEpoch = 0;  ///< the epoch whose weights were kept (early stopping)
+  int64_t bestEpoch = 0; ///< the epoch whose weights were kept (early stopping)
   bool stoppedEarly = false;
   double seconds = 0;        ///< the whole fit, compilation included
   double compileSeconds = 0; ///< JIT compilation before the first epoch
@@ -100,6 +100,12 @@ public:
   EvalResult evaluate(const Dataset &data, int64_t batch, bool classification);
   /// Runs compiled `function` once on one batch and returns all its results.
   std::map<std::string, Tensor> run(const std::string &function, const Tensor &xb, const Tensor *yb, float lr = 0);
+  /// Calls compiled `function` on one batch again and again, as the training
+  /// loop does (a train step updates the parameters each time), after `warmup`
+  /// untimed calls: at least `minCalls` and until `minSeconds` have passed or
+  /// `maxCalls` were made. Returns the seconds of each timed call.
+  std::vector<double> timeCalls(const std::string &function, const Tensor &xb, const Tensor *yb, float lr,
+                                int64_t warmup, int64_t minCalls, int64_t maxCalls, double minSeconds);
   /// Runs `predict` over `x` ([n, features...]) and returns output `output` for all rows.
   Tensor predict(const Tensor &x, const std::string &output, int64_t batch);
 

@@ -11,8 +11,8 @@
 
 #include <cmath>
 #include <fstream>
-#include <unistd.h>
 #include <sstream>
+#include <unistd.h>
 
 namespace nnc::driver {
 
@@ -61,8 +61,9 @@ CompiledModel compileModel(const Source &src, const std::string &modelName, Diag
   } else if (p.models.size() == 1) {
     model = &p.models.front();
   } else {
-    diags.error(SourceLoc{src.file.get(), 0, 0, 1},
-                p.models.empty() ? "the file declares no model" : "the file has several models; choose one with --model");
+    diags.error(SourceLoc{src.file.get(), 0, 0, 1}, p.models.empty()
+                                                        ? "the file declares no model"
+                                                        : "the file has several models; choose one with --model");
     throw CompileFailed{};
   }
   auto lowered = frontend::lowerModel(p, *model, diags);
@@ -194,8 +195,8 @@ Data loadData(const CompiledModel &m) {
   if (c.split > 0) {
     auto [train, val] = runtime::splitValidation(all, c.split, c.seed);
     if (train.size() == 0)
-      throw runtime::Error(fmt::format("the validation split ({:g}) of {} example{} leaves none for training",
-                                       c.split, all.size(), all.size() == 1 ? "" : "s"));
+      throw runtime::Error(fmt::format("the validation split ({:g}) of {} example{} leaves none for training", c.split,
+                                       all.size(), all.size() == 1 ? "" : "s"));
     d.train = std::move(train);
     d.val = std::move(val);
   } else {
@@ -224,11 +225,16 @@ Data loadData(const CompiledModel &m) {
 
 static runtime::Role toRole(ir::ArgRole r) {
   switch (r) {
-  case ir::ArgRole::Input: return runtime::Role::Input;
-  case ir::ArgRole::Label: return runtime::Role::Label;
-  case ir::ArgRole::Param: return runtime::Role::Param;
-  case ir::ArgRole::State: return runtime::Role::State;
-  case ir::ArgRole::Scalar: return runtime::Role::Scalar;
+  case ir::ArgRole::Input:
+    return runtime::Role::Input;
+  case ir::ArgRole::Label:
+    return runtime::Role::Label;
+  case ir::ArgRole::Param:
+    return runtime::Role::Param;
+  case ir::ArgRole::State:
+    return runtime::Role::State;
+  case ir::ArgRole::Scalar:
+    return runtime::Role::Scalar;
   }
   return runtime::Role::Input;
 }
@@ -264,8 +270,8 @@ void Session::checkSignature() const {
       want.shape.push_back(ir::Dim::symbol("N"));
     else
       want.shape[0] = ir::Dim::symbol("N");
-    throw runtime::Error("input '" + inputs[0].name + "' : " + t.str() + " needs a symbolic batch dimension first, as in " +
-                         want.str());
+    throw runtime::Error("input '" + inputs[0].name + "' : " + t.str() +
+                         " needs a symbolic batch dimension first, as in " + want.str());
   }
   for (size_t i = 1; i < t.shape.size(); ++i)
     if (!t.shape[i].isStatic())
@@ -338,8 +344,12 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
     return it->second;
   const ir::Function &f = model_.function(fn);
   checkMemory(f, batch);
-  codegen::CompiledFunction c = jit_->compile(f, bindings(batch));
+  codegen::CodegenOptions opts;
+  opts.profile = profiling_;
+  codegen::CompiledFunction c = jit_->compile(f, bindings(batch), opts);
   compileSeconds_ += c.compileSeconds;
+  if (c.profile)
+    profiles_[key] = c.profile;
   runtime::CompiledFn r;
   r.entry = c.entry;
   r.arenaBytes = c.arenaBytes;
@@ -348,6 +358,11 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
   for (auto &a : c.results)
     r.results.push_back({a.name, toDType(a.dtype), a.shape, runtime::Role::Input});
   return cache_.emplace(key, std::move(r)).first->second;
+}
+
+const std::vector<double> *Session::profile(const std::string &fn, int64_t batch) const {
+  auto it = profiles_.find({fn, batch});
+  return it == profiles_.end() ? nullptr : it->second.get();
 }
 
 void Session::initialize(uint64_t seed) {
@@ -383,20 +398,19 @@ std::map<std::string, std::string> Session::load(const std::string &path) {
       dst = &p->second;
     else if (auto s = state_.state.find(name); s != state_.state.end())
       dst = &s->second;
-    else if (name.find(".momentum") != std::string::npos || name.find(".adam_") != std::string::npos ||
-             name == "opt.t")
+    else if (name.find(".momentum") != std::string::npos || name.find(".adam_") != std::string::npos || name == "opt.t")
       continue; // state of another optimizer: start this one fresh
     else
-      throw runtime::Error("'" + path + "': tensor '" + name + "' is not a parameter of model '" +
-                           model_.lowered.name + "'");
+      throw runtime::Error("'" + path + "': tensor '" + name + "' is not a parameter of model '" + model_.lowered.name +
+                           "'");
     if (t.shape() != dst->shape() || t.dtype() != dst->dtype())
       throw runtime::Error("'" + path + "': tensor '" + name + "' is " + t.typeString() + " but the model needs " +
                            dst->typeString());
     if (t.dtype() == runtime::DType::F32)
       for (int64_t i = 0; i < t.numel(); ++i)
         if (!std::isfinite(t.f32()[i]))
-          throw runtime::Error(fmt::format("'{}': tensor '{}' holds a non-finite value ({}) at element {}", path,
-                                           name, t.f32()[i], i));
+          throw runtime::Error(
+              fmt::format("'{}': tensor '{}' holds a non-finite value ({}) at element {}", path, name, t.f32()[i], i));
     *dst = t;
   }
   for (auto &[name, t] : state_.params)

@@ -79,6 +79,11 @@ public:
   runtime::ModelState &state() { return state_; }
   codegen::JIT &jit() { return *jit_; }
   double compileSeconds() const { return compileSeconds_; }
+  /// Functions compiled from now on time each of their ops.
+  void setProfiling(bool on) { profiling_ = on; }
+  /// Seconds per op of `fn` at `batch` (see codegen::CompiledFunction::profile);
+  /// null unless it was compiled with profiling on.
+  const std::vector<double> *profile(const std::string &fn, int64_t batch) const;
   /// Checks the data fits the model's inputs and labels.
   void checkData(const runtime::Dataset &d, const std::string &what) const;
 
@@ -98,6 +103,8 @@ private:
   runtime::ModelState state_;
   std::unique_ptr<runtime::Trainer> trainer_;
   double compileSeconds_ = 0;
+  bool profiling_ = false;
+  std::map<std::pair<std::string, int64_t>, std::shared_ptr<std::vector<double>>> profiles_;
 };
 
 } // namespace nnc::driver

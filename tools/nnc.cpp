@@ -1,6 +1,7 @@
 // nnc: the command-line interface.
 //   nnc train FILE   compile, train, evaluate, save
 //   nnc eval FILE    evaluate a checkpoint
+//   nnc bench FILE   time compilation and a compiled step
 //   nnc check FILE   diagnostics only
 //   nnc emit KIND FILE   print a stage: ast, ir, grad, llvm, asm
 // Exit status: 0 success, 1 user error (after diagnostics), 2 usage error.
@@ -21,6 +22,7 @@
 #include <cmath>
 #include <iostream>
 #include <random>
+#include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,7 +32,9 @@ namespace {
 
 struct Options {
   std::string file, model, save, load, metricsJson, function = "train_step", kind, prompt, output;
-  int64_t length = 200;
+  int64_t length = 200, steps = 0;
+  double seconds = 1.0;
+  bool json = false, profile = false;
   double temperature = 1.0;
   std::optional<int64_t> epochs, batch, threads, limit;
   std::optional<double> lr;
@@ -198,8 +202,8 @@ int cmdSample(const Options &o, DiagnosticEngine &diags) {
   if (low.inputs.size() != 1 || low.inputs[0].type.dtype != ir::DType::I64 || low.inputs[0].type.rank() != 2 ||
       !low.inputs[0].type.shape[1].isStatic())
     throw runtime::Error("nnc sample needs a model whose one input is i64[N, T] byte ids, but '" + low.name + "' has " +
-                         (low.inputs.empty() ? std::string("no input") : "input '" + low.inputs[0].name + "' : " +
-                                                                              low.inputs[0].type.str()));
+                         (low.inputs.empty() ? std::string("no input")
+                                             : "input '" + low.inputs[0].name + "' : " + low.inputs[0].type.str()));
   std::string output = o.output.empty() ? (low.outputs.empty() ? "" : low.outputs[0]) : o.output;
   if (std::find(low.outputs.begin(), low.outputs.end(), output) == low.outputs.end())
     throw runtime::Error("model '" + low.name + "' has no output " + (output.empty() ? "" : "'" + output + "' ") +
@@ -236,6 +240,85 @@ int cmdSample(const Options &o, DiagnosticEngine &diags) {
     generated.push_back(char(next));
   }
   std::cout << o.prompt << generated << "\n";
+  return 0;
+}
+
+/// Prints the ops that took most of the time, with their IR text.
+void printProfile(const ir::Function &f, const std::vector<double> &seconds, int64_t calls) {
+  std::vector<std::string> lines;
+  std::istringstream text(ir::toString(f));
+  for (std::string line; std::getline(text, line);)
+    lines.push_back(line);
+  double total = 0;
+  std::vector<size_t> order;
+  for (size_t i = 0; i < seconds.size(); ++i) {
+    total += seconds[i];
+    order.push_back(i);
+  }
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) { return seconds[a] > seconds[b]; });
+  std::cout << fmt::format("profile of {} ({} calls; time per call):\n", f.name, calls);
+  double shown = 0;
+  for (size_t i : order) {
+    if (shown > 0.95 * total || seconds[i] <= 0)
+      break;
+    shown += seconds[i];
+    // Line 0 is the function's header; op i is line i + 1.
+    std::string what = i < f.ops.size() ? lines[i + 1] : "  (copying results)";
+    if (what.size() > 150)
+      what = what.substr(0, 147) + "...";
+    std::cout << fmt::format("{:9.4f} ms {:5.1f}% {}\n", seconds[i] / double(calls) * 1e3, 100 * seconds[i] / total,
+                             what);
+  }
+}
+
+/// Times one compiled function (a train step by default) on the first batch of
+/// the training data: JIT compile time, then per-call times after a warm-up.
+/// This is nnc's side of bench/: one line, or one JSON object with --json.
+int cmdBench(const Options &o, DiagnosticEngine &diags) {
+  auto src = driver::parseFile(o.file, diags);
+  if (!src)
+    return 1;
+  driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
+  applyOverrides(m, o);
+  if (o.threads)
+    runtime::setGlobalThreads(int(*o.threads));
+  driver::Session session(m);
+  session.setProfiling(o.profile);
+  session.initialize(m.config.seed);
+  driver::Data data = driver::loadData(m);
+  session.checkData(data.train, "training data");
+  int64_t batch = m.config.batch;
+  if (batch > data.train.size())
+    throw runtime::Error(fmt::format("batch {} is larger than the {} training examples", batch, data.train.size()));
+  runtime::Dataset first = runtime::take(data.train, batch);
+  const runtime::Tensor *labels = o.function == "predict" ? nullptr : &first.y;
+  int64_t minCalls = o.steps ? o.steps : 10, maxCalls = o.steps ? o.steps : 100000;
+  std::vector<double> t = session.trainer().timeCalls(o.function, first.x, labels, float(m.config.lr), 3, minCalls,
+                                                      maxCalls, o.steps ? 0.0 : o.seconds);
+  std::sort(t.begin(), t.end());
+  double median = t[t.size() / 2], best = t.front(), p90 = t[std::min(t.size() - 1, t.size() * 9 / 10)];
+  int threads = runtime::globalThreadPool().threads();
+  if (o.json) {
+    nlohmann::json j = {{"peer", "nnc"},
+                        {"model", m.lowered.name},
+                        {"function", o.function},
+                        {"batch", batch},
+                        {"threads", threads},
+                        {"ms", median * 1e3},
+                        {"min_ms", best * 1e3},
+                        {"p90_ms", p90 * 1e3},
+                        {"steps", int64_t(t.size())},
+                        {"compile_seconds", session.compileSeconds()},
+                        {"samples_per_second", double(batch) / median}};
+    std::cout << j.dump() << "\n";
+  } else {
+    std::cout << fmt::format("{} {} batch {} threads {}: compile {:.3f} s; {} calls, median {:.4f} ms (min {:.4f}, "
+                             "p90 {:.4f}), {:.0f} samples/s\n",
+                             m.lowered.name, o.function, batch, threads, session.compileSeconds(), t.size(),
+                             median * 1e3, best * 1e3, p90 * 1e3, double(batch) / median);
+  }
+  if (const std::vector<double> *prof = session.profile(o.function, batch))
+    printProfile(m.function(o.function), *prof, int64_t(t.size()) + 3);
   return 0;
 }
 
@@ -320,10 +403,9 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     runtime::EvalResult r = trainer.evaluate(d, topts.batch, cls);
     // Weights can be finite and still overflow the loss; never save those.
     if (!std::isfinite(r.loss))
-      throw runtime::Error(fmt::format("{}the loss on the {} data is {} with the {} weights{}",
-                                       evalOnly ? "" : "training diverged: ", split, r.loss,
-                                       evalOnly ? "checkpoint's" : "final",
-                                       evalOnly ? "" : " (try a smaller learning rate)"));
+      throw runtime::Error(fmt::format(
+          "{}the loss on the {} data is {} with the {} weights{}", evalOnly ? "" : "training diverged: ", split, r.loss,
+          evalOnly ? "checkpoint's" : "final", evalOnly ? "" : " (try a smaller learning rate)"));
     metrics[std::string(split) + "_loss"] = r.loss;
     if (cls)
       metrics[std::string(split) + "_accuracy"] = r.accuracy;
@@ -374,11 +456,12 @@ int main(int argc, char **argv) {
       "SEED");
   auto addModel = [&](CLI::App *c) { c->add_option("--model", o.model, "Model to use when the file has several"); };
   auto addTrainFlags = [&](CLI::App *c) {
-    c->add_option("--epochs", o.epochs, "Number of epochs (overrides the file)")->check(CLI::Range(int64_t(1), int64_t(1000000)));
-    c->add_option("--batch", o.batch, "Batch size (overrides the file)")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+    c->add_option("--epochs", o.epochs, "Number of epochs (overrides the file)")
+        ->check(CLI::Range(int64_t(1), int64_t(1000000)));
+    c->add_option("--batch", o.batch, "Batch size (overrides the file)")
+        ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
     c->add_option("--lr", o.lr, "Learning rate (overrides the file)")->check(finiteRate);
-    c->add_option("--seed", o.seed, "Random seed for initialization, shuffling and the split")
-        ->check(seedValue);
+    c->add_option("--seed", o.seed, "Random seed for initialization, shuffling and the split")->check(seedValue);
     c->add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::Range(int64_t(1), int64_t(1024)));
     c->add_option("--limit", o.limit,
                   "Use at most this many examples of each of the training, validation and test sets (quick runs)")
@@ -387,7 +470,8 @@ int main(int argc, char **argv) {
     c->add_flag("--quiet", o.quiet, "No per-epoch progress");
   };
 
-  CLI::App *train = app.add_subcommand("train", "Compile FILE, train it on the data its train block names, report metrics");
+  CLI::App *train =
+      app.add_subcommand("train", "Compile FILE, train it on the data its train block names, report metrics");
   train->add_option("FILE", o.file, "The .nn file")->required();
   addModel(train);
   addTrainFlags(train);
@@ -399,12 +483,13 @@ int main(int argc, char **argv) {
   eval->add_option("--load", o.load, "The safetensors checkpoint to evaluate")->required();
   addModel(eval);
   eval->add_option("--batch", o.batch, "Batch size")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
-  eval->add_option("--seed", o.seed, "Seed of the validation split (default: the checkpoint's)")
-      ->check(seedValue);
-  eval->add_option("--threads", o.threads, "Threads (default: all cores)")->check(CLI::Range(int64_t(1), int64_t(1024)));
+  eval->add_option("--seed", o.seed, "Seed of the validation split (default: the checkpoint's)")->check(seedValue);
+  eval->add_option("--threads", o.threads, "Threads (default: all cores)")
+      ->check(CLI::Range(int64_t(1), int64_t(1024)));
   eval->add_option("--metrics-json", o.metricsJson, "Write metrics as JSON to this file");
 
-  CLI::App *grad = app.add_subcommand("grad", "Write the loss and every gradient on the first training batch to a safetensors file");
+  CLI::App *grad =
+      app.add_subcommand("grad", "Write the loss and every gradient on the first training batch to a safetensors file");
   grad->add_option("FILE", o.file, "The .nn file")->required();
   grad->add_option("--load", o.load, "Parameters to use (default: freshly initialized)");
   grad->add_option("--out", o.save, "Output safetensors file")->required();
@@ -416,12 +501,32 @@ int main(int argc, char **argv) {
   sample->add_option("FILE", o.file, "The .nn file")->required();
   sample->add_option("--load", o.load, "Trained parameters (safetensors checkpoint)")->required();
   sample->add_option("--prompt", o.prompt, "Text to continue (default: a newline)");
-  sample->add_option("--length", o.length, "Bytes to generate (default 200)")->check(CLI::Range(int64_t(1), int64_t(1000000)));
-  sample->add_option("--temperature", o.temperature, "Below 1 sharpens the distribution, above 1 flattens it (default 1)")
+  sample->add_option("--length", o.length, "Bytes to generate (default 200)")
+      ->check(CLI::Range(int64_t(1), int64_t(1000000)));
+  sample
+      ->add_option("--temperature", o.temperature, "Below 1 sharpens the distribution, above 1 flattens it (default 1)")
       ->check(CLI::Range(0.01, 100.0));
   sample->add_option("--output", o.output, "Output holding the probabilities (default: the first)");
   sample->add_option("--seed", o.seed, "Random seed of the sampling (default: the file's)")->check(seedValue);
   addModel(sample);
+
+  CLI::App *bench = app.add_subcommand(
+      "bench",
+      "Time JIT compilation and one compiled step (a train step by default) on a batch of FILE's training data");
+  bench->add_option("FILE", o.file, "The .nn file")->required();
+  addModel(bench);
+  bench->add_option("--function", o.function, "train_step (default) | evaluate | predict")
+      ->check(CLI::IsMember({"train_step", "evaluate", "predict"}));
+  bench->add_option("--batch", o.batch, "Batch size (default: the file's)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  bench->add_option("--threads", o.threads, "Threads (default: all cores)")
+      ->check(CLI::Range(int64_t(1), int64_t(1024)));
+  bench->add_option("--steps", o.steps, "Timed calls (default: as many as fit in --seconds, at least 10)")
+      ->check(CLI::Range(int64_t(1), int64_t(100000000)));
+  bench->add_option("--seconds", o.seconds, "Time to spend measuring (default 1)")->check(CLI::Range(0.0, 3600.0));
+  bench->add_option("--seed", o.seed, "Seed for initialization and the validation split")->check(seedValue);
+  bench->add_flag("--json", o.json, "Print one JSON object instead of a line of text");
+  bench->add_flag("--profile", o.profile, "Also time each op and print where the time goes");
 
   CLI::App *check = app.add_subcommand("check", "Parse and check FILE; print diagnostics only");
   check->add_option("FILE", o.file, "The .nn file")->required();
@@ -434,7 +539,8 @@ int main(int argc, char **argv) {
   addModel(emit);
   emit->add_option("--function", o.function, "For llvm/asm: train_step | evaluate | predict | forward | grad")
       ->check(CLI::IsMember({"train_step", "evaluate", "predict", "forward", "grad"}));
-  emit->add_option("--batch", o.batch, "Batch size to specialize llvm/asm to")->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  emit->add_option("--batch", o.batch, "Batch size to specialize llvm/asm to")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   emit->add_flag("--no-opt", o.noOpt, "For llvm/asm: skip the O3 pipeline");
 
   // A misspelt command would otherwise read as "A subcommand is required".
@@ -471,6 +577,8 @@ int main(int argc, char **argv) {
       return cmdGrad(o, diags);
     if (sample->parsed())
       return cmdSample(o, diags);
+    if (bench->parsed())
+      return cmdBench(o, diags);
     return cmdTrain(o, diags, eval->parsed());
   } catch (const driver::CompileFailed &) {
     return 1;

@@ -54,11 +54,10 @@ TEST(ShapeRules, MatMulTransposes) {
 }
 
 TEST(ShapeRules, ReductionsReshapeTranspose) {
-  EXPECT_EQ(typeOf(inferType(OpKind::ReduceSum, {f32({N(), 3, 4})}, {{"axes", std::vector<int64_t>{1}}})),
-            "f32[N, 4]");
-  EXPECT_EQ(typeOf(inferType(OpKind::ReduceMax, {f32({N(), 3})},
-                             {{"axes", std::vector<int64_t>{0, 1}}, {"keepdims", true}})),
-            "f32[1, 1]");
+  EXPECT_EQ(typeOf(inferType(OpKind::ReduceSum, {f32({N(), 3, 4})}, {{"axes", std::vector<int64_t>{1}}})), "f32[N, 4]");
+  EXPECT_EQ(
+      typeOf(inferType(OpKind::ReduceMax, {f32({N(), 3})}, {{"axes", std::vector<int64_t>{0, 1}}, {"keepdims", true}})),
+      "f32[1, 1]");
   EXPECT_EQ(typeOf(inferType(OpKind::ReduceSum, {f32({N(), 3})}, {{"axes", std::vector<int64_t>{2}}})),
             "error: reduce_sum: axis 2 is out of range for f32[N, 3]");
   EXPECT_EQ(typeOf(inferType(OpKind::Reshape, {f32({N(), 8, 8})}, {{"shape", Shape{N(), 64}}})), "f32[N, 64]");
@@ -111,7 +110,8 @@ TEST(Parser, RoundTripsThePrinter) {
 TEST(Parser, ReportsLocatedErrors) {
   std::string errs;
   EXPECT_FALSE(parse("func @f(%x: f32[2] input) {\n  %0 = add %x, %q : f32[2]\n  return r = %0\n}\n", &errs));
-  EXPECT_EQ(errs, "test.nnir:2:16: error: use of undefined value '%q'\n  %0 = add %x, %q : f32[2]\n               ^~\n");
+  EXPECT_EQ(errs,
+            "test.nnir:2:16: error: use of undefined value '%q'\n  %0 = add %x, %q : f32[2]\n               ^~\n");
   EXPECT_FALSE(parse("func @f(%x: f32[2] input) {\n  %0 = neg %x : f32[3]\n  return r = %0\n}\n", &errs));
   EXPECT_NE(errs.find("type f32[3] does not match the type f32[2] that neg produces"), std::string::npos);
 }
@@ -186,11 +186,12 @@ TEST(Optimizers, AdamAddsMomentsAndAStepCounter) {
 }
 
 TEST(MemoryPlan, ReusesDeadBuffersAndWritesResultsInPlace) {
+  // softmax is not elementwise, so nothing here is fused.
   auto m = parse(R"(func @f(%x: f32[N, 256] input) {
-  %0 = exp %x : f32[N, 256]
-  %1 = exp %0 : f32[N, 256]
-  %2 = exp %1 : f32[N, 256]
-  %3 = exp %2 : f32[N, 256]
+  %0 = softmax %x : f32[N, 256]
+  %1 = softmax %0 : f32[N, 256]
+  %2 = softmax %1 : f32[N, 256]
+  %3 = softmax %2 : f32[N, 256]
   %4 = reshape %3 {shape = shape[N, 16, 16]} : f32[N, 16, 16]
   return r = %4
 }
@@ -199,14 +200,61 @@ TEST(MemoryPlan, ReusesDeadBuffersAndWritesResultsInPlace) {
   const Function &f = *m->functions[0];
   codegen::MemoryPlan p = codegen::planMemory(f, {{"N", 8}});
   const int64_t bytes = 8 * 256 * 4;
+  EXPECT_EQ(p.steps.at(&f).size(), 4u);
   // %0..%2 are intermediates, but never more than two are alive at once.
   EXPECT_EQ(p.arenaBytes, 2 * bytes);
   EXPECT_EQ(p.unplannedBytes, 3 * bytes);
-  // The last exp writes straight into the result (through the reshape view).
+  // The last softmax writes straight into the result (through the reshape view).
   EXPECT_EQ(p.resolve(f.results[0]).kind, codegen::Storage::Result);
   EXPECT_TRUE(p.copiedResults.empty());
   // An op's output never shares memory with its input.
   EXPECT_NE(p.storage.at(f.ops[0]->result).offset, p.storage.at(f.ops[1]->result).offset);
+}
+
+TEST(MemoryPlan, FusesElementwiseChainsIntoOneLoop) {
+  auto m = parse(R"(func @f(%x: f32[N, 256] input, %b: f32[256] param) {
+  %0 = add %x, %b : f32[N, 256]
+  %1 = exp %0 : f32[N, 256]
+  %2 = softmax %1 : f32[N, 256]
+  %3 = mul %1, %1 : f32[N, 256]
+  %4 = tanh %3 : f32[N, 256]
+  return r = %4, s = %2
+}
+)");
+  ASSERT_TRUE(m);
+  const Function &f = *m->functions[0];
+  codegen::MemoryPlan p = codegen::planMemory(f, {{"N", 8}});
+  const auto &steps = p.steps.at(&f);
+  // softmax reads %1, so the loop of add and exp ends before it; mul and tanh
+  // form a second loop.
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].size(), 2u);
+  EXPECT_EQ(steps[1][0], f.ops[2].get());
+  EXPECT_EQ(steps[2].size(), 2u);
+  // %0 and %3 never reach memory; %1 does, for softmax and mul.
+  EXPECT_EQ(p.storage.at(f.ops[0]->result).kind, codegen::Storage::Fused);
+  EXPECT_EQ(p.storage.at(f.ops[3]->result).kind, codegen::Storage::Fused);
+  EXPECT_EQ(p.storage.at(f.ops[1]->result).kind, codegen::Storage::Arena);
+  EXPECT_EQ(p.arenaBytes, 8 * 256 * 4);
+}
+
+TEST(MemoryPlan, ReadsAtAnotherIndexEndTheLoop) {
+  // The transpose reads %0 at other indices than it writes, so %0 must be
+  // in memory first: two loops.
+  auto m = parse(R"(func @f(%x: f32[64, 64] input) {
+  %0 = exp %x : f32[64, 64]
+  %1 = transpose %0 {perm = [1, 0]} : f32[64, 64]
+  %2 = add %1, %0 : f32[64, 64]
+  return r = %2
+}
+)");
+  ASSERT_TRUE(m);
+  const Function &f = *m->functions[0];
+  codegen::MemoryPlan p = codegen::planMemory(f, {});
+  ASSERT_EQ(p.steps.at(&f).size(), 2u);
+  EXPECT_EQ(p.steps.at(&f)[1].size(), 2u);
+  EXPECT_EQ(p.storage.at(f.ops[0]->result).kind, codegen::Storage::Arena);
+  EXPECT_EQ(p.storage.at(f.ops[1]->result).kind, codegen::Storage::Fused);
 }
 
 } // namespace

@@ -1,0 +1,139 @@
+// The GEMM micro-kernel in LLVM vector IR; see GemmKernel.h.
+#include "codegen/GemmKernel.h"
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/IR/Verifier.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include "support/Diagnostics.h"
+
+#include <vector>
+
+namespace nnc::codegen {
+
+GemmTile gemmTileFor(const std::string &features) {
+  if (features.find("+avx512f") != std::string::npos)
+    return {12, 32, 16};
+  if (features.find("+avx2") != std::string::npos && features.find("+fma") != std::string::npos)
+    return {6, 16, 8};
+  return {4, 8, 4}; // SSE: 8 xmm accumulators
+}
+
+std::unique_ptr<llvm::Module> buildGemmMicroKernel(llvm::LLVMContext &ctx, const GemmTile &tile,
+                                                   const std::string &name) {
+  auto m = std::make_unique<llvm::Module>("nnc.gemm", ctx);
+  llvm::IRBuilder<> b(ctx);
+  llvm::Type *f32 = b.getFloatTy(), *i64 = b.getInt64Ty();
+  llvm::PointerType *fp = f32->getPointerTo();
+  const int W = tile.width, MR = tile.mr, NV = tile.nr / tile.width;
+  auto *vecTy = llvm::FixedVectorType::get(f32, unsigned(W));
+  auto *fnTy = llvm::FunctionType::get(b.getVoidTy(), {i64, fp, i64, i64, fp, i64, fp, i64, i64, i64, i64}, false);
+  auto *fn = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, name, *m);
+  const char *argNames[] = {"K", "A", "rsA", "csA", "B", "rsB", "C", "ldc", "m", "n", "acc"};
+  for (unsigned i = 0; i < fn->arg_size(); ++i)
+    fn->getArg(i)->setName(argNames[i]);
+  for (unsigned i : {1u, 4u, 6u})
+    fn->addParamAttr(i, llvm::Attribute::NoAlias);
+  llvm::Value *K = fn->getArg(0), *A = fn->getArg(1), *rsA = fn->getArg(2), *csA = fn->getArg(3), *B = fn->getArg(4),
+              *rsB = fn->getArg(5), *C = fn->getArg(6), *ldc = fn->getArg(7), *rows = fn->getArg(8),
+              *cols = fn->getArg(9), *acc = fn->getArg(10);
+
+  auto *entry = llvm::BasicBlock::Create(ctx, "entry", fn);
+  auto *loop = llvm::BasicBlock::Create(ctx, "k.loop", fn);
+  auto *done = llvm::BasicBlock::Create(ctx, "k.done", fn);
+  b.SetInsertPoint(entry);
+  // Lane j of vector v is a column < n.
+  std::vector<llvm::Value *> masks;
+  for (int v = 0; v < NV; ++v) {
+    std::vector<llvm::Constant *> lanes;
+    for (int j = 0; j < W; ++j)
+      lanes.push_back(b.getInt64(uint64_t(v * W + j)));
+    masks.push_back(b.CreateICmpSLT(llvm::ConstantVector::get(lanes), b.CreateVectorSplat(unsigned(W), cols), "mask"));
+  }
+  // Rows past m read row m - 1 (always valid) and are not stored.
+  std::vector<llvm::Value *> rowA;
+  for (int r = 0; r < MR; ++r) {
+    llvm::Value *ri = b.CreateSelect(b.CreateICmpSLT(b.getInt64(uint64_t(r)), rows), b.getInt64(uint64_t(r)),
+                                     b.CreateSub(rows, b.getInt64(1)));
+    rowA.push_back(b.CreateInBoundsGEP(f32, A, b.CreateMul(ri, rsA), "a.row"));
+  }
+  llvm::Value *zero = llvm::Constant::getNullValue(vecTy);
+  b.CreateCondBr(b.CreateICmpSGT(K, b.getInt64(0)), loop, done);
+
+  b.SetInsertPoint(loop);
+  llvm::PHINode *k = b.CreatePHI(i64, 2, "k");
+  k->addIncoming(b.getInt64(0), entry);
+  std::vector<llvm::PHINode *> accPhi;
+  for (int i = 0; i < MR * NV; ++i) {
+    accPhi.push_back(b.CreatePHI(vecTy, 2, "c"));
+    accPhi.back()->addIncoming(zero, entry);
+  }
+  llvm::Function *fma = llvm::Intrinsic::getDeclaration(m.get(), llvm::Intrinsic::fma, {vecTy});
+  llvm::Value *bRow = b.CreateInBoundsGEP(f32, B, b.CreateMul(k, rsB));
+  std::vector<llvm::Value *> bv;
+  for (int v = 0; v < NV; ++v) {
+    llvm::Value *p =
+        b.CreateBitCast(b.CreateInBoundsGEP(f32, bRow, b.getInt64(uint64_t(v * W))), vecTy->getPointerTo());
+    bv.push_back(b.CreateMaskedLoad(vecTy, p, llvm::Align(4), masks[size_t(v)], zero, "b"));
+  }
+  llvm::Value *kOff = b.CreateMul(k, csA);
+  std::vector<llvm::Value *> next(accPhi.size());
+  for (int r = 0; r < MR; ++r) {
+    llvm::Value *a = b.CreateLoad(f32, b.CreateInBoundsGEP(f32, rowA[size_t(r)], kOff), "a");
+    llvm::Value *splat = b.CreateVectorSplat(unsigned(W), a);
+    for (int v = 0; v < NV; ++v)
+      next[size_t(r * NV + v)] = b.CreateCall(fma, {splat, bv[size_t(v)], accPhi[size_t(r * NV + v)]});
+  }
+  llvm::Value *k1 = b.CreateNUWAdd(k, b.getInt64(1));
+  k->addIncoming(k1, loop);
+  for (size_t i = 0; i < accPhi.size(); ++i)
+    accPhi[i]->addIncoming(next[i], loop);
+  b.CreateCondBr(b.CreateICmpSLT(k1, K), loop, done);
+
+  // Store the tile: rows below m, columns under the masks, adding C's old
+  // values when accumulating.
+  b.SetInsertPoint(done);
+  std::vector<llvm::PHINode *> result;
+  for (size_t i = 0; i < accPhi.size(); ++i) {
+    result.push_back(b.CreatePHI(vecTy, 2, "c.final"));
+    result.back()->addIncoming(zero, entry);
+    result.back()->addIncoming(next[i], loop);
+  }
+  auto *plain = llvm::BasicBlock::Create(ctx, "store", fn);
+  auto *adding = llvm::BasicBlock::Create(ctx, "store.add", fn);
+  auto *exit = llvm::BasicBlock::Create(ctx, "exit", fn);
+  b.CreateCondBr(b.CreateICmpNE(acc, b.getInt64(0)), adding, plain);
+  for (bool add : {false, true}) {
+    b.SetInsertPoint(add ? adding : plain);
+    for (int r = 0; r < MR; ++r) {
+      auto *store = llvm::BasicBlock::Create(ctx, "row" + std::to_string(r), fn);
+      auto *after = llvm::BasicBlock::Create(ctx, "row" + std::to_string(r) + ".done", fn);
+      b.CreateCondBr(b.CreateICmpSLT(b.getInt64(uint64_t(r)), rows), store, after);
+      b.SetInsertPoint(store);
+      llvm::Value *cRow = b.CreateInBoundsGEP(f32, C, b.CreateMul(b.getInt64(uint64_t(r)), ldc));
+      for (int v = 0; v < NV; ++v) {
+        llvm::Value *p =
+            b.CreateBitCast(b.CreateInBoundsGEP(f32, cRow, b.getInt64(uint64_t(v * W))), vecTy->getPointerTo());
+        llvm::Value *val = result[size_t(r * NV + v)];
+        if (add)
+          val = b.CreateFAdd(val, b.CreateMaskedLoad(vecTy, p, llvm::Align(4), masks[size_t(v)], zero, "c.old"));
+        b.CreateMaskedStore(val, p, llvm::Align(4), masks[size_t(v)]);
+      }
+      b.CreateBr(after);
+      b.SetInsertPoint(after);
+    }
+    b.CreateBr(exit);
+  }
+  b.SetInsertPoint(exit);
+  b.CreateRetVoid();
+
+  std::string err;
+  llvm::raw_string_ostream os(err);
+  NNC_ASSERT(!llvm::verifyModule(*m, &os)) << "invalid GEMM micro-kernel: " << os.str();
+  return m;
+}
+
+} // namespace nnc::codegen

@@ -1,0 +1,170 @@
+// Blocking, packing and threading around the GEMM micro-kernel; see Gemm.h.
+//
+// For each matrix of the stack, columns go in blocks of NC and depth in
+// blocks of KC. When B's block is read by more than a few row tiles (or its
+// rows are not contiguous), it is first copied into panels of NR columns,
+// KC x NR each and contiguous, so the micro-kernel streams it from L2 while
+// its MR rows of A stay in L1 across the panels. A is read in place through
+// its strides. Work is split over the thread pool by matrices of the stack,
+// else by column panels, else by row tiles.
+#include "runtime/Gemm.h"
+
+#include "runtime/ThreadPool.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+namespace nnc::runtime {
+
+namespace {
+
+void scalarMicroKernel(int64_t K, const float *A, int64_t rsA, int64_t csA, const float *B, int64_t rsB, float *C,
+                       int64_t ldc, int64_t m, int64_t n, int64_t accumulate) {
+  for (int64_t r = 0; r < m; ++r)
+    for (int64_t j = 0; j < n; ++j) {
+      float s = 0;
+      for (int64_t k = 0; k < K; ++k)
+        s += A[r * rsA + k * csA] * B[k * rsB + j];
+      C[r * ldc + j] = accumulate ? C[r * ldc + j] + s : s;
+    }
+}
+
+struct Kernel {
+  GemmMicroKernel fn = scalarMicroKernel;
+  int mr = 4, nr = 16;
+  std::string tile = "4x16";
+};
+Kernel kernel;
+
+constexpr int64_t KC = 256; ///< depth of a block: MR rows of A (12 KiB at MR 12) stay in L1
+constexpr int64_t NC = 512; ///< columns of a block: KC x NC of B (512 KiB) stays in L2
+
+/// A 64-byte aligned buffer per thread for packed panels of B.
+float *packBuffer(int64_t floats) {
+  struct Free {
+    void operator()(float *p) const { std::free(p); }
+  };
+  thread_local std::unique_ptr<float, Free> buf;
+  thread_local int64_t capacity = 0;
+  if (capacity < floats) {
+    buf.reset(static_cast<float *>(std::aligned_alloc(64, size_t((floats * 4 + 63) / 64 * 64))));
+    if (!buf) {
+      std::fprintf(stderr, "nnc: error: out of memory packing a matrix product\n");
+      std::abort();
+    }
+    capacity = floats;
+  }
+  return buf.get();
+}
+
+/// Columns [j0, j1) and rows [i0, i1) of one matrix product.
+void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int64_t i0, int64_t i1, int64_t j0,
+               int64_t j1) {
+  const int64_t MR = kernel.mr, NR = kernel.nr;
+  int64_t rows = i1 - i0;
+  // Packing pays when B's block is read by several row tiles, and is needed
+  // when B's rows are not contiguous.
+  bool pack = d.csB != 1 || rows > 2 * MR;
+  for (int64_t jc = j0; jc < j1; jc += NC) {
+    int64_t nc = std::min(NC, j1 - jc);
+    for (int64_t pc = 0; pc < d.K || pc == 0; pc += KC) {
+      int64_t kc = std::min(KC, d.K - pc);
+      bool acc = d.accumulate || pc > 0;
+      const float *Bblock = B + pc * d.rsB + jc * d.csB;
+      float *packed = nullptr;
+      int64_t panels = (nc + NR - 1) / NR;
+      if (pack) {
+        packed = packBuffer(panels * kc * NR);
+        for (int64_t p = 0; p < panels; ++p) {
+          float *dst = packed + p * kc * NR;
+          int64_t cols = std::min(NR, nc - p * NR);
+          for (int64_t k = 0; k < kc; ++k) {
+            const float *src = Bblock + k * d.rsB + p * NR * d.csB;
+            int64_t j = 0;
+            if (d.csB == 1)
+              for (; j < cols; ++j)
+                dst[k * NR + j] = src[j];
+            else
+              for (; j < cols; ++j)
+                dst[k * NR + j] = src[j * d.csB];
+            for (; j < NR; ++j)
+              dst[k * NR + j] = 0;
+          }
+        }
+      }
+      for (int64_t ir = i0; ir < i1; ir += MR) {
+        int64_t m = std::min(MR, i1 - ir);
+        const float *Arows = A + ir * d.rsA + pc * d.csA;
+        for (int64_t p = 0; p < panels; ++p) {
+          int64_t n = std::min(NR, nc - p * NR);
+          float *Ctile = C + ir * d.ldc + jc + p * NR;
+          if (pack)
+            kernel.fn(kc, Arows, d.rsA, d.csA, packed + p * kc * NR, NR, Ctile, d.ldc, m, n, acc);
+          else
+            kernel.fn(kc, Arows, d.rsA, d.csA, Bblock + p * NR, d.rsB, Ctile, d.ldc, m, n, acc);
+        }
+      }
+      if (d.K == 0)
+        break;
+    }
+  }
+}
+
+} // namespace
+
+void setGemmMicroKernel(GemmMicroKernel fn, int mr, int nr) {
+  kernel.fn = fn;
+  kernel.mr = mr;
+  kernel.nr = nr;
+  kernel.tile = std::to_string(mr) + "x" + std::to_string(nr);
+}
+
+const char *gemmTile() { return kernel.tile.c_str(); }
+
+void sgemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B, float *C) {
+  GemmDesc d{1, M, N, K, K, 1, 0, N, 1, 0, N, 0, 0};
+  nnc_rt_sgemm(&d, A, B, C);
+}
+
+} // namespace nnc::runtime
+
+extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A, const float *B, float *C) {
+  using namespace nnc::runtime;
+  const GemmDesc &d = *desc;
+  if (d.M <= 0 || d.N <= 0)
+    return;
+  const int64_t MR = kernel.mr, NR = kernel.nr;
+  int64_t flops = 2 * d.batch * d.M * d.N * std::max<int64_t>(d.K, 1);
+  ThreadPool &pool = globalThreadPool();
+  int threads = flops < (1 << 18) ? 1 : pool.threads();
+  int64_t colPanels = (d.N + NR - 1) / NR, rowTiles = (d.M + MR - 1) / MR;
+  auto matrix = [&](int64_t b, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
+    gemmBlock(d, A + b * d.bsA, B + b * d.bsB, C + b * d.bsC, i0, i1, j0, j1);
+  };
+  try {
+    if (threads == 1) {
+      for (int64_t b = 0; b < d.batch; ++b)
+        matrix(b, 0, d.M, 0, d.N);
+    } else if (d.batch >= threads) {
+      pool.parallelFor(d.batch, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t b = b0; b < b1; ++b)
+          matrix(b, 0, d.M, 0, d.N);
+      });
+    } else if (colPanels >= 2 * threads || colPanels >= rowTiles) {
+      // Each thread takes whole panels of columns: B is split, not copied twice.
+      for (int64_t b = 0; b < d.batch; ++b)
+        pool.parallelFor(colPanels, 1,
+                         [&](int64_t p0, int64_t p1) { matrix(b, 0, d.M, p0 * NR, std::min(d.N, p1 * NR)); });
+    } else {
+      for (int64_t b = 0; b < d.batch; ++b)
+        pool.parallelFor(rowTiles, 1,
+                         [&](int64_t t0, int64_t t1) { matrix(b, t0 * MR, std::min(d.M, t1 * MR), 0, d.N); });
+    }
+  } catch (const std::exception &e) {
+    std::fprintf(stderr, "nnc: error: matrix product failed: %s\n", e.what());
+    std::abort();
+  }
+}

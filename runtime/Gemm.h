@@ -1,0 +1,45 @@
+// Single-precision matrix products for compiled code: C (+)= A * B over a
+// stack of matrices, any strides for A and B. The innermost computation is a
+// register-blocked micro-kernel that the code generator emits as LLVM vector
+// IR for the host CPU (codegen/GemmKernel.cpp) and registers here; this file
+// is the blocking around it: cache blocks of K, packing of B into
+// contiguous panels when they are reused, and the split over threads.
+#pragma once
+
+#include <cstdint>
+
+namespace nnc::runtime {
+
+/// C[b](i, j) (+)= sum_k A[b](i, k) * B[b](k, j), where
+///   A[b](i, k) = A[b * bsA + i * rsA + k * csA]
+///   B[b](k, j) = B[b * bsB + k * rsB + j * csB]
+///   C[b](i, j) = C[b * bsC + i * ldc + j]
+/// The layout is an array of int64 so compiled code can pass a constant.
+struct GemmDesc {
+  int64_t batch, M, N, K;
+  int64_t rsA, csA, bsA;
+  int64_t rsB, csB, bsB;
+  int64_t ldc, bsC;
+  int64_t accumulate; ///< 1: C += A * B, 0: C = A * B
+};
+
+/// The micro-kernel: C[r * ldc + j] (+)= sum_k A[r * rsA + k * csA] * B[k * rsB + j]
+/// for r < m <= MR rows and j < n <= NR columns. B's rows are contiguous and
+/// may be read up to NR columns (the kernel masks them at n); rows r >= m of A
+/// are not read.
+using GemmMicroKernel = void (*)(int64_t K, const float *A, int64_t rsA, int64_t csA, const float *B, int64_t rsB,
+                                 float *C, int64_t ldc, int64_t m, int64_t n, int64_t accumulate);
+
+/// Installs the micro-kernel and its tile (MR rows, NR columns). Until one is
+/// installed, a portable scalar kernel is used.
+void setGemmMicroKernel(GemmMicroKernel kernel, int mr, int nr);
+/// The installed tile, as "MRxNR".
+const char *gemmTile();
+
+/// C = A * B with row-major, dense operands (for tests and tools).
+void sgemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B, float *C);
+
+} // namespace nnc::runtime
+
+/// Entry point for compiled code; see GemmDesc.
+extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A, const float *B, float *C);
