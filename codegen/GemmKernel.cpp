@@ -30,16 +30,15 @@ std::unique_ptr<llvm::Module> buildGemmMicroKernel(llvm::LLVMContext &ctx, const
   llvm::PointerType *fp = f32->getPointerTo();
   const int W = tile.width, MR = tile.mr, NV = tile.nr / tile.width;
   auto *vecTy = llvm::FixedVectorType::get(f32, unsigned(W));
-  auto *fnTy = llvm::FunctionType::get(b.getVoidTy(), {i64, fp, i64, i64, fp, i64, fp, i64, i64, i64, i64}, false);
+  auto *fnTy = llvm::FunctionType::get(b.getVoidTy(), {i64, fp, fp, i64, fp, i64, i64, i64, i64}, false);
   auto *fn = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, name, *m);
-  const char *argNames[] = {"K", "A", "rsA", "csA", "B", "rsB", "C", "ldc", "m", "n", "acc"};
+  const char *argNames[] = {"K", "A", "B", "rsB", "C", "ldc", "m", "n", "acc"};
   for (unsigned i = 0; i < fn->arg_size(); ++i)
     fn->getArg(i)->setName(argNames[i]);
-  for (unsigned i : {1u, 4u, 6u})
+  for (unsigned i : {1u, 2u, 4u})
     fn->addParamAttr(i, llvm::Attribute::NoAlias);
-  llvm::Value *K = fn->getArg(0), *A = fn->getArg(1), *rsA = fn->getArg(2), *csA = fn->getArg(3), *B = fn->getArg(4),
-              *rsB = fn->getArg(5), *C = fn->getArg(6), *ldc = fn->getArg(7), *rows = fn->getArg(8),
-              *cols = fn->getArg(9), *acc = fn->getArg(10);
+  llvm::Value *K = fn->getArg(0), *A = fn->getArg(1), *B = fn->getArg(2), *rsB = fn->getArg(3), *C = fn->getArg(4),
+              *ldc = fn->getArg(5), *rows = fn->getArg(6), *cols = fn->getArg(7), *acc = fn->getArg(8);
 
   auto *entry = llvm::BasicBlock::Create(ctx, "entry", fn);
   auto *loop = llvm::BasicBlock::Create(ctx, "k.loop", fn);
@@ -52,13 +51,6 @@ std::unique_ptr<llvm::Module> buildGemmMicroKernel(llvm::LLVMContext &ctx, const
     for (int j = 0; j < W; ++j)
       lanes.push_back(b.getInt64(uint64_t(v * W + j)));
     masks.push_back(b.CreateICmpSLT(llvm::ConstantVector::get(lanes), b.CreateVectorSplat(unsigned(W), cols), "mask"));
-  }
-  // Rows past m read row m - 1 (always valid) and are not stored.
-  std::vector<llvm::Value *> rowA;
-  for (int r = 0; r < MR; ++r) {
-    llvm::Value *ri = b.CreateSelect(b.CreateICmpSLT(b.getInt64(uint64_t(r)), rows), b.getInt64(uint64_t(r)),
-                                     b.CreateSub(rows, b.getInt64(1)));
-    rowA.push_back(b.CreateInBoundsGEP(f32, A, b.CreateMul(ri, rsA), "a.row"));
   }
   llvm::Value *zero = llvm::Constant::getNullValue(vecTy);
   b.CreateCondBr(b.CreateICmpSGT(K, b.getInt64(0)), loop, done);
@@ -79,10 +71,11 @@ std::unique_ptr<llvm::Module> buildGemmMicroKernel(llvm::LLVMContext &ctx, const
         b.CreateBitCast(b.CreateInBoundsGEP(f32, bRow, b.getInt64(uint64_t(v * W))), vecTy->getPointerTo());
     bv.push_back(b.CreateMaskedLoad(vecTy, p, llvm::Align(4), masks[size_t(v)], zero, "b"));
   }
-  llvm::Value *kOff = b.CreateMul(k, csA);
+  // A is packed k-major: its MR values for this k are contiguous.
+  llvm::Value *aStep = b.CreateInBoundsGEP(f32, A, b.CreateMul(k, b.getInt64(uint64_t(MR))));
   std::vector<llvm::Value *> next(accPhi.size());
   for (int r = 0; r < MR; ++r) {
-    llvm::Value *a = b.CreateLoad(f32, b.CreateInBoundsGEP(f32, rowA[size_t(r)], kOff), "a");
+    llvm::Value *a = b.CreateLoad(f32, b.CreateInBoundsGEP(f32, aStep, b.getInt64(uint64_t(r))), "a");
     llvm::Value *splat = b.CreateVectorSplat(unsigned(W), a);
     for (int v = 0; v < NV; ++v)
       next[size_t(r * NV + v)] = b.CreateCall(fma, {splat, bv[size_t(v)], accPhi[size_t(r * NV + v)]});
@@ -91,7 +84,14 @@ std::unique_ptr<llvm::Module> buildGemmMicroKernel(llvm::LLVMContext &ctx, const
   k->addIncoming(k1, loop);
   for (size_t i = 0; i < accPhi.size(); ++i)
     accPhi[i]->addIncoming(next[i], loop);
-  b.CreateCondBr(b.CreateICmpSLT(k1, K), loop, done);
+  auto *latch = b.CreateCondBr(b.CreateICmpSLT(k1, K), loop, done);
+  // Unrolled 4 times (with a remainder loop) to spread the loop's own
+  // instructions over more multiply-adds.
+  llvm::Metadata *unroll[] = {llvm::MDString::get(ctx, "llvm.loop.unroll.count"),
+                              llvm::ConstantAsMetadata::get(b.getInt32(4))};
+  auto *self = llvm::MDNode::getDistinct(ctx, {nullptr, llvm::MDNode::get(ctx, unroll)});
+  self->replaceOperandWith(0, self);
+  latch->setMetadata(llvm::LLVMContext::MD_loop, self);
 
   // Store the tile: rows below m, columns under the masks, adding C's old
   // values when accumulating.

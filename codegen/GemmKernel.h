@@ -22,8 +22,8 @@ struct GemmTile {
 /// The tile for a CPU with these LLVM target features ("+avx512f,...").
 GemmTile gemmTileFor(const std::string &features);
 
-/// A module defining `void name(i64 K, float* A, i64 rsA, i64 csA, float* B,
-/// i64 rsB, float* C, i64 ldc, i64 m, i64 n, i64 accumulate)`.
+/// A module defining `void name(i64 K, float* A, float* B, i64 rsB, float* C,
+/// i64 ldc, i64 m, i64 n, i64 accumulate)`; see runtime::GemmMicroKernel.
 std::unique_ptr<llvm::Module> buildGemmMicroKernel(llvm::LLVMContext &ctx, const GemmTile &tile,
                                                    const std::string &name);
 

@@ -49,7 +49,7 @@ void initLLVM() {
 /// Runs the O3 pipeline for `tm` on `m` (loop unrolling off: full unrolling
 /// of constant-trip loops tripled compile time and, with vectorized bodies
 /// already interleaved, did not make steps faster).
-void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm) {
+void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, bool unroll = false) {
   llvm::LoopAnalysisManager lam;
   llvm::FunctionAnalysisManager fam;
   llvm::CGSCCAnalysisManager cgam;
@@ -57,7 +57,7 @@ void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm) {
   llvm::PipelineTuningOptions pto;
   pto.LoopVectorization = true;
   pto.SLPVectorization = true;
-  pto.LoopUnrolling = false;
+  pto.LoopUnrolling = unroll;
   llvm::PassBuilder pb(&tm, pto);
   pb.registerModuleAnalyses(mam);
   pb.registerCGSCCAnalyses(cgam);
@@ -98,7 +98,7 @@ void installGemmKernel(llvm::orc::JITTargetMachineBuilder jtmb, llvm::TargetMach
     auto ctx = std::make_unique<llvm::LLVMContext>();
     auto m = buildGemmMicroKernel(*ctx, tile, "nnc_sgemm_kernel");
     setHostAttributes(*m, tm);
-    optimizeModule(*m, tm);
+    optimizeModule(*m, tm, /*unroll=*/true);
     if (auto err = (*jit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
       throw std::runtime_error("cannot compile the GEMM kernel: " + errorText(std::move(err)));
     auto sym = (*jit)->lookup("nnc_sgemm_kernel");
@@ -213,7 +213,7 @@ static void linkGemmKernel(llvm::Module &m, llvm::TargetMachine &tm, bool optimi
   auto k = buildGemmMicroKernel(m.getContext(), gemmTileFor(tm.getTargetFeatureString().str()), "nnc_sgemm_kernel");
   setHostAttributes(*k, tm);
   if (optimize)
-    optimizeModule(*k, tm);
+    optimizeModule(*k, tm, /*unroll=*/true);
   if (llvm::Linker::linkModules(m, std::move(k)))
     throw std::runtime_error("cannot link the GEMM micro-kernel");
 }

@@ -4,9 +4,8 @@
 // blocks of KC. When B's block is read by more than a few row tiles (or its
 // rows are not contiguous), it is first copied into panels of NR columns,
 // KC x NR each and contiguous, so the micro-kernel streams it from L2 while
-// its MR rows of A stay in L1 across the panels. A is read in place through
-// its strides. Work is split over the thread pool by matrices of the stack,
-// else by column panels, else by row tiles.
+// its MR rows of A, packed k-major, stay in L1 across the panels. Work is split over the thread pool by matrices of the
+// stack, else by column panels, else by row tiles.
 #include "runtime/Gemm.h"
 
 #include "runtime/ThreadPool.h"
@@ -14,6 +13,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -21,20 +21,22 @@ namespace nnc::runtime {
 
 namespace {
 
-void scalarMicroKernel(int64_t K, const float *A, int64_t rsA, int64_t csA, const float *B, int64_t rsB, float *C,
-                       int64_t ldc, int64_t m, int64_t n, int64_t accumulate) {
+constexpr int64_t kScalarMR = 4;
+
+void scalarMicroKernel(int64_t K, const float *A, const float *B, int64_t rsB, float *C, int64_t ldc, int64_t m,
+                       int64_t n, int64_t accumulate) {
   for (int64_t r = 0; r < m; ++r)
     for (int64_t j = 0; j < n; ++j) {
       float s = 0;
       for (int64_t k = 0; k < K; ++k)
-        s += A[r * rsA + k * csA] * B[k * rsB + j];
+        s += A[k * kScalarMR + r] * B[k * rsB + j];
       C[r * ldc + j] = accumulate ? C[r * ldc + j] + s : s;
     }
 }
 
 struct Kernel {
   GemmMicroKernel fn = scalarMicroKernel;
-  int mr = 4, nr = 16;
+  int mr = int(kScalarMR), nr = 16;
   std::string tile = "4x16";
 };
 Kernel kernel;
@@ -42,22 +44,70 @@ Kernel kernel;
 constexpr int64_t KC = 256; ///< depth of a block: MR rows of A (12 KiB at MR 12) stay in L1
 constexpr int64_t NC = 512; ///< columns of a block: KC x NC of B (512 KiB) stays in L2
 
-/// A 64-byte aligned buffer per thread for packed panels of B.
-float *packBuffer(int64_t floats) {
+/// A 64-byte aligned buffer per thread for packed panels: `which` 0 for B's
+/// block, 1 for A's micro-panel.
+float *packBuffer(int which, int64_t floats) {
   struct Free {
     void operator()(float *p) const { std::free(p); }
   };
-  thread_local std::unique_ptr<float, Free> buf;
-  thread_local int64_t capacity = 0;
-  if (capacity < floats) {
-    buf.reset(static_cast<float *>(std::aligned_alloc(64, size_t((floats * 4 + 63) / 64 * 64))));
-    if (!buf) {
+  thread_local std::unique_ptr<float, Free> buf[2];
+  thread_local int64_t capacity[2] = {0, 0};
+  if (capacity[which] < floats) {
+    buf[which].reset(
+        static_cast<float *>(std::aligned_alloc(64, size_t((std::max<int64_t>(floats, 1) * 4 + 63) / 64 * 64))));
+    if (!buf[which]) {
       std::fprintf(stderr, "nnc: error: out of memory packing a matrix product\n");
       std::abort();
     }
-    capacity = floats;
+    capacity[which] = floats;
   }
-  return buf.get();
+  return buf[which].get();
+}
+
+/// Copies m rows of A (kc columns) into a panel, k-major: out[k * MR + r],
+/// zero for rows m..MR-1, so the kernel reads them contiguously and rows far
+/// apart in memory do not fight over the same L1 sets. The loops read along
+/// whichever of A's strides is 1.
+void packA(const float *A, int64_t rsA, int64_t csA, int64_t m, int64_t kc, int64_t MR, float *out) {
+  if (m < MR)
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t r = m; r < MR; ++r)
+        out[k * MR + r] = 0;
+  if (csA == 1) {
+    for (int64_t r = 0; r < m; ++r)
+      for (int64_t k = 0; k < kc; ++k)
+        out[k * MR + r] = A[r * rsA + k];
+  } else {
+    for (int64_t k = 0; k < kc; ++k)
+      for (int64_t r = 0; r < m; ++r)
+        out[k * MR + r] = A[r * rsA + k * csA];
+  }
+}
+
+/// Copies a kc x nc block of B into panels of NR columns, each kc x NR and
+/// contiguous, zero past nc.
+void packB(const float *B, int64_t rsB, int64_t csB, int64_t kc, int64_t nc, int64_t NR, float *out) {
+  int64_t panels = (nc + NR - 1) / NR;
+  for (int64_t p = 0; p < panels; ++p) {
+    float *dst = out + p * kc * NR;
+    int64_t cols = std::min(NR, nc - p * NR);
+    const float *src = B + p * NR * csB;
+    if (csB == 1) {
+      for (int64_t k = 0; k < kc; ++k) {
+        std::memcpy(dst + k * NR, src + k * rsB, size_t(cols) * sizeof(float));
+        for (int64_t j = cols; j < NR; ++j)
+          dst[k * NR + j] = 0;
+      }
+    } else {
+      // Transposed B: each column is contiguous along k.
+      for (int64_t j = 0; j < cols; ++j)
+        for (int64_t k = 0; k < kc; ++k)
+          dst[k * NR + j] = src[j * csB + k * rsB];
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t j = cols; j < NR; ++j)
+          dst[k * NR + j] = 0;
+    }
+  }
 }
 
 /// Columns [j0, j1) and rows [i0, i1) of one matrix product.
@@ -77,34 +127,20 @@ void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int6
       float *packed = nullptr;
       int64_t panels = (nc + NR - 1) / NR;
       if (pack) {
-        packed = packBuffer(panels * kc * NR);
-        for (int64_t p = 0; p < panels; ++p) {
-          float *dst = packed + p * kc * NR;
-          int64_t cols = std::min(NR, nc - p * NR);
-          for (int64_t k = 0; k < kc; ++k) {
-            const float *src = Bblock + k * d.rsB + p * NR * d.csB;
-            int64_t j = 0;
-            if (d.csB == 1)
-              for (; j < cols; ++j)
-                dst[k * NR + j] = src[j];
-            else
-              for (; j < cols; ++j)
-                dst[k * NR + j] = src[j * d.csB];
-            for (; j < NR; ++j)
-              dst[k * NR + j] = 0;
-          }
-        }
+        packed = packBuffer(0, panels * kc * NR);
+        packB(Bblock, d.rsB, d.csB, kc, nc, NR, packed);
       }
+      float *Apanel = packBuffer(1, kc * MR);
       for (int64_t ir = i0; ir < i1; ir += MR) {
         int64_t m = std::min(MR, i1 - ir);
-        const float *Arows = A + ir * d.rsA + pc * d.csA;
+        packA(A + ir * d.rsA + pc * d.csA, d.rsA, d.csA, m, kc, MR, Apanel);
         for (int64_t p = 0; p < panels; ++p) {
           int64_t n = std::min(NR, nc - p * NR);
           float *Ctile = C + ir * d.ldc + jc + p * NR;
           if (pack)
-            kernel.fn(kc, Arows, d.rsA, d.csA, packed + p * kc * NR, NR, Ctile, d.ldc, m, n, acc);
+            kernel.fn(kc, Apanel, packed + p * kc * NR, NR, Ctile, d.ldc, m, n, acc);
           else
-            kernel.fn(kc, Arows, d.rsA, d.csA, Bblock + p * NR, d.rsB, Ctile, d.ldc, m, n, acc);
+            kernel.fn(kc, Apanel, Bblock + p * NR, d.rsB, Ctile, d.ldc, m, n, acc);
         }
       }
       if (d.K == 0)

@@ -23,12 +23,12 @@ struct GemmDesc {
   int64_t accumulate; ///< 1: C += A * B, 0: C = A * B
 };
 
-/// The micro-kernel: C[r * ldc + j] (+)= sum_k A[r * rsA + k * csA] * B[k * rsB + j]
-/// for r < m <= MR rows and j < n <= NR columns. B's rows are contiguous and
-/// may be read up to NR columns (the kernel masks them at n); rows r >= m of A
-/// are not read.
-using GemmMicroKernel = void (*)(int64_t K, const float *A, int64_t rsA, int64_t csA, const float *B, int64_t rsB,
-                                 float *C, int64_t ldc, int64_t m, int64_t n, int64_t accumulate);
+/// The micro-kernel: C[r * ldc + j] (+)= sum_k A[k * MR + r] * B[k * rsB + j]
+/// for r < m <= MR rows and j < n <= NR columns. A is a packed panel (MR
+/// values per k, zero past m); B's rows are contiguous and are read only
+/// below n (masked).
+using GemmMicroKernel = void (*)(int64_t K, const float *A, const float *B, int64_t rsB, float *C, int64_t ldc,
+                                 int64_t m, int64_t n, int64_t accumulate);
 
 /// Installs the micro-kernel and its tile (MR rows, NR columns). Until one is
 /// installed, a portable scalar kernel is used.
