@@ -241,10 +241,8 @@ private:
     loop(b_.getInt64(0), b_.getInt64(n), body, name);
   }
 
-  /// Creates a kernel function and emits its body; then calls it from the
-  /// entry function over [0, n), in parallel when `work` is large.
-  void kernel(const std::string &what, int64_t n, int64_t work,
-              const std::function<void(LV *ctx, LV *begin, LV *end)> &body) {
+  /// Creates a kernel function `void k(ctx, begin, end)` and emits its body.
+  llvm::Function *makeKernel(const std::string &what, const std::function<void(LV *ctx, LV *begin, LV *end)> &body) {
     auto *k = llvm::Function::Create(kernelTy_, llvm::Function::InternalLinkage,
                                      "k" + std::to_string(kernelCount_++) + "." + what, m_);
     auto saved = b_.saveIP();
@@ -255,6 +253,14 @@ private:
     b_.CreateRetVoid();
     addAliasScopes(k);
     b_.restoreIP(saved);
+    return k;
+  }
+
+  /// Creates a kernel function and emits its body; then calls it from the
+  /// entry function over [0, n), in parallel when `work` is large.
+  void kernel(const std::string &what, int64_t n, int64_t work,
+              const std::function<void(LV *ctx, LV *begin, LV *end)> &body) {
+    llvm::Function *k = makeKernel(what, body);
     if (n <= 1 || work < kParallelThreshold) {
       b_.CreateCall(kernelTy_, k, {ctxI8_, b_.getInt64(0), b_.getInt64(n)});
     } else {
@@ -776,6 +782,18 @@ private:
   /// A loop over j in [0, len) carrying `init` values in registers:
   /// vals = step(vals, j) each iteration; returns the final values. Register
   /// reductions in this form are what the vectorizer handles.
+  /// carryLoop for short constant trip counts (pooling windows): written out
+  /// step by step, so the enclosing loop's body is straight-line code.
+  std::vector<LV *> smallCarryLoop(int64_t len, const std::vector<LV *> &init,
+                                   const std::function<std::vector<LV *>(const std::vector<LV *> &, LV *)> &step) {
+    if (len > 16)
+      return carryLoop(len, init, step);
+    std::vector<LV *> v = init;
+    for (int64_t i = 0; i < len; ++i)
+      v = step(v, b_.getInt64(i));
+    return v;
+  }
+
   std::vector<LV *> carryLoop(int64_t len, const std::vector<LV *> &init,
                               const std::function<std::vector<LV *>(const std::vector<LV *> &, LV *)> &step) {
     return carryLoop(b_.getInt64(0), b_.getInt64(len), init, step);
@@ -981,19 +999,25 @@ private:
     callGemm(desc, basePtr(op.operand(0), ctxPtr_), basePtr(op.operand(1), ctxPtr_), basePtr(op.result, ctxPtr_));
   }
 
-  /// Calls nnc_rt_sgemm with `desc` (see runtime::GemmDesc) as a constant.
-  void callGemm(const std::vector<int64_t> &desc, LV *a, LV *bm, LV *c) {
+  /// A constant GEMM descriptor (see runtime::GemmDesc) in the module.
+  LV *gemmDesc(const std::vector<int64_t> &desc) {
     auto *arrTy = llvm::ArrayType::get(i64_, desc.size());
     std::vector<llvm::Constant *> vals;
     for (int64_t v : desc)
       vals.push_back(b_.getInt64(uint64_t(v)));
     auto *g = new llvm::GlobalVariable(m_, arrTy, true, llvm::GlobalValue::PrivateLinkage,
                                        llvm::ConstantArray::get(arrTy, vals), "gemm.desc");
+    return b_.CreateConstInBoundsGEP2_64(arrTy, g, 0, 0);
+  }
+
+  /// Calls nnc_rt_sgemm with the descriptor `desc`.
+  void callGemm(LV *desc, LV *a, LV *bm, LV *c) {
     auto *fp = f32_->getPointerTo();
     auto *fnTy = llvm::FunctionType::get(b_.getVoidTy(), {i64_->getPointerTo(), fp, fp, fp}, false);
     llvm::FunctionCallee gemm = m_.getOrInsertFunction("nnc_rt_sgemm", fnTy);
-    b_.CreateCall(gemm, {b_.CreateConstInBoundsGEP2_64(arrTy, g, 0, 0), a, bm, c});
+    b_.CreateCall(gemm, {desc, a, bm, c});
   }
+  void callGemm(const std::vector<int64_t> &desc, LV *a, LV *bm, LV *c) { callGemm(gemmDesc(desc), a, bm, c); }
 
   //--- convolution and pooling --------------------------------------------
   // Loop nests over one image plane at a time (which stays in L1), with the
@@ -1123,60 +1147,27 @@ private:
         "c");
   }
 
-  /// Y[r][p] = sum_k coef(r, k) * X[xRow(k) + p] for r < R, p < P, where Y
-  /// row r starts at yRow(r). Rows go in blocks of four so that each load of
-  /// X feeds four FMAs; the loop over p is contiguous and vectorizes.
-  void rowCombine(int64_t R, int64_t K, int64_t P, LV *Y, const std::function<LV *(LV *)> &yRow,
-                  const std::function<LV *(LV *, LV *)> &coef, LV *X, const std::function<LV *(LV *)> &xRow) {
-    auto block = [&](int B, LV *r0) {
-      std::vector<LV *> rows;
-      for (int j = 0; j < B; ++j) {
-        rows.push_back(yRow(addC(r0, j)));
-        zeroFill(Y, rows.back(), P);
-      }
-      loop(
-          K,
-          [&](LV *k) {
-            std::vector<LV *> cs;
-            for (int j = 0; j < B; ++j)
-              cs.push_back(coef(addC(r0, j), k));
-            LV *xr = xRow(k);
-            loop(
-                P,
-                [&](LV *p) {
-                  LV *xv = ld(X, b_.CreateAdd(xr, p));
-                  for (int j = 0; j < B; ++j) {
-                    LV *yp = at(Y, b_.CreateAdd(rows[size_t(j)], p));
-                    b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, yp), b_.CreateFMul(cs[size_t(j)], xv)), yp);
-                  }
-                },
-                "p");
-          },
-          "k");
-    };
-    int64_t full = R / 4 * 4;
-    if (full)
-      loop(
-          b_.getInt64(0), b_.getInt64(full / 4), [&](LV *blk) { block(4, mulC(blk, 4)); }, "rb");
-    if (full < R)
-      loop(
-          b_.getInt64(full), b_.getInt64(R), [&](LV *r) { block(1, r); }, "r");
-  }
-
-  /// Convolution as im2col + GEMM per image and group. With W the weights
-  /// [O, K] (K = C/groups * KH * KW) and col[n] the unfolded image:
+  /// Convolution as im2col + GEMM. With W the weights [O, K] (K = C/groups *
+  /// KH * KW) and col[n] the unfolded image [C * KH * KW, P] (P = OH * OW),
+  /// per group:
   ///   conv2d:             y[n]  = W col[n]
   ///   conv2d_grad_input:  x'[n] = col2im(Wᵀ dy[n])
   ///   conv2d_grad_weight: w'    = sum_n dy[n] col[n]ᵀ
+  /// The products go to the runtime's GEMM (see lowerMatMul). The forward
+  /// and input-gradient kernels run in parallel over images, each unfolding
+  /// one image and multiplying it while it is still in cache (the GEMM then
+  /// runs on its thread); the weight gradient goes image by image, each
+  /// product adding into w' and split over the threads.
   void lowerConv(const ir::Op &op) {
     ConvGeom g = convGeom(op);
-    int64_t taps = g.KH * g.KW, K = g.Cg * taps, P = g.OH * g.OW;
+    int64_t taps = g.KH * g.KW, K = g.Cg * taps, P = g.OH * g.OW, colImage = g.C * taps * P;
     int64_t work = 2 * g.N * g.O * K * P;
     const ir::Value *r = op.result, *a = op.operand(0), *bw = op.operand(1);
-    auto colRow = [&](LV *n, LV *gi,
-                      LV *k) { // row k of group gi's block of col[n]
-      return mulC(b_.CreateAdd(mulC(n, g.C * taps), b_.CreateAdd(mulC(gi, K), k)), P);
+    auto plus = [&](LV *p, LV *elems) { return b_.CreateInBoundsGEP(f32_, p, elems); };
+    auto at = [&](LV *n, int64_t perImage, int64_t offset) {
+      return b_.CreateAdd(mulC(n, perImage), b_.getInt64(offset));
     };
+    // desc: batch, M, N, K, rsA, csA, bsA, rsB, csB, bsB, ldc, bsC, accumulate
     switch (op.kind) {
     case ir::OpKind::Conv2D:
       kernel("conv2d", g.N, work, [&](LV *ctx, LV *begin, LV *end) {
@@ -1185,16 +1176,9 @@ private:
             begin, end,
             [&](LV *n) {
               im2col(g, x, col, n, false);
-              loop(
-                  g.G,
-                  [&](LV *gi) {
-                    LV *o0 = mulC(gi, g.Og);
-                    rowCombine(
-                        g.Og, K, P, y, [&](LV *o) { return mulC(b_.CreateAdd(mulC(n, g.O), b_.CreateAdd(o0, o)), P); },
-                        [&](LV *o, LV *k) { return ld(w, b_.CreateAdd(mulC(b_.CreateAdd(o0, o), K), k)); }, col,
-                        [&](LV *k) { return colRow(n, gi, k); });
-                  },
-                  "g");
+              for (int64_t gi = 0; gi < g.G; ++gi)
+                callGemm({1, g.Og, P, K, K, 1, 0, P, 1, 0, P, 0, 0}, plus(w, b_.getInt64(gi * g.Og * K)),
+                         plus(col, at(n, colImage, gi * K * P)), plus(y, at(n, g.O * P, gi * g.Og * P)));
             },
             "n");
       });
@@ -1205,93 +1189,39 @@ private:
         loop(
             begin, end,
             [&](LV *n) {
-              loop(
-                  g.G,
-                  [&](LV *gi) {
-                    LV *o0 = mulC(gi, g.Og);
-                    rowCombine(
-                        K, g.Og, P, col, [&](LV *k) { return colRow(n, gi, k); },
-                        [&](LV *k, LV *o) { return ld(w, b_.CreateAdd(mulC(b_.CreateAdd(o0, o), K), k)); }, dy,
-                        [&](LV *o) { return mulC(b_.CreateAdd(mulC(n, g.O), b_.CreateAdd(o0, o)), P); });
-                  },
-                  "g");
+              // col[n] = Wᵀ dy[n]: A(i, k) = W[k, i].
+              for (int64_t gi = 0; gi < g.G; ++gi)
+                callGemm({1, K, P, g.Og, 1, K, 0, P, 1, 0, P, 0, 0}, plus(w, b_.getInt64(gi * g.Og * K)),
+                         plus(dy, at(n, g.O * P, gi * g.Og * P)), plus(col, at(n, colImage, gi * K * P)));
               im2col(g, dx, col, n, true);
             },
             "n");
       });
       return;
-    case ir::OpKind::Conv2DGradWeight:
-      // Unfold every image, then each output channel's weights are dot
-      // products of its dy rows with the unfolded rows, four channels at once.
-      kernel("conv2d_im2col", g.N, g.N * g.C * taps * P, [&](LV *ctx, LV *begin, LV *end) {
+    case ir::OpKind::Conv2DGradWeight: {
+      llvm::Function *unfold = makeKernel("conv2d_im2col", [&](LV *ctx, LV *begin, LV *end) {
         LV *x = basePtr(bw, ctx), *col = scratchPtr(op, ctx);
         loop(
             begin, end, [&](LV *n) { im2col(g, x, col, n, false); }, "n");
       });
-      kernel("conv2d_grad_weight", g.O, work, [&](LV *ctx, LV *begin, LV *end) {
-        LV *dy = basePtr(a, ctx), *dw = basePtr(r, ctx), *col = scratchPtr(op, ctx);
-        auto block = [&](int B, LV *o0) {
-          LV *gi = b_.CreateUDiv(o0, b_.getInt64(g.Og));
-          for (int j = 0; j < B; ++j)
-            zeroFill(dw, mulC(addC(o0, j), K), K);
-          loop(
-              g.N,
-              [&](LV *n) {
-                loop(
-                    K,
-                    [&](LV *k) {
-                      LV *cr = colRow(n, gi, k);
-                      std::vector<LV *> dyRows, init;
-                      for (int j = 0; j < B; ++j) {
-                        dyRows.push_back(mulC(b_.CreateAdd(mulC(n, g.O), addC(o0, j)), P));
-                        init.push_back(cf(0.0));
-                      }
-                      auto sums = carryLoop(P, init, [&](const std::vector<LV *> &acc, LV *p) {
-                        LV *cv = ld(col, b_.CreateAdd(cr, p));
-                        std::vector<LV *> next;
-                        for (int j = 0; j < B; ++j)
-                          next.push_back(b_.CreateFAdd(acc[size_t(j)],
-                                                       b_.CreateFMul(ld(dy, b_.CreateAdd(dyRows[size_t(j)], p)), cv)));
-                        return next;
-                      });
-                      for (int j = 0; j < B; ++j) {
-                        LV *wp = at(dw, b_.CreateAdd(mulC(addC(o0, j), K), k));
-                        b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, wp), sums[size_t(j)]), wp);
-                      }
-                    },
-                    "k");
-              },
-              "n");
-        };
-        // Blocks of four within a group, then the group's leftover channels.
-        loop(
-            begin, end,
-            [&](LV *o) {
-              LV *inGroup = b_.CreateURem(o, b_.getInt64(g.Og));
-              int64_t full = g.Og / 4 * 4;
-              LV *isBlockStart = b_.CreateAnd(b_.CreateICmpULT(inGroup, b_.getInt64(full)),
-                                              b_.CreateICmpEQ(b_.CreateURem(inGroup, b_.getInt64(4)), b_.getInt64(0)));
-              LV *isTail = b_.CreateICmpUGE(inGroup, b_.getInt64(full));
-              llvm::Function *fn = b_.GetInsertBlock()->getParent();
-              auto *blockBB = llvm::BasicBlock::Create(ctx_, "oblock", fn);
-              auto *checkTail = llvm::BasicBlock::Create(ctx_, "otail.check", fn);
-              auto *tailBB = llvm::BasicBlock::Create(ctx_, "otail", fn);
-              auto *done = llvm::BasicBlock::Create(ctx_, "odone", fn);
-              b_.CreateCondBr(isBlockStart, blockBB, checkTail);
-              b_.SetInsertPoint(blockBB);
-              if (full)
-                block(4, o);
-              b_.CreateBr(done);
-              b_.SetInsertPoint(checkTail);
-              b_.CreateCondBr(isTail, tailBB, done);
-              b_.SetInsertPoint(tailBB);
-              block(1, o);
-              b_.CreateBr(done);
-              b_.SetInsertPoint(done);
-            },
-            "o");
-      });
+      LV *dy = basePtr(a, ctxPtr_), *dw = basePtr(r, ctxPtr_), *col = scratchPtr(op, ctxPtr_);
+      loop(
+          g.N,
+          [&](LV *n) {
+            b_.CreateCall(kernelTy_, unfold, {ctxI8_, n, b_.CreateAdd(n, b_.getInt64(1))});
+            // dW (+)= dy[n] col[n]ᵀ: B(k, j) = col[n][j, k]; the first image overwrites.
+            LV *first = b_.CreateICmpEQ(n, b_.getInt64(0));
+            for (int64_t gi = 0; gi < g.G; ++gi) {
+              std::vector<int64_t> desc = {1, g.Og, K, P, P, 1, 0, 1, P, 0, K, 0, 1};
+              LV *adding = gemmDesc(desc);
+              desc.back() = 0;
+              callGemm(b_.CreateSelect(first, gemmDesc(desc), adding), plus(dy, at(n, g.O * P, gi * g.Og * P)),
+                       plus(col, at(n, colImage, gi * K * P)), plus(dw, b_.getInt64(gi * g.Og * K)));
+            }
+          },
+          "n");
       return;
+    }
     default:
       NNC_UNREACHABLE("not a convolution");
     }
@@ -1314,6 +1244,13 @@ private:
     const ir::Value *r = op.result;
     const ir::Value *keys = isMax ? op.operands.back() : nullptr;
     const ir::Value *vals = op.operand(0); // x, v or dy
+    // Without padding, and with every window inside the image, no tap needs
+    // a bounds check.
+    bool inside = w.pt == 0 && w.pl == 0 && (OH - 1) * w.sh + w.kh <= H && (OW - 1) * w.sw + w.kw <= W;
+    auto inRange = [&](LV *i, int64_t n) {
+      return inside ? b_.getTrue()
+                    : b_.CreateAnd(b_.CreateICmpSGE(i, b_.getInt64(0)), b_.CreateICmpSLT(i, b_.getInt64(n)));
+    };
     kernel(ir::opName(op.kind), planes, planes * oplane * w.kh * w.kw * 2, [&](LV *ctx, LV *begin, LV *end) {
       LV *in = basePtr(vals, ctx), *out = basePtr(r, ctx), *key = keys ? basePtr(keys, ctx) : nullptr;
       loop(
@@ -1338,53 +1275,43 @@ private:
                                   : std::vector<LV *>{cf(0.0)};
                         if (!isMax && isGrad)
                           init.clear();
-                        auto res = init.empty() ? init : carryLoop(w.kh, init, [&](const std::vector<LV *> &v, LV *kh) {
-                          LV *ih = b_.CreateAdd(h0, kh);
-                          LV *rowOk =
-                              b_.CreateAnd(b_.CreateICmpSGE(ih, b_.getInt64(0)), b_.CreateICmpSLT(ih, b_.getInt64(H)));
-                          return carryLoop(w.kw, v, [&](const std::vector<LV *> &u, LV *kw) {
-                            LV *iw = b_.CreateAdd(w0, kw);
-                            LV *ok = b_.CreateAnd(rowOk, b_.CreateAnd(b_.CreateICmpSGE(iw, b_.getInt64(0)),
-                                                                      b_.CreateICmpSLT(iw, b_.getInt64(W))));
-                            LV *idx =
-                                b_.CreateAdd(mulC(select(ok, ih, b_.getInt64(0)), W), select(ok, iw, b_.getInt64(0)));
-                            if (!isMax)
-                              return std::vector<LV *>{
-                                  b_.CreateFAdd(u[0], select(ok, ld(in, b_.CreateAdd(xPlane, idx)), cf(0.0)))};
-                            LV *kv = ld(key, b_.CreateAdd(xPlane, idx));
-                            LV *better = b_.CreateOr(b_.CreateFCmpOGT(kv, u[0]), b_.CreateFCmpUNO(kv, kv));
-                            LV *take = b_.CreateAnd(ok, b_.CreateOr(b_.CreateICmpSLT(u[1], b_.getInt64(0)), better));
-                            return std::vector<LV *>{select(take, kv, u[0]), select(take, idx, u[1])};
-                          });
-                        });
+                        auto res =
+                            init.empty() ? init : smallCarryLoop(w.kh, init, [&](const std::vector<LV *> &v, LV *kh) {
+                              LV *ih = b_.CreateAdd(h0, kh);
+                              LV *rowOk = inRange(ih, H);
+                              return smallCarryLoop(w.kw, v, [&](const std::vector<LV *> &u, LV *kw) {
+                                LV *iw = b_.CreateAdd(w0, kw);
+                                LV *ok = b_.CreateAnd(rowOk, inRange(iw, W));
+                                LV *idx = b_.CreateAdd(mulC(select(ok, ih, b_.getInt64(0)), W),
+                                                       select(ok, iw, b_.getInt64(0)));
+                                if (!isMax)
+                                  return std::vector<LV *>{
+                                      b_.CreateFAdd(u[0], select(ok, ld(in, b_.CreateAdd(xPlane, idx)), cf(0.0)))};
+                                LV *kv = ld(key, b_.CreateAdd(xPlane, idx));
+                                LV *better = b_.CreateOr(b_.CreateFCmpOGT(kv, u[0]), b_.CreateFCmpUNO(kv, kv));
+                                LV *take =
+                                    b_.CreateAnd(ok, b_.CreateOr(b_.CreateICmpSLT(u[1], b_.getInt64(0)), better));
+                                return std::vector<LV *>{select(take, kv, u[0]), select(take, idx, u[1])};
+                              });
+                            });
                         if (!isMax) {
                           if (!isGrad) {
                             b_.CreateStore(b_.CreateFMul(res[0], cf(inv)), at(out, yIdx));
                             return;
                           }
                           LV *share = b_.CreateFMul(ld(in, yIdx), cf(inv));
-                          loop(
-                              w.kh,
-                              [&](LV *kh) {
-                                LV *ih = b_.CreateAdd(h0, kh);
-                                loop(
-                                    w.kw,
-                                    [&](LV *kw) {
-                                      LV *iw = b_.CreateAdd(w0, kw);
-                                      LV *ok = b_.CreateAnd(b_.CreateAnd(b_.CreateICmpSGE(ih, b_.getInt64(0)),
-                                                                         b_.CreateICmpSLT(ih, b_.getInt64(H))),
-                                                            b_.CreateAnd(b_.CreateICmpSGE(iw, b_.getInt64(0)),
-                                                                         b_.CreateICmpSLT(iw, b_.getInt64(W))));
-                                      LV *idx =
-                                          b_.CreateAdd(xPlane, b_.CreateAdd(mulC(select(ok, ih, b_.getInt64(0)), W),
-                                                                            select(ok, iw, b_.getInt64(0))));
-                                      LV *xp = at(out, idx);
-                                      b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, xp), select(ok, share, cf(0.0))),
-                                                     xp);
-                                    },
-                                    "kw");
-                              },
-                              "kh");
+                          smallCarryLoop(w.kh, {}, [&](const std::vector<LV *> &, LV *kh) {
+                            LV *ih = b_.CreateAdd(h0, kh);
+                            return smallCarryLoop(w.kw, {}, [&](const std::vector<LV *> &, LV *kw) {
+                              LV *iw = b_.CreateAdd(w0, kw);
+                              LV *ok = b_.CreateAnd(inRange(ih, H), inRange(iw, W));
+                              LV *idx = b_.CreateAdd(xPlane, b_.CreateAdd(mulC(select(ok, ih, b_.getInt64(0)), W),
+                                                                          select(ok, iw, b_.getInt64(0))));
+                              LV *xp = at(out, idx);
+                              b_.CreateStore(b_.CreateFAdd(b_.CreateLoad(f32_, xp), select(ok, share, cf(0.0))), xp);
+                              return std::vector<LV *>{};
+                            });
+                          });
                           return;
                         }
                         // A window always holds a valid tap (padding <=

@@ -112,7 +112,7 @@ void packB(const float *B, int64_t rsB, int64_t csB, int64_t kc, int64_t nc, int
 
 /// Columns [j0, j1) and rows [i0, i1) of one matrix product.
 void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int64_t i0, int64_t i1, int64_t j0,
-               int64_t j1) {
+               int64_t j1, bool accumulate) {
   const int64_t MR = kernel.mr, NR = kernel.nr;
   int64_t rows = i1 - i0;
   // Packing pays when B's block is read by several row tiles, and is needed
@@ -122,7 +122,7 @@ void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int6
     int64_t nc = std::min(NC, j1 - jc);
     for (int64_t pc = 0; pc < d.K || pc == 0; pc += KC) {
       int64_t kc = std::min(KC, d.K - pc);
-      bool acc = d.accumulate || pc > 0;
+      bool acc = accumulate || pc > 0;
       const float *Bblock = B + pc * d.rsB + jc * d.csB;
       float *packed = nullptr;
       int64_t panels = (nc + NR - 1) / NR;
@@ -177,14 +177,18 @@ extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A,
   ThreadPool &pool = globalThreadPool();
   int threads = flops < (1 << 18) ? 1 : pool.threads();
   int64_t colPanels = (d.N + NR - 1) / NR, rowTiles = (d.M + MR - 1) / MR;
+  // bsC == 0: the products of the stack are summed into one C, so the
+  // matrices run one after another and each is split over the threads.
+  bool sumStack = d.bsC == 0 && d.batch > 1;
   auto matrix = [&](int64_t b, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
-    gemmBlock(d, A + b * d.bsA, B + b * d.bsB, C + b * d.bsC, i0, i1, j0, j1);
+    bool acc = d.accumulate || (sumStack && b > 0);
+    gemmBlock(d, A + b * d.bsA, B + b * d.bsB, C + b * d.bsC, i0, i1, j0, j1, acc);
   };
   try {
     if (threads == 1) {
       for (int64_t b = 0; b < d.batch; ++b)
         matrix(b, 0, d.M, 0, d.N);
-    } else if (d.batch >= threads) {
+    } else if (d.batch >= threads && !sumStack) {
       pool.parallelFor(d.batch, 1, [&](int64_t b0, int64_t b1) {
         for (int64_t b = b0; b < b1; ++b)
           matrix(b, 0, d.M, 0, d.N);

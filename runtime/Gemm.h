@@ -14,6 +14,7 @@ namespace nnc::runtime {
 ///   A[b](i, k) = A[b * bsA + i * rsA + k * csA]
 ///   B[b](k, j) = B[b * bsB + k * rsB + j * csB]
 ///   C[b](i, j) = C[b * bsC + i * ldc + j]
+/// With bsC == 0 the products of the stack are summed: C (+)= sum_b A[b] B[b].
 /// The layout is an array of int64 so compiled code can pass a constant.
 struct GemmDesc {
   int64_t batch, M, N, K;

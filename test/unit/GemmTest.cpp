@@ -80,6 +80,30 @@ TEST_F(Gemm, TransposedOperandsStacksAndAccumulation) {
       }
 }
 
+TEST_F(Gemm, SumsTheStackWhenCHasNoStackStride) {
+  // bsC = 0: C = sum_b A[b] B[b] (the convolution weight gradient over images).
+  const int64_t batch = 5, M = 13, N = 40, K = 30;
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> A(size_t(batch * M * K)), B(size_t(batch * K * N)), C(size_t(M * N), 123.0f);
+  for (auto *v : {&A, &B})
+    for (float &x : *v)
+      x = u(rng);
+  for (int threads : {1, 2}) {
+    runtime::setGlobalThreads(threads);
+    runtime::GemmDesc d{batch, M, N, K, K, 1, M * K, N, 1, K * N, N, 0, 0};
+    nnc_rt_sgemm(&d, A.data(), B.data(), C.data());
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) {
+        double want = 0;
+        for (int64_t b = 0; b < batch; ++b)
+          for (int64_t k = 0; k < K; ++k)
+            want += double(A[size_t(b * M * K + i * K + k)]) * B[size_t(b * K * N + k * N + j)];
+        ASSERT_NEAR(C[size_t(i * N + j)], want, 1e-4) << threads << " threads at " << i << "," << j;
+      }
+  }
+}
+
 TEST_F(Gemm, SplitsOverThreadsWithTheSameResult) {
   runtime::setGlobalThreads(2);
   checkCase({1, 200, 600, 100, false, false, false}); // by column panels
