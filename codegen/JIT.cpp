@@ -4,6 +4,8 @@
 #include "codegen/GemmKernel.h"
 #include "codegen/LowerToLLVM.h"
 #include "codegen/MemoryPlan.h"
+#include "ir/Printer.h"
+#include "runtime/FileUtil.h"
 #include "runtime/Gemm.h"
 
 #include <llvm/Analysis/TargetLibraryInfo.h>
@@ -14,16 +16,23 @@
 #include <llvm/IR/Module.h>
 #include <llvm/Linker/Linker.h>
 #include <llvm/MC/TargetRegistry.h>
+#include <llvm/Object/ObjectFile.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/Host.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/SHA1.h>
 #include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <map>
 #include <mutex>
 #include <stdexcept>
+#include <sys/stat.h>
 
 extern "C" void nnc_rt_parallel_for(void (*body)(void *, int64_t, int64_t), void *ctx, int64_t n, int64_t grain);
 extern "C" void nnc_rt_profile_mark(double *table, int64_t index);
@@ -108,12 +117,119 @@ void installGemmKernel(llvm::orc::JITTargetMachineBuilder jtmb, llvm::TargetMach
     kernels = jit->release();
   });
 }
+/// The on-disk compile cache's directory: $NNC_CACHE_DIR, else
+/// $XDG_CACHE_HOME/nnc, else ~/.cache/nnc; empty (no cache) when NNC_CACHE
+/// is 0 or off, or no directory can be named.
+std::string cacheDirectory() {
+  if (const char *off = getenv("NNC_CACHE"); off && (std::string(off) == "0" || std::string(off) == "off"))
+    return "";
+  if (const char *d = getenv("NNC_CACHE_DIR"); d && *d)
+    return d;
+  if (const char *x = getenv("XDG_CACHE_HOME"); x && *x)
+    return std::string(x) + "/nnc";
+  if (const char *h = getenv("HOME"); h && *h)
+    return std::string(h) + "/.cache/nnc";
+  return "";
+}
+
+/// Which nnc produced a cached object: the size and modification time of the
+/// running executable, so a rebuilt nnc never loads code of an older one.
+std::string buildIdentity() {
+  struct stat st;
+  if (stat("/proc/self/exe", &st) != 0)
+    return "unknown";
+  return std::to_string(st.st_size) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
+         std::to_string(st.st_mtim.tv_nsec);
+}
+
+/// mkdir -p; false if it cannot be made.
+bool makeDirectories(const std::string &dir) {
+  for (size_t i = 1; i <= dir.size(); ++i)
+    if (i == dir.size() || dir[i] == '/') {
+      std::string part = dir.substr(0, i);
+      if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST)
+        return false;
+    }
+  return true;
+}
 } // namespace
 
 struct JIT::Impl {
   std::unique_ptr<llvm::orc::LLJIT> jit;
   std::unique_ptr<llvm::TargetMachine> tm;
   std::atomic<int> counter{0};
+  /// Entry addresses of the functions this JIT has loaded, by cache key.
+  std::map<std::string, EntryFn> loaded;
+  std::string cacheDir = cacheDirectory();
+  bool cacheWarned = false;
+
+  /// The cache key of `f` under `bindings`: a SHA-1 of everything the
+  /// generated code depends on.
+  std::string cacheKey(const ir::Function &f, const ir::Bindings &bindings, bool optimize) {
+    std::string text = ir::toString(f);
+    for (const auto &op : f.ops)
+      if (op->body)
+        text += ir::toString(*op->body);
+    for (auto &[name, value] : bindings)
+      text += name + "=" + std::to_string(value) + ";";
+    text += optimize ? "O3;" : "O0;";
+    text += tm->getTargetTriple().str() + ";" + tm->getTargetCPU().str() + ";" + tm->getTargetFeatureString().str();
+    text += ";" + buildIdentity();
+    llvm::SHA1 sha;
+    sha.update(text);
+    std::string hex;
+    for (uint8_t byte : sha.final())
+      hex += "0123456789abcdef"[byte >> 4], hex += "0123456789abcdef"[byte & 15];
+    return hex;
+  }
+
+  /// Machine code for `m` as an ELF object.
+  std::unique_ptr<llvm::MemoryBuffer> emitObject(llvm::Module &m) {
+    llvm::SmallVector<char, 0> buf;
+    llvm::raw_svector_ostream os(buf);
+    llvm::legacy::PassManager pm;
+    if (tm->addPassesToEmitFile(pm, os, nullptr, llvm::CGFT_ObjectFile))
+      throw std::runtime_error("this target cannot emit object files");
+    pm.run(m);
+    return llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(buf.data(), buf.size()), m.getName());
+  }
+
+  /// A cached object for `key` that defines `symbol`, or null.
+  std::unique_ptr<llvm::MemoryBuffer> cachedObject(const std::string &key, const std::string &symbol) {
+    if (cacheDir.empty())
+      return nullptr;
+    auto buf = llvm::MemoryBuffer::getFile(cacheDir + "/" + key + ".o");
+    if (!buf)
+      return nullptr;
+    // A truncated or foreign file is ignored (and replaced after compiling).
+    auto obj = llvm::object::ObjectFile::createObjectFile((*buf)->getMemBufferRef());
+    if (!obj) {
+      llvm::consumeError(obj.takeError());
+      return nullptr;
+    }
+    for (const llvm::object::SymbolRef &sym : (*obj)->symbols()) {
+      auto name = sym.getName();
+      if (name && *name == symbol)
+        return std::move(*buf);
+      if (!name)
+        llvm::consumeError(name.takeError());
+    }
+    return nullptr;
+  }
+
+  void storeObject(const std::string &key, const llvm::MemoryBuffer &obj) {
+    if (cacheDir.empty())
+      return;
+    try {
+      if (!makeDirectories(cacheDir))
+        throw std::runtime_error("cannot create directory '" + cacheDir + "'");
+      runtime::writeFileAtomic(cacheDir + "/" + key + ".o", obj.getBuffer().str());
+    } catch (const std::exception &e) {
+      if (!cacheWarned)
+        std::cerr << "nnc: warning: compile cache not written: " << e.what() << "\n";
+      cacheWarned = true;
+    }
+  }
 
   /// Builds the LLVM module for `f`, optimized for the host if asked.
   std::unique_ptr<llvm::Module> build(const ir::Function &f, const ir::Bindings &bindings, const MemoryPlan &plan,
@@ -176,27 +292,56 @@ static std::vector<BufferSpec> argSpecs(const ir::Function &f, const ir::Binding
 CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &bindings, const CodegenOptions &opts) {
   auto start = std::chrono::steady_clock::now();
   MemoryPlan plan = planMemory(f, bindings);
-  std::string symbol = "nnc_" + f.name + "_" + std::to_string(impl_->counter++);
+  // Profiled code embeds the address of its timing table: never cached.
+  bool cacheable = !opts.profile;
+  std::string key = cacheable ? impl_->cacheKey(f, bindings, opts.optimize) : "";
+  std::string symbol = "nnc_" + f.name + "_" + (cacheable ? key.substr(0, 16) : std::to_string(impl_->counter++));
   for (char &c : symbol)
     if (c == '.')
       c = '_';
-  auto ctx = std::make_unique<llvm::LLVMContext>();
   std::shared_ptr<std::vector<double>> profile;
   if (opts.profile)
     profile = std::make_shared<std::vector<double>>(f.ops.size() + 1, 0.0);
-  auto m = impl_->build(f, bindings, plan, *ctx, symbol, opts.optimize, profile ? profile->data() : nullptr);
-  if (auto err = impl_->jit->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
-    throw std::runtime_error("JIT compilation failed: " + errorText(std::move(err)));
-  auto sym = impl_->jit->lookup(symbol);
-  if (!sym)
-    throw std::runtime_error("JIT lookup failed: " + errorText(sym.takeError()));
+  bool fromCache = false;
+  EntryFn entry = nullptr;
+  if (auto it = impl_->loaded.find(key); cacheable && it != impl_->loaded.end()) {
+    entry = it->second;
+    fromCache = true;
+  } else {
+    std::unique_ptr<llvm::MemoryBuffer> obj = cacheable ? impl_->cachedObject(key, symbol) : nullptr;
+    fromCache = obj != nullptr;
+    if (!obj) {
+      llvm::LLVMContext ctx;
+      auto m = impl_->build(f, bindings, plan, ctx, symbol, opts.optimize, profile ? profile->data() : nullptr);
+      obj = impl_->emitObject(*m);
+      if (cacheable)
+        impl_->storeObject(key, *obj);
+    }
+    if (auto err = impl_->jit->addObjectFile(std::move(obj)))
+      throw std::runtime_error("JIT compilation failed: " + errorText(std::move(err)));
+    auto sym = impl_->jit->lookup(symbol);
+    if (!sym)
+      throw std::runtime_error("JIT lookup failed: " + errorText(sym.takeError()));
+    entry = reinterpret_cast<EntryFn>(sym->getAddress());
+    if (cacheable)
+      impl_->loaded[key] = entry;
+  }
 
   CompiledFunction cf;
   cf.name = f.name;
-  cf.entry = reinterpret_cast<EntryFn>(sym->getAddress());
+  cf.entry = entry;
+  cf.fromCache = fromCache;
   cf.arenaBytes = plan.arenaBytes;
   cf.unplannedBytes = plan.unplannedBytes;
   cf.profile = std::move(profile);
+  if (cf.profile) {
+    cf.profileOps.assign(f.ops.size() + 1, 0);
+    std::map<const ir::Op *, size_t> index;
+    for (size_t i = 0; i < f.ops.size(); ++i)
+      index[f.ops[i].get()] = i;
+    for (const Step &step : plan.steps.at(&f))
+      cf.profileOps[index.at(step.back())] = int(step.size());
+  }
   cf.args = argSpecs(f, bindings);
   for (size_t j = 0; j < f.results.size(); ++j)
     cf.results.push_back(

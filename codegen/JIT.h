@@ -31,9 +31,14 @@ struct CompiledFunction {
   int64_t unplannedBytes = 0; ///< intermediates' total size without reuse
   std::vector<BufferSpec> args, results;
   double compileSeconds = 0;
+  /// Loaded from the on-disk compile cache instead of compiled.
+  bool fromCache = false;
   /// With CodegenOptions::profile: seconds spent in each op (and, last, in
   /// copying results), summed over all calls.
   std::shared_ptr<std::vector<double>> profile;
+  /// For each op index that profile times: how many ops its loop computes
+  /// (more than 1 when elementwise ops were fused into it).
+  std::vector<int> profileOps;
 };
 
 struct CodegenOptions {
@@ -41,6 +46,11 @@ struct CodegenOptions {
   bool profile = false; ///< time each op (see CompiledFunction::profile)
 };
 
+/// Compiled functions are kept as object files in an on-disk cache, keyed by
+/// a hash of the IR, the batch bindings, the CPU and the nnc build, so a
+/// second run of the same model skips code generation. The directory is
+/// $NNC_CACHE_DIR, else $XDG_CACHE_HOME/nnc, else ~/.cache/nnc; NNC_CACHE=off
+/// turns it off.
 class JIT {
 public:
   /// Creates a JIT for the host CPU; throws std::runtime_error if LLVM

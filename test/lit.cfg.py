@@ -15,6 +15,9 @@ config.test_exec_root = os.path.join(config.nnc_obj_root, "test")
 config.environment["PATH"] = os.pathsep.join(
     [config.nnc_tools_dir, config.llvm_tools_dir, config.environment.get("PATH", os.environ.get("PATH", ""))])
 config.environment["NO_COLOR"] = "1"
+# Tests compile from scratch and never touch the user's compile cache; the
+# cache's own tests name a directory of their own (NNC_CACHE_DIR=%t...).
+config.environment["NNC_CACHE"] = "off"
 for var in ["HOME", "TMPDIR", "LANG"]:
     if var in os.environ:
         config.environment[var] = os.environ[var]

@@ -348,8 +348,9 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
   opts.profile = profiling_;
   codegen::CompiledFunction c = jit_->compile(f, bindings(batch), opts);
   compileSeconds_ += c.compileSeconds;
+  fromCache_ += c.fromCache ? 1 : 0;
   if (c.profile)
-    profiles_[key] = c.profile;
+    profiles_[key] = c;
   runtime::CompiledFn r;
   r.entry = c.entry;
   r.arenaBytes = c.arenaBytes;
@@ -360,9 +361,9 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
   return cache_.emplace(key, std::move(r)).first->second;
 }
 
-const std::vector<double> *Session::profile(const std::string &fn, int64_t batch) const {
+const codegen::CompiledFunction *Session::profile(const std::string &fn, int64_t batch) const {
   auto it = profiles_.find({fn, batch});
-  return it == profiles_.end() ? nullptr : it->second.get();
+  return it == profiles_.end() ? nullptr : &it->second;
 }
 
 void Session::initialize(uint64_t seed) {

@@ -79,11 +79,15 @@ public:
   runtime::ModelState &state() { return state_; }
   codegen::JIT &jit() { return *jit_; }
   double compileSeconds() const { return compileSeconds_; }
+  /// Functions compiled so far, and how many of them came from the on-disk cache.
+  int functionsCompiled() const { return int(cache_.size()); }
+  int functionsFromCache() const { return fromCache_; }
   /// Functions compiled from now on time each of their ops.
   void setProfiling(bool on) { profiling_ = on; }
-  /// Seconds per op of `fn` at `batch` (see codegen::CompiledFunction::profile);
-  /// null unless it was compiled with profiling on.
-  const std::vector<double> *profile(const std::string &fn, int64_t batch) const;
+  /// `fn` at `batch` as compiled, for its profile (see
+  /// codegen::CompiledFunction::profile); null unless it was compiled with
+  /// profiling on.
+  const codegen::CompiledFunction *profile(const std::string &fn, int64_t batch) const;
   /// Checks the data fits the model's inputs and labels.
   void checkData(const runtime::Dataset &d, const std::string &what) const;
 
@@ -103,8 +107,9 @@ private:
   runtime::ModelState state_;
   std::unique_ptr<runtime::Trainer> trainer_;
   double compileSeconds_ = 0;
+  int fromCache_ = 0;
   bool profiling_ = false;
-  std::map<std::pair<std::string, int64_t>, std::shared_ptr<std::vector<double>>> profiles_;
+  std::map<std::pair<std::string, int64_t>, codegen::CompiledFunction> profiles_;
 };
 
 } // namespace nnc::driver

@@ -244,7 +244,8 @@ int cmdSample(const Options &o, DiagnosticEngine &diags) {
 }
 
 /// Prints the ops that took most of the time, with their IR text.
-void printProfile(const ir::Function &f, const std::vector<double> &seconds, int64_t calls) {
+void printProfile(const ir::Function &f, const codegen::CompiledFunction &c, int64_t calls) {
+  const std::vector<double> &seconds = *c.profile;
   std::vector<std::string> lines;
   std::istringstream text(ir::toString(f));
   for (std::string line; std::getline(text, line);)
@@ -266,6 +267,8 @@ void printProfile(const ir::Function &f, const std::vector<double> &seconds, int
     std::string what = i < f.ops.size() ? lines[i + 1] : "  (copying results)";
     if (what.size() > 150)
       what = what.substr(0, 147) + "...";
+    if (c.profileOps[i] > 1)
+      what += fmt::format("  (a loop of {} fused ops ending here)", c.profileOps[i]);
     std::cout << fmt::format("{:9.4f} ms {:5.1f}% {}\n", seconds[i] / double(calls) * 1e3, 100 * seconds[i] / total,
                              what);
   }
@@ -309,15 +312,17 @@ int cmdBench(const Options &o, DiagnosticEngine &diags) {
                         {"p90_ms", p90 * 1e3},
                         {"steps", int64_t(t.size())},
                         {"compile_seconds", session.compileSeconds()},
+                        {"functions_from_cache", session.functionsFromCache()},
                         {"samples_per_second", double(batch) / median}};
     std::cout << j.dump() << "\n";
   } else {
-    std::cout << fmt::format("{} {} batch {} threads {}: compile {:.3f} s; {} calls, median {:.4f} ms (min {:.4f}, "
-                             "p90 {:.4f}), {:.0f} samples/s\n",
-                             m.lowered.name, o.function, batch, threads, session.compileSeconds(), t.size(),
-                             median * 1e3, best * 1e3, p90 * 1e3, double(batch) / median);
+    std::cout << fmt::format("{} {} batch {} threads {}: compile {:.3f} s ({} of {} from the cache); {} calls, median "
+                             "{:.4f} ms (min {:.4f}, p90 {:.4f}), {:.0f} samples/s\n",
+                             m.lowered.name, o.function, batch, threads, session.compileSeconds(),
+                             session.functionsFromCache(), session.functionsCompiled(), t.size(), median * 1e3,
+                             best * 1e3, p90 * 1e3, double(batch) / median);
   }
-  if (const std::vector<double> *prof = session.profile(o.function, batch))
+  if (const codegen::CompiledFunction *prof = session.profile(o.function, batch))
     printProfile(m.function(o.function), *prof, int64_t(t.size()) + 3);
   return 0;
 }
