@@ -619,6 +619,8 @@ private:
   }
 
   void lowerReduce(const ir::Op &op) {
+    if (auto sum = plan_.stackSums.find(&op); sum != plan_.stackSums.end())
+      return lowerMatMul(*sum->second, op.result);
     std::vector<int64_t> in = shapeOf(op.operand(0));
     std::vector<int64_t> axes = op.getInts("axes");
     std::vector<bool> red(in.size(), false);
@@ -983,8 +985,11 @@ private:
   /// C = op(A) op(B), for matrices or stacks of them: a call to the
   /// runtime's blocked GEMM (runtime/Gemm.h) around the micro-kernel the JIT
   /// emitted for this CPU, with the shapes and strides as a constant
-  /// descriptor. It splits the work over threads itself.
-  void lowerMatMul(const ir::Op &op) {
+  /// descriptor. It splits the work over threads itself. An operand that is a
+  /// matrix broadcast over the stack is read in place (stack stride 0); with
+  /// `into` (a reduce_sum over the stack, see MemoryPlan::stackSums) the
+  /// products of the stack are summed into it.
+  void lowerMatMul(const ir::Op &op, const ir::Value *into = nullptr) {
     bool ta = op.getBool("ta"), tb = op.getBool("tb");
     std::vector<int64_t> as = shapeOf(op.operand(0)), bs = shapeOf(op.operand(1));
     size_t rank = as.size();
@@ -993,10 +998,25 @@ private:
       batch *= as[i];
     int64_t a0 = as[rank - 2], a1 = as[rank - 1], b0 = bs[rank - 2], b1 = bs[rank - 1];
     int64_t M = ta ? a1 : a0, K = ta ? a0 : a1, N = tb ? b0 : b1;
+    auto shared = [&](const ir::Value *v) {
+      return v->def && v->def->kind == ir::OpKind::Broadcast && plan_.storage.at(v).kind == Storage::Alias;
+    };
     // batch, M, N, K, rsA, csA, bsA, rsB, csB, bsB, ldc, bsC, accumulate
-    std::vector<int64_t> desc = {batch,      M,          N,       K, ta ? 1 : K, ta ? M : 1, a0 * a1,
-                                 tb ? 1 : N, tb ? K : 1, b0 * b1, N, M * N,      0};
-    callGemm(desc, basePtr(op.operand(0), ctxPtr_), basePtr(op.operand(1), ctxPtr_), basePtr(op.result, ctxPtr_));
+    std::vector<int64_t> desc = {batch,
+                                 M,
+                                 N,
+                                 K,
+                                 ta ? 1 : K,
+                                 ta ? M : 1,
+                                 shared(op.operand(0)) ? 0 : a0 * a1,
+                                 tb ? 1 : N,
+                                 tb ? K : 1,
+                                 shared(op.operand(1)) ? 0 : b0 * b1,
+                                 N,
+                                 into ? 0 : M * N,
+                                 0};
+    const ir::Value *c = into ? into : op.result;
+    callGemm(desc, basePtr(op.operand(0), ctxPtr_), basePtr(op.operand(1), ctxPtr_), basePtr(c, ctxPtr_));
   }
 
   /// A constant GEMM descriptor (see runtime::GemmDesc) in the module.

@@ -83,6 +83,44 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     plan.storage[op->result] = s;
   }
 
+  // Who reads what, for the matmul patterns below.
+  std::unordered_map<const ir::Value *, std::vector<const ir::Op *>> users;
+  for (auto &op : f.ops)
+    for (const ir::Value *v : op->operands)
+      users[v].push_back(op.get());
+  std::unordered_map<const ir::Value *, bool> isResult;
+  for (const ir::Value *r : f.results)
+    isResult[r] = true;
+  for (auto &op : f.ops) {
+    // A matrix broadcast over a stack, read only by matmuls: no copy.
+    if (op->kind == ir::OpKind::Broadcast && op->result->type.rank() > 2 && op->operand(0)->type.rank() == 2 &&
+        !isResult[op->result]) {
+      const ir::Shape &to = op->result->type.shape, &from = op->operand(0)->type.shape;
+      bool onlyMatmuls = !users[op->result].empty();
+      for (const ir::Op *u : users[op->result])
+        onlyMatmuls &= u->kind == ir::OpKind::MatMul;
+      if (onlyMatmuls && to[to.size() - 2] == from[0] && to[to.size() - 1] == from[1]) {
+        Storage &s = plan.storage[op->result];
+        s.kind = Storage::Alias;
+        s.aliasOf = op->operand(0);
+      }
+    }
+    // reduce_sum over exactly the stack dimensions of a matmul read by nothing else.
+    if (op->kind == ir::OpKind::ReduceSum && op->operand(0)->def && op->operand(0)->def->kind == ir::OpKind::MatMul) {
+      const ir::Value *prod = op->operand(0);
+      std::vector<int64_t> axes = op->getInts("axes"), stack;
+      for (size_t i = 0; i + 2 < prod->type.rank(); ++i)
+        stack.push_back(int64_t(i));
+      if (!stack.empty() && axes == stack && users[prod].size() == 1 && !isResult[prod]) {
+        plan.stackSums[op.get()] = prod->def;
+        plan.storage[prod].kind = Storage::Fused;
+      }
+    }
+  }
+  auto folded = [&](const ir::Op &op) {
+    return plan.storage.at(op.result).kind == Storage::Fused && op.kind == ir::OpKind::MatMul;
+  };
+
   // Elementwise chains become single loops; values inside them need no memory.
   FusionPlan fusion = planFusion(
       f, bindings,
@@ -91,7 +129,7 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
       },
       [&](const ir::Op &op) {
         Storage::Kind k = plan.storage.at(op.result).kind;
-        return k == Storage::Alias || k == Storage::Immediate;
+        return k == Storage::Alias || k == Storage::Immediate || folded(op);
       },
       [&](const ir::Value *v) { return plan.root(v); });
   for (const ir::Value *v : fusion.internal)
@@ -116,11 +154,14 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
   // (uses through aliases count); results of the function never die.
   std::unordered_map<const ir::Value *, size_t> lastUse;
   for (size_t i = 0; i < steps.size(); ++i)
-    for (const ir::Op *op : steps[i])
-      for (const ir::Value *v : op->operands) {
+    for (const ir::Op *op : steps[i]) {
+      auto sum = plan.stackSums.find(op);
+      // A folded product's operands are read by the reduction that computes it.
+      for (const ir::Value *v : (sum == plan.stackSums.end() ? op : sum->second)->operands) {
         size_t &u = lastUse[plan.root(v)];
         u = std::max(u, i);
       }
+    }
   for (const ir::Value *v : f.results)
     lastUse[plan.root(v)] = steps.size();
 
@@ -265,6 +306,8 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
       plan.scratch[o] = off + base;
     for (auto &[fn, st] : bp.steps)
       plan.steps[fn] = st;
+    for (auto &[r, m] : bp.stackSums)
+      plan.stackSums[r] = m;
     const ir::Value *r = body.results[0];
     if (sum || !bp.copiedResults.empty())
       plan.scanCopies[op.get()] = r;

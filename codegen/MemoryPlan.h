@@ -45,6 +45,9 @@ struct MemoryPlan {
   /// an argument, an immediate, or, in mode sum, a partial sum to add up):
   /// where the body result lives, to be copied or added after each step.
   std::unordered_map<const ir::Op *, const ir::Value *> scanCopies;
+  /// reduce_sum ops over the stack of a matmul that nothing else reads: the
+  /// product is never stored; the reduction is one GEMM summing its stack.
+  std::unordered_map<const ir::Op *, const ir::Op *> stackSums;
   /// The steps to emit, for the planned function and each scan body.
   std::unordered_map<const ir::Function *, std::vector<Step>> steps;
 
@@ -53,7 +56,10 @@ struct MemoryPlan {
   const ir::Value *root(const ir::Value *v) const;
 };
 
-/// Plans `f` under `bindings`. `needsBuffer(op)` says whether a constant
+/// Plans `f` under `bindings`. Two matmul patterns cost no memory: a matrix
+/// broadcast over a stack that only matmuls read is an alias of the matrix
+/// (the GEMM reads it with stack stride 0), and a matmul stack that only a
+/// reduce_sum over its stack dimensions reads is folded into that reduction. `needsBuffer(op)` says whether a constant
 /// consumed by `op` must live in memory (non-elementwise consumers).
 MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings);
 

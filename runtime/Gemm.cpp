@@ -169,7 +169,13 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B, floa
 
 extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A, const float *B, float *C) {
   using namespace nnc::runtime;
-  const GemmDesc &d = *desc;
+  GemmDesc d = *desc;
+  // A stack of row-major A's times one shared B, into a stack of C's, is one
+  // product with the stack's rows one after another.
+  if (d.batch > 1 && d.bsB == 0 && d.csA == 1 && d.bsA == d.M * d.rsA && d.bsC != 0 && d.bsC == d.M * d.ldc) {
+    d.M *= d.batch;
+    d.batch = 1;
+  }
   if (d.M <= 0 || d.N <= 0)
     return;
   const int64_t MR = kernel.mr, NR = kernel.nr;

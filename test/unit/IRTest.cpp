@@ -238,6 +238,32 @@ TEST(MemoryPlan, FusesElementwiseChainsIntoOneLoop) {
   EXPECT_EQ(p.arenaBytes, 8 * 256 * 4);
 }
 
+TEST(MemoryPlan, SharedWeightsAndStackSumsCostNoMemory) {
+  // dense over [N, S, K]: w broadcast over the stack (read in place by the
+  // GEMM) and its gradient, a stack of products summed over the stack (one
+  // GEMM adding into the sum).
+  auto m = parse(R"(func @f(%x: f32[N, 16, 64] input, %w: f32[64, 32] param, %g: f32[N, 16, 32] input) {
+  %0 = broadcast %w {shape = shape[N, 64, 32]} : f32[N, 64, 32]
+  %1 = matmul %x, %0 : f32[N, 16, 32]
+  %2 = matmul %x, %g {ta = true} : f32[N, 64, 32]
+  %3 = reduce_sum %2 {axes = [0], keepdims = true} : f32[1, 64, 32]
+  return y = %1, dw = %3
+}
+)");
+  ASSERT_TRUE(m);
+  const Function &f = *m->functions[0];
+  codegen::MemoryPlan p = codegen::planMemory(f, {{"N", 8}});
+  EXPECT_EQ(p.storage.at(f.ops[0]->result).kind, codegen::Storage::Alias);
+  EXPECT_EQ(p.root(f.ops[0]->result), f.args[1]);
+  EXPECT_EQ(p.storage.at(f.ops[2]->result).kind, codegen::Storage::Fused);
+  ASSERT_EQ(p.stackSums.count(f.ops[3].get()), 1u);
+  EXPECT_EQ(p.stackSums.at(f.ops[3].get()), f.ops[2].get());
+  EXPECT_EQ(p.arenaBytes, 0);
+  // Two steps, the forward product and the reduction; the broadcast and the
+  // folded product emit nothing.
+  EXPECT_EQ(p.steps.at(&f).size(), 2u);
+}
+
 TEST(MemoryPlan, ReadsAtAnotherIndexEndTheLoop) {
   // The transpose reads %0 at other indices than it writes, so %0 must be
   // in memory first: two loops.
