@@ -22,16 +22,42 @@ GemmTile gemmTileFor(const std::string &features) {
   return {4, 8, 4}; // SSE: 8 xmm accumulators
 }
 
-std::unique_ptr<llvm::Module> buildGemmMicroKernel(llvm::LLVMContext &ctx, const GemmTile &tile,
-                                                   const std::string &name) {
+std::vector<GemmKernelSpec> gemmKernelSpecs(const GemmTile &tile) {
+  std::vector<GemmKernelSpec> specs;
+  int regs = tile.width == 16 ? 32 : 16, nv = tile.nr / tile.width;
+  for (int rows = 1; rows <= tile.mr; ++rows) {
+    specs.push_back({"nnc_sgemm_kernel_" + std::to_string(rows), rows, tile.nr, false});
+    // In place, B's panels can be wider: enough accumulators for few rows to
+    // hide the multiply-add latency, within the vector registers (rows + 1
+    // vectors per column block, and a broadcast).
+    int wide = std::min(8, (regs - 1) / (rows + 1));
+    if (wide > nv)
+      specs.push_back({"nnc_sgemm_kernel_" + std::to_string(rows) + "_wide", rows, wide * tile.width, true});
+  }
+  return specs;
+}
+
+std::unique_ptr<llvm::Module> buildGemmKernels(llvm::LLVMContext &ctx, const GemmTile &tile) {
   auto m = std::make_unique<llvm::Module>("nnc.gemm", ctx);
+  for (const GemmKernelSpec &spec : gemmKernelSpecs(tile))
+    buildGemmKernel(*m, tile, spec);
+  std::string err;
+  llvm::raw_string_ostream os(err);
+  NNC_ASSERT(!llvm::verifyModule(*m, &os)) << "invalid GEMM micro-kernel: " << os.str();
+  return m;
+}
+
+void buildGemmKernel(llvm::Module &mod, const GemmTile &tile, const GemmKernelSpec &spec) {
+  llvm::LLVMContext &ctx = mod.getContext();
+  llvm::Module *m = &mod;
   llvm::IRBuilder<> b(ctx);
   llvm::Type *f32 = b.getFloatTy(), *i64 = b.getInt64Ty();
   llvm::PointerType *fp = f32->getPointerTo();
-  const int W = tile.width, MR = tile.mr, NV = tile.nr / tile.width;
+  // MR rows of accumulators; A's panel holds tile.mr values per k.
+  const int W = tile.width, MR = spec.rows, NV = spec.cols / tile.width, AStride = tile.mr;
   auto *vecTy = llvm::FixedVectorType::get(f32, unsigned(W));
   auto *fnTy = llvm::FunctionType::get(b.getVoidTy(), {i64, fp, fp, i64, fp, i64, i64, i64, i64}, false);
-  auto *fn = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, name, *m);
+  auto *fn = llvm::Function::Create(fnTy, llvm::Function::ExternalLinkage, spec.name, *m);
   const char *argNames[] = {"K", "A", "B", "rsB", "C", "ldc", "m", "n", "acc"};
   for (unsigned i = 0; i < fn->arg_size(); ++i)
     fn->getArg(i)->setName(argNames[i]);
@@ -63,7 +89,7 @@ std::unique_ptr<llvm::Module> buildGemmMicroKernel(llvm::LLVMContext &ctx, const
     accPhi.push_back(b.CreatePHI(vecTy, 2, "c"));
     accPhi.back()->addIncoming(zero, entry);
   }
-  llvm::Function *fma = llvm::Intrinsic::getDeclaration(m.get(), llvm::Intrinsic::fma, {vecTy});
+  llvm::Function *fma = llvm::Intrinsic::getDeclaration(m, llvm::Intrinsic::fma, {vecTy});
   llvm::Value *bRow = b.CreateInBoundsGEP(f32, B, b.CreateMul(k, rsB));
   std::vector<llvm::Value *> bv;
   for (int v = 0; v < NV; ++v) {
@@ -71,8 +97,8 @@ std::unique_ptr<llvm::Module> buildGemmMicroKernel(llvm::LLVMContext &ctx, const
         b.CreateBitCast(b.CreateInBoundsGEP(f32, bRow, b.getInt64(uint64_t(v * W))), vecTy->getPointerTo());
     bv.push_back(b.CreateMaskedLoad(vecTy, p, llvm::Align(4), masks[size_t(v)], zero, "b"));
   }
-  // A is packed k-major: its MR values for this k are contiguous.
-  llvm::Value *aStep = b.CreateInBoundsGEP(f32, A, b.CreateMul(k, b.getInt64(uint64_t(MR))));
+  // A is packed k-major: its values for this k are contiguous.
+  llvm::Value *aStep = b.CreateInBoundsGEP(f32, A, b.CreateMul(k, b.getInt64(uint64_t(AStride))));
   std::vector<llvm::Value *> next(accPhi.size());
   for (int r = 0; r < MR; ++r) {
     llvm::Value *a = b.CreateLoad(f32, b.CreateInBoundsGEP(f32, aStep, b.getInt64(uint64_t(r))), "a");
@@ -129,11 +155,6 @@ std::unique_ptr<llvm::Module> buildGemmMicroKernel(llvm::LLVMContext &ctx, const
   }
   b.SetInsertPoint(exit);
   b.CreateRetVoid();
-
-  std::string err;
-  llvm::raw_string_ostream os(err);
-  NNC_ASSERT(!llvm::verifyModule(*m, &os)) << "invalid GEMM micro-kernel: " << os.str();
-  return m;
 }
 
 } // namespace nnc::codegen

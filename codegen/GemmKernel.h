@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace llvm {
 class LLVMContext;
@@ -22,9 +23,24 @@ struct GemmTile {
 /// The tile for a CPU with these LLVM target features ("+avx512f,...").
 GemmTile gemmTileFor(const std::string &features);
 
-/// A module defining `void name(i64 K, float* A, float* B, i64 rsB, float* C,
-/// i64 ldc, i64 m, i64 n, i64 accumulate)`; see runtime::GemmMicroKernel.
-std::unique_ptr<llvm::Module> buildGemmMicroKernel(llvm::LLVMContext &ctx, const GemmTile &tile,
-                                                   const std::string &name);
+/// One micro-kernel: `rows` rows of accumulators (at most tile.mr) over
+/// `cols` columns. Each row count has a kernel over packed panels of tile.nr
+/// columns; few rows also get a wider one for B read in place (GEMV-like
+/// products, where B is read once and the wider tile keeps enough
+/// independent multiply-adds in flight).
+struct GemmKernelSpec {
+  std::string name;
+  int rows, cols;
+  bool inPlace; ///< only for B read in place (its panels are `cols` wide)
+};
+
+/// The kernels for `tile`.
+std::vector<GemmKernelSpec> gemmKernelSpecs(const GemmTile &tile);
+
+/// A module defining every kernel of gemmKernelSpecs(tile), each
+/// `void name(i64 K, float* A, float* B, i64 rsB, float* C, i64 ldc, i64 m,
+/// i64 n, i64 accumulate)`; see runtime::GemmMicroKernel.
+std::unique_ptr<llvm::Module> buildGemmKernels(llvm::LLVMContext &ctx, const GemmTile &tile);
+void buildGemmKernel(llvm::Module &m, const GemmTile &tile, const GemmKernelSpec &spec);
 
 } // namespace nnc::codegen

@@ -104,16 +104,29 @@ void installGemmKernel(llvm::orc::JITTargetMachineBuilder jtmb, llvm::TargetMach
     if (!jit)
       throw std::runtime_error("cannot start the JIT: " + errorText(jit.takeError()));
     GemmTile tile = gemmTileFor(tm.getTargetFeatureString().str());
+    NNC_ASSERT(tile.mr <= runtime::kMaxGemmRows) << "GEMM tile of " << tile.mr << " rows";
     auto ctx = std::make_unique<llvm::LLVMContext>();
-    auto m = buildGemmMicroKernel(*ctx, tile, "nnc_sgemm_kernel");
+    auto m = buildGemmKernels(*ctx, tile);
     setHostAttributes(*m, tm);
     optimizeModule(*m, tm, /*unroll=*/true);
     if (auto err = (*jit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
-      throw std::runtime_error("cannot compile the GEMM kernel: " + errorText(std::move(err)));
-    auto sym = (*jit)->lookup("nnc_sgemm_kernel");
-    if (!sym)
-      throw std::runtime_error("cannot compile the GEMM kernel: " + errorText(sym.takeError()));
-    runtime::setGemmMicroKernel(reinterpret_cast<runtime::GemmMicroKernel>(sym->getAddress()), tile.mr, tile.nr);
+      throw std::runtime_error("cannot compile the GEMM kernels: " + errorText(std::move(err)));
+    runtime::GemmKernels k;
+    k.mr = tile.mr;
+    k.nr = tile.nr;
+    for (const GemmKernelSpec &spec : gemmKernelSpecs(tile)) {
+      auto sym = (*jit)->lookup(spec.name);
+      if (!sym)
+        throw std::runtime_error("cannot compile the GEMM kernels: " + errorText(sym.takeError()));
+      auto fn = reinterpret_cast<runtime::GemmMicroKernel>(sym->getAddress());
+      if (!spec.inPlace)
+        k.packed[spec.rows] = fn;
+      if (spec.inPlace || !k.inPlace[spec.rows]) {
+        k.inPlace[spec.rows] = fn;
+        k.inPlaceCols[spec.rows] = spec.cols;
+      }
+    }
+    runtime::setGemmKernels(k);
     kernels = jit->release();
   });
 }
@@ -165,14 +178,15 @@ struct JIT::Impl {
 
   /// The cache key of `f` under `bindings`: a SHA-1 of everything the
   /// generated code depends on.
-  std::string cacheKey(const ir::Function &f, const ir::Bindings &bindings, bool optimize) {
+  std::string cacheKey(const ir::Function &f, const ir::Bindings &bindings, const CodegenOptions &opts) {
     std::string text = ir::toString(f);
     for (const auto &op : f.ops)
       if (op->body)
         text += ir::toString(*op->body);
     for (auto &[name, value] : bindings)
       text += name + "=" + std::to_string(value) + ";";
-    text += optimize ? "O3;" : "O0;";
+    text += opts.optimize ? "O3;" : "O0;";
+    text += opts.inPlaceUpdates ? "inplace;" : "";
     text += tm->getTargetTriple().str() + ";" + tm->getTargetCPU().str() + ";" + tm->getTargetFeatureString().str();
     text += ";" + buildIdentity();
     llvm::SHA1 sha;
@@ -291,10 +305,10 @@ static std::vector<BufferSpec> argSpecs(const ir::Function &f, const ir::Binding
 
 CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &bindings, const CodegenOptions &opts) {
   auto start = std::chrono::steady_clock::now();
-  MemoryPlan plan = planMemory(f, bindings);
+  MemoryPlan plan = planMemory(f, bindings, opts.inPlaceUpdates);
   // Profiled code embeds the address of its timing table: never cached.
   bool cacheable = !opts.profile;
-  std::string key = cacheable ? impl_->cacheKey(f, bindings, opts.optimize) : "";
+  std::string key = cacheable ? impl_->cacheKey(f, bindings, opts) : "";
   std::string symbol = "nnc_" + f.name + "_" + (cacheable ? key.substr(0, 16) : std::to_string(impl_->counter++));
   for (char &c : symbol)
     if (c == '.')
@@ -331,6 +345,7 @@ CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &binding
   cf.name = f.name;
   cf.entry = entry;
   cf.fromCache = fromCache;
+  cf.resultArg = plan.resultArg;
   cf.arenaBytes = plan.arenaBytes;
   cf.unplannedBytes = plan.unplannedBytes;
   cf.profile = std::move(profile);
@@ -355,7 +370,7 @@ CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &binding
 static void linkGemmKernel(llvm::Module &m, llvm::TargetMachine &tm, bool optimize) {
   if (!m.getFunction("nnc_rt_sgemm"))
     return;
-  auto k = buildGemmMicroKernel(m.getContext(), gemmTileFor(tm.getTargetFeatureString().str()), "nnc_sgemm_kernel");
+  auto k = buildGemmKernels(m.getContext(), gemmTileFor(tm.getTargetFeatureString().str()));
   setHostAttributes(*k, tm);
   if (optimize)
     optimizeModule(*k, tm, /*unroll=*/true);
@@ -364,7 +379,7 @@ static void linkGemmKernel(llvm::Module &m, llvm::TargetMachine &tm, bool optimi
 }
 
 std::string JIT::emitLLVM(const ir::Function &f, const ir::Bindings &bindings, const CodegenOptions &opts) {
-  MemoryPlan plan = planMemory(f, bindings);
+  MemoryPlan plan = planMemory(f, bindings, opts.inPlaceUpdates);
   llvm::LLVMContext ctx;
   auto m = impl_->build(f, bindings, plan, ctx, "nnc_" + f.name, opts.optimize);
   linkGemmKernel(*m, *impl_->tm, opts.optimize);
@@ -375,7 +390,7 @@ std::string JIT::emitLLVM(const ir::Function &f, const ir::Bindings &bindings, c
 }
 
 std::string JIT::emitAssembly(const ir::Function &f, const ir::Bindings &bindings, const CodegenOptions &opts) {
-  MemoryPlan plan = planMemory(f, bindings);
+  MemoryPlan plan = planMemory(f, bindings, opts.inPlaceUpdates);
   llvm::LLVMContext ctx;
   auto m = impl_->build(f, bindings, plan, ctx, "nnc_" + f.name, opts.optimize);
   linkGemmKernel(*m, *impl_->tm, opts.optimize);

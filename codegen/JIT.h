@@ -31,6 +31,9 @@ struct CompiledFunction {
   int64_t unplannedBytes = 0; ///< intermediates' total size without reuse
   std::vector<BufferSpec> args, results;
   double compileSeconds = 0;
+  /// Per result: the argument it was written over instead of its own buffer
+  /// (-1: its own buffer).
+  std::vector<int> resultArg;
   /// Loaded from the on-disk compile cache instead of compiled.
   bool fromCache = false;
   /// With CodegenOptions::profile: seconds spent in each op (and, last, in
@@ -44,6 +47,9 @@ struct CompiledFunction {
 struct CodegenOptions {
   bool optimize = true; ///< run the O3 pipeline
   bool profile = false; ///< time each op (see CompiledFunction::profile)
+  /// Write updates ("new.X" results) over their arguments where safe (see
+  /// CompiledFunction::resultArg).
+  bool inPlaceUpdates = false;
 };
 
 /// Compiled functions are kept as object files in an on-disk cache, keyed by

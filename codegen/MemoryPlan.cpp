@@ -56,7 +56,51 @@ const ir::Value *MemoryPlan::root(const ir::Value *v) const {
 
 const Storage &MemoryPlan::resolve(const ir::Value *v) const { return storage.at(root(v)); }
 
-MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
+/// Result "new.X" of an update written over argument X (a parameter or
+/// optimizer state) when it is safe: it is made by an elementwise loop that
+/// reads X only at the index it writes, and no later step reads X.
+static void planInPlaceUpdates(const ir::Function &f, const ir::Bindings &bindings, const std::vector<Step> &steps,
+                               MemoryPlan &plan) {
+  std::unordered_map<const ir::Op *, size_t> stepOf;
+  for (size_t i = 0; i < steps.size(); ++i)
+    for (const ir::Op *op : steps[i])
+      stepOf[op] = i;
+  std::unordered_map<const ir::Value *, bool> taken;
+  for (const ir::Value *r : f.results)
+    if (r->def == nullptr)
+      taken[r] = true; // an argument returned as it is must keep its bytes
+  for (size_t j = 0; j < f.results.size(); ++j) {
+    const std::string &name = f.resultNames[j];
+    if (name.rfind("new.", 0) != 0)
+      continue;
+    const ir::Value *arg = f.arg(name.substr(4));
+    const ir::Value *r = f.results[j];
+    if (!arg || taken[arg] || !r->def || r->type != arg->type || plan.storage.at(r).kind != Storage::Arena ||
+        !readsOperandsElementwise(r->def->kind) || !stepOf.count(r->def))
+      continue;
+    size_t at = stepOf.at(r->def);
+    std::vector<int64_t> shape = ir::concreteShape(arg->type.shape, bindings);
+    bool safe = true;
+    for (size_t i = 0; i < steps.size() && safe; ++i)
+      for (const ir::Op *op : steps[i])
+        for (const ir::Value *v : op->operands)
+          if (plan.root(v) == arg)
+            safe &= i < at || (i == at && v == arg && op->kind != ir::OpKind::Transpose &&
+                               ir::concreteShape(op->result->type.shape, bindings) == shape);
+    // Two results written over one argument, or one value returned twice: no.
+    for (size_t k = 0; k < f.results.size(); ++k)
+      safe &= k == j || f.results[k] != r;
+    if (!safe)
+      continue;
+    Storage &s = plan.storage[r];
+    s.kind = Storage::Arg;
+    s.index = int(std::find(f.args.begin(), f.args.end(), arg) - f.args.begin());
+    plan.resultArg[j] = s.index;
+    taken[arg] = true;
+  }
+}
+
+MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool inPlaceUpdates) {
   MemoryPlan plan;
   for (size_t i = 0; i < f.args.size(); ++i)
     plan.storage[f.args[i]] = {Storage::Arg, int(i)};
@@ -136,9 +180,15 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
     plan.storage[v].kind = Storage::Fused;
   const std::vector<Step> &steps = fusion.steps;
 
+  plan.resultArg.assign(f.results.size(), -1);
+  if (inPlaceUpdates)
+    planInPlaceUpdates(f, bindings, steps, plan);
+
   // Results are written in place by the op that produces them, once.
   std::unordered_map<const ir::Value *, bool> takenByResult;
   for (size_t j = 0; j < f.results.size(); ++j) {
+    if (plan.resultArg[j] >= 0)
+      continue;
     const ir::Value *r = plan.root(f.results[j]);
     Storage &s = plan.storage[r];
     if (s.kind == Storage::Arena && !takenByResult[r]) {
@@ -171,7 +221,7 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings) {
   for (auto &op : f.ops)
     if (op->kind == ir::OpKind::Scan) {
       NNC_ASSERT(op->body) << "scan without a body";
-      bodyPlans.emplace(op.get(), planMemory(*op->body, bindings));
+      bodyPlans.emplace(op.get(), planMemory(*op->body, bindings, false));
     }
 
   std::map<int64_t, int64_t> freeList;                    // offset -> size

@@ -33,6 +33,9 @@ struct Storage {
 
 struct MemoryPlan {
   std::unordered_map<const ir::Value *, Storage> storage;
+  /// For each result: the argument it is written over (an optimizer update
+  /// in place), or -1. Its result buffer is then not written.
+  std::vector<int> resultArg;
   /// Results that need a copy (or a fill, for constants) at the end.
   std::vector<int> copiedResults;
   int64_t arenaBytes = 0;
@@ -61,7 +64,9 @@ struct MemoryPlan {
 /// (the GEMM reads it with stack stride 0), and a matmul stack that only a
 /// reduce_sum over its stack dimensions reads is folded into that reduction. `needsBuffer(op)` says whether a constant
 /// consumed by `op` must live in memory (non-elementwise consumers).
-MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings);
+/// With `inPlaceUpdates`, results named "new.X" may be written over argument
+/// X (see resultArg), so callers must bind them accordingly.
+MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool inPlaceUpdates = false);
 
 /// Scratch bytes `op`'s kernel needs while it runs (0 for most ops): the
 /// convolutions unfold their input into [C*KH*KW, OH*OW] per image (im2col).

@@ -34,10 +34,17 @@ void scalarMicroKernel(int64_t K, const float *A, const float *B, int64_t rsB, f
     }
 }
 
-struct Kernel {
-  GemmMicroKernel fn = scalarMicroKernel;
-  int mr = int(kScalarMR), nr = 16;
-  std::string tile = "4x16";
+struct Kernel : GemmKernels {
+  std::string tile;
+  Kernel() {
+    mr = int(kScalarMR);
+    nr = 16;
+    for (int m = 1; m <= mr; ++m) {
+      packed[m] = inPlace[m] = scalarMicroKernel;
+      inPlaceCols[m] = nr;
+    }
+    tile = "4x16";
+  }
 };
 Kernel kernel;
 
@@ -134,13 +141,18 @@ void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int6
       for (int64_t ir = i0; ir < i1; ir += MR) {
         int64_t m = std::min(MR, i1 - ir);
         packA(A + ir * d.rsA + pc * d.csA, d.rsA, d.csA, m, kc, MR, Apanel);
-        for (int64_t p = 0; p < panels; ++p) {
-          int64_t n = std::min(NR, nc - p * NR);
-          float *Ctile = C + ir * d.ldc + jc + p * NR;
-          if (pack)
-            kernel.fn(kc, Apanel, packed + p * kc * NR, NR, Ctile, d.ldc, m, n, acc);
-          else
-            kernel.fn(kc, Apanel, Bblock + p * NR, d.rsB, Ctile, d.ldc, m, n, acc);
+        if (pack) {
+          GemmMicroKernel fn = kernel.packed[m];
+          for (int64_t p = 0; p < panels; ++p) {
+            int64_t n = std::min(NR, nc - p * NR);
+            fn(kc, Apanel, packed + p * kc * NR, NR, C + ir * d.ldc + jc + p * NR, d.ldc, m, n, acc);
+          }
+        } else {
+          // B in place: panels as wide as this row count's kernel takes.
+          GemmMicroKernel fn = kernel.inPlace[m];
+          int64_t width = kernel.inPlaceCols[m];
+          for (int64_t j = 0; j < nc; j += width)
+            fn(kc, Apanel, Bblock + j, d.rsB, C + ir * d.ldc + jc + j, d.ldc, m, std::min(width, nc - j), acc);
         }
       }
       if (d.K == 0)
@@ -151,11 +163,9 @@ void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int6
 
 } // namespace
 
-void setGemmMicroKernel(GemmMicroKernel fn, int mr, int nr) {
-  kernel.fn = fn;
-  kernel.mr = mr;
-  kernel.nr = nr;
-  kernel.tile = std::to_string(mr) + "x" + std::to_string(nr);
+void setGemmKernels(const GemmKernels &k) {
+  static_cast<GemmKernels &>(kernel) = k;
+  kernel.tile = std::to_string(k.mr) + "x" + std::to_string(k.nr);
 }
 
 const char *gemmTile() { return kernel.tile.c_str(); }

@@ -24,16 +24,27 @@ struct GemmDesc {
   int64_t accumulate; ///< 1: C += A * B, 0: C = A * B
 };
 
-/// The micro-kernel: C[r * ldc + j] (+)= sum_k A[k * MR + r] * B[k * rsB + j]
-/// for r < m <= MR rows and j < n <= NR columns. A is a packed panel (MR
-/// values per k, zero past m); B's rows are contiguous and are read only
-/// below n (masked).
+/// A micro-kernel: C[r * ldc + j] (+)= sum_k A[k * MR + r] * B[k * rsB + j]
+/// for r < m rows (at most the kernel's) and j < n columns (at most the
+/// kernel's). A is a packed panel (MR values per k, MR the largest kernel's
+/// rows); B's rows are contiguous and are read only below n (masked).
 using GemmMicroKernel = void (*)(int64_t K, const float *A, const float *B, int64_t rsB, float *C, int64_t ldc,
                                  int64_t m, int64_t n, int64_t accumulate);
 
-/// Installs the micro-kernel and its tile (MR rows, NR columns). Until one is
-/// installed, a portable scalar kernel is used.
-void setGemmMicroKernel(GemmMicroKernel kernel, int mr, int nr);
+constexpr int kMaxGemmRows = 16;
+
+/// The micro-kernels of one CPU: for each row count m <= mr, a kernel over
+/// packed panels of nr columns, and one for B read in place over panels of
+/// inPlaceCols[m] columns (it may be the same kernel).
+struct GemmKernels {
+  int mr = 0, nr = 0;
+  GemmMicroKernel packed[kMaxGemmRows + 1] = {};
+  GemmMicroKernel inPlace[kMaxGemmRows + 1] = {};
+  int inPlaceCols[kMaxGemmRows + 1] = {};
+};
+
+/// Installs the micro-kernels. Until then, a portable scalar kernel is used.
+void setGemmKernels(const GemmKernels &kernels);
 /// The installed tile, as "MRxNR".
 const char *gemmTile();
 

@@ -98,7 +98,14 @@ void Trainer::call(const CompiledFn &fn, const Tensor *xb, const Tensor *yb, flo
                               t ? t->numel() : 0, want));
     bufs.push_back(const_cast<void *>(t->data()));
   }
+  size_t nargs = bufs.size();
   for (const BufferSpec &r : fn.results) {
+    if (r.inPlaceOf >= 0) {
+      if (size_t(r.inPlaceOf) >= nargs)
+        throw Error(fmt::format("internal: result '{}' written over argument {} of {}", r.name, r.inPlaceOf, nargs));
+      bufs.push_back(bufs[size_t(r.inPlaceOf)]);
+      continue;
+    }
     Tensor &t = outs[r.name];
     if (!t.data() || t.shape() != r.shape || t.dtype() != r.dtype)
       t = Tensor(r.dtype, r.shape);
@@ -189,7 +196,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       seen += xb.dim(0);
       ++b;
       for (const BufferSpec &r : fn.results) {
-        if (r.name.rfind("new.", 0) != 0)
+        if (r.name.rfind("new.", 0) != 0 || r.inPlaceOf >= 0)
           continue;
         std::string n = r.name.substr(4);
         auto p = state_.params.find(n);
@@ -303,7 +310,16 @@ EvalResult Trainer::evaluate(const Dataset &data, int64_t batch, bool classifica
 std::map<std::string, Tensor> Trainer::run(const std::string &function, const Tensor &xb, const Tensor *yb, float lr) {
   enableFlushToZero();
   std::map<std::string, Tensor> outs;
-  call(compile_(function, xb.dim(0)), &xb, yb, lr, outs);
+  const CompiledFn &fn = compile_(function, xb.dim(0));
+  call(fn, &xb, yb, lr, outs);
+  // Results written over their arguments are returned too, as copies.
+  for (const BufferSpec &r : fn.results) {
+    if (r.inPlaceOf < 0)
+      continue;
+    const BufferSpec &a = fn.args[size_t(r.inPlaceOf)];
+    auto p = state_.params.find(a.name);
+    outs[r.name] = p != state_.params.end() ? p->second : state_.state.at(a.name); // a copy
+  }
   return outs;
 }
 

@@ -25,6 +25,9 @@ struct BufferSpec {
   DType dtype = DType::F32;
   std::vector<int64_t> shape;
   Role role = Role::Input;
+  /// Results only: the argument this result is written over (an update in
+  /// place), or -1.
+  int inPlaceOf = -1;
 };
 
 /// A compiled function (see codegen/JIT.h for the calling convention).

@@ -346,6 +346,8 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
   checkMemory(f, batch);
   codegen::CodegenOptions opts;
   opts.profile = profiling_;
+  // The trainer binds "new.X" results written over X (see runtime::BufferSpec).
+  opts.inPlaceUpdates = true;
   codegen::CompiledFunction c = jit_->compile(f, bindings(batch), opts);
   compileSeconds_ += c.compileSeconds;
   fromCache_ += c.fromCache ? 1 : 0;
@@ -356,8 +358,10 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
   r.arenaBytes = c.arenaBytes;
   for (auto &a : c.args)
     r.args.push_back({a.name, toDType(a.dtype), a.shape, toRole(a.role)});
-  for (auto &a : c.results)
-    r.results.push_back({a.name, toDType(a.dtype), a.shape, runtime::Role::Input});
+  for (size_t j = 0; j < c.results.size(); ++j) {
+    const codegen::BufferSpec &a = c.results[j];
+    r.results.push_back({a.name, toDType(a.dtype), a.shape, runtime::Role::Input, c.resultArg[j]});
+  }
   return cache_.emplace(key, std::move(r)).first->second;
 }
 

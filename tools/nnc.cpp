@@ -156,6 +156,7 @@ int cmdEmit(const Options &o, DiagnosticEngine &diags) {
   codegen::JIT jit;
   codegen::CodegenOptions co;
   co.optimize = !o.noOpt;
+  co.inPlaceUpdates = true; // as nnc train compiles it
   const ir::Function &f = m.function(o.function);
   std::cout << (o.kind == "llvm" ? jit.emitLLVM(f, b, co) : jit.emitAssembly(f, b, co));
   return 0;

@@ -264,6 +264,30 @@ TEST(MemoryPlan, SharedWeightsAndStackSumsCostNoMemory) {
   EXPECT_EQ(p.steps.at(&f).size(), 2u);
 }
 
+TEST(MemoryPlan, UpdatesWriteOverTheirArgumentsWhenSafe) {
+  // new.w = w - lr * g is written over w. new.v is not written over v: the
+  // transpose that reads v is a step of its own after the update, so v must
+  // keep its old bytes until then.
+  auto m = parse(R"(func @f(%w: f32[64, 32] param, %v: f32[32, 32] state, %g: f32[64, 32] input, %lr: f32[] scalar) {
+  %0 = mul %lr, %g : f32[64, 32]
+  %1 = sub %w, %0 : f32[64, 32]
+  %2 = add %v, %lr : f32[32, 32]
+  %3 = transpose %v {perm = [1, 0]} : f32[32, 32]
+  %4 = softmax %3 : f32[32, 32]
+  return new.w = %1, new.v = %2, s = %4
+}
+)");
+  ASSERT_TRUE(m);
+  const Function &f = *m->functions[0];
+  codegen::MemoryPlan off = codegen::planMemory(f, {}, false);
+  EXPECT_EQ(off.resultArg, (std::vector<int>{-1, -1, -1}));
+  codegen::MemoryPlan on = codegen::planMemory(f, {}, true);
+  EXPECT_EQ(on.resultArg[0], 0);
+  EXPECT_EQ(on.storage.at(f.ops[1]->result).kind, codegen::Storage::Arg);
+  EXPECT_EQ(on.resultArg[1], -1);
+  EXPECT_EQ(on.resultArg[2], -1);
+}
+
 TEST(MemoryPlan, ReadsAtAnotherIndexEndTheLoop) {
   // The transpose reads %0 at other indices than it writes, so %0 must be
   // in memory first: two loops.
