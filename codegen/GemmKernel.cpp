@@ -31,7 +31,7 @@ std::vector<GemmKernelSpec> gemmKernelSpecs(const GemmTile &tile) {
     // hide the multiply-add latency, within the vector registers (rows + 1
     // vectors per column block, and a broadcast).
     int wide = std::min(8, (regs - 1) / (rows + 1));
-    if (wide > nv)
+    if (rows <= 4 && wide > nv)
       specs.push_back({"nnc_sgemm_kernel_" + std::to_string(rows) + "_wide", rows, wide * tile.width, true});
   }
   return specs;

@@ -93,43 +93,6 @@ void setHostAttributes(llvm::Module &m, llvm::TargetMachine &tm) {
   }
 }
 
-/// Compiles the GEMM micro-kernel for the host once per process, in a JIT of
-/// its own that lives until exit, and installs it in the runtime.
-void installGemmKernel(llvm::orc::JITTargetMachineBuilder jtmb, llvm::TargetMachine &tm) {
-  static std::once_flag once;
-  static llvm::orc::LLJIT *kernels = nullptr; // reachable until exit, never torn down
-  (void)kernels;
-  std::call_once(once, [&] {
-    auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create();
-    if (!jit)
-      throw std::runtime_error("cannot start the JIT: " + errorText(jit.takeError()));
-    GemmTile tile = gemmTileFor(tm.getTargetFeatureString().str());
-    NNC_ASSERT(tile.mr <= runtime::kMaxGemmRows) << "GEMM tile of " << tile.mr << " rows";
-    auto ctx = std::make_unique<llvm::LLVMContext>();
-    auto m = buildGemmKernels(*ctx, tile);
-    setHostAttributes(*m, tm);
-    optimizeModule(*m, tm, /*unroll=*/true);
-    if (auto err = (*jit)->addIRModule(llvm::orc::ThreadSafeModule(std::move(m), std::move(ctx))))
-      throw std::runtime_error("cannot compile the GEMM kernels: " + errorText(std::move(err)));
-    runtime::GemmKernels k;
-    k.mr = tile.mr;
-    k.nr = tile.nr;
-    for (const GemmKernelSpec &spec : gemmKernelSpecs(tile)) {
-      auto sym = (*jit)->lookup(spec.name);
-      if (!sym)
-        throw std::runtime_error("cannot compile the GEMM kernels: " + errorText(sym.takeError()));
-      auto fn = reinterpret_cast<runtime::GemmMicroKernel>(sym->getAddress());
-      if (!spec.inPlace)
-        k.packed[spec.rows] = fn;
-      if (spec.inPlace || !k.inPlace[spec.rows]) {
-        k.inPlace[spec.rows] = fn;
-        k.inPlaceCols[spec.rows] = spec.cols;
-      }
-    }
-    runtime::setGemmKernels(k);
-    kernels = jit->release();
-  });
-}
 /// The on-disk compile cache's directory: $NNC_CACHE_DIR, else
 /// $XDG_CACHE_HOME/nnc, else ~/.cache/nnc; empty (no cache) when NNC_CACHE
 /// is 0 or off, or no directory can be named.
@@ -165,54 +128,36 @@ bool makeDirectories(const std::string &dir) {
     }
   return true;
 }
-} // namespace
 
-struct JIT::Impl {
-  std::unique_ptr<llvm::orc::LLJIT> jit;
-  std::unique_ptr<llvm::TargetMachine> tm;
-  std::atomic<int> counter{0};
-  /// Entry addresses of the functions this JIT has loaded, by cache key.
-  std::map<std::string, EntryFn> loaded;
-  std::string cacheDir = cacheDirectory();
-  bool cacheWarned = false;
+/// SHA-1 of `text` in hex.
+std::string sha1Hex(const std::string &text) {
+  llvm::SHA1 sha;
+  sha.update(text);
+  std::string hex;
+  for (uint8_t byte : sha.final())
+    hex += "0123456789abcdef"[byte >> 4], hex += "0123456789abcdef"[byte & 15];
+  return hex;
+}
 
-  /// The cache key of `f` under `bindings`: a SHA-1 of everything the
-  /// generated code depends on.
-  std::string cacheKey(const ir::Function &f, const ir::Bindings &bindings, const CodegenOptions &opts) {
-    std::string text = ir::toString(f);
-    for (const auto &op : f.ops)
-      if (op->body)
-        text += ir::toString(*op->body);
-    for (auto &[name, value] : bindings)
-      text += name + "=" + std::to_string(value) + ";";
-    text += opts.optimize ? "O3;" : "O0;";
-    text += opts.inPlaceUpdates ? "inplace;" : "";
-    text += tm->getTargetTriple().str() + ";" + tm->getTargetCPU().str() + ";" + tm->getTargetFeatureString().str();
-    text += ";" + buildIdentity();
-    llvm::SHA1 sha;
-    sha.update(text);
-    std::string hex;
-    for (uint8_t byte : sha.final())
-      hex += "0123456789abcdef"[byte >> 4], hex += "0123456789abcdef"[byte & 15];
-    return hex;
-  }
+/// Machine code for `m` as an ELF object.
+std::unique_ptr<llvm::MemoryBuffer> emitObject(llvm::Module &m, llvm::TargetMachine &tm) {
+  llvm::SmallVector<char, 0> buf;
+  llvm::raw_svector_ostream os(buf);
+  llvm::legacy::PassManager pm;
+  if (tm.addPassesToEmitFile(pm, os, nullptr, llvm::CGFT_ObjectFile))
+    throw std::runtime_error("this target cannot emit object files");
+  pm.run(m);
+  return llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(buf.data(), buf.size()), m.getName());
+}
 
-  /// Machine code for `m` as an ELF object.
-  std::unique_ptr<llvm::MemoryBuffer> emitObject(llvm::Module &m) {
-    llvm::SmallVector<char, 0> buf;
-    llvm::raw_svector_ostream os(buf);
-    llvm::legacy::PassManager pm;
-    if (tm->addPassesToEmitFile(pm, os, nullptr, llvm::CGFT_ObjectFile))
-      throw std::runtime_error("this target cannot emit object files");
-    pm.run(m);
-    return llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(buf.data(), buf.size()), m.getName());
-  }
-
+/// The on-disk compile cache: object files named by their key.
+class ObjectCache {
+public:
   /// A cached object for `key` that defines `symbol`, or null.
-  std::unique_ptr<llvm::MemoryBuffer> cachedObject(const std::string &key, const std::string &symbol) {
-    if (cacheDir.empty())
+  std::unique_ptr<llvm::MemoryBuffer> load(const std::string &key, const std::string &symbol) const {
+    if (dir_.empty())
       return nullptr;
-    auto buf = llvm::MemoryBuffer::getFile(cacheDir + "/" + key + ".o");
+    auto buf = llvm::MemoryBuffer::getFile(dir_ + "/" + key + ".o");
     if (!buf)
       return nullptr;
     // A truncated or foreign file is ignored (and replaced after compiling).
@@ -231,18 +176,98 @@ struct JIT::Impl {
     return nullptr;
   }
 
-  void storeObject(const std::string &key, const llvm::MemoryBuffer &obj) {
-    if (cacheDir.empty())
+  /// Writes `obj` for `key` (atomically); a failure is a warning, once.
+  void store(const std::string &key, const llvm::MemoryBuffer &obj) {
+    if (dir_.empty())
       return;
     try {
-      if (!makeDirectories(cacheDir))
-        throw std::runtime_error("cannot create directory '" + cacheDir + "'");
-      runtime::writeFileAtomic(cacheDir + "/" + key + ".o", obj.getBuffer().str());
+      if (!makeDirectories(dir_))
+        throw std::runtime_error("cannot create directory '" + dir_ + "'");
+      runtime::writeFileAtomic(dir_ + "/" + key + ".o", obj.getBuffer().str());
     } catch (const std::exception &e) {
-      if (!cacheWarned)
+      if (!warned_)
         std::cerr << "nnc: warning: compile cache not written: " << e.what() << "\n";
-      cacheWarned = true;
+      warned_ = true;
     }
+  }
+
+private:
+  std::string dir_ = cacheDirectory();
+  bool warned_ = false;
+};
+
+/// Compiles the GEMM micro-kernel for the host once per process, in a JIT of
+/// its own that lives until exit, and installs it in the runtime.
+void installGemmKernel(llvm::orc::JITTargetMachineBuilder jtmb, llvm::TargetMachine &tm) {
+  static std::once_flag once;
+  static llvm::orc::LLJIT *kernels = nullptr; // reachable until exit, never torn down
+  (void)kernels;
+  std::call_once(once, [&] {
+    auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create();
+    if (!jit)
+      throw std::runtime_error("cannot start the JIT: " + errorText(jit.takeError()));
+    GemmTile tile = gemmTileFor(tm.getTargetFeatureString().str());
+    NNC_ASSERT(tile.mr <= runtime::kMaxGemmRows) << "GEMM tile of " << tile.mr << " rows";
+    std::vector<GemmKernelSpec> specs = gemmKernelSpecs(tile);
+    // The kernels come from the compile cache too: compiling them takes
+    // longer than most models.
+    ObjectCache cache;
+    std::string key = sha1Hex("gemm-kernels;" + tm.getTargetTriple().str() + ";" + tm.getTargetCPU().str() + ";" +
+                              tm.getTargetFeatureString().str() + ";" + buildIdentity());
+    std::unique_ptr<llvm::MemoryBuffer> obj = cache.load(key, specs.front().name);
+    if (!obj) {
+      llvm::LLVMContext ctx;
+      auto m = buildGemmKernels(ctx, tile);
+      setHostAttributes(*m, tm);
+      optimizeModule(*m, tm, /*unroll=*/true);
+      obj = emitObject(*m, tm);
+      cache.store(key, *obj);
+    }
+    if (auto err = (*jit)->addObjectFile(std::move(obj)))
+      throw std::runtime_error("cannot load the GEMM kernels: " + errorText(std::move(err)));
+    runtime::GemmKernels k;
+    k.mr = tile.mr;
+    k.nr = tile.nr;
+    for (const GemmKernelSpec &spec : specs) {
+      auto sym = (*jit)->lookup(spec.name);
+      if (!sym)
+        throw std::runtime_error("cannot compile the GEMM kernels: " + errorText(sym.takeError()));
+      auto fn = reinterpret_cast<runtime::GemmMicroKernel>(sym->getAddress());
+      if (!spec.inPlace)
+        k.packed[spec.rows] = fn;
+      if (spec.inPlace || !k.inPlace[spec.rows]) {
+        k.inPlace[spec.rows] = fn;
+        k.inPlaceCols[spec.rows] = spec.cols;
+      }
+    }
+    runtime::setGemmKernels(k);
+    kernels = jit->release();
+  });
+}
+} // namespace
+
+struct JIT::Impl {
+  std::unique_ptr<llvm::orc::LLJIT> jit;
+  std::unique_ptr<llvm::TargetMachine> tm;
+  std::atomic<int> counter{0};
+  /// Entry addresses of the functions this JIT has loaded, by cache key.
+  std::map<std::string, EntryFn> loaded;
+  ObjectCache cache;
+
+  /// The cache key of `f` under `bindings`: a SHA-1 of everything the
+  /// generated code depends on.
+  std::string cacheKey(const ir::Function &f, const ir::Bindings &bindings, const CodegenOptions &opts) {
+    std::string text = ir::toString(f);
+    for (const auto &op : f.ops)
+      if (op->body)
+        text += ir::toString(*op->body);
+    for (auto &[name, value] : bindings)
+      text += name + "=" + std::to_string(value) + ";";
+    text += opts.optimize ? "O3;" : "O0;";
+    text += opts.inPlaceUpdates ? "inplace;" : "";
+    text += tm->getTargetTriple().str() + ";" + tm->getTargetCPU().str() + ";" + tm->getTargetFeatureString().str();
+    text += ";" + buildIdentity();
+    return sha1Hex(text);
   }
 
   /// Builds the LLVM module for `f`, optimized for the host if asked.
@@ -322,14 +347,14 @@ CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &binding
     entry = it->second;
     fromCache = true;
   } else {
-    std::unique_ptr<llvm::MemoryBuffer> obj = cacheable ? impl_->cachedObject(key, symbol) : nullptr;
+    std::unique_ptr<llvm::MemoryBuffer> obj = cacheable ? impl_->cache.load(key, symbol) : nullptr;
     fromCache = obj != nullptr;
     if (!obj) {
       llvm::LLVMContext ctx;
       auto m = impl_->build(f, bindings, plan, ctx, symbol, opts.optimize, profile ? profile->data() : nullptr);
-      obj = impl_->emitObject(*m);
+      obj = emitObject(*m, *impl_->tm);
       if (cacheable)
-        impl_->storeObject(key, *obj);
+        impl_->cache.store(key, *obj);
     }
     if (auto err = impl_->jit->addObjectFile(std::move(obj)))
       throw std::runtime_error("JIT compilation failed: " + errorText(std::move(err)));
