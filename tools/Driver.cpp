@@ -351,6 +351,7 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
   codegen::CompiledFunction c = jit_->compile(f, bindings(batch), opts);
   compileSeconds_ += c.compileSeconds;
   fromCache_ += c.fromCache ? 1 : 0;
+  memory_[key] = {c.arenaBytes, c.unplannedBytes};
   if (c.profile)
     profiles_[key] = c;
   runtime::CompiledFn r;

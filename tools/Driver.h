@@ -79,6 +79,12 @@ public:
   runtime::ModelState &state() { return state_; }
   codegen::JIT &jit() { return *jit_; }
   double compileSeconds() const { return compileSeconds_; }
+  /// Planned scratch memory of `fn` at `batch` (compiled already): the arena,
+  /// and what the intermediates would take without reusing memory.
+  std::pair<int64_t, int64_t> plannedMemory(const std::string &fn, int64_t batch) const {
+    auto it = memory_.find({fn, batch});
+    return it == memory_.end() ? std::pair<int64_t, int64_t>{0, 0} : it->second;
+  }
   /// Functions compiled so far, and how many of them came from the on-disk cache.
   int functionsCompiled() const { return int(cache_.size()); }
   int functionsFromCache() const { return fromCache_; }
@@ -108,6 +114,7 @@ private:
   std::unique_ptr<runtime::Trainer> trainer_;
   double compileSeconds_ = 0;
   int fromCache_ = 0;
+  std::map<std::pair<std::string, int64_t>, std::pair<int64_t, int64_t>> memory_;
   bool profiling_ = false;
   std::map<std::pair<std::string, int64_t>, codegen::CompiledFunction> profiles_;
 };

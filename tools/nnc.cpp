@@ -302,6 +302,7 @@ int cmdBench(const Options &o, DiagnosticEngine &diags) {
   std::sort(t.begin(), t.end());
   double median = t[t.size() / 2], best = t.front(), p90 = t[std::min(t.size() - 1, t.size() * 9 / 10)];
   int threads = runtime::globalThreadPool().threads();
+  auto [arena, unplanned] = session.plannedMemory(o.function, batch);
   if (o.json) {
     nlohmann::json j = {{"peer", "nnc"},
                         {"model", m.lowered.name},
@@ -314,6 +315,8 @@ int cmdBench(const Options &o, DiagnosticEngine &diags) {
                         {"steps", int64_t(t.size())},
                         {"compile_seconds", session.compileSeconds()},
                         {"functions_from_cache", session.functionsFromCache()},
+                        {"arena_bytes", arena},
+                        {"unplanned_bytes", unplanned},
                         {"samples_per_second", double(batch) / median}};
     std::cout << j.dump() << "\n";
   } else {
@@ -322,6 +325,8 @@ int cmdBench(const Options &o, DiagnosticEngine &diags) {
                              m.lowered.name, o.function, batch, threads, session.compileSeconds(),
                              session.functionsFromCache(), session.functionsCompiled(), t.size(), median * 1e3,
                              best * 1e3, p90 * 1e3, double(batch) / median);
+    std::cout << fmt::format("planned memory: {:.2f} MiB arena for intermediates ({:.2f} MiB without reuse)\n",
+                             double(arena) / (1 << 20), double(unplanned) / (1 << 20));
   }
   if (const codegen::CompiledFunction *prof = session.profile(o.function, batch))
     printProfile(m.function(o.function), *prof, int64_t(t.size()) + 3);
