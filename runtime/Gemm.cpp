@@ -186,6 +186,13 @@ extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A,
     d.M *= d.batch;
     d.batch = 1;
   }
+  // A summed stack whose A's and B's continue one another along k (the
+  // weight gradient of a layer applied at every position: sum_t X_tᵀ G_t)
+  // is one product with a longer k.
+  if (d.batch > 1 && d.bsC == 0 && d.bsA == d.K * d.csA && d.bsB == d.K * d.rsB) {
+    d.K *= d.batch;
+    d.batch = 1;
+  }
   if (d.M <= 0 || d.N <= 0)
     return;
   const int64_t MR = kernel.mr, NR = kernel.nr;

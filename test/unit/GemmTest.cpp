@@ -104,6 +104,28 @@ TEST_F(Gemm, SumsTheStackWhenCHasNoStackStride) {
   }
 }
 
+TEST_F(Gemm, SummedStacksThatContinueAlongKAreOneProduct) {
+  // sum_t X_tᵀ G_t for X [T, S, K] and G [T, S, U]: the same as one product
+  // with k running over T * S.
+  const int64_t T = 6, S = 5, K = 20, U = 33;
+  std::mt19937 rng(11);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> X(size_t(T * S * K)), G(size_t(T * S * U)), C(size_t(K * U));
+  for (auto *v : {&X, &G})
+    for (float &x : *v)
+      x = u(rng);
+  runtime::setGlobalThreads(2);
+  runtime::GemmDesc d{T, K, U, S, 1, K, S * K, U, 1, S * U, U, 0, 0};
+  nnc_rt_sgemm(&d, X.data(), G.data(), C.data());
+  for (int64_t i = 0; i < K; ++i)
+    for (int64_t j = 0; j < U; ++j) {
+      double want = 0;
+      for (int64_t r = 0; r < T * S; ++r)
+        want += double(X[size_t(r * K + i)]) * G[size_t(r * U + j)];
+      ASSERT_NEAR(C[size_t(i * U + j)], want, 1e-4) << i << "," << j;
+    }
+}
+
 TEST_F(Gemm, SplitsOverThreadsWithTheSameResult) {
   runtime::setGlobalThreads(2);
   checkCase({1, 200, 600, 100, false, false, false}); // by column panels
