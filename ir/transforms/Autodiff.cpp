@@ -399,9 +399,9 @@ private:
       Value *init = op.operand(0), *y = op.result;
       Value *init1 = b_.reshape(init, withSteps(init->type.shape, 1));
       // c_{t-1} for every step (mirrored when reverse).
-      cprev = T == 1 ? init1
-                     : reverse ? b_.create(OpKind::Concat, {sliceSteps(y, 1, T), init1}, {{"axis", int64_t(0)}})
-                               : b_.create(OpKind::Concat, {init1, sliceSteps(y, 0, T - 1)}, {{"axis", int64_t(0)}});
+      cprev = T == 1    ? init1
+              : reverse ? b_.create(OpKind::Concat, {sliceSteps(y, 1, T), init1}, {{"axis", int64_t(0)}})
+                        : b_.create(OpKind::Concat, {init1, sliceSteps(y, 0, T - 1)}, {{"axis", int64_t(0)}});
       // x of the step after each step (zeros after the last).
       std::vector<Value *> xnext;
       for (Value *x : seqs) {
@@ -480,16 +480,62 @@ private:
       bfun->addResult("d", inlineInto(*bfun, *dpart, args));
       return scan(bfun, toSum ? "sum" : "map", false, operands, int64_t(nseqHere), f.args[argIndex]->type.shape);
     };
+    std::vector<Value *> seqAdj(nseq, nullptr);
+    auto seqAdjoint = [&](size_t i) {
+      if (!seqAdj[i])
+        seqAdj[i] = adjointLoop(first + i, false);
+      return seqAdj[i];
+    };
     for (size_t i = 0; i < nseq; ++i)
       if (wants(seqs[i]))
-        accumulate(seqs[i], adjointLoop(first + i, false));
+        accumulate(seqs[i], seqAdjoint(i));
+    // The recurrent weight of a cell whose step computes x_t + u(c_{t-1}) W
+    // (the gates of rnn and lstm): the adjoint of that product at step t is
+    // the adjoint of x_t, so dW = sum_t u(c_{t-1})ᵀ dx_t is one matrix
+    // product over all steps at once instead of a loop that runs the cell
+    // again at every step.
+    auto stackedWeightGrad = [&](size_t j) -> Value * {
+      if (!carry)
+        return nullptr;
+      const Value *w = f.args[first + nseq + j], *c = f.args[0];
+      std::unordered_map<const Value *, std::vector<const Op *>> users;
+      for (const auto &o : f.ops)
+        for (const Value *v : o->operands)
+          users[v].push_back(o.get());
+      auto only = [&](const Value *v) { return users[v].size() == 1 ? users[v][0] : nullptr; };
+      const Op *mm = only(w);
+      if (!mm || mm->kind != OpKind::MatMul || mm->operand(1) != w || mm->operand(0) == w || mm->getBool("ta") ||
+          mm->getBool("tb") || w->type.rank() != 2)
+        return nullptr;
+      const Value *u = mm->operand(0);
+      const Op *sum = only(mm->result);
+      if (!sum || sum->kind != OpKind::Add || sum->result->type != mm->result->type)
+        return nullptr;
+      const Value *x = sum->operand(0) == mm->result ? sum->operand(1) : sum->operand(0);
+      size_t i = size_t(std::find(f.args.begin(), f.args.end(), x) - f.args.begin());
+      if (i < first || i >= first + nseq || x->type != mm->result->type || only(x) != sum)
+        return nullptr;
+      Value *outerU = nullptr; // u(c_{t-1}) for every step
+      if (u == c)
+        outerU = cprev;
+      else if (u->def && u->def->kind == OpKind::Slice && u->def->operand(0) == c)
+        outerU = b_.create(
+            OpKind::Slice, {cprev},
+            {{"axis", u->def->getInt("axis") + 1}, {"start", u->def->getInt("start")}, {"end", u->def->getInt("end")}});
+      if (!outerU)
+        return nullptr;
+      Value *prod = b_.matmul(outerU, seqAdjoint(i - first), /*ta=*/true);
+      return b_.reduce(OpKind::ReduceSum, prod, {0}, false);
+    };
     for (size_t j = 0; j < ninv; ++j)
-      if (wants(invs[j]))
-        accumulate(invs[j], adjointLoop(first + nseq + j, true));
+      if (wants(invs[j])) {
+        Value *dw = stackedWeightGrad(j);
+        accumulate(invs[j], dw ? dw : adjointLoop(first + nseq + j, true));
+      }
   }
 
-  Value *scan(Function *body, const std::string &mode, bool reverse, const std::vector<Value *> &operands,
-              int64_t nseq, const Shape &out) {
+  Value *scan(Function *body, const std::string &mode, bool reverse, const std::vector<Value *> &operands, int64_t nseq,
+              const Shape &out) {
     Value *v = b_.create(OpKind::Scan, operands,
                          {{"body", body->name}, {"mode", mode}, {"nseq", nseq}, {"out", out}, {"reverse", reverse}});
     v->def->body = body;
