@@ -1176,8 +1176,8 @@ private:
   /// The products go to the runtime's GEMM (see lowerMatMul). The forward
   /// and input-gradient kernels run in parallel over images, each unfolding
   /// one image and multiplying it while it is still in cache (the GEMM then
-  /// runs on its thread); the weight gradient goes image by image, each
-  /// product adding into w' and split over the threads.
+  /// runs on its thread); the weight gradient unfolds every image, then one
+  /// GEMM sums the products over the images (each thread a share of them).
   void lowerConv(const ir::Op &op) {
     ConvGeom g = convGeom(op);
     int64_t taps = g.KH * g.KW, K = g.Cg * taps, P = g.OH * g.OW, colImage = g.C * taps * P;
@@ -1219,27 +1219,17 @@ private:
       });
       return;
     case ir::OpKind::Conv2DGradWeight: {
-      llvm::Function *unfold = makeKernel("conv2d_im2col", [&](LV *ctx, LV *begin, LV *end) {
+      kernel("conv2d_im2col", g.N, g.N * colImage, [&](LV *ctx, LV *begin, LV *end) {
         LV *x = basePtr(bw, ctx), *col = scratchPtr(op, ctx);
         loop(
             begin, end, [&](LV *n) { im2col(g, x, col, n, false); }, "n");
       });
       LV *dy = basePtr(a, ctxPtr_), *dw = basePtr(r, ctxPtr_), *col = scratchPtr(op, ctxPtr_);
-      loop(
-          g.N,
-          [&](LV *n) {
-            b_.CreateCall(kernelTy_, unfold, {ctxI8_, n, b_.CreateAdd(n, b_.getInt64(1))});
-            // dW (+)= dy[n] col[n]ᵀ: B(k, j) = col[n][j, k]; the first image overwrites.
-            LV *first = b_.CreateICmpEQ(n, b_.getInt64(0));
-            for (int64_t gi = 0; gi < g.G; ++gi) {
-              std::vector<int64_t> desc = {1, g.Og, K, P, P, 1, 0, 1, P, 0, K, 0, 1};
-              LV *adding = gemmDesc(desc);
-              desc.back() = 0;
-              callGemm(b_.CreateSelect(first, gemmDesc(desc), adding), plus(dy, at(n, g.O * P, gi * g.Og * P)),
-                       plus(col, at(n, colImage, gi * K * P)), plus(dw, b_.getInt64(gi * g.Og * K)));
-            }
-          },
-          "n");
+      // dW = sum_n dy[n] col[n]ᵀ, B(k, j) = col[n][j, k]: one GEMM summing
+      // its stack over the images (bsC = 0).
+      for (int64_t gi = 0; gi < g.G; ++gi)
+        callGemm({g.N, g.Og, K, P, P, 1, g.O * P, 1, P, colImage, K, 0, 0}, plus(dy, b_.getInt64(gi * g.Og * P)),
+                 plus(col, b_.getInt64(gi * K * P)), plus(dw, b_.getInt64(gi * g.Og * K)));
       return;
     }
     default:

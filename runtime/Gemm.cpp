@@ -16,6 +16,7 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace nnc::runtime {
 
@@ -216,6 +217,23 @@ extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A,
         for (int64_t b = b0; b < b1; ++b)
           matrix(b, 0, d.M, 0, d.N);
       });
+    } else if (sumStack && d.batch >= 2 * threads) {
+      // Each thread sums its share of the stack: the first share straight
+      // into C, the others into buffers of their own, added to C at the end.
+      int64_t shares = threads, cElems = d.M * d.ldc;
+      std::vector<float> partial(size_t((shares - 1) * cElems));
+      pool.parallelFor(shares, 1, [&](int64_t s0, int64_t s1) {
+        for (int64_t sh = s0; sh < s1; ++sh) {
+          int64_t b0 = d.batch * sh / shares, b1 = d.batch * (sh + 1) / shares;
+          float *out = sh == 0 ? C : partial.data() + (sh - 1) * cElems;
+          for (int64_t b = b0; b < b1; ++b)
+            gemmBlock(d, A + b * d.bsA, B + b * d.bsB, out, 0, d.M, 0, d.N, b > b0 || (sh == 0 && d.accumulate));
+        }
+      });
+      for (int64_t sh = 1; sh < shares; ++sh)
+        for (int64_t i = 0; i < d.M; ++i)
+          for (int64_t j = 0; j < d.N; ++j)
+            C[i * d.ldc + j] += partial[size_t((sh - 1) * cElems + i * d.ldc + j)];
     } else if (colPanels >= 2 * threads || colPanels >= rowTiles) {
       // Each thread takes whole panels of columns: B is split, not copied twice.
       for (int64_t b = 0; b < d.batch; ++b)
