@@ -280,7 +280,8 @@ def render(path):
     parts.append(t2 or "_no GEMM measurements_")
 
     t3 = compile_table(bests)
-    parts.append("**Table 3. Compile.** nnc: JIT compilation of the step (`compile_seconds`); "
+    parts.append("**Table 3. Compile.** nnc: JIT compilation of the step (`compile_seconds`), measured "
+                 "without nnc's compile cache (a cached run loads the object file in about a millisecond); "
                  "torch-compile and jax: the first call, which compiles and also runs the step once "
                  "(torch.compile reuses inductor's on-disk cache, so reruns are faster).")
     parts.append(t3 or "_no compile measurements_")

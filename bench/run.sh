@@ -125,7 +125,8 @@ nnc_step() {
     local cmd=("$nnc" bench "$file" --function "$fn" --threads "$t" --seconds "$seconds" --json)
     [[ -n $batch ]] && cmd+=(--batch "$batch")
     log "nnc $wl batch ${batch:-default} at $t thread(s)"
-    res="$("${cmd[@]}")" || die "nnc bench failed: ${cmd[*]}"
+    # Compile times are measured cold: no compile cache.
+    res="$(NNC_CACHE=off "${cmd[@]}")" || die "nnc bench failed: ${cmd[*]}"
     res="$(tag "$wl" "$file" <<<"$res")" || die "unexpected output of: ${cmd[*]}"
     emit "$res"
   done
