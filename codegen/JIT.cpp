@@ -200,8 +200,8 @@ private:
 /// its own that lives until exit, and installs it in the runtime.
 void installGemmKernel(llvm::orc::JITTargetMachineBuilder jtmb, llvm::TargetMachine &tm) {
   static std::once_flag once;
-  static llvm::orc::LLJIT *kernels = nullptr; // reachable until exit, never torn down
-  (void)kernels;
+  // Lives until exit: the runtime calls into its code.
+  static std::unique_ptr<llvm::orc::LLJIT> kernels;
   std::call_once(once, [&] {
     auto jit = llvm::orc::LLJITBuilder().setJITTargetMachineBuilder(std::move(jtmb)).create();
     if (!jit)
@@ -241,7 +241,7 @@ void installGemmKernel(llvm::orc::JITTargetMachineBuilder jtmb, llvm::TargetMach
       }
     }
     runtime::setGemmKernels(k);
-    kernels = jit->release();
+    kernels = std::move(*jit);
   });
 }
 } // namespace
