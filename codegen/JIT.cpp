@@ -31,6 +31,7 @@
 #include <iostream>
 #include <map>
 #include <mutex>
+#include <sstream>
 #include <stdexcept>
 #include <sys/stat.h>
 
@@ -303,6 +304,8 @@ JIT::JIT() : impl_(std::make_unique<Impl>()) {
       llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&nnc_rt_parallel_for), llvm::JITSymbolFlags::Exported);
   symbols[impl_->jit->mangleAndIntern("nnc_rt_sgemm")] =
       llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&nnc_rt_sgemm), llvm::JITSymbolFlags::Exported);
+  symbols[impl_->jit->mangleAndIntern("nnc_rt_sgemm_pack_b")] =
+      llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&nnc_rt_sgemm_pack_b), llvm::JITSymbolFlags::Exported);
   symbols[impl_->jit->mangleAndIntern("nnc_rt_profile_mark")] =
       llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&nnc_rt_profile_mark), llvm::JITSymbolFlags::Exported);
   if (auto err = jd.define(llvm::orc::absoluteSymbols(std::move(symbols))))
@@ -339,8 +342,11 @@ CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &binding
     if (c == '.')
       c = '_';
   std::shared_ptr<std::vector<double>> profile;
-  if (opts.profile)
-    profile = std::make_shared<std::vector<double>>(f.ops.size() + 1, 0.0);
+  ProfileLayout layout;
+  if (opts.profile) {
+    layout = profileLayout(f);
+    profile = std::make_shared<std::vector<double>>(layout.size(), 0.0);
+  }
   bool fromCache = false;
   EntryFn entry = nullptr;
   if (auto it = impl_->loaded.find(key); cacheable && it != impl_->loaded.end()) {
@@ -375,12 +381,29 @@ CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &binding
   cf.unplannedBytes = plan.unplannedBytes;
   cf.profile = std::move(profile);
   if (cf.profile) {
-    cf.profileOps.assign(f.ops.size() + 1, 0);
-    std::map<const ir::Op *, size_t> index;
-    for (size_t i = 0; i < f.ops.size(); ++i)
-      index[f.ops[i].get()] = i;
-    for (const Step &step : plan.steps.at(&f))
-      cf.profileOps[index.at(step.back())] = int(step.size());
+    // Each slot's op as printed (line i + 1 of its function's text holds op i).
+    std::map<const ir::Function *, std::vector<std::string>> text;
+    std::map<const ir::Function *, std::map<const ir::Op *, size_t>> index;
+    for (size_t s = 0; s < layout.size(); ++s) {
+      const ir::Function *fn = layout.owner[s];
+      if (!text.count(fn)) {
+        std::istringstream in(ir::toString(*fn));
+        for (std::string line; std::getline(in, line);)
+          text[fn].push_back(line);
+        for (size_t i = 0; i < fn->ops.size(); ++i)
+          index[fn][fn->ops[i].get()] = i;
+      }
+      const ir::Op *op = layout.ops[s];
+      std::string label = op ? text[fn].at(index[fn].at(op) + 1) : "  (copying results)";
+      if (fn != &f)
+        label = "  in @" + fn->name + ":" + label;
+      cf.profileLabels.push_back(label);
+    }
+    cf.profileOps.assign(layout.size(), 0);
+    for (const auto &[fn, steps] : plan.steps)
+      for (const Step &step : steps)
+        if (layout.slot.count(step.back()))
+          cf.profileOps[layout.slot.at(step.back())] = int(step.size());
   }
   cf.args = argSpecs(f, bindings);
   for (size_t j = 0; j < f.results.size(); ++j)

@@ -36,12 +36,15 @@ struct CompiledFunction {
   std::vector<int> resultArg;
   /// Loaded from the on-disk compile cache instead of compiled.
   bool fromCache = false;
-  /// With CodegenOptions::profile: seconds spent in each op (and, last, in
-  /// copying results), summed over all calls.
+  /// With CodegenOptions::profile: seconds spent in each op, summed over all
+  /// calls, by slot: the function's ops, the copying of results, then the ops
+  /// of loop bodies (a loop's own slot has its time outside its body's ops).
   std::shared_ptr<std::vector<double>> profile;
-  /// For each op index that profile times: how many ops its loop computes
-  /// (more than 1 when elementwise ops were fused into it).
+  /// By slot: how many ops its loop computes (more than 1 when elementwise
+  /// ops were fused into it; 0 for ops computed in another's loop).
   std::vector<int> profileOps;
+  /// By slot: the op as printed, prefixed with "in @body:" inside a loop body.
+  std::vector<std::string> profileLabels;
 };
 
 struct CodegenOptions {

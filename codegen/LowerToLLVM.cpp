@@ -49,6 +49,8 @@ public:
   Emitter(const ir::Function &f, const ir::Bindings &b, const MemoryPlan &plan, llvm::LLVMContext &ctx, llvm::Module &m,
           double *profile)
       : f_(f), bind_(b), plan_(plan), ctx_(ctx), m_(m), b_(ctx), profile_(profile) {
+    if (profile_)
+      layout_ = profileLayout(f);
     f32_ = b_.getFloatTy();
     i64_ = b_.getInt64Ty();
     i8p_ = b_.getInt8PtrTy();
@@ -77,11 +79,8 @@ public:
     auto *pfTy = llvm::FunctionType::get(b_.getVoidTy(), {kernelTy_->getPointerTo(), i8p_, i64_, i64_}, false);
     parallelFor_ = llvm::Function::Create(pfTy, llvm::Function::ExternalLinkage, "nnc_rt_parallel_for", m_);
 
-    std::unordered_map<const ir::Op *, int64_t> index;
-    for (size_t i = 0; i < f_.ops.size(); ++i)
-      index[f_.ops[i].get()] = int64_t(i);
     for (const Step &step : plan_.steps.at(&f_)) {
-      profileMark(index.at(step.back()));
+      profileMark(step.back());
       lowerStep(step);
     }
     profileMark(int64_t(f_.ops.size()));
@@ -102,6 +101,10 @@ private:
     LV *table = b_.CreateIntToPtr(b_.getInt64(int64_t(reinterpret_cast<uintptr_t>(profile_))),
                                   b_.getDoubleTy()->getPointerTo());
     b_.CreateCall(mark, {table, b_.getInt64(index)});
+  }
+  void profileMark(const ir::Op *op) {
+    if (profile_)
+      profileMark(int64_t(layout_.slot.at(op)));
   }
 
   //--- buffers ------------------------------------------------------------
@@ -989,7 +992,9 @@ private:
   /// matrix broadcast over the stack is read in place (stack stride 0); with
   /// `into` (a reduce_sum over the stack, see MemoryPlan::stackSums) the
   /// products of the stack are summed into it.
-  void lowerMatMul(const ir::Op &op, const ir::Value *into = nullptr) {
+  /// The GEMM descriptor (see runtime::GemmDesc) of a matmul, or of the
+  /// reduce_sum over its stack when `summed`.
+  std::vector<int64_t> matmulDesc(const ir::Op &op, bool summed) {
     bool ta = op.getBool("ta"), tb = op.getBool("tb");
     std::vector<int64_t> as = shapeOf(op.operand(0)), bs = shapeOf(op.operand(1));
     size_t rank = as.size();
@@ -1001,26 +1006,48 @@ private:
     auto shared = [&](const ir::Value *v) {
       return v->def && v->def->kind == ir::OpKind::Broadcast && plan_.storage.at(v).kind == Storage::Alias;
     };
-    // batch, M, N, K, rsA, csA, bsA, rsB, csB, bsB, ldc, bsC, accumulate
-    std::vector<int64_t> desc = {batch,
-                                 M,
-                                 N,
-                                 K,
-                                 ta ? 1 : K,
-                                 ta ? M : 1,
-                                 shared(op.operand(0)) ? 0 : a0 * a1,
-                                 tb ? 1 : N,
-                                 tb ? K : 1,
-                                 shared(op.operand(1)) ? 0 : b0 * b1,
-                                 N,
-                                 into ? 0 : M * N,
-                                 0};
+    bool packed = plan_.packedB.count(&op);
+    // batch, M, N, K, rsA, csA, bsA, rsB, csB, bsB, ldc, bsC, accumulate, packedB
+    return {batch,
+            M,
+            N,
+            K,
+            ta ? 1 : K,
+            ta ? M : 1,
+            shared(op.operand(0)) ? 0 : a0 * a1,
+            tb ? 1 : N,
+            tb ? K : 1,
+            shared(op.operand(1)) || packed ? 0 : b0 * b1,
+            N,
+            summed ? 0 : M * N,
+            0,
+            packed ? 1 : 0};
+  }
+
+  void lowerMatMul(const ir::Op &op, const ir::Value *into = nullptr) {
     const ir::Value *c = into ? into : op.result;
-    callGemm(desc, basePtr(op.operand(0), ctxPtr_), basePtr(op.operand(1), ctxPtr_), basePtr(c, ctxPtr_));
+    LV *bm = plan_.packedB.count(&op) ? arenaPtr(plan_.packedB.at(&op), ctxPtr_) : basePtr(op.operand(1), ctxPtr_);
+    callGemm(matmulDesc(op, into != nullptr), basePtr(op.operand(0), ctxPtr_), bm, basePtr(c, ctxPtr_));
+  }
+
+  /// Before a loop: packs the loop-invariant B of the body's matmuls once
+  /// (MemoryPlan::packedB); the products in the loop read the packed copy.
+  void packLoopInvariants(const ir::Function &body) {
+    for (const auto &op : body.ops) {
+      auto packed = plan_.packedB.find(op.get());
+      if (packed == plan_.packedB.end())
+        continue;
+      auto *fp = f32_->getPointerTo();
+      auto *fnTy = llvm::FunctionType::get(b_.getVoidTy(), {i64_->getPointerTo(), fp, fp}, false);
+      llvm::FunctionCallee pack = m_.getOrInsertFunction("nnc_rt_sgemm_pack_b", fnTy);
+      b_.CreateCall(pack, {gemmDesc(matmulDesc(*op, false)), basePtr(op->operand(1), ctxPtr_),
+                           arenaPtr(packed->second, ctxPtr_)});
+    }
   }
 
   /// A constant GEMM descriptor (see runtime::GemmDesc) in the module.
   LV *gemmDesc(const std::vector<int64_t> &desc) {
+    NNC_ASSERT(desc.size() == 14) << "a GEMM descriptor has 14 fields";
     auto *arrTy = llvm::ArrayType::get(i64_, desc.size());
     std::vector<llvm::Constant *> vals;
     for (int64_t v : desc)
@@ -1118,8 +1145,9 @@ private:
   }
 
   /// The op's scratch space (see MemoryPlan::scratch), typed f32.
-  LV *scratchPtr(const ir::Op &op, LV *ctx) {
-    int64_t off = plan_.scratch.at(&op);
+  LV *scratchPtr(const ir::Op &op, LV *ctx) { return arenaPtr(plan_.scratch.at(&op), ctx); }
+  /// The arena at byte offset `off`, typed f32.
+  LV *arenaPtr(int64_t off, LV *ctx) {
     LV *arena = b_.CreateLoad(i8p_, b_.CreateStructGEP(ctxTy_, ctx, 1), "arena");
     LV *typed =
         b_.CreateBitCast(b_.CreateConstInBoundsGEP1_64(b_.getInt8Ty(), arena, uint64_t(off)), f32_->getPointerTo());
@@ -1197,7 +1225,7 @@ private:
             [&](LV *n) {
               im2col(g, x, col, n, false);
               for (int64_t gi = 0; gi < g.G; ++gi)
-                callGemm({1, g.Og, P, K, K, 1, 0, P, 1, 0, P, 0, 0}, plus(w, b_.getInt64(gi * g.Og * K)),
+                callGemm({1, g.Og, P, K, K, 1, 0, P, 1, 0, P, 0, 0, 0}, plus(w, b_.getInt64(gi * g.Og * K)),
                          plus(col, at(n, colImage, gi * K * P)), plus(y, at(n, g.O * P, gi * g.Og * P)));
             },
             "n");
@@ -1211,7 +1239,7 @@ private:
             [&](LV *n) {
               // col[n] = Wᵀ dy[n]: A(i, k) = W[k, i].
               for (int64_t gi = 0; gi < g.G; ++gi)
-                callGemm({1, K, P, g.Og, 1, K, 0, P, 1, 0, P, 0, 0}, plus(w, b_.getInt64(gi * g.Og * K)),
+                callGemm({1, K, P, g.Og, 1, K, 0, P, 1, 0, P, 0, 0, 0}, plus(w, b_.getInt64(gi * g.Og * K)),
                          plus(dy, at(n, g.O * P, gi * g.Og * P)), plus(col, at(n, colImage, gi * K * P)));
               im2col(g, dx, col, n, true);
             },
@@ -1228,7 +1256,7 @@ private:
       // dW = sum_n dy[n] col[n]ᵀ, B(k, j) = col[n][j, k]: one GEMM summing
       // its stack over the images (bsC = 0).
       for (int64_t gi = 0; gi < g.G; ++gi)
-        callGemm({g.N, g.Og, K, P, P, 1, g.O * P, 1, P, colImage, K, 0, 0}, plus(dy, b_.getInt64(gi * g.Og * P)),
+        callGemm({g.N, g.Og, K, P, P, 1, g.O * P, 1, P, colImage, K, 0, 0, 0}, plus(dy, b_.getInt64(gi * g.Og * P)),
                  plus(col, b_.getInt64(gi * K * P)), plus(dw, b_.getInt64(gi * g.Og * K)));
       return;
     }
@@ -1361,13 +1389,17 @@ private:
     if (sum)
       kernel("scan.zero", 1, total, [&](LV *ctx, LV *, LV *) { zeroFill(basePtr(res, ctx), b_.getInt64(0), total); });
     auto copy = plan_.scanCopies.find(&op);
+    packLoopInvariants(body);
     loop(
         steps,
         [&](LV *i) {
           LV *t = reverse ? b_.CreateSub(b_.getInt64(steps - 1), i) : i;
           b_.CreateStore(t, b_.CreateStructGEP(ctxTy_, ctxPtr_, 2));
-          for (const Step &bstep : plan_.steps.at(&body))
+          for (const Step &bstep : plan_.steps.at(&body)) {
+            profileMark(bstep.back());
             lowerStep(bstep);
+          }
+          profileMark(&op);
           if (copy == plan_.scanCopies.end())
             return;
           // The step's result lives elsewhere: add it up (mode sum) or copy it
@@ -1488,10 +1520,39 @@ private:
   LV *ctxPtr_ = nullptr, *ctxI8_ = nullptr;
   int kernelCount_ = 0;
   double *profile_ = nullptr;
+  ProfileLayout layout_;
   std::map<LV *, int64_t> bufferOf_; ///< typed base pointer -> storage key
 };
 
 } // namespace
+
+ProfileLayout profileLayout(const ir::Function &f) {
+  ProfileLayout l;
+  for (const auto &op : f.ops) {
+    l.slot[op.get()] = l.ops.size();
+    l.ops.push_back(op.get());
+    l.owner.push_back(&f);
+  }
+  l.ops.push_back(nullptr);
+  l.owner.push_back(&f);
+  std::vector<const ir::Function *> bodies;
+  auto bodiesOf = [&](const ir::Function &fn) {
+    for (const auto &op : fn.ops)
+      if (op->body && std::find(bodies.begin(), bodies.end(), op->body) == bodies.end())
+        bodies.push_back(op->body);
+  };
+  bodiesOf(f);
+  for (size_t i = 0; i < bodies.size(); ++i) { // grows with nested bodies
+    const ir::Function *body = bodies[i];
+    for (const auto &op : body->ops) {
+      l.slot[op.get()] = l.ops.size();
+      l.ops.push_back(op.get());
+      l.owner.push_back(body);
+    }
+    bodiesOf(*body);
+  }
+  return l;
+}
 
 std::unique_ptr<llvm::Module> lowerToLLVM(const ir::Function &f, const ir::Bindings &bindings, const MemoryPlan &plan,
                                           llvm::LLVMContext &ctx, const std::string &symbol, double *profile) {

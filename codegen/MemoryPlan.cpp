@@ -2,6 +2,7 @@
 #include "codegen/MemoryPlan.h"
 
 #include "ir/ShapeRules.h"
+#include "runtime/Gemm.h"
 
 #include <algorithm>
 #include <map>
@@ -43,6 +44,25 @@ int64_t scratchBytes(const ir::Op &op, const ir::Bindings &bindings) {
   std::vector<int64_t> xs = ir::concreteShape(x->type.shape, bindings), ys = ir::concreteShape(y->type.shape, bindings);
   ir::Window2D w = ir::window2DOf(op);
   return xs[0] * xs[1] * w.kh * w.kw * ys[2] * ys[3] * 4;
+}
+
+std::vector<std::pair<const ir::Op *, int64_t>> loopInvariantProducts(const ir::Op &scan,
+                                                                      const ir::Bindings &bindings) {
+  std::vector<std::pair<const ir::Op *, int64_t>> found;
+  const ir::Function &body = *scan.body;
+  size_t invariantsFrom = (scan.getString("mode") == "carry" ? 1 : 0) + size_t(scan.getInt("nseq"));
+  for (const auto &op : body.ops) {
+    if (op->kind != ir::OpKind::MatMul || op->operand(0)->type.rank() != 2 || op->operand(1)->type.rank() != 2)
+      continue;
+    auto arg = std::find(body.args.begin(), body.args.end(), op->operand(1));
+    if (arg == body.args.end() || size_t(arg - body.args.begin()) < invariantsFrom)
+      continue;
+    std::vector<int64_t> bs = ir::concreteShape(op->operand(1)->type.shape, bindings);
+    bool tb = op->getBool("tb");
+    int64_t K = tb ? bs[1] : bs[0], N = tb ? bs[0] : bs[1];
+    found.push_back({op.get(), (runtime::packedBFloats(K, N) * 4 + 63) / 64 * 64});
+  }
+  return found;
 }
 
 const ir::Value *MemoryPlan::root(const ir::Value *v) const {
@@ -244,14 +264,26 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool 
   auto takeScratch = [&](size_t i, const ir::Op &op) {
     // Scratch lives while its op runs: taken after the result (so they never
     // overlap), released before the next step. A scan's holds its body's
-    // arena, then (mode sum) one step's result.
+    // arena, then (mode sum) one step's result, then the packed copies of
+    // its loop-invariant matrices.
     auto body = bodyPlans.find(&op);
     int64_t bytes = body == bodyPlans.end() ? scratchBytes(op, bindings)
                                             : body->second.arenaBytes + bytesOfValue(op.body->results[0], bindings);
-    if (bytes) {
-      int64_t need = (bytes + 63) / 64 * 64, at = allocate(need);
+    std::vector<std::pair<const ir::Op *, int64_t>> packed;
+    if (body != bodyPlans.end())
+      packed = loopInvariantProducts(op, bindings);
+    int64_t need = (bytes + 63) / 64 * 64;
+    for (auto &[mm, size] : packed)
+      need += size;
+    if (need) {
+      int64_t at = allocate(need);
       plan.scratch[&op] = at;
       scratchSlots.push_back({i, {at, need}});
+      int64_t next = at + (bytes + 63) / 64 * 64;
+      for (auto &[mm, size] : packed) {
+        plan.packedB[mm] = next;
+        next += size;
+      }
     }
   };
   for (size_t i = 0; i < steps.size(); ++i) {
@@ -354,6 +386,8 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool 
     }
     for (auto &[o, off] : bp.scratch)
       plan.scratch[o] = off + base;
+    for (auto &[o, off] : bp.packedB)
+      plan.packedB[o] = off + base;
     for (auto &[fn, st] : bp.steps)
       plan.steps[fn] = st;
     for (auto &[r, m] : bp.stackSums)

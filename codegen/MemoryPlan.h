@@ -51,6 +51,9 @@ struct MemoryPlan {
   /// reduce_sum ops over the stack of a matmul that nothing else reads: the
   /// product is never stored; the reduction is one GEMM summing its stack.
   std::unordered_map<const ir::Op *, const ir::Op *> stackSums;
+  /// matmuls in a scan body whose B is an invariant of the loop (a weight):
+  /// arena offset of B packed once before the loop (runtime::GemmDesc::packedB).
+  std::unordered_map<const ir::Op *, int64_t> packedB;
   /// The steps to emit, for the planned function and each scan body.
   std::unordered_map<const ir::Function *, std::vector<Step>> steps;
 
@@ -73,6 +76,10 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool 
 /// A scan's scratch (its body's arena) is sized by planMemory, which plans
 /// the body.
 int64_t scratchBytes(const ir::Op &op, const ir::Bindings &bindings);
+
+/// The matmuls of `scan`'s body whose B is a loop invariant, each with the
+/// bytes of B packed for it.
+std::vector<std::pair<const ir::Op *, int64_t>> loopInvariantProducts(const ir::Op &scan, const ir::Bindings &bindings);
 
 /// The scalar value of a constant op under `bindings` (divisor applied).
 double constantValue(const ir::Op &op, const ir::Bindings &bindings);

@@ -118,6 +118,16 @@ void packB(const float *B, int64_t rsB, int64_t csB, int64_t kc, int64_t nc, int
   }
 }
 
+int64_t roundUp(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
+
+/// Where B packed whole (nnc_rt_sgemm_pack_b) keeps each block: for the
+/// block of columns starting at jb (a multiple of NC) and depth from pc,
+/// jb * K + pc * (the block's columns rounded up to NR); panels of kc x NR
+/// follow one another inside.
+const float *packedBlock(const GemmDesc &d, const float *packed, int64_t jb, int64_t pc) {
+  return packed + jb * d.K + pc * roundUp(std::min(NC, d.N - jb), kernel.nr);
+}
+
 /// Columns [j0, j1) and rows [i0, i1) of one matrix product.
 void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int64_t i0, int64_t i1, int64_t j0,
                int64_t j1, bool accumulate) {
@@ -125,18 +135,25 @@ void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int6
   int64_t rows = i1 - i0;
   // Packing pays when B's block is read by several row tiles, and is needed
   // when B's rows are not contiguous.
-  bool pack = d.csB != 1 || rows > 2 * MR;
-  for (int64_t jc = j0; jc < j1; jc += NC) {
-    int64_t nc = std::min(NC, j1 - jc);
+  bool pack = d.packedB || d.csB != 1 || rows > 2 * MR;
+  // Blocks of columns start at multiples of NC (where B packed whole has
+  // them); j0 is a multiple of NR.
+  for (int64_t jc = j0, jnext; jc < j1; jc = jnext) {
+    int64_t jb = jc / NC * NC;
+    jnext = std::min(j1, jb + NC);
+    int64_t nc = jnext - jc;
     for (int64_t pc = 0; pc < d.K || pc == 0; pc += KC) {
       int64_t kc = std::min(KC, d.K - pc);
       bool acc = accumulate || pc > 0;
       const float *Bblock = B + pc * d.rsB + jc * d.csB;
-      float *packed = nullptr;
+      const float *packed = nullptr;
       int64_t panels = (nc + NR - 1) / NR;
-      if (pack) {
-        packed = packBuffer(0, panels * kc * NR);
-        packB(Bblock, d.rsB, d.csB, kc, nc, NR, packed);
+      if (d.packedB) {
+        packed = packedBlock(d, B, jb, pc) + (jc - jb) / NR * kc * NR;
+      } else if (pack) {
+        float *buf = packBuffer(0, panels * kc * NR);
+        packB(Bblock, d.rsB, d.csB, kc, nc, NR, buf);
+        packed = buf;
       }
       float *Apanel = packBuffer(1, kc * MR);
       for (int64_t ir = i0; ir < i1; ir += MR) {
@@ -172,9 +189,11 @@ void setGemmKernels(const GemmKernels &k) {
 const char *gemmTile() { return kernel.tile.c_str(); }
 
 void sgemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B, float *C) {
-  GemmDesc d{1, M, N, K, K, 1, 0, N, 1, 0, N, 0, 0};
+  GemmDesc d{1, M, N, K, K, 1, 0, N, 1, 0, N, 0, 0, 0};
   nnc_rt_sgemm(&d, A, B, C);
 }
+
+int64_t packedBFloats(int64_t K, int64_t N) { return std::max<int64_t>(K, 1) * roundUp(N, kernel.nr); }
 
 } // namespace nnc::runtime
 
@@ -248,4 +267,13 @@ extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A,
     std::fprintf(stderr, "nnc: error: matrix product failed: %s\n", e.what());
     std::abort();
   }
+}
+
+extern "C" void nnc_rt_sgemm_pack_b(const nnc::runtime::GemmDesc *desc, const float *B, float *out) {
+  using namespace nnc::runtime;
+  const GemmDesc &d = *desc;
+  for (int64_t jb = 0; jb < d.N; jb += NC)
+    for (int64_t pc = 0; pc < d.K; pc += KC)
+      packB(B + pc * d.rsB + jb * d.csB, d.rsB, d.csB, std::min(KC, d.K - pc), std::min(NC, d.N - jb), kernel.nr,
+            const_cast<float *>(packedBlock(d, out, jb, pc)));
 }

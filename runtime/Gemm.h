@@ -15,6 +15,9 @@ namespace nnc::runtime {
 ///   B[b](k, j) = B[b * bsB + k * rsB + j * csB]
 ///   C[b](i, j) = C[b * bsC + i * ldc + j]
 /// With bsC == 0 the products of the stack are summed: C (+)= sum_b A[b] B[b].
+/// With packedB (batch 1 only), B is not the matrix but its copy made by
+/// nnc_rt_sgemm_pack_b for this descriptor: a B read by many products (a
+/// loop's weight) is packed once.
 /// The layout is an array of int64 so compiled code can pass a constant.
 struct GemmDesc {
   int64_t batch, M, N, K;
@@ -22,7 +25,12 @@ struct GemmDesc {
   int64_t rsB, csB, bsB;
   int64_t ldc, bsC;
   int64_t accumulate; ///< 1: C += A * B, 0: C = A * B
+  int64_t packedB;    ///< 1: B was packed by nnc_rt_sgemm_pack_b
 };
+
+/// Floats of B packed for a product with this K and N (see GemmDesc::packedB)
+/// under the installed kernels.
+int64_t packedBFloats(int64_t K, int64_t N);
 
 /// A micro-kernel: C[r * ldc + j] (+)= sum_k A[k * MR + r] * B[k * rsB + j]
 /// for r < m rows (at most the kernel's) and j < n columns (at most the
@@ -55,3 +63,6 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B, floa
 
 /// Entry point for compiled code; see GemmDesc.
 extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A, const float *B, float *C);
+/// Packs B (read with desc's rsB and csB; batch 1) into `out`, which holds
+/// packedBFloats(desc->K, desc->N) floats, for products with desc->packedB.
+extern "C" void nnc_rt_sgemm_pack_b(const nnc::runtime::GemmDesc *desc, const float *B, float *out);

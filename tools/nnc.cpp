@@ -247,10 +247,6 @@ int cmdSample(const Options &o, DiagnosticEngine &diags) {
 /// Prints the ops that took most of the time, with their IR text.
 void printProfile(const ir::Function &f, const codegen::CompiledFunction &c, int64_t calls) {
   const std::vector<double> &seconds = *c.profile;
-  std::vector<std::string> lines;
-  std::istringstream text(ir::toString(f));
-  for (std::string line; std::getline(text, line);)
-    lines.push_back(line);
   double total = 0;
   std::vector<size_t> order;
   for (size_t i = 0; i < seconds.size(); ++i) {
@@ -264,8 +260,7 @@ void printProfile(const ir::Function &f, const codegen::CompiledFunction &c, int
     if (shown > 0.95 * total || seconds[i] <= 0)
       break;
     shown += seconds[i];
-    // Line 0 is the function's header; op i is line i + 1.
-    std::string what = i < f.ops.size() ? lines[i + 1] : "  (copying results)";
+    std::string what = c.profileLabels[i];
     if (what.size() > 150)
       what = what.substr(0, 147) + "...";
     if (c.profileOps[i] > 1)

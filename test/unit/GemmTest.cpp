@@ -18,6 +18,7 @@ namespace {
 struct Case {
   int64_t batch, M, N, K;
   bool ta, tb, accumulate;
+  bool packB = false; ///< B packed once beforehand (GemmDesc::packedB; batch 1)
 };
 
 void checkCase(const Case &c) {
@@ -29,10 +30,33 @@ void checkCase(const Case &c) {
       x = u(rng);
   std::vector<float> C0 = C;
   // A stored [M, K] or, transposed, [K, M]; B [K, N] or [N, K].
-  runtime::GemmDesc d{
-      c.batch,        c.M,       c.N, c.K,       c.ta ? 1 : c.K,      c.ta ? c.M : 1, c.M * c.K, c.tb ? 1 : c.N,
-      c.tb ? c.K : 1, c.K * c.N, c.N, c.M * c.N, c.accumulate ? 1 : 0};
-  nnc_rt_sgemm(&d, A.data(), B.data(), C.data());
+  runtime::GemmDesc d{c.batch,
+                      c.M,
+                      c.N,
+                      c.K,
+                      c.ta ? 1 : c.K,
+                      c.ta ? c.M : 1,
+                      c.M * c.K,
+                      c.tb ? 1 : c.N,
+                      c.tb ? c.K : 1,
+                      c.K * c.N,
+                      c.N,
+                      c.M * c.N,
+                      c.accumulate ? 1 : 0,
+                      0};
+  if (c.packB) {
+    runtime::GemmDesc p = d;
+    p.packedB = 1;
+    p.bsB = 0;
+    // Guard floats after the packed copy: packing must stay inside its size.
+    std::vector<float> packed(size_t(runtime::packedBFloats(c.K, c.N)) + 16, 777.0f);
+    nnc_rt_sgemm_pack_b(&p, B.data(), packed.data());
+    for (size_t i = packed.size() - 16; i < packed.size(); ++i)
+      ASSERT_EQ(packed[i], 777.0f) << "packing wrote past its size";
+    nnc_rt_sgemm(&p, A.data(), packed.data(), C.data());
+  } else {
+    nnc_rt_sgemm(&d, A.data(), B.data(), C.data());
+  }
   for (int64_t b = 0; b < c.batch; ++b)
     for (int64_t i = 0; i < c.M; ++i)
       for (int64_t j = 0; j < c.N; ++j) {
@@ -80,6 +104,22 @@ TEST_F(Gemm, TransposedOperandsStacksAndAccumulation) {
       }
 }
 
+TEST_F(Gemm, ReadsABPackedBeforehand) {
+  // A loop's weight is packed once before the loop (MemoryPlan::packedB):
+  // column blocks beyond NC (512) and depth beyond KC (256), transposed or
+  // not, split over threads by column panels and by row tiles.
+  for (int threads : {1, 2}) {
+    runtime::setGlobalThreads(threads);
+    for (bool tb : {false, true})
+      for (bool acc : {false, true}) {
+        checkCase({1, 64, 600, 300, false, tb, acc, true});
+        checkCase({1, 5, 33, 7, true, tb, acc, true});
+        checkCase({1, 300, 40, 20, false, tb, acc, true});
+        checkCase({1, 3, 1100, 1, false, tb, acc, true});
+      }
+  }
+}
+
 TEST_F(Gemm, SumsTheStackWhenCHasNoStackStride) {
   // bsC = 0: C = sum_b A[b] B[b] (the convolution weight gradient over images).
   const int64_t batch = 5, M = 13, N = 40, K = 30;
@@ -91,7 +131,7 @@ TEST_F(Gemm, SumsTheStackWhenCHasNoStackStride) {
       x = u(rng);
   for (int threads : {1, 2}) {
     runtime::setGlobalThreads(threads);
-    runtime::GemmDesc d{batch, M, N, K, K, 1, M * K, N, 1, K * N, N, 0, 0};
+    runtime::GemmDesc d{batch, M, N, K, K, 1, M * K, N, 1, K * N, N, 0, 0, 0};
     nnc_rt_sgemm(&d, A.data(), B.data(), C.data());
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) {
@@ -115,7 +155,7 @@ TEST_F(Gemm, SummedStacksThatContinueAlongKAreOneProduct) {
     for (float &x : *v)
       x = u(rng);
   runtime::setGlobalThreads(2);
-  runtime::GemmDesc d{T, K, U, S, 1, K, S * K, U, 1, S * U, U, 0, 0};
+  runtime::GemmDesc d{T, K, U, S, 1, K, S * K, U, 1, S * U, U, 0, 0, 0};
   nnc_rt_sgemm(&d, X.data(), G.data(), C.data());
   for (int64_t i = 0; i < K; ++i)
     for (int64_t j = 0; j < U; ++j) {
