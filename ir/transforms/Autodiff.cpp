@@ -48,6 +48,14 @@ public:
     return it == adj_.end() ? nullptr : it->second;
   }
 
+  /// `v`, or the value that replaced it in the function (a loop rebuilt to
+  /// save values for the backward pass).
+  Value *current(Value *v) const {
+    for (auto it = replaced_.find(v); it != replaced_.end(); it = replaced_.find(v))
+      v = it->second;
+    return v;
+  }
+
 private:
   bool wants(Value *v) const { return needs_.count(v) != 0; }
 
@@ -341,8 +349,11 @@ private:
   ///   dx[t]   = VJP_x f(c_{t-1}, x[t], w)(Abar[t])         a map over t
   ///   dw      = sum_t VJP_w f(c_{t-1}, x[t], w)(Abar[t])   a sum over t
   ///   dinit   = VJP_c f(init, x[0], w)(Abar[0])            one step, inline
-  /// Each new body recomputes what it needs of f's forward step. Modes map
-  /// and sum need only the last two (with g[t], or g, as Abar[t]).
+  /// Each new body recomputes what it needs of f's forward step, except the
+  /// values the forward loop is rebuilt to keep beside its carry (products
+  /// with the carry and the sums they feed, see savedValues): those are read
+  /// as sequences z[t], and sequences the bodies no longer read are dropped.
+  /// Modes map and sum need only the last two (with g[t], or g, as Abar[t]).
   void scanRule(const Op &op, Value *g) {
     const Function &f = *op.body;
     std::string mode = op.getString("mode");
@@ -377,6 +388,13 @@ private:
       Value *adj = d.adjoint(fargs[i]);
       vjp->addResult("d" + std::to_string(i), adj ? adj : vb.constant(0.0, fargs[i]->type.shape));
     }
+    // Values the forward loop keeps for the backward loops (see savedValues):
+    // the VJP reads them as arguments z0, z1, ... instead of computing them.
+    std::vector<const Value *> saved = carry ? savedValues(f) : std::vector<const Value *>{};
+    for (size_t k = 0; k < saved.size(); ++k) {
+      Value *zv = map.at(saved[k]);
+      vjp->replaceAllUses(zv, vjp->addArg("z" + std::to_string(k), zv->type, ArgRole::Input));
+    }
     auto part = [&](size_t i) { return extractResults(scratch, *vjp, {"d" + std::to_string(i)}, vjp->name + ".d"); };
 
     // Steps of the sequences and the carry as whole sequences [T, ...].
@@ -395,25 +413,27 @@ private:
     std::vector<Value *> invs(op.operands.begin() + long(first + nseq), op.operands.end());
     Value *abar = g; // the adjoint flowing into each step's result
     Value *cprev = nullptr;
+    std::vector<Value *> savedSeqs; // [T, ...] for each saved value
     if (carry) {
       Value *init = op.operand(0), *y = op.result;
+      if (!saved.empty()) {
+        std::tie(y, savedSeqs) = saveInForwardLoop(op, saved);
+      }
       Value *init1 = b_.reshape(init, withSteps(init->type.shape, 1));
       // c_{t-1} for every step (mirrored when reverse).
       cprev = T == 1    ? init1
               : reverse ? b_.create(OpKind::Concat, {sliceSteps(y, 1, T), init1}, {{"axis", int64_t(0)}})
                         : b_.create(OpKind::Concat, {init1, sliceSteps(y, 0, T - 1)}, {{"axis", int64_t(0)}});
-      // x of the step after each step (zeros after the last).
-      std::vector<Value *> xnext;
-      for (Value *x : seqs) {
+      // x (and saved values) of the step after each step (zeros after the last).
+      auto nextSteps = [&](Value *x) {
         if (T == 1)
-          xnext.push_back(b_.constant(0.0, x->type.shape));
-        else if (reverse)
-          xnext.push_back(b_.create(OpKind::Pad, {sliceSteps(x, 0, T - 1)},
-                                    {{"axis", int64_t(0)}, {"before", int64_t(1)}, {"after", int64_t(0)}}));
-        else
-          xnext.push_back(b_.create(OpKind::Pad, {sliceSteps(x, 1, T)},
-                                    {{"axis", int64_t(0)}, {"before", int64_t(0)}, {"after", int64_t(1)}}));
-      }
+          return b_.constant(0.0, x->type.shape);
+        if (reverse)
+          return b_.create(OpKind::Pad, {sliceSteps(x, 0, T - 1)},
+                           {{"axis", int64_t(0)}, {"before", int64_t(1)}, {"after", int64_t(0)}});
+        return b_.create(OpKind::Pad, {sliceSteps(x, 1, T)},
+                         {{"axis", int64_t(0)}, {"before", int64_t(0)}, {"after", int64_t(1)}});
+      };
       // Abar: a carry scan in the other direction with body
       // R(a, g_t, c_t, xnext_t..., w...) = g_t + VJP_c(c_t, xnext_t..., w...)(a).
       Function *dc = part(0);
@@ -423,18 +443,31 @@ private:
       Value *gt = r->addArg("g", init->type, ArgRole::Input);
       Value *ct = r->addArg("c", init->type, ArgRole::Input);
       std::map<std::string, Value *> args{{"a0", ct}, {"adj", a}};
-      for (size_t i = 0; i < nseq; ++i)
+      std::vector<Value *> operands{b_.constant(0.0, cs), g, y};
+      // Sequences the body does not read are dropped below, before the
+      // shifted copies are made.
+      std::vector<Value *> nextOf;
+      for (size_t i = 0; i < nseq; ++i) {
         args["a" + std::to_string(1 + i)] = r->addArg("x" + std::to_string(i), f.args[1 + i]->type, ArgRole::Input);
+        nextOf.push_back(seqs[i]);
+      }
+      for (size_t k = 0; k < saved.size(); ++k) {
+        args["z" + std::to_string(k)] = r->addArg("z" + std::to_string(k), saved[k]->type, ArgRole::Input);
+        nextOf.push_back(savedSeqs[k]);
+      }
       for (size_t j = 0; j < ninv; ++j)
         args["a" + std::to_string(1 + nseq + j)] =
             r->addArg("w" + std::to_string(j), f.args[1 + nseq + j]->type, ArgRole::Input);
       Value *back = inlineInto(*r, *dc, args);
       Builder rb(*r);
       r->addResult("a", rb.add(gt, back));
-      std::vector<Value *> operands{b_.constant(0.0, cs), g, y};
-      operands.insert(operands.end(), xnext.begin(), xnext.end());
+      std::vector<bool> used = argsUsed(*r);
+      for (size_t i = 0; i < nextOf.size(); ++i)
+        operands.push_back(used[3 + i] ? nextSteps(nextOf[i]) : nullptr);
       operands.insert(operands.end(), invs.begin(), invs.end());
-      abar = scan(r, "carry", !reverse, operands, 2 + nseq, cs);
+      int64_t nseqR = int64_t(2 + nextOf.size());
+      dropUnusedArgs(*r, operands, nseqR, true);
+      abar = scan(r, "carry", !reverse, operands, nseqR, cs);
       if (wants(init)) {
         int64_t t0 = reverse ? T - 1 : 0;
         std::map<std::string, Value *> at{{"a0", init}, {"adj", stepAt(abar, t0)}};
@@ -442,6 +475,8 @@ private:
           at["a" + std::to_string(1 + i)] = stepAt(seqs[i], t0);
         for (size_t j = 0; j < ninv; ++j)
           at["a" + std::to_string(1 + nseq + j)] = invs[j];
+        for (size_t k = 0; k < saved.size(); ++k)
+          at["z" + std::to_string(k)] = stepAt(savedSeqs[k], t0);
         accumulate(init, inlineInto(g_, *dc, at));
       }
     }
@@ -462,6 +497,10 @@ private:
             bfun->addArg("x" + std::to_string(i), f.args[first + i]->type, ArgRole::Input);
         operands.push_back(seqs[i]);
       }
+      for (size_t k = 0; k < saved.size(); ++k) {
+        args["z" + std::to_string(k)] = bfun->addArg("z" + std::to_string(k), saved[k]->type, ArgRole::Input);
+        operands.push_back(savedSeqs[k]);
+      }
       size_t nseqHere = operands.size();
       if (!sum) {
         args["adj"] = bfun->addArg("adj", f.results[0]->type, ArgRole::Input);
@@ -478,7 +517,9 @@ private:
         operands.push_back(g);
       }
       bfun->addResult("d", inlineInto(*bfun, *dpart, args));
-      return scan(bfun, toSum ? "sum" : "map", false, operands, int64_t(nseqHere), f.args[argIndex]->type.shape);
+      int64_t n = int64_t(nseqHere);
+      dropUnusedArgs(*bfun, operands, n, false);
+      return scan(bfun, toSum ? "sum" : "map", false, operands, n, f.args[argIndex]->type.shape);
     };
     std::vector<Value *> seqAdj(nseq, nullptr);
     auto seqAdjoint = [&](size_t i) {
@@ -534,6 +575,140 @@ private:
       }
   }
 
+  /// Values of a carry loop's step that its backward loops would otherwise
+  /// compute again from the carry, at the cost of a matrix product: each
+  /// product that depends on the carry, followed through additions of terms
+  /// that do not (the gates' x_t + h W + b). Only those that can sit beside
+  /// the carry (same dims but the last, which is static) are kept.
+  static std::vector<const Value *> savedValues(const Function &f) {
+    const Value *c = f.args[0];
+    const Shape &cs = c->type.shape;
+    if (cs.empty() || !cs.back().isStatic() || c->type.dtype != DType::F32)
+      return {};
+    std::unordered_set<const Value *> dep{c};
+    std::unordered_map<const Value *, std::vector<const Op *>> users;
+    for (const auto &o : f.ops)
+      for (const Value *v : o->operands) {
+        users[v].push_back(o.get());
+        if (dep.count(v))
+          dep.insert(o->result);
+      }
+    std::vector<const Value *> saved;
+    for (const auto &o : f.ops) {
+      if (o->kind != OpKind::MatMul || !dep.count(o->result))
+        continue;
+      const Value *v = o->result;
+      for (;;) {
+        const auto &us = users[v];
+        if (us.size() != 1 || (us[0]->kind != OpKind::Add && us[0]->kind != OpKind::Sub) ||
+            us[0]->result->type != v->type)
+          break;
+        const Value *other = us[0]->operand(0) == v ? us[0]->operand(1) : us[0]->operand(0);
+        if (dep.count(other))
+          break;
+        v = us[0]->result;
+      }
+      const Shape &vs = v->type.shape;
+      bool fits = vs.size() == cs.size() && vs.back().isStatic() && v != f.results[0] &&
+                  std::equal(vs.begin(), vs.end() - 1, cs.begin()) &&
+                  std::find(saved.begin(), saved.end(), v) == saved.end();
+      if (fits)
+        saved.push_back(v);
+    }
+    return saved;
+  }
+
+  /// Rebuilds the forward loop `op` so each step also outputs the `saved`
+  /// values of its body, concatenated after the carry along the last axis.
+  /// Every use of the old loop's result now reads the carry part of the new
+  /// one. Returns that carry part and the sequence of each saved value.
+  std::pair<Value *, std::vector<Value *>> saveInForwardLoop(const Op &op, const std::vector<const Value *> &saved) {
+    const Function &f = *op.body;
+    size_t mark = g_.ops.size();
+    Shape cs = f.args[0]->type.shape;
+    int64_t last = int64_t(cs.size()) - 1, width = cs.back().size, carryWidth = width;
+    for (const Value *z : saved)
+      width += z->type.shape.back().size;
+    Shape xs = cs;
+    xs.back() = Dim(width);
+
+    Function *fx = m_.addFunction(freshName(f.name + ".save"));
+    Builder xb(*fx);
+    std::unordered_map<const Value *, Value *> map;
+    Value *cx = fx->addArg(f.args[0]->name, TensorType{DType::F32, xs}, ArgRole::Input);
+    map[f.args[0]] = xb.create(OpKind::Slice, {cx}, {{"axis", last}, {"start", int64_t(0)}, {"end", carryWidth}});
+    for (size_t i = 1; i < f.args.size(); ++i)
+      map[f.args[i]] = fx->addArg(f.args[i]->name, f.args[i]->type, f.argRoles[i]);
+    map = fx->cloneBody(f, map);
+    std::vector<Value *> parts{map.at(f.results[0])};
+    for (const Value *z : saved)
+      parts.push_back(map.at(z));
+    fx->addResult(f.resultNames[0], xb.create(OpKind::Concat, parts, {{"axis", last}}));
+
+    Shape zeros = cs;
+    zeros.back() = Dim(width - carryWidth);
+    std::vector<Value *> operands = op.operands;
+    operands[0] = b_.create(OpKind::Concat, {op.operand(0), b_.constant(0.0, zeros)}, {{"axis", last}});
+    Value *yx = scan(fx, "carry", op.getBool("reverse"), operands, op.getInt("nseq"), xs);
+    auto part = [&](int64_t from, int64_t to) {
+      return b_.create(OpKind::Slice, {yx}, {{"axis", last + 1}, {"start", from}, {"end", to}});
+    };
+    Value *y = part(0, carryWidth);
+    std::vector<Value *> seqs;
+    int64_t at = carryWidth;
+    for (const Value *z : saved) {
+      seqs.push_back(part(at, at + z->type.shape.back().size));
+      at += z->type.shape.back().size;
+    }
+    // The new ops go right after the old loop, ahead of its users.
+    auto pos = std::find_if(g_.ops.begin(), g_.ops.end(), [&](const auto &o) { return o.get() == &op; });
+    std::rotate(pos + 1, g_.ops.begin() + long(mark), g_.ops.end());
+    g_.replaceAllUses(op.result, y);
+    replaced_[op.result] = y;
+    return {y, seqs};
+  }
+
+  /// For each argument of `f`: whether an op or a result reads it.
+  static std::vector<bool> argsUsed(const Function &f) {
+    std::unordered_set<const Value *> used(f.results.begin(), f.results.end());
+    for (const auto &o : f.ops)
+      used.insert(o->operands.begin(), o->operands.end());
+    std::vector<bool> r;
+    for (const Value *a : f.args)
+      r.push_back(used.count(a) != 0);
+    return r;
+  }
+
+  /// Removes the arguments of loop body `body` that nothing reads, with
+  /// their operands (which may be null); a carry (`carryMode`) and at least
+  /// one sequence always stay. `nseq` counts the sequences left.
+  static void dropUnusedArgs(Function &body, std::vector<Value *> &operands, int64_t &nseq, bool carryMode) {
+    NNC_ASSERT(operands.size() == body.args.size()) << "loop body and operands disagree";
+    std::vector<bool> keep = argsUsed(body);
+    size_t first = carryMode ? 1 : 0, endSeq = first + size_t(nseq);
+    if (carryMode)
+      keep[0] = true;
+    if (std::none_of(keep.begin() + long(first), keep.begin() + long(endSeq), [](bool k) { return k; }))
+      keep[first] = true;
+    std::vector<Value *> args, ops;
+    std::vector<ArgRole> roles;
+    int64_t seqs = 0;
+    for (size_t i = 0; i < keep.size(); ++i) {
+      if (!keep[i])
+        continue;
+      NNC_ASSERT(operands[i]) << "a loop body argument in use has no operand";
+      body.args[i]->argIndex = int(args.size());
+      args.push_back(body.args[i]);
+      roles.push_back(body.argRoles[i]);
+      ops.push_back(operands[i]);
+      seqs += i >= first && i < endSeq;
+    }
+    body.args = args;
+    body.argRoles = roles;
+    operands = ops;
+    nseq = seqs;
+  }
+
   Value *scan(Function *body, const std::string &mode, bool reverse, const std::vector<Value *> &operands, int64_t nseq,
               const Shape &out) {
     Value *v = b_.create(OpKind::Scan, operands,
@@ -547,6 +722,7 @@ private:
   Builder b_;
   std::unordered_set<const Value *> needs_;
   std::unordered_map<const Value *, Value *> adj_;
+  std::unordered_map<Value *, Value *> replaced_;
 };
 
 } // namespace
@@ -586,7 +762,7 @@ Function *differentiate(Module &m, const Function &f, const std::string &of, con
   d.run(map.at(out));
 
   for (size_t i = 0; i < f.results.size(); ++i)
-    g->addResult(f.resultNames[i], map.at(f.results[i]));
+    g->addResult(f.resultNames[i], d.current(map.at(f.results[i])));
   Builder b(*g);
   for (Value *t : targets) {
     Value *adj = d.adjoint(t);
