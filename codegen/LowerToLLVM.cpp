@@ -115,6 +115,7 @@ private:
   /// Base pointer (typed) of `v`'s storage, emitted in the current function
   /// from its context argument `ctx`.
   LV *basePtr(const ir::Value *v, LV *ctx) {
+    NNC_ASSERT(plan_.storage.at(v).kind != Storage::View) << "a view is read only through broadcastAccess";
     const Storage &s = plan_.resolve(v);
     if (s.kind == Storage::ScanStep)
       return scanStepPtr(s, ctx);
@@ -156,7 +157,13 @@ private:
     LV *first = b_.getInt64(reverse ? steps - 1 : 0);
     LV *prev = b_.CreateAdd(t, b_.getInt64(reverse ? 1 : -1));
     LV *prevPtr = b_.CreateGEP(ety, outer, b_.CreateMul(prev, b_.getInt64(s.stepElems)));
-    return select(b_.CreateICmpEQ(t, first), basePtr(s.carryInit, ctx), prevPtr);
+    LV *carry = select(b_.CreateICmpEQ(t, first), basePtr(s.carryInit, ctx), prevPtr);
+    // Its own alias scope: the initial value and the previous step are read
+    // only, and nothing the body writes (its intermediates, step t of the
+    // result) overlaps them.
+    auto key = carryKeys_.emplace(s.scan, -2000000 - int64_t(carryKeys_.size())).first->second;
+    bufferOf_[carry] = key;
+    return carry;
   }
 
   static int64_t storageKey(const Storage &s) {
@@ -437,6 +444,19 @@ private:
   Access broadcastAccess(const ir::Value *v, const std::vector<int64_t> &outShape) {
     Access a;
     a.v = v;
+    if (plan_.storage.at(v).kind == Storage::View) {
+      // A slice read in place: v's dims walk its source's, from the offset.
+      const ir::Op &slice = *v->def;
+      const ir::Value *src = plan_.storage.at(v).aliasOf;
+      std::vector<int64_t> shape = shapeOf(v), st = stridesOf(shapeOf(src));
+      size_t lead = outShape.size() - shape.size();
+      a.v = src;
+      a.strides.assign(outShape.size(), 0);
+      for (size_t i = 0; i < shape.size(); ++i)
+        a.strides[lead + i] = shape[i] == 1 && outShape[lead + i] != 1 ? 0 : st[i];
+      a.offset = slice.getInt("start") * st[size_t(slice.getInt("axis"))];
+      return a;
+    }
     const Storage &s = plan_.resolve(v);
     if (s.kind == Storage::Immediate) {
       a.immediate = true;
@@ -1435,7 +1455,7 @@ private:
 
   void lowerOp(const ir::Op &op) {
     const Storage &s = plan_.storage.at(op.result);
-    if (s.kind == Storage::Alias || s.kind == Storage::Immediate)
+    if (s.kind == Storage::Alias || s.kind == Storage::Immediate || s.kind == Storage::View)
       return; // reshape is a view; scalar constants are folded into their users
     switch (op.kind) {
     case ir::OpKind::Const:
@@ -1521,7 +1541,8 @@ private:
   int kernelCount_ = 0;
   double *profile_ = nullptr;
   ProfileLayout layout_;
-  std::map<LV *, int64_t> bufferOf_; ///< typed base pointer -> storage key
+  std::map<LV *, int64_t> bufferOf_;            ///< typed base pointer -> storage key
+  std::map<const ir::Op *, int64_t> carryKeys_; ///< scan -> storage key of its carry
 };
 
 } // namespace

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_set>
 
 namespace nnc::codegen {
 
@@ -68,7 +69,7 @@ std::vector<std::pair<const ir::Op *, int64_t>> loopInvariantProducts(const ir::
 const ir::Value *MemoryPlan::root(const ir::Value *v) const {
   for (;;) {
     const Storage &s = storage.at(v);
-    if (s.kind != Storage::Alias)
+    if (s.kind != Storage::Alias && s.kind != Storage::View)
       return v;
     v = s.aliasOf;
   }
@@ -198,7 +199,37 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool 
       [&](const ir::Value *v) { return plan.root(v); });
   for (const ir::Value *v : fusion.internal)
     plan.storage[v].kind = Storage::Fused;
-  const std::vector<Step> &steps = fusion.steps;
+
+  // Slices read only by elementwise loops are views: the loops read the
+  // sliced value in place at the slice's offset, and the slice is no step.
+  // (Not of arguments an update may be written over, whose last reader must
+  // be a step of its own.)
+  std::unordered_set<const ir::Op *> views;
+  for (auto &op : f.ops) {
+    const ir::Value *src = op->kind == ir::OpKind::Slice ? op->operand(0) : nullptr;
+    if (!src || isResult[op->result] || plan.storage.at(op->result).kind != Storage::Arena || users[op->result].empty())
+      continue;
+    Storage::Kind from = plan.storage.at(src).kind;
+    if (from == Storage::Fused || from == Storage::Immediate || from == Storage::Alias || from == Storage::View ||
+        (inPlaceUpdates && from == Storage::Arg))
+      continue;
+    bool elementwiseReaders = true;
+    for (const ir::Op *u : users[op->result]) {
+      Storage::Kind k = plan.storage.at(u->result).kind;
+      elementwiseReaders &= readsOperandsElementwise(u->kind) && u->kind != ir::OpKind::Transpose &&
+                            k != Storage::Alias && k != Storage::Immediate;
+    }
+    if (!elementwiseReaders)
+      continue;
+    Storage &s = plan.storage[op->result];
+    s.kind = Storage::View;
+    s.aliasOf = src;
+    views.insert(op.get());
+  }
+  std::vector<Step> steps;
+  for (const Step &step : fusion.steps)
+    if (!(step.size() == 1 && views.count(step[0])))
+      steps.push_back(step);
 
   plan.resultArg.assign(f.results.size(), -1);
   if (inPlaceUpdates)

@@ -17,7 +17,9 @@
 namespace nnc::codegen {
 
 struct Storage {
-  enum Kind { Arg, Result, Arena, Immediate, Alias, ScanStep, Fused } kind = Arena;
+  /// View: a slice read only by elementwise loops, which read aliasOf in
+  /// place at the slice's offset (no copy).
+  enum Kind { Arg, Result, Arena, Immediate, Alias, ScanStep, Fused, View } kind = Arena;
   int index = 0;                      ///< Arg / Result index
   int64_t offset = 0;                 ///< Arena: byte offset
   const ir::Value *aliasOf = nullptr; ///< Alias: the value whose storage this shares; ScanStep: the outer value
@@ -57,7 +59,7 @@ struct MemoryPlan {
   /// The steps to emit, for the planned function and each scan body.
   std::unordered_map<const ir::Function *, std::vector<Step>> steps;
 
-  /// Follows Alias links to the storage that holds the bytes.
+  /// Follows Alias (and View) links to the storage that holds the bytes.
   const Storage &resolve(const ir::Value *v) const;
   const ir::Value *root(const ir::Value *v) const;
 };

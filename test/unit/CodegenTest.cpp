@@ -174,6 +174,31 @@ TEST(Codegen, BroadcastTransposeAndLargeParallelKernels) {
   }
 }
 
+TEST(Codegen, SlicesReadInPlaceByElementwiseLoops) {
+  // Slices along each axis, one broadcast along the rows, read as views by
+  // elementwise loops (MemoryPlan's Storage::View), against the copies.
+  const int64_t R = 37, C = 70;
+  Module m;
+  Function *f = m.addFunction("f");
+  Value *x = f->addArg("x", {DType::F32, {Dim(R), Dim(C)}}, ArgRole::Input);
+  Builder b(*f);
+  auto slice = [&](Value *v, int64_t axis, int64_t start, int64_t end) {
+    return b.create(OpKind::Slice, {v}, {{"axis", axis}, {"start", start}, {"end", end}});
+  };
+  Value *left = slice(x, 1, 3, 23), *right = slice(x, 1, 50, 70), *row = slice(x, 0, 36, 37);
+  f->addResult("a", b.mul(b.unary(OpKind::Sigmoid, left), right));
+  f->addResult("b", b.add(slice(x, 0, 5, 9), row));
+  auto X = random(size_t(R * C), -2, 2, 9);
+  auto out = run(*f, {}, {X});
+  auto at = [&](int64_t i, int64_t j) { return X[size_t(i * C + j)]; };
+  for (int64_t i = 0; i < R; ++i)
+    for (int64_t j = 0; j < 20; ++j)
+      EXPECT_NEAR(out[0][size_t(i * 20 + j)], at(i, j + 50) / (1 + std::exp(-at(i, j + 3))), 1e-6);
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t j = 0; j < C; ++j)
+      EXPECT_FLOAT_EQ(out[1][size_t(i * C + j)], at(i + 5, j) + at(36, j));
+}
+
 } // namespace
 
 namespace {
@@ -184,8 +209,10 @@ TEST(Codegen, DropoutMaskStatistics) {
   Function *f = m.addFunction("f");
   Value *seed = f->addArg("rng", {DType::I64, {}}, ArgRole::Scalar);
   Builder b(*f);
-  f->addResult("a", b.create(OpKind::DropoutMask, {seed}, {{"p", 0.3}, {"shape", Shape{Dim(n)}}, {"stream", int64_t(0)}}));
-  f->addResult("b", b.create(OpKind::DropoutMask, {seed}, {{"p", 0.3}, {"shape", Shape{Dim(n)}}, {"stream", int64_t(1)}}));
+  f->addResult("a",
+               b.create(OpKind::DropoutMask, {seed}, {{"p", 0.3}, {"shape", Shape{Dim(n)}}, {"stream", int64_t(0)}}));
+  f->addResult("b",
+               b.create(OpKind::DropoutMask, {seed}, {{"p", 0.3}, {"shape", Shape{Dim(n)}}, {"stream", int64_t(1)}}));
   codegen::CompiledFunction c = jit().compile(*f, {});
   auto masks = [&](int64_t s) {
     std::vector<float> a(n), bb(n);

@@ -288,6 +288,38 @@ TEST(MemoryPlan, UpdatesWriteOverTheirArgumentsWhenSafe) {
   EXPECT_EQ(on.resultArg[2], -1);
 }
 
+TEST(MemoryPlan, SlicesReadOnlyByElementwiseLoopsAreViews) {
+  // %0 and %1 (gates of one matrix) are read only by the elementwise loop:
+  // views of %g, no step and no memory of their own. %2 is read by a matmul,
+  // which needs it dense: a copy.
+  auto m = parse(R"(func @f(%g: f32[N, 64] input, %w: f32[16, 4] param) {
+  %0 = slice %g {axis = 1, end = 16, start = 0} : f32[N, 16]
+  %1 = slice %g {axis = 1, end = 48, start = 32} : f32[N, 16]
+  %2 = slice %g {axis = 1, end = 64, start = 48} : f32[N, 16]
+  %3 = sigmoid %0 : f32[N, 16]
+  %4 = tanh %1 : f32[N, 16]
+  %5 = mul %3, %4 : f32[N, 16]
+  %6 = matmul %2, %w : f32[N, 4]
+  return r = %5, s = %6
+}
+)");
+  ASSERT_TRUE(m);
+  const Function &f = *m->functions[0];
+  codegen::MemoryPlan p = codegen::planMemory(f, {{"N", 8}});
+  for (int i : {0, 1}) {
+    EXPECT_EQ(p.storage.at(f.ops[size_t(i)]->result).kind, codegen::Storage::View) << i;
+    EXPECT_EQ(p.root(f.ops[size_t(i)]->result), f.args[0]) << i;
+  }
+  EXPECT_EQ(p.storage.at(f.ops[2]->result).kind, codegen::Storage::Arena);
+  // The copy for the matmul, the fused loop, the matmul.
+  EXPECT_EQ(p.steps.at(&f).size(), 3u);
+  EXPECT_EQ(p.arenaBytes, 8 * 16 * 4);
+  // Written over by an update, an argument must keep its own last reader:
+  // no views of arguments then.
+  codegen::MemoryPlan inPlace = codegen::planMemory(f, {{"N", 8}}, true);
+  EXPECT_EQ(inPlace.storage.at(f.ops[0]->result).kind, codegen::Storage::Arena);
+}
+
 TEST(MemoryPlan, ReadsAtAnotherIndexEndTheLoop) {
   // The transpose reads %0 at other indices than it writes, so %0 must be
   // in memory first: two loops.
