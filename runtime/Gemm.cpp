@@ -49,7 +49,7 @@ struct Kernel : GemmKernels {
 };
 Kernel kernel;
 
-constexpr int64_t KC = 256; ///< depth of a block: MR rows of A (12 KiB at MR 12) stay in L1
+constexpr int64_t KC = 320; ///< most depth of a block: MR rows of A (15 KiB at MR 12) stay in L1
 constexpr int64_t NC = 512; ///< columns of a block: KC x NC of B (512 KiB) stays in L2
 
 /// A 64-byte aligned buffer per thread for packed panels: `which` 0 for B's
@@ -120,6 +120,14 @@ void packB(const float *B, int64_t rsB, int64_t csB, int64_t kc, int64_t nc, int
 
 int64_t roundUp(int64_t n, int64_t to) { return (n + to - 1) / to * to; }
 
+/// The depth of the blocks K is cut into: as few as fit KC, of equal depth,
+/// so no block is so thin that loading and storing C outweighs its FMAs
+/// (K = 288 is one block, not 256 + 32).
+int64_t kBlock(int64_t K) {
+  int64_t blocks = std::max<int64_t>(1, (K + KC - 1) / KC);
+  return std::max<int64_t>(1, (K + blocks - 1) / blocks);
+}
+
 /// Where B packed whole (nnc_rt_sgemm_pack_b) keeps each block: for the
 /// block of columns starting at jb (a multiple of NC) and depth from pc,
 /// jb * K + pc * (the block's columns rounded up to NR); panels of kc x NR
@@ -142,8 +150,9 @@ void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int6
     int64_t jb = jc / NC * NC;
     jnext = std::min(j1, jb + NC);
     int64_t nc = jnext - jc;
-    for (int64_t pc = 0; pc < d.K || pc == 0; pc += KC) {
-      int64_t kc = std::min(KC, d.K - pc);
+    const int64_t kb = kBlock(d.K);
+    for (int64_t pc = 0; pc < d.K || pc == 0; pc += kb) {
+      int64_t kc = std::min(kb, d.K - pc);
       bool acc = accumulate || pc > 0;
       const float *Bblock = B + pc * d.rsB + jc * d.csB;
       const float *packed = nullptr;
@@ -273,7 +282,7 @@ extern "C" void nnc_rt_sgemm_pack_b(const nnc::runtime::GemmDesc *desc, const fl
   using namespace nnc::runtime;
   const GemmDesc &d = *desc;
   for (int64_t jb = 0; jb < d.N; jb += NC)
-    for (int64_t pc = 0; pc < d.K; pc += KC)
-      packB(B + pc * d.rsB + jb * d.csB, d.rsB, d.csB, std::min(KC, d.K - pc), std::min(NC, d.N - jb), kernel.nr,
+    for (int64_t pc = 0, kb = kBlock(d.K); pc < d.K; pc += kb)
+      packB(B + pc * d.rsB + jb * d.csB, d.rsB, d.csB, std::min(kb, d.K - pc), std::min(NC, d.N - jb), kernel.nr,
             const_cast<float *>(packedBlock(d, out, jb, pc)));
 }

@@ -7,6 +7,7 @@
 #include "runtime/Tensor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -33,9 +34,23 @@ inline void cpuRelax() {
 #endif
 }
 
-// Spinning briefly before blocking keeps back-to-back small loops (one per
-// kernel in a training step) from paying a futex wake-up every time.
-constexpr int kSpinIterations = 1000;
+// Spinning before blocking keeps back-to-back small loops (the kernels of a
+// training step, the steps of a loop) from paying a futex wake-up every time,
+// which on a VM can take longer than the loop. Bounded by time, not by
+// iterations: `pause` costs from about 10 to 140 cycles across CPUs.
+constexpr std::chrono::microseconds kSpin(250);
+
+/// Spins until done() or kSpin has passed; returns done().
+template <class Done> bool spinUntil(const Done &done) {
+  auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (int i = 1;; ++i) {
+    if (done())
+      return true;
+    cpuRelax();
+    if (i % 16 == 0 && std::chrono::steady_clock::now() > deadline)
+      return done();
+  }
+}
 
 } // namespace
 
@@ -102,12 +117,8 @@ void ThreadPool::workerLoop() {
       std::unique_lock<std::mutex> lock(mutex_);
       if (generation_ == seen && !stop_) {
         lock.unlock();
-        for (int spin = 0; spin < kSpinIterations; ++spin) {
-          cpuRelax();
-          // Only a hint: the decision is re-made under the lock.
-          if (generation_.load(std::memory_order_relaxed) != seen)
-            break;
-        }
+        // Only a hint: the decision is re-made under the lock.
+        spinUntil([&] { return generation_.load(std::memory_order_relaxed) != seen; });
         lock.lock();
         workReady_.wait(lock, [&] { return generation_ != seen || stop_; });
       }
@@ -121,8 +132,7 @@ void ThreadPool::workerLoop() {
   }
 }
 
-void ThreadPool::parallelFor(int64_t n, int64_t grain,
-                             const std::function<void(int64_t, int64_t)> &body) {
+void ThreadPool::parallelFor(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)> &body) {
   if (n <= 0)
     return;
   grain = std::max<int64_t>(grain, 1);
@@ -148,11 +158,7 @@ void ThreadPool::parallelFor(int64_t n, int64_t grain,
 
   runChunks(*job);
 
-  for (int spin = 0; spin < kSpinIterations; ++spin) {
-    if (job->doneChunks.load(std::memory_order_acquire) == chunks)
-      break;
-    cpuRelax();
-  }
+  spinUntil([&] { return job->doneChunks.load(std::memory_order_acquire) == chunks; });
   {
     std::unique_lock<std::mutex> lock(mutex_);
     jobDone_.wait(lock, [&] { return job->doneChunks.load(std::memory_order_acquire) == chunks; });
@@ -170,8 +176,7 @@ std::unique_ptr<ThreadPool> globalPool;
 
 int resolveThreads(int n) {
   if (n < 0)
-    throw Error("thread count must be 0 (one per hardware thread) or positive, got " +
-                std::to_string(n));
+    throw Error("thread count must be 0 (one per hardware thread) or positive, got " + std::to_string(n));
   if (n == 0)
     n = int(std::max(1u, std::thread::hardware_concurrency()));
   return n;
@@ -197,11 +202,11 @@ void setGlobalThreads(int n) {
 
 } // namespace nnc::runtime
 
-extern "C" void nnc_rt_parallel_for(void (*body)(void *ctx, int64_t begin, int64_t end), void *ctx,
-                                    int64_t n, int64_t grain) {
+extern "C" void nnc_rt_parallel_for(void (*body)(void *ctx, int64_t begin, int64_t end), void *ctx, int64_t n,
+                                    int64_t grain) {
   try {
-    nnc::runtime::globalThreadPool().parallelFor(
-        n, grain, [body, ctx](int64_t begin, int64_t end) { body(ctx, begin, end); });
+    nnc::runtime::globalThreadPool().parallelFor(n, grain,
+                                                 [body, ctx](int64_t begin, int64_t end) { body(ctx, begin, end); });
   } catch (const std::exception &e) {
     std::fprintf(stderr, "nnc: error: parallel loop failed: %s\n", e.what());
     std::abort();
