@@ -228,8 +228,9 @@ private:
 
   //--- control flow -------------------------------------------------------
 
-  /// for (i = lo; i < hi; ++i) body(i)
-  void loop(LV *lo, LV *hi, const std::function<void(LV *)> &body, const char *name = "i") {
+  /// for (i = lo; i < hi; ++i) body(i); with `vectorize`, the loop asks the
+  /// vectorizer to vectorize it even when its trip count is short.
+  void loop(LV *lo, LV *hi, const std::function<void(LV *)> &body, const char *name = "i", bool vectorize = false) {
     llvm::Function *fn = b_.GetInsertBlock()->getParent();
     llvm::BasicBlock *pre = b_.GetInsertBlock();
     auto *header = llvm::BasicBlock::Create(ctx_, std::string(name) + ".header", fn);
@@ -244,11 +245,18 @@ private:
     body(iv);
     LV *next = b_.CreateNUWAdd(iv, b_.getInt64(1));
     iv->addIncoming(next, b_.GetInsertBlock());
-    b_.CreateBr(header);
+    llvm::Instruction *latch = b_.CreateBr(header);
+    if (vectorize) {
+      llvm::Metadata *enable[] = {llvm::MDString::get(ctx_, "llvm.loop.vectorize.enable"),
+                                  llvm::ConstantAsMetadata::get(b_.getTrue())};
+      auto *self = llvm::MDNode::getDistinct(ctx_, {nullptr, llvm::MDNode::get(ctx_, enable)});
+      self->replaceOperandWith(0, self);
+      latch->setMetadata(llvm::LLVMContext::MD_loop, self);
+    }
     b_.SetInsertPoint(exit);
   }
-  void loop(int64_t n, const std::function<void(LV *)> &body, const char *name = "i") {
-    loop(b_.getInt64(0), b_.getInt64(n), body, name);
+  void loop(int64_t n, const std::function<void(LV *)> &body, const char *name = "i", bool vectorize = false) {
+    loop(b_.getInt64(0), b_.getInt64(n), body, name, vectorize);
   }
 
   /// Creates a kernel function `void k(ctx, begin, end)` and emits its body.
@@ -1309,6 +1317,49 @@ private:
       return inside ? b_.getTrue()
                     : b_.CreateAnd(b_.CreateICmpSGE(i, b_.getInt64(0)), b_.CreateICmpSLT(i, b_.getInt64(n)));
     };
+    // Max-pool gradient over windows that tile the image (stride = kernel,
+    // no padding): each input position is in one window, so every position
+    // is written once, dy at the window's first maximum and 0 elsewhere; no
+    // zero fill first and no read-modify-write, and the loop over output
+    // columns vectorizes.
+    if (op.kind == ir::OpKind::MaxPool2DGrad && inside && w.sh == w.kh && w.sw == w.kw && w.dh == 1 && w.dw == 1) {
+      kernel("max_pool2d_grad.tiled", planes, planes * plane * 4, [&](LV *ctx, LV *begin, LV *end) {
+        LV *dy = basePtr(vals, ctx), *out = basePtr(r, ctx), *key = basePtr(keys, ctx);
+        loop(
+            begin, end,
+            [&](LV *p) {
+              LV *xPlane = mulC(p, plane), *yPlane = mulC(p, oplane);
+              if (OH * w.kh != H || OW * w.kw != W)
+                zeroFill(out, xPlane, plane); // rows or columns no window covers
+              loop(
+                  OH,
+                  [&](LV *oh) {
+                    loop(
+                        OW,
+                        [&](LV *ow) {
+                          LV *corner = b_.CreateAdd(xPlane, b_.CreateAdd(mulC(oh, w.kh * W), mulC(ow, w.kw)));
+                          std::vector<LV *> best{cf(0.0), b_.getInt64(-1)};
+                          for (int64_t i = 0; i < w.kh; ++i)
+                            for (int64_t j = 0; j < w.kw; ++j) {
+                              LV *kv = ld(key, addC(corner, i * W + j));
+                              LV *better = b_.CreateOr(b_.CreateFCmpOGT(kv, best[0]), b_.CreateFCmpUNO(kv, kv));
+                              LV *take = b_.CreateOr(b_.CreateICmpSLT(best[1], b_.getInt64(0)), better);
+                              best = {select(take, kv, best[0]), select(take, b_.getInt64(i * w.kw + j), best[1])};
+                            }
+                          LV *g = ld(dy, b_.CreateAdd(yPlane, b_.CreateAdd(mulC(oh, OW), ow)));
+                          for (int64_t i = 0; i < w.kh; ++i)
+                            for (int64_t j = 0; j < w.kw; ++j)
+                              b_.CreateStore(select(b_.CreateICmpEQ(best[1], b_.getInt64(i * w.kw + j)), g, cf(0.0)),
+                                             at(out, addC(corner, i * W + j)));
+                        },
+                        "ow", /*vectorize=*/true);
+                  },
+                  "oh");
+            },
+            "p");
+      });
+      return;
+    }
     kernel(ir::opName(op.kind), planes, planes * oplane * w.kh * w.kw * 2, [&](LV *ctx, LV *begin, LV *end) {
       LV *in = basePtr(vals, ctx), *out = basePtr(r, ctx), *key = keys ? basePtr(keys, ctx) : nullptr;
       loop(
@@ -1388,7 +1439,9 @@ private:
                         }
                         }
                       },
-                      "ow");
+                      // Rows are short (OW); the vectorizer still declines
+                      // the scattering gradients.
+                      "ow", /*vectorize=*/true);
                 },
                 "oh");
           },

@@ -174,6 +174,30 @@ TEST(Codegen, BroadcastTransposeAndLargeParallelKernels) {
   }
 }
 
+TEST(Codegen, MaxPoolGradientGoesToTheFirstMaximum) {
+  // 2x2 windows tiling a 4x5 image (column 4 in no window): ties send dy to
+  // the first maximum in row-major order, a NaN wins its window (as in the
+  // forward pass), and positions outside every window get 0.
+  Module m;
+  Function *f = m.addFunction("f");
+  Value *dy = f->addArg("dy", {DType::F32, {Dim(1), Dim(1), Dim(2), Dim(2)}}, ArgRole::Input);
+  Value *x = f->addArg("x", {DType::F32, {Dim(1), Dim(1), Dim(4), Dim(5)}}, ArgRole::Input);
+  Builder b(*f);
+  f->addResult("dx", b.create(OpKind::MaxPool2DGrad, {dy, x},
+                              {{"kernel", std::vector<int64_t>{2, 2}}, {"stride", std::vector<int64_t>{2, 2}}}));
+  const float nan = std::nanf("");
+  std::vector<float> X = {1, 3, 3, 0,   9, //
+                          3, 2, 1, 1,   9, //
+                          5, 5, 0, nan, 9, //
+                          5, 5, 2, 7,   9};
+  auto out = run(*f, {}, {{10, 20, 30, 40}, X});
+  std::vector<float> want = {0,  10, 20, 0,  0, //
+                             0,  0,  0,  0,  0, //
+                             30, 0,  0,  40, 0, //
+                             0,  0,  0,  0,  0};
+  EXPECT_EQ(out[0], want);
+}
+
 TEST(Codegen, SlicesReadInPlaceByElementwiseLoops) {
   // Slices along each axis, one broadcast along the rows, read as views by
   // elementwise loops (MemoryPlan's Storage::View), against the copies.
