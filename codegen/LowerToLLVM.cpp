@@ -448,21 +448,30 @@ private:
     return a;
   }
 
+  /// How to read `v` over its own shape: densely, or, for a slice planned as
+  /// a view (Storage::View), in its source from the slice's offset.
+  Access readAccess(const ir::Value *v) {
+    if (plan_.storage.at(v).kind != Storage::View)
+      return denseAccess(v);
+    const ir::Op &slice = *v->def;
+    Access a = denseAccess(plan_.storage.at(v).aliasOf);
+    a.offset = slice.getInt("start") * a.strides[size_t(slice.getInt("axis"))];
+    return a;
+  }
+
   /// Strides of `v` broadcast (numpy rules) to `outShape`.
   Access broadcastAccess(const ir::Value *v, const std::vector<int64_t> &outShape) {
     Access a;
     a.v = v;
     if (plan_.storage.at(v).kind == Storage::View) {
       // A slice read in place: v's dims walk its source's, from the offset.
-      const ir::Op &slice = *v->def;
-      const ir::Value *src = plan_.storage.at(v).aliasOf;
-      std::vector<int64_t> shape = shapeOf(v), st = stridesOf(shapeOf(src));
+      Access view = readAccess(v);
+      std::vector<int64_t> shape = shapeOf(v);
       size_t lead = outShape.size() - shape.size();
-      a.v = src;
+      a = view;
       a.strides.assign(outShape.size(), 0);
       for (size_t i = 0; i < shape.size(); ++i)
-        a.strides[lead + i] = shape[i] == 1 && outShape[lead + i] != 1 ? 0 : st[i];
-      a.offset = slice.getInt("start") * st[size_t(slice.getInt("axis"))];
+        a.strides[lead + i] = shape[i] == 1 && outShape[lead + i] != 1 ? 0 : view.strides[i];
       return a;
     }
     const Storage &s = plan_.resolve(v);
@@ -874,8 +883,8 @@ private:
     const ir::Value *out = op.result;
     std::vector<int64_t> outShape = shapeOf(out), outStrides = stridesOf(outShape);
     if (op.kind == ir::OpKind::Slice) {
-      Access in = denseAccess(op.operand(0));
-      in.offset = op.getInt("start") * in.strides[size_t(axis)];
+      Access in = readAccess(op.operand(0));
+      in.offset += op.getInt("start") * in.strides[size_t(axis)];
       strided("slice", out, outShape, {in}, [](const std::vector<LV *> &v) { return v[0]; });
       return;
     }
@@ -889,7 +898,7 @@ private:
       o.strides = outStrides;
       o.offset = at * outStrides[size_t(axis)];
       std::vector<int64_t> partShape = shapeOf(part);
-      strided(ir::opName(op.kind), o, partShape, {denseAccess(part)}, [](const std::vector<LV *> &v) { return v[0]; });
+      strided(ir::opName(op.kind), o, partShape, {readAccess(part)}, [](const std::vector<LV *> &v) { return v[0]; });
       at += partShape[size_t(axis)];
     }
   }

@@ -200,8 +200,9 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool 
   for (const ir::Value *v : fusion.internal)
     plan.storage[v].kind = Storage::Fused;
 
-  // Slices read only by elementwise loops are views: the loops read the
-  // sliced value in place at the slice's offset, and the slice is no step.
+  // Slices read only by elementwise loops (or by slice, pad and concat,
+  // strided copies too) are views: their readers read the sliced value in
+  // place at the slice's offset, and the slice is no step.
   // (Not of arguments an update may be written over, whose last reader must
   // be a step of its own.)
   std::unordered_set<const ir::Op *> views;
@@ -216,7 +217,8 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool 
     bool elementwiseReaders = true;
     for (const ir::Op *u : users[op->result]) {
       Storage::Kind k = plan.storage.at(u->result).kind;
-      elementwiseReaders &= readsOperandsElementwise(u->kind) && u->kind != ir::OpKind::Transpose &&
+      bool copies = u->kind == ir::OpKind::Slice || u->kind == ir::OpKind::Pad || u->kind == ir::OpKind::Concat;
+      elementwiseReaders &= (copies || (readsOperandsElementwise(u->kind) && u->kind != ir::OpKind::Transpose)) &&
                             k != Storage::Alias && k != Storage::Immediate;
     }
     if (!elementwiseReaders)

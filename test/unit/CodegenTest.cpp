@@ -212,8 +212,19 @@ TEST(Codegen, SlicesReadInPlaceByElementwiseLoops) {
   Value *left = slice(x, 1, 3, 23), *right = slice(x, 1, 50, 70), *row = slice(x, 0, 36, 37);
   f->addResult("a", b.mul(b.unary(OpKind::Sigmoid, left), right));
   f->addResult("b", b.add(slice(x, 0, 5, 9), row));
+  // Read by a pad (a strided copy) and by another slice.
+  Value *mid = slice(x, 1, 10, 40);
+  f->addResult("c",
+               b.create(OpKind::Pad, {mid}, {{"axis", int64_t(0)}, {"before", int64_t(1)}, {"after", int64_t(2)}}));
+  f->addResult("d", slice(mid, 0, 30, 37));
   auto X = random(size_t(R * C), -2, 2, 9);
   auto out = run(*f, {}, {X});
+  for (int64_t i = 0; i < R + 3; ++i)
+    for (int64_t j = 0; j < 30; ++j)
+      EXPECT_EQ(out[2][size_t(i * 30 + j)], i >= 1 && i <= R ? X[size_t((i - 1) * C + j + 10)] : 0.0f);
+  for (int64_t i = 0; i < 7; ++i)
+    for (int64_t j = 0; j < 30; ++j)
+      EXPECT_EQ(out[3][size_t(i * 30 + j)], X[size_t((i + 30) * C + j + 10)]);
   auto at = [&](int64_t i, int64_t j) { return X[size_t(i * C + j)]; };
   for (int64_t i = 0; i < R; ++i)
     for (int64_t j = 0; j < 20; ++j)
