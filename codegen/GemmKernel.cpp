@@ -67,7 +67,9 @@ void buildGemmKernel(llvm::Module &mod, const GemmTile &tile, const GemmKernelSp
               *ldc = fn->getArg(5), *rows = fn->getArg(6), *cols = fn->getArg(7), *acc = fn->getArg(8);
 
   auto *entry = llvm::BasicBlock::Create(ctx, "entry", fn);
-  auto *loop = llvm::BasicBlock::Create(ctx, "k.loop", fn);
+  auto *fullLoop = llvm::BasicBlock::Create(ctx, "k.loop", fn);
+  auto *maskedLoop = llvm::BasicBlock::Create(ctx, "k.loop.masked", fn);
+  auto *pick = llvm::BasicBlock::Create(ctx, "k.pick", fn);
   auto *done = llvm::BasicBlock::Create(ctx, "k.done", fn);
   b.SetInsertPoint(entry);
   // Lane j of vector v is a column < n.
@@ -79,54 +81,66 @@ void buildGemmKernel(llvm::Module &mod, const GemmTile &tile, const GemmKernelSp
     masks.push_back(b.CreateICmpSLT(llvm::ConstantVector::get(lanes), b.CreateVectorSplat(unsigned(W), cols), "mask"));
   }
   llvm::Value *zero = llvm::Constant::getNullValue(vecTy);
-  b.CreateCondBr(b.CreateICmpSGT(K, b.getInt64(0)), loop, done);
+  b.CreateCondBr(b.CreateICmpSGT(K, b.getInt64(0)), pick, done);
+  // A full panel of columns (all but the last, and all of a packed B, which
+  // is zero past n) loads B plainly; a partial one under the masks.
+  b.SetInsertPoint(pick);
+  b.CreateCondBr(b.CreateICmpEQ(cols, b.getInt64(uint64_t(spec.cols))), fullLoop, maskedLoop);
 
-  b.SetInsertPoint(loop);
-  llvm::PHINode *k = b.CreatePHI(i64, 2, "k");
-  k->addIncoming(b.getInt64(0), entry);
-  std::vector<llvm::PHINode *> accPhi;
-  for (int i = 0; i < MR * NV; ++i) {
-    accPhi.push_back(b.CreatePHI(vecTy, 2, "c"));
-    accPhi.back()->addIncoming(zero, entry);
-  }
   llvm::Function *fma = llvm::Intrinsic::getDeclaration(m, llvm::Intrinsic::fma, {vecTy});
-  llvm::Value *bRow = b.CreateInBoundsGEP(f32, B, b.CreateMul(k, rsB));
-  std::vector<llvm::Value *> bv;
-  for (int v = 0; v < NV; ++v) {
-    llvm::Value *p =
-        b.CreateBitCast(b.CreateInBoundsGEP(f32, bRow, b.getInt64(uint64_t(v * W))), vecTy->getPointerTo());
-    bv.push_back(b.CreateMaskedLoad(vecTy, p, llvm::Align(4), masks[size_t(v)], zero, "b"));
-  }
-  // A is packed k-major: its values for this k are contiguous.
-  llvm::Value *aStep = b.CreateInBoundsGEP(f32, A, b.CreateMul(k, b.getInt64(uint64_t(AStride))));
-  std::vector<llvm::Value *> next(accPhi.size());
-  for (int r = 0; r < MR; ++r) {
-    llvm::Value *a = b.CreateLoad(f32, b.CreateInBoundsGEP(f32, aStep, b.getInt64(uint64_t(r))), "a");
-    llvm::Value *splat = b.CreateVectorSplat(unsigned(W), a);
-    for (int v = 0; v < NV; ++v)
-      next[size_t(r * NV + v)] = b.CreateCall(fma, {splat, bv[size_t(v)], accPhi[size_t(r * NV + v)]});
-  }
-  llvm::Value *k1 = b.CreateNUWAdd(k, b.getInt64(1));
-  k->addIncoming(k1, loop);
-  for (size_t i = 0; i < accPhi.size(); ++i)
-    accPhi[i]->addIncoming(next[i], loop);
-  auto *latch = b.CreateCondBr(b.CreateICmpSLT(k1, K), loop, done);
-  // Unrolled 4 times (with a remainder loop) to spread the loop's own
-  // instructions over more multiply-adds.
-  llvm::Metadata *unroll[] = {llvm::MDString::get(ctx, "llvm.loop.unroll.count"),
-                              llvm::ConstantAsMetadata::get(b.getInt32(4))};
-  auto *self = llvm::MDNode::getDistinct(ctx, {nullptr, llvm::MDNode::get(ctx, unroll)});
-  self->replaceOperandWith(0, self);
-  latch->setMetadata(llvm::LLVMContext::MD_loop, self);
+  // Emits the k loop in `loop`; returns the accumulators after its last step.
+  auto emitLoop = [&](llvm::BasicBlock *loop, bool masked) {
+    b.SetInsertPoint(loop);
+    llvm::PHINode *k = b.CreatePHI(i64, 2, "k");
+    k->addIncoming(b.getInt64(0), pick);
+    std::vector<llvm::PHINode *> accPhi;
+    for (int i = 0; i < MR * NV; ++i) {
+      accPhi.push_back(b.CreatePHI(vecTy, 2, "c"));
+      accPhi.back()->addIncoming(zero, pick);
+    }
+    llvm::Value *bRow = b.CreateInBoundsGEP(f32, B, b.CreateMul(k, rsB));
+    std::vector<llvm::Value *> bv;
+    for (int v = 0; v < NV; ++v) {
+      llvm::Value *p =
+          b.CreateBitCast(b.CreateInBoundsGEP(f32, bRow, b.getInt64(uint64_t(v * W))), vecTy->getPointerTo());
+      bv.push_back(
+          masked ? static_cast<llvm::Value *>(b.CreateMaskedLoad(vecTy, p, llvm::Align(4), masks[size_t(v)], zero, "b"))
+                 : b.CreateAlignedLoad(vecTy, p, llvm::Align(4), "b"));
+    }
+    // A is packed k-major: its values for this k are contiguous.
+    llvm::Value *aStep = b.CreateInBoundsGEP(f32, A, b.CreateMul(k, b.getInt64(uint64_t(AStride))));
+    std::vector<llvm::Value *> next(accPhi.size());
+    for (int r = 0; r < MR; ++r) {
+      llvm::Value *a = b.CreateLoad(f32, b.CreateInBoundsGEP(f32, aStep, b.getInt64(uint64_t(r))), "a");
+      llvm::Value *splat = b.CreateVectorSplat(unsigned(W), a);
+      for (int v = 0; v < NV; ++v)
+        next[size_t(r * NV + v)] = b.CreateCall(fma, {splat, bv[size_t(v)], accPhi[size_t(r * NV + v)]});
+    }
+    llvm::Value *k1 = b.CreateNUWAdd(k, b.getInt64(1));
+    k->addIncoming(k1, loop);
+    for (size_t i = 0; i < accPhi.size(); ++i)
+      accPhi[i]->addIncoming(next[i], loop);
+    auto *latch = b.CreateCondBr(b.CreateICmpSLT(k1, K), loop, done);
+    // Unrolled 4 times (with a remainder loop) to spread the loop's own
+    // instructions over more multiply-adds.
+    llvm::Metadata *unroll[] = {llvm::MDString::get(ctx, "llvm.loop.unroll.count"),
+                                llvm::ConstantAsMetadata::get(b.getInt32(4))};
+    auto *self = llvm::MDNode::getDistinct(ctx, {nullptr, llvm::MDNode::get(ctx, unroll)});
+    self->replaceOperandWith(0, self);
+    latch->setMetadata(llvm::LLVMContext::MD_loop, self);
+    return next;
+  };
+  std::vector<llvm::Value *> fromFull = emitLoop(fullLoop, false), fromMasked = emitLoop(maskedLoop, true);
 
   // Store the tile: rows below m, columns under the masks, adding C's old
   // values when accumulating.
   b.SetInsertPoint(done);
   std::vector<llvm::PHINode *> result;
-  for (size_t i = 0; i < accPhi.size(); ++i) {
-    result.push_back(b.CreatePHI(vecTy, 2, "c.final"));
+  for (size_t i = 0; i < fromFull.size(); ++i) {
+    result.push_back(b.CreatePHI(vecTy, 3, "c.final"));
     result.back()->addIncoming(zero, entry);
-    result.back()->addIncoming(next[i], loop);
+    result.back()->addIncoming(fromFull[i], fullLoop);
+    result.back()->addIncoming(fromMasked[i], maskedLoop);
   }
   auto *plain = llvm::BasicBlock::Create(ctx, "store", fn);
   auto *adding = llvm::BasicBlock::Create(ctx, "store.add", fn);
