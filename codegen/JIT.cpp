@@ -304,6 +304,8 @@ JIT::JIT() : impl_(std::make_unique<Impl>()) {
       llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&nnc_rt_parallel_for), llvm::JITSymbolFlags::Exported);
   symbols[impl_->jit->mangleAndIntern("nnc_rt_sgemm")] =
       llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&nnc_rt_sgemm), llvm::JITSymbolFlags::Exported);
+  symbols[impl_->jit->mangleAndIntern("nnc_rt_sgemm_scaled")] =
+      llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&nnc_rt_sgemm_scaled), llvm::JITSymbolFlags::Exported);
   symbols[impl_->jit->mangleAndIntern("nnc_rt_sgemm_pack_b")] =
       llvm::JITEvaluatedSymbol(llvm::pointerToJITTargetAddress(&nnc_rt_sgemm_pack_b), llvm::JITSymbolFlags::Exported);
   symbols[impl_->jit->mangleAndIntern("nnc_rt_profile_mark")] =
@@ -416,7 +418,7 @@ CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &binding
 /// Adds the GEMM micro-kernel to `m` if it calls the GEMM, so printed code
 /// is the whole program.
 static void linkGemmKernel(llvm::Module &m, llvm::TargetMachine &tm, bool optimize) {
-  if (!m.getFunction("nnc_rt_sgemm"))
+  if (!m.getFunction("nnc_rt_sgemm") && !m.getFunction("nnc_rt_sgemm_scaled"))
     return;
   auto k = buildGemmKernels(m.getContext(), gemmTileFor(tm.getTargetFeatureString().str()));
   setHostAttributes(*k, tm);

@@ -1064,7 +1064,20 @@ private:
   void lowerMatMul(const ir::Op &op, const ir::Value *into = nullptr) {
     const ir::Value *c = into ? into : op.result;
     LV *bm = plan_.packedB.count(&op) ? arenaPtr(plan_.packedB.at(&op), ctxPtr_) : basePtr(op.operand(1), ctxPtr_);
-    callGemm(matmulDesc(op, into != nullptr), basePtr(op.operand(0), ctxPtr_), bm, basePtr(c, ctxPtr_));
+    std::vector<int64_t> desc = matmulDesc(op, into != nullptr);
+    auto update = plan_.productUpdates.find(&op);
+    if (update == plan_.productUpdates.end())
+      return callGemm(desc, basePtr(op.operand(0), ctxPtr_), bm, basePtr(c, ctxPtr_));
+    // An SGD step: W += (-rate) * A B, in W's own buffer.
+    desc[12] = 1; // accumulate
+    const ir::Value *rate = update->second.rate;
+    const Storage &rs = plan_.resolve(rate);
+    LV *r = rs.kind == Storage::Immediate ? cf(rs.immediate) : b_.CreateLoad(f32_, basePtr(rate, ctxPtr_));
+    auto *fp = f32_->getPointerTo();
+    auto *fnTy = llvm::FunctionType::get(b_.getVoidTy(), {i64_->getPointerTo(), fp, fp, fp, f32_}, false);
+    llvm::FunctionCallee gemm = m_.getOrInsertFunction("nnc_rt_sgemm_scaled", fnTy);
+    b_.CreateCall(gemm, {gemmDesc(desc), basePtr(op.operand(0), ctxPtr_), bm, basePtr(update->second.weight, ctxPtr_),
+                         b_.CreateFNeg(r)});
   }
 
   /// Before a loop: packs the loop-invariant B of the body's matmuls once

@@ -121,6 +121,76 @@ static void planInPlaceUpdates(const ir::Function &f, const ir::Bindings &bindin
   }
 }
 
+/// An SGD update written over its weight, new.W = W - lr * G, where G is a
+/// plain matrix product read by nothing else: the product adds (-lr) * G into
+/// W itself (MemoryPlan::productUpdates), so neither G's buffer nor the
+/// update's loop (its step is dropped) is needed. Every other reader of W
+/// must run before the product, which now changes W.
+static void planProductUpdates(const ir::Function &f,
+                               std::unordered_map<const ir::Value *, std::vector<const ir::Op *>> &users,
+                               std::vector<Step> &steps, MemoryPlan &plan) {
+  std::unordered_map<const ir::Op *, size_t> stepOf;
+  for (size_t i = 0; i < steps.size(); ++i)
+    for (const ir::Op *op : steps[i])
+      stepOf[op] = i;
+  std::unordered_map<const ir::Value *, bool> isResult;
+  for (const ir::Value *r : f.results)
+    isResult[r] = true;
+  std::unordered_set<const ir::Op *> dropped;
+  for (size_t j = 0; j < f.results.size(); ++j) {
+    if (plan.resultArg[j] < 0)
+      continue;
+    const ir::Value *w = f.args[size_t(plan.resultArg[j])];
+    const ir::Op *sub = f.results[j]->def;
+    if (!sub || sub->kind != ir::OpKind::Sub || sub->operand(0) != w || sub->operand(1) == w)
+      continue;
+    const ir::Op *mul = sub->operand(1)->def;
+    if (!mul || mul->kind != ir::OpKind::Mul || users[mul->result].size() != 1 || isResult[mul->result])
+      continue;
+    const ir::Value *rate = nullptr, *g = nullptr;
+    for (size_t k = 0; k < 2; ++k)
+      if (mul->operand(k)->type.rank() == 0 && mul->operand(k)->type.dtype == ir::DType::F32) {
+        rate = mul->operand(k);
+        g = mul->operand(1 - k);
+      }
+    if (!rate || g == rate || !g->def || g->def->kind != ir::OpKind::MatMul || users[g].size() != 1 || isResult[g] ||
+        g->type != w->type || plan.storage.at(g).kind != Storage::Arena)
+      continue;
+    Storage::Kind rk = plan.storage.at(rate).kind;
+    if (rk != Storage::Arg && rk != Storage::Immediate)
+      continue;
+    const ir::Op *mm = g->def;
+    if (mm->operand(0)->type.rank() != 2 || mm->operand(1)->type.rank() != 2 || mm->operand(0) == w ||
+        mm->operand(1) == w || !stepOf.count(mm) || !stepOf.count(sub))
+      continue;
+    // The update's two ops leave their loop (which may compute other
+    // updates too); nothing else in it may read them.
+    size_t at = stepOf.at(mm), update = stepOf.at(sub);
+    if (update <= at || stepOf.at(mul) != update || !users[sub->result].empty())
+      continue;
+    bool readBefore = true;
+    for (const ir::Op *u : users[w])
+      if (u != sub && (!stepOf.count(u) || stepOf.at(u) >= at))
+        readBefore = false;
+    if (!readBefore)
+      continue;
+    plan.productUpdates[mm] = {w, rate};
+    plan.storage[g].kind = Storage::Fused; // never stored
+    dropped.insert(mul);
+    dropped.insert(sub);
+  }
+  std::vector<Step> kept;
+  for (const Step &step : steps) {
+    Step rest;
+    for (const ir::Op *op : step)
+      if (!dropped.count(op))
+        rest.push_back(op);
+    if (!rest.empty())
+      kept.push_back(rest);
+  }
+  steps = kept;
+}
+
 MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool inPlaceUpdates) {
   MemoryPlan plan;
   for (size_t i = 0; i < f.args.size(); ++i)
@@ -234,8 +304,10 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool 
       steps.push_back(step);
 
   plan.resultArg.assign(f.results.size(), -1);
-  if (inPlaceUpdates)
+  if (inPlaceUpdates) {
     planInPlaceUpdates(f, bindings, steps, plan);
+    planProductUpdates(f, users, steps, plan);
+  }
 
   // Results are written in place by the op that produces them, once.
   std::unordered_map<const ir::Value *, bool> takenByResult;

@@ -56,6 +56,12 @@ struct MemoryPlan {
   /// matmuls in a scan body whose B is an invariant of the loop (a weight):
   /// arena offset of B packed once before the loop (runtime::GemmDesc::packedB).
   std::unordered_map<const ir::Op *, int64_t> packedB;
+  /// matmuls whose product is an SGD step written over a weight: the GEMM
+  /// adds (-rate) * product into `weight` (see planMemory, inPlaceUpdates).
+  struct ProductUpdate {
+    const ir::Value *weight = nullptr, *rate = nullptr;
+  };
+  std::unordered_map<const ir::Op *, ProductUpdate> productUpdates;
   /// The steps to emit, for the planned function and each scan body.
   std::unordered_map<const ir::Function *, std::vector<Step>> steps;
 

@@ -18,6 +18,10 @@
 #include <string>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <xmmintrin.h>
+#endif
+
 namespace nnc::runtime {
 
 namespace {
@@ -75,8 +79,9 @@ float *packBuffer(int which, int64_t floats) {
 /// Copies m rows of A (kc columns) into a panel, k-major: out[k * MR + r],
 /// zero for rows m..MR-1, so the kernel reads them contiguously and rows far
 /// apart in memory do not fight over the same L1 sets. The loops read along
-/// whichever of A's strides is 1.
-void packA(const float *A, int64_t rsA, int64_t csA, int64_t m, int64_t kc, int64_t MR, float *out) {
+/// whichever of A's strides is 1. The values are multiplied by alpha (the
+/// scale of a scaled product) on the way.
+void packA(const float *A, int64_t rsA, int64_t csA, int64_t m, int64_t kc, int64_t MR, float *out, float alpha) {
   if (m < MR)
     for (int64_t k = 0; k < kc; ++k)
       for (int64_t r = m; r < MR; ++r)
@@ -84,11 +89,11 @@ void packA(const float *A, int64_t rsA, int64_t csA, int64_t m, int64_t kc, int6
   if (csA == 1) {
     for (int64_t r = 0; r < m; ++r)
       for (int64_t k = 0; k < kc; ++k)
-        out[k * MR + r] = A[r * rsA + k];
+        out[k * MR + r] = A[r * rsA + k] * alpha;
   } else {
     for (int64_t k = 0; k < kc; ++k)
       for (int64_t r = 0; r < m; ++r)
-        out[k * MR + r] = A[r * rsA + k * csA];
+        out[k * MR + r] = A[r * rsA + k * csA] * alpha;
   }
 }
 
@@ -107,13 +112,34 @@ void packB(const float *B, int64_t rsB, int64_t csB, int64_t kc, int64_t nc, int
           dst[k * NR + j] = 0;
       }
     } else {
-      // Transposed B: each column is contiguous along k.
-      for (int64_t j = 0; j < cols; ++j)
+      // Transposed B: each column is contiguous along k (rsB == 1 when B
+      // is a transposed row-major matrix), so 4 x 4 tiles are loaded as
+      // rows and stored transposed.
+      int64_t j = 0;
+#if defined(__SSE2__)
+      if (rsB == 1)
+        for (; j + 4 <= cols; j += 4) {
+          int64_t k = 0;
+          for (; k + 4 <= kc; k += 4) {
+            __m128 r0 = _mm_loadu_ps(src + (j + 0) * csB + k), r1 = _mm_loadu_ps(src + (j + 1) * csB + k);
+            __m128 r2 = _mm_loadu_ps(src + (j + 2) * csB + k), r3 = _mm_loadu_ps(src + (j + 3) * csB + k);
+            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+            _mm_storeu_ps(dst + (k + 0) * NR + j, r0);
+            _mm_storeu_ps(dst + (k + 1) * NR + j, r1);
+            _mm_storeu_ps(dst + (k + 2) * NR + j, r2);
+            _mm_storeu_ps(dst + (k + 3) * NR + j, r3);
+          }
+          for (; k < kc; ++k)
+            for (int64_t jj = j; jj < j + 4; ++jj)
+              dst[k * NR + jj] = src[jj * csB + k];
+        }
+#endif
+      for (; j < cols; ++j)
         for (int64_t k = 0; k < kc; ++k)
           dst[k * NR + j] = src[j * csB + k * rsB];
       for (int64_t k = 0; k < kc; ++k)
-        for (int64_t j = cols; j < NR; ++j)
-          dst[k * NR + j] = 0;
+        for (int64_t jj = cols; jj < NR; ++jj)
+          dst[k * NR + jj] = 0;
     }
   }
 }
@@ -138,7 +164,7 @@ const float *packedBlock(const GemmDesc &d, const float *packed, int64_t jb, int
 
 /// Columns [j0, j1) and rows [i0, i1) of one matrix product.
 void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int64_t i0, int64_t i1, int64_t j0,
-               int64_t j1, bool accumulate) {
+               int64_t j1, bool accumulate, float alpha) {
   const int64_t MR = kernel.mr, NR = kernel.nr;
   int64_t rows = i1 - i0;
   // Packing pays when B's block is read by several row tiles, and is needed
@@ -167,7 +193,7 @@ void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int6
       float *Apanel = packBuffer(1, kc * MR);
       for (int64_t ir = i0; ir < i1; ir += MR) {
         int64_t m = std::min(MR, i1 - ir);
-        packA(A + ir * d.rsA + pc * d.csA, d.rsA, d.csA, m, kc, MR, Apanel);
+        packA(A + ir * d.rsA + pc * d.csA, d.rsA, d.csA, m, kc, MR, Apanel, alpha);
         if (pack) {
           GemmMicroKernel fn = kernel.packed[m];
           for (int64_t p = 0; p < panels; ++p) {
@@ -207,6 +233,11 @@ int64_t packedBFloats(int64_t K, int64_t N) { return std::max<int64_t>(K, 1) * r
 } // namespace nnc::runtime
 
 extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A, const float *B, float *C) {
+  nnc_rt_sgemm_scaled(desc, A, B, C, 1.0f);
+}
+
+extern "C" void nnc_rt_sgemm_scaled(const nnc::runtime::GemmDesc *desc, const float *A, const float *B, float *C,
+                                    float alpha) {
   using namespace nnc::runtime;
   GemmDesc d = *desc;
   // A stack of row-major A's times one shared B, into a stack of C's, is one
@@ -234,7 +265,7 @@ extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A,
   bool sumStack = d.bsC == 0 && d.batch > 1;
   auto matrix = [&](int64_t b, int64_t i0, int64_t i1, int64_t j0, int64_t j1) {
     bool acc = d.accumulate || (sumStack && b > 0);
-    gemmBlock(d, A + b * d.bsA, B + b * d.bsB, C + b * d.bsC, i0, i1, j0, j1, acc);
+    gemmBlock(d, A + b * d.bsA, B + b * d.bsB, C + b * d.bsC, i0, i1, j0, j1, acc, alpha);
   };
   try {
     if (threads == 1) {
@@ -255,7 +286,7 @@ extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A,
           int64_t b0 = d.batch * sh / shares, b1 = d.batch * (sh + 1) / shares;
           float *out = sh == 0 ? C : partial.data() + (sh - 1) * cElems;
           for (int64_t b = b0; b < b1; ++b)
-            gemmBlock(d, A + b * d.bsA, B + b * d.bsB, out, 0, d.M, 0, d.N, b > b0 || (sh == 0 && d.accumulate));
+            gemmBlock(d, A + b * d.bsA, B + b * d.bsB, out, 0, d.M, 0, d.N, b > b0 || (sh == 0 && d.accumulate), alpha);
         }
       });
       for (int64_t sh = 1; sh < shares; ++sh)

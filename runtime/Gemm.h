@@ -63,6 +63,10 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B, floa
 
 /// Entry point for compiled code; see GemmDesc.
 extern "C" void nnc_rt_sgemm(const nnc::runtime::GemmDesc *desc, const float *A, const float *B, float *C);
+/// C (+)= alpha * A * B: a product scaled on the way (an SGD update written
+/// by the weight-gradient product itself: W += (-lr) xᵀ dy).
+extern "C" void nnc_rt_sgemm_scaled(const nnc::runtime::GemmDesc *desc, const float *A, const float *B, float *C,
+                                    float alpha);
 /// Packs B (read with desc's rsB and csB; batch 1) into `out`, which holds
 /// packedBFloats(desc->K, desc->N) floats, for products with desc->packedB.
 extern "C" void nnc_rt_sgemm_pack_b(const nnc::runtime::GemmDesc *desc, const float *B, float *out);

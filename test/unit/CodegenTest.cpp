@@ -174,6 +174,36 @@ TEST(Codegen, BroadcastTransposeAndLargeParallelKernels) {
   }
 }
 
+TEST(Codegen, SgdStepWrittenByTheWeightGradientProduct) {
+  // new.w = w - lr * (xᵀ g), compiled with updates in place: the GEMM adds
+  // (-lr) xᵀ g into w's own buffer (MemoryPlan::productUpdates).
+  const int64_t N = 7, I = 30, O = 45;
+  Module m;
+  Function *f = m.addFunction("f");
+  Value *x = f->addArg("x", {DType::F32, {Dim(N), Dim(I)}}, ArgRole::Input);
+  Value *g = f->addArg("g", {DType::F32, {Dim(N), Dim(O)}}, ArgRole::Input);
+  Value *w = f->addArg("w", {DType::F32, {Dim(I), Dim(O)}}, ArgRole::Param);
+  Value *lr = f->addArg("lr", {DType::F32, {}}, ArgRole::Scalar);
+  Builder b(*f);
+  f->addResult("new.w", b.sub(w, b.mul(lr, b.matmul(x, g, /*ta=*/true))));
+  codegen::CodegenOptions opts;
+  opts.inPlaceUpdates = true;
+  codegen::CompiledFunction c = jit().compile(*f, {}, opts);
+  ASSERT_EQ(c.resultArg, std::vector<int>{2});
+  auto X = random(size_t(N * I), -1, 1, 21), G = random(size_t(N * O), -1, 1, 22), W = random(size_t(I * O), -1, 1, 23);
+  std::vector<float> w0 = W, rate = {0.25f}, unused(size_t(I * O));
+  std::vector<void *> ptrs = {X.data(), G.data(), W.data(), rate.data(), unused.data()};
+  std::vector<double> arena(size_t(c.arenaBytes / 8 + 16));
+  c.entry(ptrs.data(), reinterpret_cast<char *>(arena.data()));
+  for (int64_t i = 0; i < I; ++i)
+    for (int64_t j = 0; j < O; ++j) {
+      double dw = 0;
+      for (int64_t n = 0; n < N; ++n)
+        dw += double(X[size_t(n * I + i)]) * G[size_t(n * O + j)];
+      EXPECT_NEAR(W[size_t(i * O + j)], w0[size_t(i * O + j)] - 0.25 * dw, 1e-5) << i << "," << j;
+    }
+}
+
 TEST(Codegen, MaxPoolGradientGoesToTheFirstMaximum) {
   // 2x2 windows tiling a 4x5 image (column 4 in no window): ties send dy to
   // the first maximum in row-major order, a NaN wins its window (as in the

@@ -288,6 +288,38 @@ TEST(MemoryPlan, UpdatesWriteOverTheirArgumentsWhenSafe) {
   EXPECT_EQ(on.resultArg[2], -1);
 }
 
+TEST(MemoryPlan, SgdUpdatesOfProductsAreWrittenByTheProduct) {
+  // new.w = w - lr * (xᵀ g): the product adds (-lr) xᵀ g into w itself; the
+  // update loop and the gradient's buffer go. new.v's gradient product runs
+  // before the last reader of v (the transpose), so it keeps its loop.
+  auto m = parse(
+      R"(func @f(%x: f32[8, 16] input, %g: f32[8, 4] input, %w: f32[16, 4] param, %v: f32[16, 4] param, %lr: f32[] scalar) {
+  %0 = matmul %x, %g {ta = true} : f32[16, 4]
+  %1 = mul %lr, %0 : f32[16, 4]
+  %2 = sub %w, %1 : f32[16, 4]
+  %3 = matmul %x, %g {ta = true} : f32[16, 4]
+  %4 = mul %lr, %3 : f32[16, 4]
+  %5 = transpose %v {perm = [1, 0]} : f32[4, 16]
+  %6 = softmax %5 : f32[4, 16]
+  %7 = sub %v, %4 : f32[16, 4]
+  return new.w = %2, new.v = %7, s = %6
+}
+)");
+  ASSERT_TRUE(m);
+  const Function &f = *m->functions[0];
+  codegen::MemoryPlan p = codegen::planMemory(f, {}, true);
+  ASSERT_EQ(p.productUpdates.count(f.ops[0].get()), 1u);
+  EXPECT_EQ(p.productUpdates.at(f.ops[0].get()).weight, f.args[2]);
+  EXPECT_EQ(p.productUpdates.at(f.ops[0].get()).rate, f.args[4]);
+  EXPECT_EQ(p.storage.at(f.ops[0]->result).kind, codegen::Storage::Fused);
+  EXPECT_EQ(p.productUpdates.count(f.ops[3].get()), 0u);
+  for (const codegen::Step &step : p.steps.at(&f))
+    for (const ir::Op *op : step)
+      EXPECT_TRUE(op != f.ops[1].get() && op != f.ops[2].get()) << "the update of w is still a loop";
+  // Without updates in place, nothing changes.
+  EXPECT_TRUE(codegen::planMemory(f, {}, false).productUpdates.empty());
+}
+
 TEST(MemoryPlan, SlicesReadOnlyByElementwiseLoopsAreViews) {
   // %0 and %1 (gates of one matrix) are read only by the elementwise loop:
   // views of %g, no step and no memory of their own. %2 is read by a matmul,
