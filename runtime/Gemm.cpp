@@ -256,6 +256,31 @@ extern "C" void nnc_rt_sgemm_scaled(const nnc::runtime::GemmDesc *desc, const fl
   if (d.M <= 0 || d.N <= 0)
     return;
   const int64_t MR = kernel.mr, NR = kernel.nr;
+  // A product with few columns fills a small part of each NR-wide panel of
+  // the micro-kernel; its transpose, Cᵀ = Bᵀ Aᵀ, has few rows instead, which
+  // waste much less of an MR-row tile (the weight gradient of a convolution
+  // over one channel: 9 columns). It is computed into a buffer and added back
+  // transposed.
+  auto tiles = [&](int64_t rows, int64_t cols) { return roundUp(rows, MR) * roundUp(cols, NR); };
+  if (d.N < NR && !d.packedB && 2 * tiles(d.N, d.M) < tiles(d.M, d.N)) {
+    bool summed = d.bsC == 0 && d.batch > 1;
+    int64_t mats = summed ? 1 : d.batch;
+    GemmDesc t = d;
+    t.M = d.N, t.N = d.M;
+    t.rsA = d.csB, t.csA = d.rsB, t.bsA = d.bsB;
+    t.rsB = d.csA, t.csB = d.rsA, t.bsB = d.bsA;
+    t.ldc = d.M, t.bsC = summed ? 0 : d.M * d.N, t.accumulate = 0;
+    std::vector<float> ct(size_t(mats * d.M * d.N));
+    nnc_rt_sgemm_scaled(&t, B, A, ct.data(), alpha);
+    for (int64_t b = 0; b < mats; ++b)
+      for (int64_t i = 0; i < d.M; ++i)
+        for (int64_t j = 0; j < d.N; ++j) {
+          float &c = C[b * d.bsC + i * d.ldc + j];
+          float v = ct[size_t(b * d.M * d.N + j * d.M + i)];
+          c = d.accumulate ? c + v : v;
+        }
+    return;
+  }
   int64_t flops = 2 * d.batch * d.M * d.N * std::max<int64_t>(d.K, 1);
   ThreadPool &pool = globalThreadPool();
   int threads = flops < (1 << 18) ? 1 : pool.threads();
