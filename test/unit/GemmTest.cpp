@@ -166,6 +166,38 @@ TEST_F(Gemm, SummedStacksThatContinueAlongKAreOneProduct) {
     }
 }
 
+TEST_F(Gemm, NarrowProductsAreComputedTransposed) {
+  // Fewer columns than a panel: computed as Cᵀ = Bᵀ Aᵀ and added back, for
+  // stacks, every transposition and accumulation.
+  for (int threads : {1, 2}) {
+    runtime::setGlobalThreads(threads);
+    for (bool ta : {false, true})
+      for (bool tb : {false, true})
+        for (bool acc : {false, true})
+          checkCase({3, 64, 5, 17, ta, tb, acc});
+  }
+  // A summed stack, as a convolution's weight gradient over one channel:
+  // dW [32, 9] += sum_n dy[n] [32, 196] col[n]ᵀ (col[n] [9, 196]).
+  const int64_t batch = 4, M = 32, N = 9, K = 196;
+  std::mt19937 rng(5);
+  std::uniform_real_distribution<float> u(-1, 1);
+  std::vector<float> A(size_t(batch * M * K)), B(size_t(batch * N * K)), C(size_t(M * N), 0.5f);
+  for (auto *v : {&A, &B})
+    for (float &x : *v)
+      x = u(rng);
+  runtime::setGlobalThreads(2);
+  runtime::GemmDesc d{batch, M, N, K, K, 1, M * K, 1, K, N * K, N, 0, 1, 0};
+  nnc_rt_sgemm(&d, A.data(), B.data(), C.data());
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double want = 0.5;
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t k = 0; k < K; ++k)
+          want += double(A[size_t(b * M * K + i * K + k)]) * B[size_t(b * N * K + j * K + k)];
+      ASSERT_NEAR(C[size_t(i * N + j)], want, 1e-4) << i << "," << j;
+    }
+}
+
 TEST_F(Gemm, SplitsOverThreadsWithTheSameResult) {
   runtime::setGlobalThreads(2);
   checkCase({1, 200, 600, 100, false, false, false}); // by column panels
