@@ -160,8 +160,8 @@ static void planProductUpdates(const ir::Function &f,
     if (rk != Storage::Arg && rk != Storage::Immediate)
       continue;
     const ir::Op *mm = g->def;
-    if (mm->operand(0)->type.rank() != 2 || mm->operand(1)->type.rank() != 2 || mm->operand(0) == w ||
-        mm->operand(1) == w || !stepOf.count(mm) || !stepOf.count(sub))
+    if (mm->operand(0)->type.rank() != 2 || mm->operand(1)->type.rank() != 2 || plan.root(mm->operand(0)) == w ||
+        plan.root(mm->operand(1)) == w || !stepOf.count(mm) || !stepOf.count(sub))
       continue;
     // The update's two ops leave their loop (which may compute other
     // updates too); nothing else in it may read them.
