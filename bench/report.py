@@ -10,8 +10,9 @@ bench/results/latest.md for the default input). With --readme, the text
 between the lines `<!-- bench:begin -->` and `<!-- bench:end -->` of that
 file is replaced by the tables (the marker lines stay).
 
-For each (peer, workload, batch or n) the best thread count is kept: the
-lowest median ms (for GEMM, the highest GFLOP/s). Plain Python 3, no
+For each (peer, workload, batch or n) the best thread count (and, when
+run.sh measured several rounds, the best round) is kept: the lowest median
+ms (for GEMM, the highest GFLOP/s). Plain Python 3, no
 third-party modules.
 """
 
@@ -173,6 +174,8 @@ def header_line(meta, path):
         parts.append("peers: " + (", ".join(vers) if vers else "no versions recorded"))
     else:
         parts.append("peers: not run")
+    if (m.get("rounds") or 1) > 1:
+        parts.append(f"best of {m['rounds']} rounds")
     if m.get("quick"):
         parts.append("**--quick run: short measurements, indicative only**")
     return " · ".join(parts)

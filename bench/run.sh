@@ -3,9 +3,13 @@
 # its GEMM against PyTorch (eager and torch.compile), JAX and ONNX Runtime,
 # and writes the tables of bench/results/latest.md (see bench/README.md).
 #
-#   bash bench/run.sh [--quick] [--no-peers] [--only SUBSTRING]
+#   bash bench/run.sh [--quick] [--no-peers] [--only SUBSTRING] [--rounds R]
 #
 #   --quick      short measurements (0.3 s each; the peers' smoke-test mode)
+#   --rounds R   measure everything R times over (default 2; 1 with --quick),
+#                nnc and peers taking turns; the report keeps each figure's
+#                best round, so a noisy minute on a shared VM spoils a figure
+#                only if it spoils every round
 #   --no-peers   time nnc only: no Python environment, no peers
 #   --only S     only the workloads whose name contains S (e.g. mlp, gemm)
 #
@@ -22,6 +26,7 @@ cd "$root"
 quick=0
 peers=1
 only=""
+rounds=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -30,7 +35,10 @@ while [[ $# -gt 0 ]]; do
       [[ $# -ge 2 ]] || { echo "run.sh: --only needs a SUBSTRING" >&2; exit 2; }
       only="$2"; shift ;;
     --only=*) only="${1#--only=}" ;;
-    -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+    --rounds)
+      [[ $# -ge 2 && $2 =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: --rounds needs a positive count" >&2; exit 2; }
+      rounds="$2"; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -46,6 +54,7 @@ nnc="$root/build/tools/nnc"
 gemm="$root/build/bench/nnc-gemm-bench"
 seconds=2
 [[ $quick == 1 ]] && seconds=0.3
+[[ -n $rounds ]] || rounds=$([[ $quick == 1 ]] && echo 1 || echo 2)
 threads_list=(1 2)
 
 selected() { [[ -z $only || $1 == *"$only"* ]]; }
@@ -85,9 +94,9 @@ dirty="$(git status --porcelain --untracked-files=no 2>/dev/null | head -c1 || t
 emit "$(python3 -c 'import json, sys
 print(json.dumps({"peer": "machine", "date": sys.argv[1], "cpu": sys.argv[2], "nproc": int(sys.argv[3]),
                   "commit": sys.argv[4], "dirty": sys.argv[5] == "1", "quick": sys.argv[6] == "1",
-                  "seconds": float(sys.argv[7])}))' \
+                  "seconds": float(sys.argv[7]), "rounds": int(sys.argv[8])}))' \
   "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$cpu" "$ncpu" "$commit" "$([[ -n $dirty ]] && echo 1 || echo 0)" \
-  "$quick" "$seconds")"
+  "$quick" "$seconds" "$rounds")"
 log "machine: $cpu, nproc $ncpu, nnc $commit${dirty:+ (uncommitted changes)}"
 
 # --- 3. FMA peak ------------------------------------------------------------------------
@@ -132,6 +141,8 @@ nnc_step() {
   done
 }
 
+for round in $(seq 1 "$rounds"); do
+log "round $round of $rounds"
 for b in 1 32 256; do nnc_step mlp-train-sgd bench/mlp_sgd.nn train_step "$b"; done
 for b in 1 32 256; do nnc_step mlp-train-adam examples/fashion_mlp.nn train_step "$b"; done
 for b in 1 256; do nnc_step mlp-infer examples/fashion_mlp.nn predict "$b"; done
@@ -160,6 +171,7 @@ if [[ $peers == 1 ]]; then
   # only a crash of peers.py itself stops the run.
   bench/.venv/bin/python bench/peers.py "${args[@]}" >>"$partial" || die "bench/peers.py failed"
 fi
+done
 
 mv "$partial" "$out"
 log "results: $out ($(wc -l <"$out") lines)"
