@@ -120,27 +120,34 @@ TEST_F(Gemm, ReadsABPackedBeforehand) {
   }
 }
 
-TEST_F(Gemm, SumsTheStackWhenCHasNoStackStride) {
-  // bsC = 0: C = sum_b A[b] B[b] (the convolution weight gradient over images).
-  const int64_t batch = 5, M = 13, N = 40, K = 30;
-  std::mt19937 rng(7);
+/// C (+)= sum_b A[b] B[b] (bsC = 0), A row-major [M, K], B [K, N] or, with
+/// tb, [N, K]; C starts at `c0` and is overwritten unless `accumulate`.
+void checkSummedStack(int64_t batch, int64_t M, int64_t N, int64_t K, bool tb, bool accumulate, float c0,
+                      unsigned seed) {
+  std::mt19937 rng(seed);
   std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> A(size_t(batch * M * K)), B(size_t(batch * K * N)), C(size_t(M * N), 123.0f);
+  std::vector<float> A(size_t(batch * M * K)), B(size_t(batch * K * N)), C(size_t(M * N), c0);
   for (auto *v : {&A, &B})
     for (float &x : *v)
       x = u(rng);
+  runtime::GemmDesc d{batch, M, N, K, K, 1, M * K, tb ? 1 : N, tb ? K : 1, K * N, N, 0, accumulate ? 1 : 0, 0};
+  nnc_rt_sgemm(&d, A.data(), B.data(), C.data());
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      double want = accumulate ? c0 : 0.0;
+      for (int64_t b = 0; b < batch; ++b)
+        for (int64_t k = 0; k < K; ++k)
+          want += double(A[size_t(b * M * K + i * K + k)]) * B[size_t(b * K * N + k * d.rsB + j * d.csB)];
+      ASSERT_NEAR(C[size_t(i * N + j)], want, 1e-4)
+          << "batch " << batch << " M " << M << " N " << N << " at " << i << "," << j;
+    }
+}
+
+TEST_F(Gemm, SumsTheStackWhenCHasNoStackStride) {
+  // bsC = 0: C = sum_b A[b] B[b] (the convolution weight gradient over images).
   for (int threads : {1, 2}) {
     runtime::setGlobalThreads(threads);
-    runtime::GemmDesc d{batch, M, N, K, K, 1, M * K, N, 1, K * N, N, 0, 0, 0};
-    nnc_rt_sgemm(&d, A.data(), B.data(), C.data());
-    for (int64_t i = 0; i < M; ++i)
-      for (int64_t j = 0; j < N; ++j) {
-        double want = 0;
-        for (int64_t b = 0; b < batch; ++b)
-          for (int64_t k = 0; k < K; ++k)
-            want += double(A[size_t(b * M * K + i * K + k)]) * B[size_t(b * K * N + k * N + j)];
-        ASSERT_NEAR(C[size_t(i * N + j)], want, 1e-4) << threads << " threads at " << i << "," << j;
-      }
+    checkSummedStack(5, 13, 40, 30, false, false, 123.0f, 7);
   }
 }
 
@@ -178,24 +185,8 @@ TEST_F(Gemm, NarrowProductsAreComputedTransposed) {
   }
   // A summed stack, as a convolution's weight gradient over one channel:
   // dW [32, 9] += sum_n dy[n] [32, 196] col[n]ᵀ (col[n] [9, 196]).
-  const int64_t batch = 4, M = 32, N = 9, K = 196;
-  std::mt19937 rng(5);
-  std::uniform_real_distribution<float> u(-1, 1);
-  std::vector<float> A(size_t(batch * M * K)), B(size_t(batch * N * K)), C(size_t(M * N), 0.5f);
-  for (auto *v : {&A, &B})
-    for (float &x : *v)
-      x = u(rng);
   runtime::setGlobalThreads(2);
-  runtime::GemmDesc d{batch, M, N, K, K, 1, M * K, 1, K, N * K, N, 0, 1, 0};
-  nnc_rt_sgemm(&d, A.data(), B.data(), C.data());
-  for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) {
-      double want = 0.5;
-      for (int64_t b = 0; b < batch; ++b)
-        for (int64_t k = 0; k < K; ++k)
-          want += double(A[size_t(b * M * K + i * K + k)]) * B[size_t(b * N * K + j * K + k)];
-      ASSERT_NEAR(C[size_t(i * N + j)], want, 1e-4) << i << "," << j;
-    }
+  checkSummedStack(4, 32, 9, 196, true, true, 0.5f, 5);
 }
 
 TEST_F(Gemm, SplitsOverThreadsWithTheSameResult) {
