@@ -1073,11 +1073,8 @@ private:
     const ir::Value *rate = update->second.rate;
     const Storage &rs = plan_.resolve(rate);
     LV *r = rs.kind == Storage::Immediate ? cf(rs.immediate) : b_.CreateLoad(f32_, basePtr(rate, ctxPtr_));
-    auto *fp = f32_->getPointerTo();
-    auto *fnTy = llvm::FunctionType::get(b_.getVoidTy(), {i64_->getPointerTo(), fp, fp, fp, f32_}, false);
-    llvm::FunctionCallee gemm = m_.getOrInsertFunction("nnc_rt_sgemm_scaled", fnTy);
-    b_.CreateCall(gemm, {gemmDesc(desc), basePtr(op.operand(0), ctxPtr_), bm, basePtr(update->second.weight, ctxPtr_),
-                         b_.CreateFNeg(r)});
+    callGemm(gemmDesc(desc), basePtr(op.operand(0), ctxPtr_), bm, basePtr(update->second.weight, ctxPtr_),
+             b_.CreateFNeg(r));
   }
 
   /// Before a loop: packs the loop-invariant B of the body's matmuls once
@@ -1107,12 +1104,19 @@ private:
     return b_.CreateConstInBoundsGEP2_64(arrTy, g, 0, 0);
   }
 
-  /// Calls nnc_rt_sgemm with the descriptor `desc`.
-  void callGemm(LV *desc, LV *a, LV *bm, LV *c) {
+  /// Calls nnc_rt_sgemm with the descriptor `desc`, or with `alpha`,
+  /// nnc_rt_sgemm_scaled (C (+)= alpha A B).
+  void callGemm(LV *desc, LV *a, LV *bm, LV *c, LV *alpha = nullptr) {
     auto *fp = f32_->getPointerTo();
-    auto *fnTy = llvm::FunctionType::get(b_.getVoidTy(), {i64_->getPointerTo(), fp, fp, fp}, false);
-    llvm::FunctionCallee gemm = m_.getOrInsertFunction("nnc_rt_sgemm", fnTy);
-    b_.CreateCall(gemm, {desc, a, bm, c});
+    std::vector<llvm::Type *> params{i64_->getPointerTo(), fp, fp, fp};
+    std::vector<LV *> args{desc, a, bm, c};
+    if (alpha) {
+      params.push_back(f32_);
+      args.push_back(alpha);
+    }
+    auto *fnTy = llvm::FunctionType::get(b_.getVoidTy(), params, false);
+    llvm::FunctionCallee gemm = m_.getOrInsertFunction(alpha ? "nnc_rt_sgemm_scaled" : "nnc_rt_sgemm", fnTy);
+    b_.CreateCall(gemm, args);
   }
   void callGemm(const std::vector<int64_t> &desc, LV *a, LV *bm, LV *c) { callGemm(gemmDesc(desc), a, bm, c); }
 
@@ -1624,29 +1628,22 @@ private:
 
 ProfileLayout profileLayout(const ir::Function &f) {
   ProfileLayout l;
-  for (const auto &op : f.ops) {
-    l.slot[op.get()] = l.ops.size();
-    l.ops.push_back(op.get());
-    l.owner.push_back(&f);
-  }
-  l.ops.push_back(nullptr);
-  l.owner.push_back(&f);
   std::vector<const ir::Function *> bodies;
-  auto bodiesOf = [&](const ir::Function &fn) {
-    for (const auto &op : fn.ops)
-      if (op->body && std::find(bodies.begin(), bodies.end(), op->body) == bodies.end())
-        bodies.push_back(op->body);
-  };
-  bodiesOf(f);
-  for (size_t i = 0; i < bodies.size(); ++i) { // grows with nested bodies
-    const ir::Function *body = bodies[i];
-    for (const auto &op : body->ops) {
+  // Gives fn's ops their slots and queues the loop bodies they run.
+  auto add = [&](const ir::Function &fn) {
+    for (const auto &op : fn.ops) {
       l.slot[op.get()] = l.ops.size();
       l.ops.push_back(op.get());
-      l.owner.push_back(body);
+      l.owner.push_back(&fn);
+      if (op->body && std::find(bodies.begin(), bodies.end(), op->body) == bodies.end())
+        bodies.push_back(op->body);
     }
-    bodiesOf(*body);
-  }
+  };
+  add(f);
+  l.ops.push_back(nullptr); // the copying of results
+  l.owner.push_back(&f);
+  for (size_t i = 0; i < bodies.size(); ++i) // grows with nested bodies
+    add(*bodies[i]);
   return l;
 }
 

@@ -77,15 +77,35 @@ const ir::Value *MemoryPlan::root(const ir::Value *v) const {
 
 const Storage &MemoryPlan::resolve(const ir::Value *v) const { return storage.at(root(v)); }
 
+/// The step each op of `steps` is emitted in.
+static std::unordered_map<const ir::Op *, size_t> stepIndex(const std::vector<Step> &steps) {
+  std::unordered_map<const ir::Op *, size_t> stepOf;
+  for (size_t i = 0; i < steps.size(); ++i)
+    for (const ir::Op *op : steps[i])
+      stepOf[op] = i;
+  return stepOf;
+}
+
+/// `steps` without the ops in `drop`; steps left empty go.
+static std::vector<Step> withoutOps(const std::vector<Step> &steps, const std::unordered_set<const ir::Op *> &drop) {
+  std::vector<Step> kept;
+  for (const Step &step : steps) {
+    Step rest;
+    for (const ir::Op *op : step)
+      if (!drop.count(op))
+        rest.push_back(op);
+    if (!rest.empty())
+      kept.push_back(rest);
+  }
+  return kept;
+}
+
 /// Result "new.X" of an update written over argument X (a parameter or
 /// optimizer state) when it is safe: it is made by an elementwise loop that
 /// reads X only at the index it writes, and no later step reads X.
 static void planInPlaceUpdates(const ir::Function &f, const ir::Bindings &bindings, const std::vector<Step> &steps,
                                MemoryPlan &plan) {
-  std::unordered_map<const ir::Op *, size_t> stepOf;
-  for (size_t i = 0; i < steps.size(); ++i)
-    for (const ir::Op *op : steps[i])
-      stepOf[op] = i;
+  std::unordered_map<const ir::Op *, size_t> stepOf = stepIndex(steps);
   std::unordered_map<const ir::Value *, bool> taken;
   for (const ir::Value *r : f.results)
     if (r->def == nullptr)
@@ -126,16 +146,10 @@ static void planInPlaceUpdates(const ir::Function &f, const ir::Bindings &bindin
 /// W itself (MemoryPlan::productUpdates), so neither G's buffer nor the
 /// update's loop (its step is dropped) is needed. Every other reader of W
 /// must run before the product, which now changes W.
-static void planProductUpdates(const ir::Function &f,
-                               std::unordered_map<const ir::Value *, std::vector<const ir::Op *>> &users,
-                               std::vector<Step> &steps, MemoryPlan &plan) {
-  std::unordered_map<const ir::Op *, size_t> stepOf;
-  for (size_t i = 0; i < steps.size(); ++i)
-    for (const ir::Op *op : steps[i])
-      stepOf[op] = i;
-  std::unordered_map<const ir::Value *, bool> isResult;
-  for (const ir::Value *r : f.results)
-    isResult[r] = true;
+static void planProductUpdates(const ir::Function &f, ir::Users &users,
+                               std::unordered_map<const ir::Value *, bool> &isResult, std::vector<Step> &steps,
+                               MemoryPlan &plan) {
+  std::unordered_map<const ir::Op *, size_t> stepOf = stepIndex(steps);
   std::unordered_set<const ir::Op *> dropped;
   for (size_t j = 0; j < f.results.size(); ++j) {
     if (plan.resultArg[j] < 0)
@@ -179,16 +193,7 @@ static void planProductUpdates(const ir::Function &f,
     dropped.insert(mul);
     dropped.insert(sub);
   }
-  std::vector<Step> kept;
-  for (const Step &step : steps) {
-    Step rest;
-    for (const ir::Op *op : step)
-      if (!dropped.count(op))
-        rest.push_back(op);
-    if (!rest.empty())
-      kept.push_back(rest);
-  }
-  steps = kept;
+  steps = withoutOps(steps, dropped);
 }
 
 MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool inPlaceUpdates) {
@@ -219,10 +224,7 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool 
   }
 
   // Who reads what, for the matmul patterns below.
-  std::unordered_map<const ir::Value *, std::vector<const ir::Op *>> users;
-  for (auto &op : f.ops)
-    for (const ir::Value *v : op->operands)
-      users[v].push_back(op.get());
+  ir::Users users = ir::usersOf(f);
   std::unordered_map<const ir::Value *, bool> isResult;
   for (const ir::Value *r : f.results)
     isResult[r] = true;
@@ -298,15 +300,12 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool 
     s.aliasOf = src;
     views.insert(op.get());
   }
-  std::vector<Step> steps;
-  for (const Step &step : fusion.steps)
-    if (!(step.size() == 1 && views.count(step[0])))
-      steps.push_back(step);
+  std::vector<Step> steps = withoutOps(fusion.steps, views);
 
   plan.resultArg.assign(f.results.size(), -1);
   if (inPlaceUpdates) {
     planInPlaceUpdates(f, bindings, steps, plan);
-    planProductUpdates(f, users, steps, plan);
+    planProductUpdates(f, users, isResult, steps, plan);
   }
 
   // Results are written in place by the op that produces them, once.
@@ -377,14 +376,14 @@ MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool 
     std::vector<std::pair<const ir::Op *, int64_t>> packed;
     if (body != bodyPlans.end())
       packed = loopInvariantProducts(op, bindings);
-    int64_t need = (bytes + 63) / 64 * 64;
+    int64_t own = (bytes + 63) / 64 * 64, need = own;
     for (auto &[mm, size] : packed)
       need += size;
     if (need) {
       int64_t at = allocate(need);
       plan.scratch[&op] = at;
       scratchSlots.push_back({i, {at, need}});
-      int64_t next = at + (bytes + 63) / 64 * 64;
+      int64_t next = at + own;
       for (auto &[mm, size] : packed) {
         plan.packedB[mm] = next;
         next += size;

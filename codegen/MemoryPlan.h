@@ -73,10 +73,12 @@ struct MemoryPlan {
 /// Plans `f` under `bindings`. Two matmul patterns cost no memory: a matrix
 /// broadcast over a stack that only matmuls read is an alias of the matrix
 /// (the GEMM reads it with stack stride 0), and a matmul stack that only a
-/// reduce_sum over its stack dimensions reads is folded into that reduction. `needsBuffer(op)` says whether a constant
-/// consumed by `op` must live in memory (non-elementwise consumers).
-/// With `inPlaceUpdates`, results named "new.X" may be written over argument
-/// X (see resultArg), so callers must bind them accordingly.
+/// reduce_sum over its stack dimensions reads is folded into that reduction.
+/// Constants read only by elementwise loops are immediates; slices read only
+/// by loops and copies are views. With `inPlaceUpdates`, results named
+/// "new.X" may be written over argument X (see resultArg; an SGD step may be
+/// written by its gradient's product, see productUpdates), so callers must
+/// bind them accordingly.
 MemoryPlan planMemory(const ir::Function &f, const ir::Bindings &bindings, bool inPlaceUpdates = false);
 
 /// Scratch bytes `op`'s kernel needs while it runs (0 for most ops): the

@@ -44,10 +44,10 @@ int64_t numElements(const std::vector<int64_t> &s) {
 }
 
 static const OpInfo kOpInfos[] = {
-#define NNC_OP(Name, Str, Arity, Traits)                                                           \
-  {Str, Arity, [] {                                                                                \
-     using namespace OpTrait;                                                                      \
-     return unsigned(Traits);                                                                      \
+#define NNC_OP(Name, Str, Arity, Traits)                                                                               \
+  {Str, Arity, [] {                                                                                                    \
+     using namespace OpTrait;                                                                                          \
+     return unsigned(Traits);                                                                                          \
    }()},
 #include "ir/Ops.def"
 };
@@ -223,6 +223,37 @@ void Function::replaceAllUses(Value *from, Value *to) {
   for (Value *&v : results)
     if (v == from)
       v = to;
+}
+
+Users usersOf(const Function &f) {
+  Users users;
+  for (const auto &op : f.ops)
+    for (const Value *v : op->operands)
+      users[v].push_back(op.get());
+  return users;
+}
+
+std::vector<bool> Function::argsUsed() const {
+  std::unordered_set<const Value *> used(results.begin(), results.end());
+  for (const auto &op : ops)
+    used.insert(op->operands.begin(), op->operands.end());
+  std::vector<bool> r;
+  for (const Value *a : args)
+    r.push_back(used.count(a) != 0);
+  return r;
+}
+
+void Function::keepArgs(const std::vector<bool> &keep) {
+  std::vector<Value *> kept;
+  std::vector<ArgRole> roles;
+  for (size_t i = 0; i < args.size(); ++i)
+    if (keep[i]) {
+      args[i]->argIndex = int(kept.size());
+      kept.push_back(args[i]);
+      roles.push_back(argRoles[i]);
+    }
+  args = kept;
+  argRoles = roles;
 }
 
 std::unordered_map<const Value *, Value *> Function::cloneBody(const Function &src,

@@ -131,8 +131,7 @@ public:
 
   Value *addArg(std::string name, TensorType type, ArgRole role);
   /// Creates an op at the end (or before `before` if given) without checking types.
-  Op *createOp(OpKind kind, std::vector<Value *> operands, TensorType type, Attrs attrs = {},
-               SourceLoc loc = {});
+  Op *createOp(OpKind kind, std::vector<Value *> operands, TensorType type, Attrs attrs = {}, SourceLoc loc = {});
   void addResult(std::string name, Value *v) {
     resultNames.push_back(std::move(name));
     results.push_back(v);
@@ -143,6 +142,10 @@ public:
   void eraseOpsIf(const std::function<bool(Op *)> &pred);
   /// Replace every use of `from` (operands and results) with `to`.
   void replaceAllUses(Value *from, Value *to);
+  /// For each argument: whether an op or a result reads it.
+  std::vector<bool> argsUsed() const;
+  /// Keeps the arguments i with keep[i] (in order), dropping the others.
+  void keepArgs(const std::vector<bool> &keep);
   /// Appends a deep copy of `src`'s ops (with args mapped through `map`) and
   /// returns the mapping of all of src's values into this function.
   std::unordered_map<const Value *, Value *> cloneBody(const Function &src,
@@ -152,6 +155,10 @@ private:
   std::vector<std::unique_ptr<Value>> values_;
   Value *newValue(TensorType t);
 };
+
+/// Who reads each value of a function: the ops whose operands include it.
+using Users = std::unordered_map<const Value *, std::vector<const Op *>>;
+Users usersOf(const Function &f);
 
 class Module {
 public:

@@ -172,11 +172,11 @@ void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int6
   bool pack = d.packedB || d.csB != 1 || rows > 2 * MR;
   // Blocks of columns start at multiples of NC (where B packed whole has
   // them); j0 is a multiple of NR.
+  const int64_t kb = kBlock(d.K);
   for (int64_t jc = j0, jnext; jc < j1; jc = jnext) {
     int64_t jb = jc / NC * NC;
     jnext = std::min(j1, jb + NC);
     int64_t nc = jnext - jc;
-    const int64_t kb = kBlock(d.K);
     for (int64_t pc = 0; pc < d.K || pc == 0; pc += kb) {
       int64_t kc = std::min(kb, d.K - pc);
       bool acc = accumulate || pc > 0;

@@ -390,7 +390,8 @@ private:
     }
     // Values the forward loop keeps for the backward loops (see savedValues):
     // the VJP reads them as arguments z0, z1, ... instead of computing them.
-    std::vector<const Value *> saved = carry ? savedValues(f) : std::vector<const Value *>{};
+    Users users = usersOf(f);
+    std::vector<const Value *> saved = carry ? savedValues(f, users) : std::vector<const Value *>{};
     for (size_t k = 0; k < saved.size(); ++k) {
       Value *zv = map.at(saved[k]);
       vjp->replaceAllUses(zv, vjp->addArg("z" + std::to_string(k), zv->type, ArgRole::Input));
@@ -461,7 +462,7 @@ private:
       Value *back = inlineInto(*r, *dc, args);
       Builder rb(*r);
       r->addResult("a", rb.add(gt, back));
-      std::vector<bool> used = argsUsed(*r);
+      std::vector<bool> used = r->argsUsed();
       for (size_t i = 0; i < nextOf.size(); ++i)
         operands.push_back(used[3 + i] ? nextSteps(nextOf[i]) : nullptr);
       operands.insert(operands.end(), invs.begin(), invs.end());
@@ -539,10 +540,6 @@ private:
       if (!carry)
         return nullptr;
       const Value *w = f.args[first + nseq + j], *c = f.args[0];
-      std::unordered_map<const Value *, std::vector<const Op *>> users;
-      for (const auto &o : f.ops)
-        for (const Value *v : o->operands)
-          users[v].push_back(o.get());
       auto only = [&](const Value *v) { return users[v].size() == 1 ? users[v][0] : nullptr; };
       const Op *mm = only(w);
       if (!mm || mm->kind != OpKind::MatMul || mm->operand(1) != w || mm->operand(0) == w || mm->getBool("ta") ||
@@ -580,19 +577,15 @@ private:
   /// product that depends on the carry, followed through additions of terms
   /// that do not (the gates' x_t + h W + b). Only those that can sit beside
   /// the carry (same dims but the last, which is static) are kept.
-  static std::vector<const Value *> savedValues(const Function &f) {
+  static std::vector<const Value *> savedValues(const Function &f, Users &users) {
     const Value *c = f.args[0];
     const Shape &cs = c->type.shape;
     if (cs.empty() || !cs.back().isStatic() || c->type.dtype != DType::F32)
       return {};
     std::unordered_set<const Value *> dep{c};
-    std::unordered_map<const Value *, std::vector<const Op *>> users;
     for (const auto &o : f.ops)
-      for (const Value *v : o->operands) {
-        users[v].push_back(o.get());
-        if (dep.count(v))
-          dep.insert(o->result);
-      }
+      if (std::any_of(o->operands.begin(), o->operands.end(), [&](const Value *v) { return dep.count(v) != 0; }))
+        dep.insert(o->result);
     std::vector<const Value *> saved;
     for (const auto &o : f.ops) {
       if (o->kind != OpKind::MatMul || !dep.count(o->result))
@@ -668,43 +661,27 @@ private:
     return {y, seqs};
   }
 
-  /// For each argument of `f`: whether an op or a result reads it.
-  static std::vector<bool> argsUsed(const Function &f) {
-    std::unordered_set<const Value *> used(f.results.begin(), f.results.end());
-    for (const auto &o : f.ops)
-      used.insert(o->operands.begin(), o->operands.end());
-    std::vector<bool> r;
-    for (const Value *a : f.args)
-      r.push_back(used.count(a) != 0);
-    return r;
-  }
-
   /// Removes the arguments of loop body `body` that nothing reads, with
   /// their operands (which may be null); a carry (`carryMode`) and at least
   /// one sequence always stay. `nseq` counts the sequences left.
   static void dropUnusedArgs(Function &body, std::vector<Value *> &operands, int64_t &nseq, bool carryMode) {
     NNC_ASSERT(operands.size() == body.args.size()) << "loop body and operands disagree";
-    std::vector<bool> keep = argsUsed(body);
+    std::vector<bool> keep = body.argsUsed();
     size_t first = carryMode ? 1 : 0, endSeq = first + size_t(nseq);
     if (carryMode)
       keep[0] = true;
     if (std::none_of(keep.begin() + long(first), keep.begin() + long(endSeq), [](bool k) { return k; }))
       keep[first] = true;
-    std::vector<Value *> args, ops;
-    std::vector<ArgRole> roles;
+    std::vector<Value *> ops;
     int64_t seqs = 0;
     for (size_t i = 0; i < keep.size(); ++i) {
       if (!keep[i])
         continue;
       NNC_ASSERT(operands[i]) << "a loop body argument in use has no operand";
-      body.args[i]->argIndex = int(args.size());
-      args.push_back(body.args[i]);
-      roles.push_back(body.argRoles[i]);
       ops.push_back(operands[i]);
       seqs += i >= first && i < endSeq;
     }
-    body.args = args;
-    body.argRoles = roles;
+    body.keepArgs(keep);
     operands = ops;
     nseq = seqs;
   }

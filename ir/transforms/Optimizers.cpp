@@ -101,20 +101,7 @@ Function *extractResults(Module &m, const Function &src, const std::vector<std::
     f->addResult(r, map.at(v));
   }
   eliminateDeadCode(*f);
-  // Drop arguments nothing uses any more.
-  std::unordered_set<const Value *> used(f->results.begin(), f->results.end());
-  for (auto &op : f->ops)
-    used.insert(op->operands.begin(), op->operands.end());
-  std::vector<Value *> args;
-  std::vector<ArgRole> roles;
-  for (size_t i = 0; i < f->args.size(); ++i)
-    if (used.count(f->args[i])) {
-      f->args[i]->argIndex = int(args.size());
-      args.push_back(f->args[i]);
-      roles.push_back(f->argRoles[i]);
-    }
-  f->args = args;
-  f->argRoles = roles;
+  f->keepArgs(f->argsUsed()); // drop arguments nothing uses any more
   return f;
 }
 
