@@ -93,8 +93,12 @@ const std::vector<Builtin> &builtins() {
       {"shuffle", Builtin::Train, {{"data", true}}, "reshuffle every epoch (seeded)"},
       {"batch", Builtin::Train, {{"data", true}, {"size", true}}, "mini-batches of size examples"},
       // Train blocks: optimizers and control
-      {"sgd", Builtin::Train, {{"lr", false}, {"momentum", false}, {"nesterov", false}, {"weight_decay", false}}, "stochastic gradient descent"},
-      {"adam", Builtin::Train, {{"lr", false}, {"beta1", false}, {"beta2", false}, {"eps", false}, {"weight_decay", false}}, "Adam"},
+      {"sgd", Builtin::Train, {{"lr", false}, {"momentum", false}, {"nesterov", false}, {"weight_decay", false}, {"clip_norm", false}, {"clip_value", false}}, "stochastic gradient descent, with optional (Nesterov) momentum"},
+      {"adam", Builtin::Train, {{"lr", false}, {"beta1", false}, {"beta2", false}, {"eps", false}, {"weight_decay", false}, {"clip_norm", false}, {"clip_value", false}}, "Adam (weight decay added to the gradient)"},
+      {"adamw", Builtin::Train, {{"lr", false}, {"beta1", false}, {"beta2", false}, {"eps", false}, {"weight_decay", false}, {"clip_norm", false}, {"clip_value", false}}, "Adam with decoupled weight decay (default 0.01)"},
+      {"rmsprop", Builtin::Train, {{"lr", false}, {"alpha", false}, {"eps", false}, {"momentum", false}, {"centered", false}, {"weight_decay", false}, {"clip_norm", false}, {"clip_value", false}}, "RMSProp"},
+      {"adagrad", Builtin::Train, {{"lr", false}, {"eps", false}, {"weight_decay", false}, {"clip_norm", false}, {"clip_value", false}}, "Adagrad"},
+      {"param_group", Builtin::Train, {{"params", true}, {"weight_decay", false}, {"lr_scale", false}}, "settings for some parameters: weights, biases, norms, params, a layer instance or a parameter name"},
       {"early_stop", Builtin::Train, {{"monitor", false}, {"patience", false}, {"min_delta", false}}, "stop when a metric stops improving"},
   };
   return table;

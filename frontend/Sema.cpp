@@ -848,6 +848,14 @@ private:
     return fn_->addArg(name, t, ir::ArgRole::Param);
   }
 
+  /// Marks the scale and shift of normalization instance `inst` (param groups
+  /// select them as `norms`).
+  void markNorm(const std::string &inst) {
+    for (ParamInfo &p : out_.params)
+      if (p.name == inst + ".scale" || p.name == inst + ".shift")
+        p.isNorm = true;
+  }
+
   //--- builtins -----------------------------------------------------------
 
   std::optional<int64_t> intArg(const ArgMap &args, const std::string &name, const char *callee, int64_t lo = 1) {
@@ -1200,8 +1208,8 @@ private:
       axis = *a < 0 ? *a + rank : *a;
     }
     if (axis < 0 || axis >= rank || !x.v->type.shape[axis].isStatic()) {
-      d_.error(e.loc, "split: axis " + std::to_string(axis) + " of " + x.v->type.str() +
-                          " is not an axis of static size");
+      d_.error(e.loc,
+               "split: axis " + std::to_string(axis) + " of " + x.v->type.str() + " is not an axis of static size");
       noteOperands({x});
       return Val::error();
     }
@@ -1333,6 +1341,7 @@ private:
     std::string inst = instanceName(e);
     ir::Value *scale = param(inst, "scale", {width}, ParamInfo::Ones, width, width, false, e.loc);
     ir::Value *shift = param(inst, "shift", {width}, ParamInfo::Zeros, width, width, true, e.loc);
+    markNorm(inst);
     if (!scale || !shift)
       return Val::error();
     b_->setLoc(e.loc);
@@ -1382,6 +1391,7 @@ private:
     }
     ir::Value *scale = param(inst, "scale", {c}, ParamInfo::Ones, c, c, false, e.loc);
     ir::Value *shift = param(inst, "shift", {c}, ParamInfo::Zeros, c, c, true, e.loc);
+    markNorm(inst);
     ir::Value *runMean = state(inst + ".running_mean", c, ParamInfo::Zeros, e.loc);
     ir::Value *runVar = state(inst + ".running_var", c, ParamInfo::Ones, e.loc);
     if (!scale || !shift)
@@ -1393,13 +1403,13 @@ private:
     ir::Value *useMean = b_->create(ir::OpKind::ModeSelect, {mean, b_->reshape(runMean, row)});
     ir::Value *useVar = b_->create(ir::OpKind::ModeSelect, {var, b_->reshape(runVar, row)});
     ir::Value *inv = b_->div(b_->constant(1.0), b_->unary(ir::OpKind::Sqrt, b_->add(useVar, b_->constant(*eps))));
-    ir::Value *y = b_->add(b_->mul(b_->mul(b_->sub(x, useMean), inv), b_->reshape(scale, chan)),
-                           b_->reshape(shift, chan));
+    ir::Value *y =
+        b_->add(b_->mul(b_->mul(b_->sub(x, useMean), inv), b_->reshape(scale, chan)), b_->reshape(shift, chan));
     // Running statistics: r' = (1 - m) r + m * batch, the variance unbiased
     // by n / (n - 1) with n (examples x positions) counted at run time (the
     // batch size is symbolic).
-    ir::Value *n = b_->reduce(ir::OpKind::ReduceSum,
-                              b_->constant(double(perExample), {x->type.shape[0], ir::Dim(1)}), {0, 1}, false);
+    ir::Value *n = b_->reduce(ir::OpKind::ReduceSum, b_->constant(double(perExample), {x->type.shape[0], ir::Dim(1)}),
+                              {0, 1}, false);
     ir::Value *unbiased = b_->mul(var, b_->div(n, b_->sub(n, b_->constant(1.0))));
     auto blend = [&](ir::Value *r, ir::Value *batch) {
       return b_->add(b_->mul(b_->constant(1 - *momentum), r),
@@ -1736,15 +1746,19 @@ private:
       if (gru)
         operands.push_back(bhh);
       ir::Value *y = b_->create(ir::OpKind::Scan, operands,
-                                {{"body", bodyName}, {"mode", std::string("carry")}, {"nseq", int64_t(1)},
-                                 {"out", st.shape}, {"reverse", rev}});
+                                {{"body", bodyName},
+                                 {"mode", std::string("carry")},
+                                 {"nseq", int64_t(1)},
+                                 {"out", st.shape},
+                                 {"reverse", rev}});
       y->def->body = body;
       // Hidden states [N, T, H] and the state after the last step taken.
-      ir::Value *hs = S == H ? y : b_->create(ir::OpKind::Slice, {y}, {{"axis", int64_t(2)}, {"start", int64_t(0)}, {"end", H}});
+      ir::Value *hs =
+          S == H ? y : b_->create(ir::OpKind::Slice, {y}, {{"axis", int64_t(2)}, {"start", int64_t(0)}, {"end", H}});
       ir::Value *seq = b_->transpose(hs, {1, 0, 2});
       int64_t t = rev ? 0 : T - 1;
-      ir::Value *fin = b_->reshape(b_->create(ir::OpKind::Slice, {hs}, {{"axis", int64_t(0)}, {"start", t}, {"end", t + 1}}),
-                                   {n, ir::Dim(H)});
+      ir::Value *fin = b_->reshape(
+          b_->create(ir::OpKind::Slice, {hs}, {{"axis", int64_t(0)}, {"start", t}, {"end", t + 1}}), {n, ir::Dim(H)});
       return {seq, fin};
     };
     auto fwd = direction(*bidir ? inst + ".forward" : inst, *reverse);
@@ -1952,7 +1966,8 @@ private:
     }
     const ir::TensorType &xt = x.v->type;
     if (xt.dtype != ir::DType::F32 || xt.rank() < 2) {
-      d_.error(e.loc, "dense expects an f32 matrix [N, K] (or a stack [N, ..., K]), but its input has type " + xt.str());
+      d_.error(e.loc,
+               "dense expects an f32 matrix [N, K] (or a stack [N, ..., K]), but its input has type " + xt.str());
       noteOperands({x});
       return Val::error();
     }
@@ -2077,9 +2092,9 @@ private:
       return Val::error();
     }
     if (yt.shape != lead) {
-      d_.error(e.loc, "cross_entropy: " + std::string("logits ") + lt.str() + " and labels " + yt.str() +
-                          (yt.shape[0] != lt.shape[0] ? " have different batch dimensions"
-                                                      : " have different positions"));
+      d_.error(e.loc,
+               "cross_entropy: " + std::string("logits ") + lt.str() + " and labels " + yt.str() +
+                   (yt.shape[0] != lt.shape[0] ? " have different batch dimensions" : " have different positions"));
       noteOperands({logits, labels});
       return Val::error();
     }

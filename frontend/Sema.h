@@ -23,6 +23,7 @@ struct ParamInfo {
   enum Init { He, Glorot, Lecun, Zeros, Ones } init = He;
   int64_t fanIn = 1, fanOut = 1;
   bool isBias = false;
+  bool isNorm = false; ///< scale or shift of layer_norm / batch_norm
   SourceLoc loc;
 };
 

@@ -23,10 +23,13 @@ public:
       for (auto &it : t->items)
         item(it);
       if (cfg_.data.kind == DataSource::None && !seen_.count("data"))
-        d_.error(t->modelLoc, "train block for '" + t->model + "' has no data (add 'data = csv(\"file.csv\") |> batch(32)')");
+        d_.error(t->modelLoc,
+                 "train block for '" + t->model + "' has no data (add 'data = csv(\"file.csv\") |> batch(32)')");
     }
+    applyGroups();
     if (cfg_.earlyStop && monitorOk_ && cfg_.split <= 0 && cfg_.monitor.rfind("val_", 0) == 0)
-      d_.error(earlyLoc_, "early_stop monitors '" + cfg_.monitor + "' but there is no validation split (set 'split = 0.1')");
+      d_.error(earlyLoc_,
+               "early_stop monitors '" + cfg_.monitor + "' but there is no validation split (set 'split = 0.1')");
     if (d_.errorCount() != before)
       return std::nullopt;
     return cfg_;
@@ -46,10 +49,14 @@ private:
       if (!a || !b)
         return std::nullopt;
       switch (e.op) {
-      case '+': return *a + *b;
-      case '-': return *a - *b;
-      case '*': return *a * *b;
-      default: return *a / *b;
+      case '+':
+        return *a + *b;
+      case '-':
+        return *a - *b;
+      case '*':
+        return *a * *b;
+      default:
+        return *a / *b;
       }
     }
     default:
@@ -57,7 +64,8 @@ private:
     }
   }
 
-  std::optional<double> numberIn(const ast::Expr &e, const std::string &what, double lo, double hi, bool integer = false) {
+  std::optional<double> numberIn(const ast::Expr &e, const std::string &what, double lo, double hi,
+                                 bool integer = false) {
     auto v = number(e);
     if (!v || !std::isfinite(*v) || *v < lo || *v > hi || (integer && std::floor(*v) != *v)) {
       std::string range = integer ? "an integer" : "a number";
@@ -108,7 +116,8 @@ private:
         if (x.where == Builtin::Train)
           names.push_back(x.name);
       std::string m = closestMatch(e.name, names);
-      d_.error(e.loc, "unknown function '" + e.name + "' in a train block" + (m.empty() ? "" : "; did you mean '" + m + "'?"));
+      d_.error(e.loc,
+               "unknown function '" + e.name + "' in a train block" + (m.empty() ? "" : "; did you mean '" + m + "'?"));
       return std::nullopt;
     }
     std::vector<std::string> names;
@@ -126,7 +135,8 @@ private:
         n = names[pos++];
       } else if (std::find(names.begin(), names.end(), n) == names.end()) {
         std::string m = closestMatch(n, names);
-        d_.error(a.nameLoc, "'" + e.name + "' has no parameter named '" + n + "'" + (m.empty() ? "" : "; did you mean '" + m + "'?"));
+        d_.error(a.nameLoc, "'" + e.name + "' has no parameter named '" + n + "'" +
+                                (m.empty() ? "" : "; did you mean '" + m + "'?"));
         return std::nullopt;
       }
       if (find(out, n)) {
@@ -154,7 +164,8 @@ private:
   /// A data pipeline: transforms wrapped around a source call.
   bool pipeline(const ast::Expr &e, DataSource &src, bool isTest) {
     if (e.kind != ast::Expr::Call) {
-      d_.error(e.loc, "expected a data source such as csv(\"file.csv\"), idx(images = ..., labels = ...) or text(\"file.txt\", context = 64)");
+      d_.error(e.loc, "expected a data source such as csv(\"file.csv\"), idx(images = ..., labels = ...) or "
+                      "text(\"file.txt\", context = 64)");
       return false;
     }
     auto args = callArgs(e);
@@ -174,8 +185,8 @@ private:
           continue;
         auto v = number(*a);
         if (!v || *v < 1 || *v > 1e6 || std::floor(*v) != *v) {
-          d_.error(a->loc, std::string("text: '") + name + "' must be an integer in [1, 1000000], got " +
-                               ast::toSource(*a));
+          d_.error(a->loc,
+                   std::string("text: '") + name + "' must be an integer in [1, 1000000], got " + ast::toSource(*a));
           return false;
         }
         (std::string(name) == "context" ? src.context : src.stride) = int64_t(*v);
@@ -199,8 +210,8 @@ private:
           } else if (c && *c >= 0 && *c <= 1e6 && std::floor(*c) == *c) {
             src.labelColumn = int64_t(*c);
           } else {
-            d_.error(l->loc, "csv: 'label' must be first, last or a column number (0 is the first), got " +
-                                 ast::toSource(*l));
+            d_.error(l->loc,
+                     "csv: 'label' must be first, last or a column number (0 is the first), got " + ast::toSource(*l));
             return false;
           }
         }
@@ -248,8 +259,12 @@ private:
   }
 
   void optimizer(const ast::Expr &e) {
-    if (e.kind != ast::Expr::Call || (e.name != "sgd" && e.name != "adam")) {
-      d_.error(e.loc, "optimizer must be sgd(...) or adam(...)");
+    using K = ir::OptimizerSpec::Kind;
+    static const std::map<std::string, K> kinds = {
+        {"sgd", K::SGD}, {"adam", K::Adam}, {"adamw", K::AdamW}, {"rmsprop", K::RMSProp}, {"adagrad", K::Adagrad}};
+    auto kind = e.kind == ast::Expr::Call ? kinds.find(e.name) : kinds.end();
+    if (kind == kinds.end()) {
+      d_.error(e.loc, "optimizer must be sgd(...), adam(...), adamw(...), rmsprop(...) or adagrad(...)");
       return;
     }
     auto args = callArgs(e);
@@ -257,34 +272,117 @@ private:
       return;
     ir::OptimizerSpec &o = cfg_.optimizer;
     o = ir::OptimizerSpec();
-    o.kind = e.name == "adam" ? ir::OptimizerSpec::Adam : ir::OptimizerSpec::SGD;
-    cfg_.lr = o.kind == ir::OptimizerSpec::Adam ? 1e-3 : 0.01;
+    o.kind = kind->second;
+    bool adam = o.kind == K::Adam || o.kind == K::AdamW;
+    cfg_.lr = adam ? 1e-3 : 0.01; // PyTorch's defaults
+    if (o.kind == K::AdamW)
+      o.weightDecay = 0.01;
+    if (o.kind == K::Adagrad)
+      o.eps = 1e-10;
     for (auto &[k, v] : *args) {
-      if (k == "lr") {
-        if (auto x = numberIn(*v, "lr", 0, 10))
-          cfg_.lr = *x;
-      } else if (k == "momentum") {
-        if (auto x = numberIn(*v, "momentum", 0, 0.9999))
-          o.momentum = *x;
-      } else if (k == "nesterov") {
-        if (auto x = boolean(*v, "nesterov"))
-          o.nesterov = *x;
-      } else if (k == "weight_decay") {
-        if (auto x = numberIn(*v, "weight_decay", 0, 1))
-          o.weightDecay = *x;
-      } else if (k == "beta1") {
-        if (auto x = numberIn(*v, "beta1", 0, 0.9999999))
-          o.beta1 = *x;
-      } else if (k == "beta2") {
-        if (auto x = numberIn(*v, "beta2", 0, 0.9999999))
-          o.beta2 = *x;
-      } else if (k == "eps") {
-        if (auto x = numberIn(*v, "eps", 0, 1))
-          o.eps = *x;
-      }
+      auto set = [&, &k = k, &v = v](double &field, double lo, double hi) {
+        if (auto x = numberIn(*v, k, lo, hi))
+          field = *x;
+      };
+      if (k == "lr")
+        set(cfg_.lr, 0, 10);
+      else if (k == "momentum")
+        set(o.momentum, 0, 0.9999);
+      else if (k == "weight_decay")
+        set(o.weightDecay, 0, 1);
+      else if (k == "beta1")
+        set(o.beta1, 0, 0.9999999);
+      else if (k == "beta2")
+        set(o.beta2, 0, 0.9999999);
+      else if (k == "eps")
+        set(o.eps, 0, 1);
+      else if (k == "alpha")
+        set(o.alpha, 0, 0.9999999);
+      else if (k == "clip_norm")
+        set(o.clipNorm, 1e-12, 1e12);
+      else if (k == "clip_value")
+        set(o.clipValue, 1e-12, 1e12);
+      else if (k == "nesterov" || k == "centered")
+        if (auto x = boolean(*v, k))
+          (k == "nesterov" ? o.nesterov : o.centered) = *x;
     }
     if (o.nesterov && o.momentum == 0)
       d_.error(e.loc, "sgd: nesterov needs a momentum > 0");
+  }
+
+  /// param_group(params = ..., weight_decay = ..., lr_scale = ...): kept
+  /// until the whole block is read, since the optimizer may come later.
+  void paramGroup(const ast::Expr &e) {
+    auto args = callArgs(e);
+    if (!args)
+      return;
+    Group g;
+    g.loc = e.loc;
+    const ast::Expr &sel = *find(*args, "params");
+    std::vector<const ast::Expr *> items;
+    if (sel.kind == ast::Expr::List)
+      for (auto &x : sel.elems)
+        items.push_back(x.get());
+    else
+      items.push_back(&sel);
+    std::vector<std::string> names; // parameters and their layer instances
+    for (auto &p : model_.params) {
+      names.push_back(p.name);
+      if (size_t dot = p.name.rfind('.');
+          dot != std::string::npos && std::find(names.begin(), names.end(), p.name.substr(0, dot)) == names.end())
+        names.push_back(p.name.substr(0, dot));
+    }
+    for (const ast::Expr *x : items) {
+      size_t before = g.params.size();
+      if (x->kind == ast::Expr::Name &&
+          (x->name == "params" || x->name == "weights" || x->name == "biases" || x->name == "norms")) {
+        for (auto &p : model_.params)
+          if (x->name == "params" || (x->name == "weights" && !p.isBias) || (x->name == "biases" && p.isBias) ||
+              (x->name == "norms" && p.isNorm))
+            g.params.push_back(p.name);
+      } else if (x->kind == ast::Expr::String) {
+        for (auto &p : model_.params)
+          if (p.name == x->name || p.name.rfind(x->name + ".", 0) == 0)
+            g.params.push_back(p.name);
+        if (g.params.size() == before) {
+          std::string m = closestMatch(x->name, names);
+          d_.error(x->loc, "param_group: model '" + model_.name + "' has no parameter or layer instance \"" + x->name +
+                               "\"" + (m.empty() ? "" : "; did you mean \"" + m + "\"?"));
+          return;
+        }
+      } else {
+        d_.error(x->loc, "param_group: select parameters with weights, biases, norms, params, a layer instance "
+                         "(\"h1\") or a parameter name (\"h1.w\"), got " +
+                             ast::toSource(*x));
+        return;
+      }
+    }
+    for (auto &[k, v] : *args) {
+      if (k == "weight_decay") {
+        if (auto x = numberIn(*v, "weight_decay", 0, 1))
+          g.weightDecay = *x;
+      } else if (k == "lr_scale") {
+        if (auto x = numberIn(*v, "lr_scale", 0, 1e6))
+          g.lrScale = *x;
+      }
+    }
+    if (!g.weightDecay && !g.lrScale)
+      d_.warning(e.loc, "param_group sets nothing (give weight_decay or lr_scale)");
+    groups_.push_back(g);
+  }
+
+  /// Later groups override earlier ones for the parameters they share.
+  void applyGroups() {
+    ir::OptimizerSpec &o = cfg_.optimizer;
+    for (const Group &g : groups_)
+      for (const std::string &p : g.params) {
+        ir::ParamSettings s = o.settingsFor(p);
+        if (g.weightDecay)
+          s.weightDecay = *g.weightDecay;
+        if (g.lrScale)
+          s.lrScale = *g.lrScale;
+        o.perParam[p] = s;
+      }
   }
 
   std::vector<std::string> monitorNames() const {
@@ -327,8 +425,8 @@ private:
   }
 
   void item(const ast::TrainItem &it) {
-    static const std::vector<std::string> settings = {"data", "test", "split", "optimizer", "epochs",
-                                                      "seed", "batch", "metrics"};
+    static const std::vector<std::string> settings = {"data",   "test", "split", "optimizer",
+                                                      "epochs", "seed", "batch", "metrics"};
     if (it.kind == ast::TrainItem::Block) {
       d_.error(it.loc, "unknown block '" + it.key + "' in a train block");
       return;
@@ -336,6 +434,10 @@ private:
     if (it.kind == ast::TrainItem::Call) {
       if (it.key == "early_stop") {
         earlyStop(*it.value);
+        return;
+      }
+      if (it.key == "param_group") {
+        paramGroup(*it.value);
         return;
       }
       d_.error(it.loc, "'" + it.key + "(...)' cannot stand alone in a train block" +
@@ -380,8 +482,8 @@ private:
       for (auto *x : items) {
         if (x->kind != ast::Expr::Name || std::find(known.begin(), known.end(), x->name) == known.end()) {
           std::string m = x->kind == ast::Expr::Name ? closestMatch(x->name, known) : "";
-          d_.error(x->loc, "unknown metric '" + ast::toSource(*x) + "'" + (m.empty() ? "" : "; did you mean '" + m + "'?") +
-                               " (known: loss, accuracy)");
+          d_.error(x->loc, "unknown metric '" + ast::toSource(*x) + "'" +
+                               (m.empty() ? "" : "; did you mean '" + m + "'?") + " (known: loss, accuracy)");
           continue;
         }
         if (x->name == "accuracy" && !model_.classification)
@@ -400,6 +502,12 @@ private:
   DiagnosticEngine &d_;
   TrainConfig cfg_;
   std::set<std::string> seen_;
+  struct Group {
+    std::vector<std::string> params;
+    std::optional<double> weightDecay, lrScale;
+    SourceLoc loc;
+  };
+  std::vector<Group> groups_;
   bool sawShuffle_ = false;
   bool monitorOk_ = true;
   SourceLoc earlyLoc_;

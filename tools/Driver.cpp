@@ -404,7 +404,7 @@ std::map<std::string, std::string> Session::load(const std::string &path) {
       dst = &p->second;
     else if (auto s = state_.state.find(name); s != state_.state.end())
       dst = &s->second;
-    else if (name.find(".momentum") != std::string::npos || name.find(".adam_") != std::string::npos || name == "opt.t")
+    else if (ir::isOptimizerStateName(name))
       continue; // state of another optimizer: start this one fresh
     else
       throw runtime::Error("'" + path + "': tensor '" + name + "' is not a parameter of model '" + model_.lowered.name +

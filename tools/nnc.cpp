@@ -75,14 +75,20 @@ runtime::TrainOptions trainOptions(const driver::CompiledModel &m) {
 
 std::string optimizerText(const frontend::TrainConfig &c) {
   const ir::OptimizerSpec &o = c.optimizer;
-  if (o.kind == ir::OptimizerSpec::Adam)
-    return o.weightDecay ? fmt::format("adam(lr = {:g}, weight_decay = {:g})", c.lr, o.weightDecay)
-                         : fmt::format("adam(lr = {:g})", c.lr);
-  std::string s = fmt::format("sgd(lr = {:g}", c.lr);
-  if (o.momentum)
+  using K = ir::OptimizerSpec::Kind;
+  std::string s = fmt::format("{}(lr = {:g}", ir::OptimizerSpec::name(o.kind), c.lr);
+  if (o.momentum && (o.kind == K::SGD || o.kind == K::RMSProp))
     s += fmt::format(", momentum = {:g}{}", o.momentum, o.nesterov ? ", nesterov" : "");
+  if (o.centered && o.kind == K::RMSProp)
+    s += ", centered";
   if (o.weightDecay)
     s += fmt::format(", weight_decay = {:g}", o.weightDecay);
+  if (o.clipNorm)
+    s += fmt::format(", clip_norm = {:g}", o.clipNorm);
+  if (o.clipValue)
+    s += fmt::format(", clip_value = {:g}", o.clipValue);
+  if (!o.perParam.empty())
+    s += fmt::format(", {} parameter{} with own settings", o.perParam.size(), o.perParam.size() == 1 ? "" : "s");
   return s + ")";
 }
 

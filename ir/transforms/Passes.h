@@ -4,6 +4,7 @@
 
 #include "ir/IR.h"
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -30,22 +31,47 @@ void simplify(Function &f);
 
 /// The optimizer update appended to a gradient function, so that one
 /// function is forward + backward + update.
+/// Per-parameter settings (a parameter group in PyTorch's terms).
+struct ParamSettings {
+  double weightDecay = 0;
+  double lrScale = 1; ///< the parameter's step uses lr * lrScale
+};
+
+/// One optimizer, written to match PyTorch's torch.optim update rules.
 struct OptimizerSpec {
-  enum Kind { SGD, Adam } kind = SGD;
-  double momentum = 0;     ///< SGD
+  enum Kind { SGD, Adam, AdamW, RMSProp, Adagrad } kind = SGD;
+  double momentum = 0;     ///< SGD, RMSProp
   bool nesterov = false;   ///< SGD
-  double weightDecay = 0;  ///< L2 added to the gradient (both)
-  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8; ///< Adam
+  double weightDecay = 0;  ///< added to the gradient as wd * p (AdamW: p *= 1 - lr * wd)
+  double beta1 = 0.9, beta2 = 0.999; ///< Adam, AdamW
+  double eps = 1e-8;       ///< Adam, AdamW, RMSProp (1e-8), Adagrad (1e-10)
+  double alpha = 0.99;     ///< RMSProp's smoothing constant
+  bool centered = false;   ///< RMSProp: divide by the variance, not the second moment
+  double clipNorm = 0;     ///< > 0: scale all gradients so their joint L2 norm is at most this
+  double clipValue = 0;    ///< > 0: clamp every gradient element to [-clipValue, clipValue]
+  /// Overrides of weightDecay and the learning rate by parameter name.
+  std::map<std::string, ParamSettings> perParam;
+
+  ParamSettings settingsFor(const std::string &param) const {
+    auto it = perParam.find(param);
+    return it != perParam.end() ? it->second : ParamSettings{weightDecay, 1};
+  }
+  static const char *name(Kind k);
 };
 
 /// Names of the optimizer state tensors for one parameter.
 std::vector<std::string> optimizerStateNames(const OptimizerSpec &spec, const std::string &param);
+/// True for the name of any optimizer's state tensor (for checkpoints written
+/// with another optimizer).
+bool isOptimizerStateName(const std::string &name);
 
 /// Pre: `grad` was made by differentiate() (results grad.<p> for each Param).
 /// Post: a new function `name` whose arguments are grad's plus State tensors
-/// (see optimizerStateNames, plus `opt.t` for Adam) and a Scalar `lr`; its
-/// results are grad's results except the gradients, then `new.<p>` for every
-/// parameter and `new.<s>` for every state.
+/// (see optimizerStateNames, plus the step count `opt.t` for Adam and AdamW)
+/// and a Scalar `lr`; its results are grad's results except the gradients,
+/// then `new.<p>` for every parameter and `new.<s>` for every state.
+/// Gradients are clipped (spec.clipValue, then spec.clipNorm) before weight
+/// decay is added, as clip_grad_*_ before optimizer.step() does in PyTorch.
 Function *appendOptimizer(Module &m, const Function &grad, const OptimizerSpec &spec, const std::string &name);
 
 /// Copy of `f` keeping only `results` (by name) and dropping the arguments
