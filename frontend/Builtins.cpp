@@ -99,6 +99,12 @@ const std::vector<Builtin> &builtins() {
       {"rmsprop", Builtin::Train, {{"lr", false}, {"alpha", false}, {"eps", false}, {"momentum", false}, {"centered", false}, {"weight_decay", false}, {"clip_norm", false}, {"clip_value", false}}, "RMSProp"},
       {"adagrad", Builtin::Train, {{"lr", false}, {"eps", false}, {"weight_decay", false}, {"clip_norm", false}, {"clip_value", false}}, "Adagrad"},
       {"param_group", Builtin::Train, {{"params", true}, {"weight_decay", false}, {"lr_scale", false}}, "settings for some parameters: weights, biases, norms, params, a layer instance or a parameter name"},
+      {"step", Builtin::Train, {{"every", true}, {"gamma", false}}, "learning rate times gamma (default 0.1) every N epochs"},
+      {"exponential", Builtin::Train, {{"gamma", true}}, "learning rate times gamma after every epoch"},
+      {"cosine", Builtin::Train, {{"warmup", false}, {"min_lr", false}}, "linear warm-up over warmup epochs, then cosine decay to min_lr at the last step"},
+      {"one_cycle", Builtin::Train, {{"max_lr", false}, {"pct_start", false}, {"div_factor", false}, {"final_div_factor", false}}, "one-cycle policy (rise to max_lr, then anneal), stepped every batch"},
+      {"reduce_on_plateau", Builtin::Train, {{"monitor", false}, {"factor", false}, {"patience", false}, {"min_lr", false}, {"threshold", false}}, "learning rate times factor when a metric stops improving"},
+      {"checkpoint", Builtin::Train, {{"path", true}, {"every", false}}, "write the full training state every N epochs (atomically); resume with --resume"},
       {"early_stop", Builtin::Train, {{"monitor", false}, {"patience", false}, {"min_delta", false}}, "stop when a metric stops improving"},
   };
   return table;

@@ -60,6 +60,9 @@ std::optional<LoweredModel> lowerModel(const ast::Program &p, const ast::ModelDe
 std::optional<TrainConfig> readTrainConfig(const ast::Program &p, const LoweredModel &model,
                                            const std::string &baseDir, DiagnosticEngine &diags);
 
+/// True for a log file name nnc can write: .csv, or .jsonl / .json (JSON lines).
+bool logFormatKnown(const std::string &path);
+
 /// The names of the builtin functions usable in models (for completion and docs).
 std::vector<std::string> builtinNames();
 

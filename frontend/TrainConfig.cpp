@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -27,6 +28,11 @@ public:
                  "train block for '" + t->model + "' has no data (add 'data = csv(\"file.csv\") |> batch(32)')");
     }
     applyGroups();
+    if (cfg_.schedule.kind == runtime::LrSchedule::Plateau && cfg_.split <= 0 &&
+        cfg_.schedule.monitor.rfind("val_", 0) == 0)
+      d_.error(scheduleMonitorLoc_.valid() ? scheduleMonitorLoc_ : scheduleLoc_,
+               "reduce_on_plateau monitors '" + cfg_.schedule.monitor +
+                   "' but there is no validation split (set 'split = 0.1' or monitor train_loss)");
     if (cfg_.earlyStop && monitorOk_ && cfg_.split <= 0 && cfg_.monitor.rfind("val_", 0) == 0)
       d_.error(earlyLoc_,
                "early_stop monitors '" + cfg_.monitor + "' but there is no validation split (set 'split = 0.1')");
@@ -385,6 +391,84 @@ private:
       }
   }
 
+  void schedule(const ast::Expr &e) {
+    using S = runtime::LrSchedule;
+    static const std::map<std::string, S::Kind> kinds = {{"step", S::Step},
+                                                         {"exponential", S::Exponential},
+                                                         {"cosine", S::Cosine},
+                                                         {"one_cycle", S::OneCycle},
+                                                         {"reduce_on_plateau", S::Plateau}};
+    auto kind = e.kind == ast::Expr::Call ? kinds.find(e.name) : kinds.end();
+    if (kind == kinds.end()) {
+      d_.error(e.loc, "schedule must be step(...), exponential(...), cosine(...), one_cycle(...) or "
+                      "reduce_on_plateau(...)");
+      return;
+    }
+    auto args = callArgs(e);
+    if (!args)
+      return;
+    S &s = cfg_.schedule;
+    s = S();
+    scheduleLoc_ = e.loc;
+    s.kind = kind->second;
+    for (auto &[k, v] : *args) {
+      auto set = [&, &k = k, &v = v](double &field, double lo, double hi) {
+        if (auto x = numberIn(*v, k, lo, hi))
+          field = *x;
+      };
+      if (k == "every" || k == "patience") {
+        if (auto x = numberIn(*v, k, k == "every" ? 1 : 0, 1e6, true))
+          (k == "every" ? s.every : s.patience) = int64_t(*x);
+      } else if (k == "gamma") {
+        set(s.gamma, 1e-9, 1);
+      } else if (k == "warmup") {
+        set(s.warmup, 0, 1e6);
+      } else if (k == "min_lr") {
+        set(s.minLr, 0, 10);
+      } else if (k == "max_lr") {
+        set(s.maxLr, 1e-12, 10);
+      } else if (k == "pct_start") {
+        set(s.pctStart, 0, 1);
+      } else if (k == "div_factor" || k == "final_div_factor") {
+        set(k == "div_factor" ? s.divFactor : s.finalDivFactor, 1, 1e12);
+      } else if (k == "factor") {
+        set(s.factor, 1e-9, 0.9999999);
+      } else if (k == "threshold") {
+        set(s.threshold, 0, 1);
+      } else if (k == "monitor") {
+        if (auto m = monitorName(*v, "reduce_on_plateau")) {
+          s.monitor = *m;
+          scheduleMonitorLoc_ = v->loc;
+        }
+      }
+    }
+  }
+
+  void checkpoint(const ast::Expr &e) {
+    auto args = callArgs(e);
+    if (!args)
+      return;
+    if (auto p = stringArg(*find(*args, "path"), "checkpoint: 'path'"))
+      cfg_.checkpointPath = *p;
+    if (const ast::Expr *every = find(*args, "every"))
+      if (auto x = numberIn(*every, "checkpoint: 'every'", 1, 1e6, true))
+        cfg_.checkpointEvery = int64_t(*x);
+  }
+
+  /// A metric early stopping or a schedule can watch; reports unknown ones.
+  std::optional<std::string> monitorName(const ast::Expr &v, const char *who) {
+    std::vector<std::string> names = monitorNames();
+    if (v.kind == ast::Expr::Name && std::find(names.begin(), names.end(), v.name) != names.end())
+      return v.name;
+    std::string known;
+    for (auto &n : names)
+      known += (known.empty() ? "" : ", ") + n;
+    std::string m = v.kind == ast::Expr::Name ? closestMatch(v.name, names) : "";
+    d_.error(v.loc, std::string(who) + " cannot monitor '" + ast::toSource(v) + "'" +
+                        (m.empty() ? "" : "; did you mean '" + m + "'?") + " (known: " + known + ")");
+    return std::nullopt;
+  }
+
   std::vector<std::string> monitorNames() const {
     std::vector<std::string> r = {"val_loss", "train_loss"};
     if (model_.classification) {
@@ -402,18 +486,10 @@ private:
     earlyLoc_ = e.loc;
     for (auto &[k, v] : *args) {
       if (k == "monitor") {
-        std::vector<std::string> names = monitorNames();
-        if (v->kind != ast::Expr::Name || std::find(names.begin(), names.end(), v->name) == names.end()) {
-          std::string known;
-          for (auto &n : names)
-            known += (known.empty() ? "" : ", ") + n;
-          std::string m = v->kind == ast::Expr::Name ? closestMatch(v->name, names) : "";
+        if (auto m = monitorName(*v, "early_stop"))
+          cfg_.monitor = *m;
+        else
           monitorOk_ = false;
-          d_.error(v->loc, "early_stop cannot monitor '" + ast::toSource(*v) + "'" +
-                               (m.empty() ? "" : "; did you mean '" + m + "'?") + " (known: " + known + ")");
-        } else {
-          cfg_.monitor = v->name;
-        }
       } else if (k == "patience") {
         if (auto x = numberIn(*v, "patience", 1, 1e6, true))
           cfg_.patience = int64_t(*x);
@@ -440,6 +516,10 @@ private:
         paramGroup(*it.value);
         return;
       }
+      if (it.key == "checkpoint") {
+        checkpoint(*it.value);
+        return;
+      }
       d_.error(it.loc, "'" + it.key + "(...)' cannot stand alone in a train block" +
                            (findBuiltin(it.key, Builtin::Train) ? " (did you mean 'data = ...'?)" : ""));
       return;
@@ -461,6 +541,15 @@ private:
         cfg_.split = *x;
     } else if (it.key == "optimizer") {
       optimizer(v);
+    } else if (it.key == "schedule") {
+      schedule(v);
+    } else if (it.key == "log") {
+      if (auto p = stringArg(v, "log")) {
+        if (!logFormatKnown(*p))
+          d_.error(v.loc, "log must name a .csv or .jsonl file, got \"" + *p + "\"");
+        else
+          cfg_.logPath = *p;
+      }
     } else if (it.key == "epochs") {
       if (auto x = numberIn(v, "epochs", 1, 1e6, true))
         cfg_.epochs = int64_t(*x);
@@ -510,10 +599,18 @@ private:
   std::vector<Group> groups_;
   bool sawShuffle_ = false;
   bool monitorOk_ = true;
-  SourceLoc earlyLoc_;
+  SourceLoc earlyLoc_, scheduleLoc_, scheduleMonitorLoc_;
 };
 
 } // namespace
+
+bool logFormatKnown(const std::string &path) {
+  auto ends = [&](const char *suffix) {
+    size_t n = std::strlen(suffix);
+    return path.size() > n && path.compare(path.size() - n, n, suffix) == 0;
+  };
+  return ends(".csv") || ends(".jsonl") || ends(".json");
+}
 
 std::optional<TrainConfig> readTrainConfig(const ast::Program &p, const LoweredModel &model, const std::string &baseDir,
                                            DiagnosticEngine &diags) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "ir/transforms/Passes.h"
+#include "runtime/Schedule.h"
 
 #include <cstdint>
 #include <string>
@@ -14,10 +15,10 @@ namespace nnc::frontend {
 /// Where examples come from.
 struct DataSource {
   enum Kind { None, CSV, IDX, Text } kind = None;
-  std::string path;       ///< CSV or text file
+  std::string path;                ///< CSV or text file
   int64_t context = 0, stride = 0; ///< Text: window length and step
-  int64_t labelColumn = -1; ///< CSV: -1 = last
-  std::string images, labels; ///< IDX files
+  int64_t labelColumn = -1;        ///< CSV: -1 = last
+  std::string images, labels;      ///< IDX files
   SourceLoc loc;
 };
 
@@ -36,6 +37,7 @@ struct TrainConfig {
   double split = 0.0; ///< fraction of `data` held out for validation
   ir::OptimizerSpec optimizer;
   double lr = 0.01;
+  runtime::LrSchedule schedule;
   int64_t epochs = 10;
   uint64_t seed = 0;
   bool earlyStop = false;
@@ -43,6 +45,11 @@ struct TrainConfig {
   int64_t patience = 5;
   double minDelta = 0;
   std::vector<std::string> metrics{"loss", "accuracy"};
+  /// checkpoint(path, every): the run's full state, every N epochs (and at the end).
+  std::string checkpointPath;
+  int64_t checkpointEvery = 1;
+  /// log = "run.csv" | "run.jsonl": one row per epoch.
+  std::string logPath;
 };
 
 } // namespace nnc::frontend

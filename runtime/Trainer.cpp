@@ -2,9 +2,12 @@
 #include "runtime/Trainer.h"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <xmmintrin.h>
 
@@ -145,22 +148,71 @@ double monitored(const EpochRecord &e, const std::string &m) {
 
 } // namespace
 
-TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOptions &opts) {
+std::string FitState::toJson() const {
+  nlohmann::json j = {{"epoch", epoch},
+                      {"rng_step", rngStep},
+                      {"best", best},
+                      {"since_best", sinceBest},
+                      {"best_epoch", bestEpoch},
+                      {"plateau_scale", plateau.scale},
+                      {"plateau_best", plateau.best},
+                      {"plateau_bad", plateau.bad}};
+  nlohmann::json h = nlohmann::json::array();
+  for (const EpochRecord &r : history)
+    h.push_back({r.epoch, r.train.loss, r.train.accuracy, r.train.examples, r.val.loss, r.val.accuracy, r.val.examples,
+                 r.lr, r.seconds});
+  j["history"] = h;
+  return j.dump();
+}
+
+FitState FitState::fromJson(const std::string &text, const std::string &what) {
+  FitState st;
+  try {
+    nlohmann::json j = nlohmann::json::parse(text);
+    st.epoch = j.at("epoch").get<int64_t>();
+    st.rngStep = j.at("rng_step").get<uint64_t>();
+    st.best = j.at("best").get<double>();
+    st.sinceBest = j.at("since_best").get<int64_t>();
+    st.bestEpoch = j.at("best_epoch").get<int64_t>();
+    st.plateau.scale = j.at("plateau_scale").get<double>();
+    st.plateau.best = j.at("plateau_best").get<double>();
+    st.plateau.bad = j.at("plateau_bad").get<int64_t>();
+    for (const auto &r : j.at("history")) {
+      EpochRecord e;
+      e.epoch = r.at(0).get<int64_t>();
+      e.train = {r.at(1).get<double>(), r.at(2).get<double>(), r.at(3).get<int64_t>()};
+      e.val = {r.at(4).get<double>(), r.at(5).get<double>(), r.at(6).get<int64_t>()};
+      e.lr = r.at(7).get<double>();
+      e.seconds = r.at(8).get<double>();
+      st.history.push_back(e);
+    }
+  } catch (const nlohmann::json::exception &e) {
+    throw Error(what + ": the training state is malformed (" + e.what() + ")");
+  }
+  if (st.epoch < 0 || st.history.size() != size_t(st.epoch))
+    throw Error(what + ": the training state is malformed (epoch " + std::to_string(st.epoch) + " with " +
+                std::to_string(st.history.size()) + " history entries)");
+  return st;
+}
+
+TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOptions &opts, const FitState &from) {
   enableFlushToZero();
   rngSeed_ = opts.seed;
+  rngStep_ = from.rngStep;
+  FitState st = from;
   using Clock = std::chrono::steady_clock;
   TrainResult result;
   auto start = Clock::now();
   BatchIterator it(train, opts.batch, opts.shuffle, opts.seed);
   Tensor xb, yb;
   std::map<std::string, Tensor> outs;
-  double best = INFINITY;
-  int64_t sinceBest = 0;
-  std::map<std::string, Tensor> bestParams;
-  std::map<std::string, Tensor> bestState;
   int64_t samples = 0;
   double trainSeconds = 0;
   int64_t batches = it.numBatches();
+  // Test hook: SIGKILL this process after that many train steps (the
+  // resume tests kill a run mid-epoch at a reproducible point).
+  const char *killEnv = std::getenv("NNC_TEST_KILL_AFTER_STEPS");
+  int64_t killAfter = killEnv ? std::atoll(killEnv) : 0, stepsRun = 0;
 
   // Compile every specialization the loop will need (full and partial
   // batches) up front, so epoch times and samples/s measure training alone.
@@ -176,16 +228,24 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   result.compileSeconds = std::chrono::duration<double>(Clock::now() - compileStart).count();
   if (opts.log)
     *opts.log << fmt::format("compiled in {:.2f}s\n", result.compileSeconds) << std::flush;
+  if (st.epoch > 0 && opts.log)
+    *opts.log << fmt::format("resuming after epoch {} of {}\n", st.epoch, opts.epochs);
 
-  for (int64_t epoch = 1; epoch <= opts.epochs; ++epoch) {
+  // A run resumed after it stopped early has nothing left to do.
+  bool stop = opts.earlyStop && st.sinceBest >= opts.patience;
+  result.stoppedEarly = stop;
+  for (int64_t epoch = st.epoch + 1; epoch <= opts.epochs && !stop; ++epoch) {
     auto epochStart = Clock::now();
     auto lastDraw = epochStart;
     it.reset(uint64_t(epoch));
-    double lossSum = 0, correct = 0;
+    double lossSum = 0, correct = 0, lr = opts.lr;
     int64_t seen = 0, b = 0;
     while (it.next(xb, yb)) {
       const CompiledFn &fn = compile_("train_step", xb.dim(0));
-      call(fn, &xb, &yb, float(opts.lr), outs);
+      lr = opts.schedule.kind == LrSchedule::Plateau
+               ? opts.lr * st.plateau.scale
+               : scheduledLr(opts.schedule, opts.lr, (epoch - 1) * batches + b, epoch, opts.epochs, batches);
+      call(fn, &xb, &yb, float(lr), outs);
       double loss = outs.at("loss").f32()[0];
       if (!std::isfinite(loss))
         throw Error(fmt::format("training diverged: the loss is {} at epoch {}, batch {} (try a smaller learning rate)",
@@ -202,6 +262,8 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
         auto p = state_.params.find(n);
         std::swap(p != state_.params.end() ? p->second : state_.state.at(n), outs.at(r.name));
       }
+      if (killAfter && ++stepsRun == killAfter)
+        std::raise(SIGKILL);
       auto now = Clock::now();
       if (opts.interactive && opts.log && std::chrono::duration<double>(now - lastDraw).count() > 0.1) {
         lastDraw = now;
@@ -231,6 +293,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     EpochRecord rec;
     rec.epoch = epoch;
     rec.seconds = epochSeconds;
+    rec.lr = lr;
     rec.train = {lossSum / double(std::max<int64_t>(1, seen)), opts.classification ? correct / double(seen) : -1, seen};
     if (val.size() > 0) {
       rec.val = evaluate(val, opts.batch, opts.classification);
@@ -239,44 +302,55 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
                                 "learning rate)",
                                 rec.val.loss, epoch));
     }
-    result.history.push_back(rec);
-    result.epochsRun = epoch;
     if (opts.log) {
-      double remaining = double(opts.epochs - epoch) * trainSeconds / double(epoch);
+      double remaining = double(opts.epochs - epoch) * trainSeconds / double(epoch - from.epoch);
       std::string line =
           fmt::format("epoch {}/{}  train {}", epoch, opts.epochs, metrics("", rec.train, opts.showAccuracy));
       if (val.size() > 0)
         line += fmt::format(" | val {}", metrics("", rec.val, opts.showAccuracy));
+      if (opts.schedule.kind != LrSchedule::Constant)
+        line += fmt::format(" | lr {:.3g}", lr);
       line += fmt::format(" | {:.0f} samples/s | {:.1f}s", double(seen) / std::max(epochSeconds, 1e-9), epochSeconds);
       if (epoch < opts.epochs)
         line += " | ETA " + duration(remaining);
       *opts.log << (opts.interactive ? "\r\033[K" : "") << line << "\n" << std::flush;
     }
+    if (opts.schedule.kind == LrSchedule::Plateau &&
+        plateauStep(opts.schedule, opts.lr, monitored(rec, opts.schedule.monitor), st.plateau) && opts.log)
+      *opts.log << fmt::format("{} has not improved for {} epochs: learning rate now {:.3g}\n", opts.schedule.monitor,
+                               opts.schedule.patience, opts.lr * st.plateau.scale);
     // Early stopping on the monitored metric, keeping the best weights.
     double m = monitored(rec, opts.monitor);
-    if (m < best - opts.minDelta) {
-      best = m;
-      sinceBest = 0;
-      result.bestEpoch = epoch;
+    if (m < st.best - opts.minDelta) {
+      st.best = m;
+      st.sinceBest = 0;
+      st.bestEpoch = epoch;
       if (opts.earlyStop) {
-        bestParams = state_.params;
-        bestState = state_.state;
+        st.bestParams = state_.params;
+        st.bestState = state_.state;
       }
-    } else if (opts.earlyStop && ++sinceBest >= opts.patience) {
-      result.stoppedEarly = true;
+    } else if (opts.earlyStop && ++st.sinceBest >= opts.patience) {
+      stop = result.stoppedEarly = true;
       if (opts.log)
         *opts.log << fmt::format("early stop: {} has not improved for {} epochs; restoring the weights of epoch {}\n",
-                                 opts.monitor, opts.patience, result.bestEpoch);
-      break;
+                                 opts.monitor, opts.patience, st.bestEpoch);
     }
+    st.epoch = epoch;
+    st.rngStep = rngStep_;
+    st.history.push_back(rec);
+    if (opts.afterEpoch)
+      opts.afterEpoch(st);
   }
+  result.history = st.history;
+  result.epochsRun = st.epoch;
+  result.bestEpoch = st.bestEpoch;
   // Early stopping keeps the best epoch's weights, also when the run used
   // all its epochs without stopping.
-  if (opts.earlyStop && result.bestEpoch != result.epochsRun && !bestParams.empty()) {
-    state_.params = bestParams;
-    state_.state = bestState;
+  if (opts.earlyStop && st.bestEpoch != st.epoch && !st.bestParams.empty()) {
+    state_.params = st.bestParams;
+    state_.state = st.bestState;
     if (!result.stoppedEarly && opts.log)
-      *opts.log << fmt::format("restoring the weights of epoch {}, the best by {}\n", result.bestEpoch, opts.monitor);
+      *opts.log << fmt::format("restoring the weights of epoch {}, the best by {}\n", st.bestEpoch, opts.monitor);
   }
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   result.trainSeconds = trainSeconds;

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "runtime/Data.h"
+#include "runtime/Schedule.h"
 #include "runtime/Tensor.h"
 
 #include <functional>
@@ -53,10 +54,45 @@ enum class Init { He, Glorot, Lecun, Zeros, Ones };
 /// uniform sqrt(6/(fanIn+fanOut)), LeCun normal sqrt(1/fanIn), zeros or ones.
 void initialize(Tensor &t, Init init, int64_t fanIn, int64_t fanOut, std::mt19937_64 &rng);
 
+struct EvalResult {
+  double loss = 0;
+  double accuracy = -1; ///< -1 if not a classification model
+  int64_t examples = 0;
+};
+
+struct EpochRecord {
+  int64_t epoch = 0;
+  EvalResult train, val;
+  double lr = 0; ///< the learning rate of the epoch's last step
+  double seconds = 0;
+};
+
+/// Everything the training loop carries from one epoch to the next. A
+/// checkpoint stores it, so a run resumed from one continues exactly as the
+/// uninterrupted run would have (shuffling and augmentation depend only on
+/// the seed and the epoch; dropout on the seed and `rngStep`).
+struct FitState {
+  int64_t epoch = 0;    ///< epochs completed
+  uint64_t rngStep = 0; ///< compiled calls made (each draws a dropout seed)
+  double best = 1e300;  ///< early stopping: best monitored value (lower is better)
+  int64_t sinceBest = 0;
+  int64_t bestEpoch = 0;
+  PlateauState plateau;
+  std::vector<EpochRecord> history;
+  /// Early stopping: parameters and state of the best epoch so far.
+  std::map<std::string, Tensor> bestParams, bestState;
+
+  /// The scalar fields and the history as JSON (not the tensors).
+  std::string toJson() const;
+  /// Reads toJson()'s output; throws Error naming `what` when malformed.
+  static FitState fromJson(const std::string &json, const std::string &what);
+};
+
 struct TrainOptions {
   int64_t epochs = 10;
   int64_t batch = 32;
   double lr = 0.01;
+  LrSchedule schedule;
   bool shuffle = true;
   uint64_t seed = 0;
   bool earlyStop = false;
@@ -68,18 +104,8 @@ struct TrainOptions {
   /// Progress: redraw one line on a terminal, else one line per epoch.
   bool interactive = false;
   std::ostream *log = nullptr;
-};
-
-struct EvalResult {
-  double loss = 0;
-  double accuracy = -1; ///< -1 if not a classification model
-  int64_t examples = 0;
-};
-
-struct EpochRecord {
-  int64_t epoch = 0;
-  EvalResult train, val;
-  double seconds = 0;
+  /// Called after every epoch with the loop's state (checkpoints, logs).
+  std::function<void(const FitState &)> afterEpoch;
 };
 
 struct TrainResult {
@@ -97,8 +123,9 @@ class Trainer {
 public:
   Trainer(CompileFn compile, ModelState &state) : compile_(std::move(compile)), state_(state) {}
 
-  /// Trains on `train`, validating on `val` after each epoch if it is non-empty.
-  TrainResult fit(const Dataset &train, const Dataset &val, const TrainOptions &opts);
+  /// Trains on `train`, validating on `val` after each epoch if it is
+  /// non-empty, from epoch `from.epoch + 1` (a resumed run) or the start.
+  TrainResult fit(const Dataset &train, const Dataset &val, const TrainOptions &opts, const FitState &from = {});
   /// Loss and accuracy of the current parameters over `data`.
   EvalResult evaluate(const Dataset &data, int64_t batch, bool classification);
   /// Runs compiled `function` once on one batch and returns all its results.

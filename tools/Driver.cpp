@@ -173,7 +173,7 @@ static runtime::Dataset loadSource(const frontend::DataSource &s) {
   return runtime::loadIDX(s.images, s.labels);
 }
 
-Data loadData(const CompiledModel &m) {
+Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted) {
   const frontend::TrainConfig &c = m.config;
   if (c.data.kind == frontend::DataSource::None)
     throw runtime::Error("model '" + m.lowered.name + "' has no train block naming its data; add 'train " +
@@ -207,8 +207,8 @@ Data loadData(const CompiledModel &m) {
   for (const frontend::Transform &t : c.transforms) {
     if (t.kind != frontend::Transform::Standardize)
       continue;
-    // Statistics from the training rows only, applied everywhere.
-    d.standardizer = runtime::fitStandardizer(d.train.x);
+    // Statistics from the training rows only (or a checkpoint's), applied everywhere.
+    d.standardizer = fitted ? *fitted : runtime::fitStandardizer(d.train.x);
     d.standardized = true;
     runtime::applyStandardizer(d.standardizer, d.train.x);
     if (d.val.size())
@@ -396,8 +396,10 @@ void Session::initialize(uint64_t seed) {
   }
 }
 
-std::map<std::string, std::string> Session::load(const std::string &path) {
+runtime::Checkpoint Session::load(const std::string &path) {
   runtime::Checkpoint ck = runtime::loadSafetensors(path);
+  runtime::Checkpoint rest;
+  rest.metadata = ck.metadata;
   for (auto &[name, t] : ck.tensors) {
     runtime::Tensor *dst = nullptr;
     if (auto p = state_.params.find(name); p != state_.params.end())
@@ -406,7 +408,10 @@ std::map<std::string, std::string> Session::load(const std::string &path) {
       dst = &s->second;
     else if (ir::isOptimizerStateName(name))
       continue; // state of another optimizer: start this one fresh
-    else
+    else if (name.rfind("best.", 0) == 0 || name.rfind("data.", 0) == 0) {
+      rest.tensors[name] = std::move(t); // a training run's state; the caller's to use
+      continue;
+    } else
       throw runtime::Error("'" + path + "': tensor '" + name + "' is not a parameter of model '" + model_.lowered.name +
                            "'");
     if (t.shape() != dst->shape() || t.dtype() != dst->dtype())
@@ -423,14 +428,17 @@ std::map<std::string, std::string> Session::load(const std::string &path) {
     if (!ck.tensors.count(name))
       throw runtime::Error("'" + path + "': parameter '" + name + "' of model '" + model_.lowered.name +
                            "' is missing");
-  return ck.metadata;
+  return rest;
 }
 
-void Session::save(const std::string &path, const std::map<std::string, std::string> &metadata) {
+void Session::save(const std::string &path, const std::map<std::string, std::string> &metadata,
+                   const std::map<std::string, runtime::Tensor> &extra) {
   std::vector<std::pair<std::string, const runtime::Tensor *>> tensors;
   for (auto &[n, t] : state_.params)
     tensors.push_back({n, &t});
   for (auto &[n, t] : state_.state)
+    tensors.push_back({n, &t});
+  for (auto &[n, t] : extra)
     tensors.push_back({n, &t});
   runtime::saveSafetensors(path, tensors, metadata);
 }

@@ -8,6 +8,7 @@
 #include "frontend/AST.h"
 #include "frontend/Sema.h"
 #include "frontend/TrainConfig.h"
+#include "runtime/Checkpoint.h"
 #include "runtime/Data.h"
 #include "runtime/Trainer.h"
 
@@ -60,8 +61,10 @@ struct Data {
   bool standardized = false;
 };
 
-/// Loads and preprocesses the data the config names. Throws runtime::Error.
-Data loadData(const CompiledModel &m);
+/// Loads and preprocesses the data the config names, standardizing with
+/// `fitted` statistics (a checkpoint's) when given instead of fitting them on
+/// the training rows. Throws runtime::Error.
+Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted = nullptr);
 
 /// Owns the JIT, the compiled-code cache and the model's tensors.
 class Session {
@@ -71,9 +74,13 @@ public:
   /// Fresh parameters (seeded) and zeroed optimizer state.
   void initialize(uint64_t seed);
   /// Loads parameters (and optimizer state, if present) from a checkpoint.
-  /// Throws runtime::Error on missing, unknown or mis-shaped tensors.
-  std::map<std::string, std::string> load(const std::string &path);
-  void save(const std::string &path, const std::map<std::string, std::string> &metadata);
+  /// Returns its metadata and the tensors of a training run's state it holds
+  /// besides ("best.*" weights, "data.*" statistics). Throws runtime::Error
+  /// on missing, unknown or mis-shaped tensors.
+  runtime::Checkpoint load(const std::string &path);
+  /// Writes parameters, state and `extra` tensors atomically.
+  void save(const std::string &path, const std::map<std::string, std::string> &metadata,
+            const std::map<std::string, runtime::Tensor> &extra = {});
 
   runtime::Trainer &trainer() { return *trainer_; }
   runtime::ModelState &state() { return state_; }

@@ -10,6 +10,7 @@
 #include "ir/Printer.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/FileUtil.h"
+#include "runtime/Plot.h"
 #include "runtime/ThreadPool.h"
 
 #include <CLI/CLI.hpp>
@@ -32,6 +33,8 @@ namespace {
 
 struct Options {
   std::string file, model, save, load, metricsJson, function = "train_step", kind, prompt, output;
+  std::string resume, checkpoint, log, plot, title;
+  std::optional<int64_t> checkpointEvery;
   int64_t length = 200, steps = 0;
   double seconds = 1.0;
   bool json = false, profile = false;
@@ -54,6 +57,12 @@ void applyOverrides(driver::CompiledModel &m, const Options &o) {
     c.lr = *o.lr;
   if (o.seed)
     c.seed = *o.seed;
+  if (!o.checkpoint.empty())
+    c.checkpointPath = o.checkpoint;
+  if (o.checkpointEvery)
+    c.checkpointEvery = *o.checkpointEvery;
+  if (!o.log.empty())
+    c.logPath = o.log;
 }
 
 runtime::TrainOptions trainOptions(const driver::CompiledModel &m) {
@@ -62,6 +71,7 @@ runtime::TrainOptions trainOptions(const driver::CompiledModel &m) {
   t.epochs = c.epochs;
   t.batch = c.batch;
   t.lr = c.lr;
+  t.schedule = c.schedule;
   t.shuffle = c.shuffle;
   t.seed = c.seed;
   t.earlyStop = c.earlyStop;
@@ -90,6 +100,64 @@ std::string optimizerText(const frontend::TrainConfig &c) {
   if (!o.perParam.empty())
     s += fmt::format(", {} parameter{} with own settings", o.perParam.size(), o.perParam.size() == 1 ? "" : "s");
   return s + ")";
+}
+
+std::string scheduleText(const runtime::LrSchedule &s) {
+  using S = runtime::LrSchedule;
+  switch (s.kind) {
+  case S::Constant:
+    return "constant";
+  case S::Step:
+    return fmt::format("step(every = {}, gamma = {:g})", s.every, s.gamma);
+  case S::Exponential:
+    return fmt::format("exponential(gamma = {:g})", s.gamma);
+  case S::Cosine:
+    return fmt::format("cosine(warmup = {:g}, min_lr = {:g})", s.warmup, s.minLr);
+  case S::OneCycle:
+    return fmt::format("one_cycle(max_lr = {:g}, pct_start = {:g}, div_factor = {:g}, final_div_factor = {:g})",
+                       s.maxLr, s.pctStart, s.divFactor, s.finalDivFactor);
+  case S::Plateau:
+    return fmt::format("reduce_on_plateau(monitor = {}, factor = {:g}, patience = {}, min_lr = {:g})", s.monitor,
+                       s.factor, s.patience, s.minLr);
+  }
+  return "?";
+}
+
+/// What a resumed run must share with the run that wrote its checkpoint.
+std::string resumeKey(const driver::CompiledModel &m) {
+  const frontend::TrainConfig &c = m.config;
+  return fmt::format("model {}, {}, schedule {}, batch {}, seed {}", m.lowered.name, optimizerText(c),
+                     scheduleText(c.schedule), c.batch, c.seed);
+}
+
+/// The per-epoch log of a run, as `nnc plot` reads it.
+runtime::TrainingLog trainingLog(const std::vector<runtime::EpochRecord> &history, bool classification) {
+  runtime::TrainingLog log;
+  log.columns = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"};
+  for (const runtime::EpochRecord &r : history) {
+    bool val = r.val.examples > 0;
+    log.rows.push_back({double(r.epoch), r.train.loss, classification ? r.train.accuracy : NAN, val ? r.val.loss : NAN,
+                        val && classification ? r.val.accuracy : NAN, r.lr, r.seconds});
+  }
+  return log;
+}
+
+bool endsWith(const std::string &s, const std::string &suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// The standardization statistics a checkpoint carries, if any.
+std::optional<runtime::Standardizer> storedStandardizer(const runtime::Checkpoint &ck, const std::string &path) {
+  auto mean = ck.tensors.find("data.mean"), sd = ck.tensors.find("data.stddev");
+  if (mean == ck.tensors.end() && sd == ck.tensors.end())
+    return std::nullopt;
+  if (mean == ck.tensors.end() || sd == ck.tensors.end() || mean->second.dtype() != runtime::DType::F32 ||
+      sd->second.dtype() != runtime::DType::F32 || mean->second.numel() != sd->second.numel())
+    throw runtime::Error("'" + path + "': data.mean and data.stddev must be two f32 tensors of the same size");
+  runtime::Standardizer st;
+  st.mean.assign(mean->second.f32(), mean->second.f32() + mean->second.numel());
+  st.stddev.assign(sd->second.f32(), sd->second.f32() + sd->second.numel());
+  return st;
 }
 
 void writeMetrics(const std::string &path, const nlohmann::json &j) {
@@ -334,46 +402,83 @@ int cmdBench(const Options &o, DiagnosticEngine &diags) {
   return 0;
 }
 
+/// Fails before any work when `out` could not be written.
+void checkWritable(const std::string &out) {
+  if (out.empty())
+    return;
+  size_t slash = out.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : out.substr(0, slash == 0 ? 1 : slash);
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+    throw runtime::Error("cannot write '" + out + "': directory '" + dir + "' does not exist");
+  if (stat(out.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
+    throw runtime::Error("cannot write '" + out + "': it is a directory");
+}
+
 int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   auto src = driver::parseFile(o.file, diags);
   if (!src)
     return 1;
   driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
   applyOverrides(m, o);
+  const frontend::TrainConfig &cfg = m.config;
+  if (!cfg.logPath.empty() && !frontend::logFormatKnown(cfg.logPath))
+    throw runtime::Error("--log must name a .csv or .jsonl file, got '" + cfg.logPath + "'");
   if (o.threads)
     runtime::setGlobalThreads(int(*o.threads));
   std::ostream &log = std::cout;
   bool interactive = isatty(STDOUT_FILENO);
 
   // Fail before training, not after, when a result could not be written.
-  for (const std::string &out : {o.save, o.metricsJson}) {
-    if (out.empty())
-      continue;
-    size_t slash = out.rfind('/');
-    std::string dir = slash == std::string::npos ? "." : out.substr(0, slash == 0 ? 1 : slash);
-    struct stat st;
-    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-      throw runtime::Error("cannot write '" + out + "': directory '" + dir + "' does not exist");
-    if (stat(out.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
-      throw runtime::Error("cannot write '" + out + "': it is a directory");
+  for (const std::string &out : {o.save, o.metricsJson, o.plot})
+    checkWritable(out);
+  if (!evalOnly) {
+    checkWritable(cfg.checkpointPath);
+    checkWritable(cfg.logPath);
   }
   driver::Session session(m);
-  session.initialize(m.config.seed);
-  if (!o.load.empty()) {
-    auto meta = session.load(o.load);
+  session.initialize(cfg.seed);
+  runtime::Checkpoint ck;
+  const std::string &from = o.resume.empty() ? o.load : o.resume;
+  runtime::FitState fit;
+  if (!from.empty()) {
+    ck = session.load(from);
     // Evaluate on the same validation split the checkpoint was trained with.
     if (evalOnly && !o.seed)
-      if (auto it = meta.find("nnc.seed"); it != meta.end()) {
+      if (auto it = ck.metadata.find("nnc.seed"); it != ck.metadata.end()) {
         const std::string &v = it->second;
         char *end = nullptr;
         errno = 0;
         unsigned long long seed = v.empty() || v[0] == '-' ? 0 : std::strtoull(v.c_str(), &end, 10);
         if (v.empty() || v[0] == '-' || errno || *end)
-          throw runtime::Error("'" + o.load + "': metadata nnc.seed is not a seed: '" + v + "'");
+          throw runtime::Error("'" + from + "': metadata nnc.seed is not a seed: '" + v + "'");
         m.config.seed = seed;
       }
   }
-  driver::Data data = driver::loadData(m);
+  if (!o.resume.empty()) {
+    auto state = ck.metadata.find("nnc.fit_state");
+    if (state == ck.metadata.end())
+      throw runtime::Error("'" + o.resume +
+                           "' holds weights but no training state (it was written by --save, not by "
+                           "checkpoint(...) or --checkpoint); start from its weights with --load instead");
+    auto key = ck.metadata.find("nnc.resume_key");
+    if (key == ck.metadata.end() || key->second != resumeKey(m))
+      throw runtime::Error("'" + o.resume + "' was written by a different run (" +
+                           (key == ck.metadata.end() ? std::string("unknown") : key->second) + "); this run has " +
+                           resumeKey(m));
+    fit = runtime::FitState::fromJson(state->second, "'" + o.resume + "'");
+    for (auto &[name, t] : ck.tensors) {
+      if (name.rfind("best.", 0) != 0)
+        continue;
+      std::string n = name.substr(5);
+      auto &dst = session.state().params.count(n) ? fit.bestParams : fit.bestState;
+      if (!session.state().params.count(n) && !session.state().state.count(n))
+        throw runtime::Error("'" + o.resume + "': '" + name + "' is not the best value of any model tensor");
+      dst[n] = t;
+    }
+  }
+  std::optional<runtime::Standardizer> stored = storedStandardizer(ck, from);
+  driver::Data data = driver::loadData(m, stored ? &*stored : nullptr);
   if (o.limit) {
     data.train = runtime::take(data.train, *o.limit);
     data.val = runtime::take(data.val, *o.limit);
@@ -386,28 +491,68 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   runtime::TrainOptions topts = trainOptions(m);
   topts.interactive = interactive && !o.quiet;
   topts.log = o.quiet ? nullptr : &log;
+  bool cls = m.lowered.classification;
+  // What a checkpoint holds besides the weights and the optimizer state.
+  auto metadata = [&](int64_t epochs) {
+    return std::map<std::string, std::string>{{"nnc.model", m.lowered.name},
+                                              {"nnc.seed", std::to_string(m.config.seed)},
+                                              {"nnc.epochs", std::to_string(epochs)},
+                                              {"nnc.format", "1"}};
+  };
+  auto dataTensors = [&] {
+    std::map<std::string, runtime::Tensor> t;
+    if (data.standardized) {
+      int64_t n = int64_t(data.standardizer.mean.size());
+      t.emplace("data.mean", runtime::Tensor(runtime::DType::F32, {n}));
+      t.emplace("data.stddev", runtime::Tensor(runtime::DType::F32, {n}));
+      std::copy_n(data.standardizer.mean.data(), n, t.at("data.mean").f32());
+      std::copy_n(data.standardizer.stddev.data(), n, t.at("data.stddev").f32());
+    }
+    return t;
+  };
+  topts.afterEpoch = [&](const runtime::FitState &st) {
+    if (!cfg.logPath.empty())
+      runtime::writeFileAtomic(
+          cfg.logPath, runtime::formatTrainingLog(trainingLog(st.history, cls), !endsWith(cfg.logPath, ".csv")));
+    bool stopping = topts.earlyStop && st.sinceBest >= topts.patience;
+    if (cfg.checkpointPath.empty() || (st.epoch % cfg.checkpointEvery && st.epoch != topts.epochs && !stopping))
+      return;
+    std::map<std::string, runtime::Tensor> extra = dataTensors();
+    for (auto *best : {&st.bestParams, &st.bestState})
+      for (auto &[n, t] : *best)
+        extra.emplace("best." + n, t);
+    std::map<std::string, std::string> meta = metadata(st.epoch);
+    meta["nnc.fit_state"] = st.toJson();
+    meta["nnc.resume_key"] = resumeKey(m);
+    session.save(cfg.checkpointPath, meta, extra);
+  };
   runtime::Trainer &trainer = session.trainer();
   nlohmann::json metrics;
   runtime::TrainResult result;
   if (!evalOnly) {
     if (!o.quiet)
-      log << fmt::format("nnc: training {} ({} parameters) on {} examples, validating on {}; batch {}, {}, {} "
-                         "epochs, {} thread{}\n",
-                         m.lowered.name, m.parameterCount(), data.train.size(), data.val.size(), topts.batch,
-                         optimizerText(m.config), topts.epochs, runtime::globalThreadPool().threads(),
-                         runtime::globalThreadPool().threads() == 1 ? "" : "s");
-    result = trainer.fit(data.train, data.val, topts);
+      log << fmt::format(
+          "nnc: training {} ({} parameters) on {} examples, validating on {}; batch {}, {}{}, {} "
+          "epochs, {} thread{}\n",
+          m.lowered.name, m.parameterCount(), data.train.size(), data.val.size(), topts.batch, optimizerText(cfg),
+          cfg.schedule.kind == runtime::LrSchedule::Constant ? "" : ", " + scheduleText(cfg.schedule), topts.epochs,
+          runtime::globalThreadPool().threads(), runtime::globalThreadPool().threads() == 1 ? "" : "s");
+    result = trainer.fit(data.train, data.val, topts, fit);
     metrics["parameters"] = m.parameterCount();
     metrics["epochs"] = result.epochsRun;
+    metrics["resumed_after_epoch"] = fit.epoch;
     metrics["seconds"] = result.seconds;
     metrics["samples_per_second"] = result.samplesPerSecond;
     metrics["compile_seconds"] = session.compileSeconds();
     metrics["train_seconds"] = result.trainSeconds;
     metrics["stopped_early"] = result.stoppedEarly;
     metrics["best_epoch"] = result.bestEpoch;
+    if (!o.plot.empty())
+      runtime::writeFileAtomic(o.plot,
+                               runtime::plotSvg(trainingLog(result.history, cls),
+                                                o.title.empty() ? m.lowered.name + " (" + o.file + ")" : o.title));
   }
   // Final metrics are measured on the final weights (after any restore).
-  bool cls = m.lowered.classification;
   std::string summary;
   auto report = [&](const char *split, const runtime::Dataset &d) {
     if (!d.size())
@@ -428,14 +573,21 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   report("test", data.test);
   log << "final: " << summary << "\n";
   if (!o.save.empty()) {
-    session.save(o.save, {{"nnc.model", m.lowered.name},
-                          {"nnc.seed", std::to_string(m.config.seed)},
-                          {"nnc.epochs", std::to_string(result.epochsRun)},
-                          {"nnc.format", "1"}});
+    session.save(o.save, metadata(result.epochsRun), dataTensors());
     log << "saved " << o.save << "\n";
   }
   if (!o.metricsJson.empty())
     writeMetrics(o.metricsJson, metrics);
+  return 0;
+}
+
+/// Draws a training log (CSV or JSON lines, as nnc train --log writes) as SVG curves.
+int cmdPlot(const Options &o) {
+  runtime::TrainingLog log = runtime::readTrainingLog(o.file);
+  checkWritable(o.output);
+  std::string title = o.title.empty() ? o.file : o.title;
+  runtime::writeFileAtomic(o.output, runtime::plotSvg(log, title));
+  std::cout << fmt::format("wrote {} ({} epochs)\n", o.output, log.rows.size());
   return 0;
 }
 
@@ -488,7 +640,20 @@ int main(int argc, char **argv) {
   addModel(train);
   addTrainFlags(train);
   train->add_option("--save", o.save, "Write the trained parameters to this safetensors checkpoint");
-  train->add_option("--load", o.load, "Start from the parameters in this checkpoint");
+  CLI::Option *loadOpt = train->add_option("--load", o.load, "Start from the parameters in this checkpoint");
+  train
+      ->add_option("--resume", o.resume,
+                   "Continue the run that wrote this checkpoint (weights, optimizer, epoch, early-stopping and "
+                   "schedule state); gives the result of an uninterrupted run")
+      ->excludes(loadOpt);
+  train->add_option("--checkpoint", o.checkpoint,
+                    "Write the full training state to this file after every --checkpoint-every epochs (overrides "
+                    "the file's checkpoint(...))");
+  train->add_option("--checkpoint-every", o.checkpointEvery, "Epochs between checkpoints (default 1)")
+      ->check(CLI::Range(int64_t(1), int64_t(1000000)));
+  train->add_option("--log", o.log, "Write one row per epoch to this .csv or .jsonl file (overrides the file's log)");
+  train->add_option("--plot", o.plot, "Draw the loss and accuracy curves to this SVG file at the end");
+  train->add_option("--title", o.title, "Title of the --plot picture");
 
   CLI::App *eval = app.add_subcommand("eval", "Evaluate a checkpoint on FILE's training, validation and test data");
   eval->add_option("FILE", o.file, "The .nn file")->required();
@@ -539,6 +704,12 @@ int main(int argc, char **argv) {
   bench->add_option("--seed", o.seed, "Seed for initialization and the validation split")->check(seedValue);
   bench->add_flag("--json", o.json, "Print one JSON object instead of a line of text");
   bench->add_flag("--profile", o.profile, "Also time each op and print where the time goes");
+
+  CLI::App *plot =
+      app.add_subcommand("plot", "Draw a training log (nnc train --log) as loss and accuracy curves in SVG");
+  plot->add_option("LOG", o.file, "The .csv or .jsonl log")->required();
+  plot->add_option("-o,--output", o.output, "The SVG file to write")->required();
+  plot->add_option("--title", o.title, "Title of the picture (default: the log's name)");
 
   CLI::App *check = app.add_subcommand("check", "Parse and check FILE; print diagnostics only");
   check->add_option("FILE", o.file, "The .nn file")->required();
@@ -591,6 +762,8 @@ int main(int argc, char **argv) {
       return cmdSample(o, diags);
     if (bench->parsed())
       return cmdBench(o, diags);
+    if (plot->parsed())
+      return cmdPlot(o);
     return cmdTrain(o, diags, eval->parsed());
   } catch (const driver::CompileFailed &) {
     return 1;

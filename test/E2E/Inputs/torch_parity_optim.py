@@ -1,15 +1,21 @@
-"""PyTorch parity of nnc's optimizers: three training steps of a small
-classifier (dense, tanh, layer_norm, dense) with each optimizer setting, from
-the same initial weights on the same full batch, compared with torch.optim.
+"""PyTorch parity of nnc's optimizers and learning-rate schedules: a few
+training steps of a small classifier (dense, tanh, layer_norm, dense) with
+each setting, from the same initial weights on the same full batch, compared
+with torch.optim and torch.optim.lr_scheduler.
 
   torch_parity_optim.py NNC DIR CONFIG...
 
-For each CONFIG it writes DIR/CONFIG.nn, runs `NNC train` for three epochs of
-one batch each and compares every parameter with PyTorch's (float64) after
-three optimizer steps; prints 'CONFIG: rel err E ok|MISMATCH' (the largest
-difference relative to the largest reference magnitude, over all tensors),
-then PARITY OK or PARITY FAILED (exit status 1).
+For each CONFIG it writes DIR/CONFIG.nn, runs `NNC train` for epochs of one
+batch each (so every epoch is one step) and compares every parameter with
+PyTorch's (float64) after as many optimizer steps, and the learning rate of
+every step (nnc's --log) with the scheduler's; prints 'CONFIG: rel err E
+ok|MISMATCH' (the largest parameter difference relative to the largest
+reference magnitude, over all tensors) and, for schedules, the largest
+relative lr difference and how often the lr changed; then PARITY OK or
+PARITY FAILED (exit status 1).
 """
+import csv
+import math
 import os
 import subprocess
 import sys
@@ -23,8 +29,23 @@ from torch_parity import read_safetensors, write_safetensors  # noqa: E402
 STEPS = 3
 N, F, H, C = 16, 5, 8, 3
 
-# CONFIG: (train-block lines, torch optimizer factory over param groups, clip)
-# The factory gets {name: tensor} and returns the optimizer.
+# CONFIG: (train-block lines, torch optimizer factory over param groups, clip
+# [, scheduler factory, steps]). The optimizer factory gets {name: tensor};
+# the scheduler factory gets the optimizer.
+SCHED_STEPS = 8
+
+
+def warmup_cosine(warmup, total, base, floor):
+    """nnc's cosine(warmup, min_lr) as documented: (t+1)/W * lr for t < W,
+    then cosine from lr to min_lr at the last step (LambdaLR multipliers)."""
+    def factor(t):
+        if t < warmup:
+            return (t + 1) / warmup
+        pct = (t - warmup) / (total - warmup - 1)
+        return (floor + (base - floor) * (1 + math.cos(math.pi * min(pct, 1.0))) / 2) / base
+    return factor
+
+
 CONFIGS = {
     "sgd": ("optimizer = sgd(lr = 0.1)",
             lambda p: torch.optim.SGD(p.values(), lr=0.1), None),
@@ -55,6 +76,24 @@ CONFIGS = {
                                      [{"params": [p["h.w"], p["h.b"]], "lr": 0.005},
                                       {"params": [p["n.scale"], p["n.shift"], p["out.w"], p["out.b"]]}], lr=0.01),
                                  ("value", 0.02)),
+    "sgd_step": ("optimizer = sgd(lr = 0.1)\n  schedule = step(every = 3, gamma = 0.5)",
+                 lambda p: torch.optim.SGD(p.values(), lr=0.1), None,
+                 lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=3, gamma=0.5)),
+    "adam_exponential": ("optimizer = adam(lr = 0.01)\n  schedule = exponential(gamma = 0.8)",
+                         lambda p: torch.optim.Adam(p.values(), lr=0.01), None,
+                         lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=0.8)),
+    # nnc's one_cycle does not cycle momentum.
+    "sgd_one_cycle": ("optimizer = sgd(lr = 0.1, momentum = 0.9)\n  schedule = one_cycle(max_lr = 0.2, pct_start = 0.25)",
+                      lambda p: torch.optim.SGD(p.values(), lr=0.1, momentum=0.9), None,
+                      lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.2, total_steps=SCHED_STEPS,
+                                                                    pct_start=0.25, cycle_momentum=False)),
+    "adamw_cosine": ("optimizer = adamw(lr = 0.02)\n  schedule = cosine(warmup = 2, min_lr = 0.001)",
+                     lambda p: torch.optim.AdamW(p.values(), lr=0.02), None,
+                     lambda o: torch.optim.lr_scheduler.LambdaLR(o, warmup_cosine(2, SCHED_STEPS, 0.02, 0.001))),
+    "sgd_plateau": ("optimizer = sgd(lr = 2.0)\n"
+                    "  schedule = reduce_on_plateau(monitor = train_loss, factor = 0.5, patience = 1, threshold = 0.05)",
+                    lambda p: torch.optim.SGD(p.values(), lr=2.0), None,
+                    lambda o: torch.optim.lr_scheduler.ReduceLROnPlateau(o, factor=0.5, patience=1, threshold=0.05)),
 }
 
 MODEL = """model M {
@@ -69,10 +108,10 @@ MODEL = """model M {
 train M {
   data = csv("data.csv") |> batch(%d)
   %s
-  epochs = %d
+  epochs = %s
   seed = 3
 }
-""" % (F, H, C, N, "%s", STEPS)
+""" % (F, H, C, N, "%s", "%d")
 
 
 def setup(d):
@@ -96,11 +135,13 @@ def setup(d):
     return x, y, w
 
 
-def reference(x, y, w, make, clip):
+def reference(x, y, w, make, clip, make_sched, steps):
     p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in w.items()}
     opt = make(p)
+    sched = make_sched(opt) if make_sched else None
     xt, yt = torch.tensor(x, dtype=torch.float64), torch.tensor(y)
-    for _ in range(STEPS):
+    lrs = []
+    for _ in range(steps):
         opt.zero_grad()
         h = torch.tanh(xt @ p["h.w"] + p["h.b"])
         n = torch.nn.functional.layer_norm(h, (H,), p["n.scale"], p["n.shift"], eps=1e-5)
@@ -110,8 +151,13 @@ def reference(x, y, w, make, clip):
             torch.nn.utils.clip_grad_norm_(p.values(), clip[1])
         elif clip:
             torch.nn.utils.clip_grad_value_(p.values(), clip[1])
+        lrs.append(opt.param_groups[-1]["lr"])
         opt.step()
-    return {k: v.detach().numpy() for k, v in p.items()}
+        if isinstance(sched, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            sched.step(loss.item())
+        elif sched:
+            sched.step()
+    return {k: v.detach().numpy() for k, v in p.items()}, lrs
 
 
 def main():
@@ -120,20 +166,28 @@ def main():
     x, y, w = setup(d)
     ok = True
     for name in names:
-        lines, make, clip = CONFIGS[name]
+        lines, make, clip, *sched = CONFIGS[name]
+        steps = SCHED_STEPS if sched else STEPS
         src = os.path.join(d, name + ".nn")
         with open(src, "w") as f:
-            f.write(MODEL % lines)
-        out = os.path.join(d, name + ".safetensors")
+            f.write(MODEL % (lines, steps))
+        out, log = os.path.join(d, name + ".safetensors"), os.path.join(d, name + ".csv")
         subprocess.run([nnc, "train", src, "--load", os.path.join(d, "init.safetensors"), "--save", out,
-                        "--quiet", "--threads", "1"], check=True, stdout=subprocess.DEVNULL)
+                        "--log", log, "--quiet", "--threads", "1"], check=True, stdout=subprocess.DEVNULL)
         ours = read_safetensors(out)
-        ref = reference(x, y, w, make, clip)
+        ref, lrs = reference(x, y, w, make, clip, sched[0] if sched else None, steps)
         rel = max(np.abs(ours[k].astype(np.float64) - ref[k]).max() / np.abs(ref[k]).max() for k in ref)
         moved = max(np.abs(ref[k] - w[k]).max() for k in ref)
         good = rel <= 1e-5 and moved > 1e-4  # and the weights did move
         ok &= bool(good)
-        print(f"{name}: rel err {rel:.2e} {'ok' if good else 'MISMATCH'}")
+        note = ""
+        if sched:
+            our_lrs = [float(r["lr"]) for r in csv.DictReader(open(log))]
+            lr_err = max(abs(a - b) / b for a, b in zip(our_lrs, lrs)) if len(our_lrs) == len(lrs) else math.inf
+            changes = sum(1 for a, b in zip(lrs, lrs[1:]) if a != b)
+            good &= lr_err <= 1e-6 and changes > 0
+            note = f", lr rel err {lr_err:.1e} over {len(lrs)} steps ({changes} changes)"
+        print(f"{name}: rel err {rel:.2e}{note} {'ok' if good else 'MISMATCH'}")
     print("PARITY OK" if ok else "PARITY FAILED")
     return 0 if ok else 1
 
