@@ -105,6 +105,7 @@ const std::vector<Builtin> &builtins() {
       {"one_cycle", Builtin::Train, {{"max_lr", false}, {"pct_start", false}, {"div_factor", false}, {"final_div_factor", false}}, "one-cycle policy (rise to max_lr, then anneal), stepped every batch"},
       {"reduce_on_plateau", Builtin::Train, {{"monitor", false}, {"factor", false}, {"patience", false}, {"min_lr", false}, {"threshold", false}}, "learning rate times factor when a metric stops improving"},
       {"checkpoint", Builtin::Train, {{"path", true}, {"every", false}}, "write the full training state every N epochs (atomically); resume with --resume"},
+      {"top_k", Builtin::Train, {{"k", true}}, "metric: the label is among the k best-scored classes"},
       {"early_stop", Builtin::Train, {{"monitor", false}, {"patience", false}, {"min_delta", false}}, "stop when a metric stops improving"},
   };
   return table;

@@ -501,8 +501,8 @@ private:
   }
 
   void item(const ast::TrainItem &it) {
-    static const std::vector<std::string> settings = {"data",   "test", "split", "optimizer",
-                                                      "epochs", "seed", "batch", "metrics"};
+    static const std::vector<std::string> settings = {"data", "test",  "split",   "optimizer", "schedule", "epochs",
+                                                      "seed", "batch", "metrics", "log",       "classes"};
     if (it.kind == ast::TrainItem::Block) {
       d_.error(it.loc, "unknown block '" + it.key + "' in a train block");
       return;
@@ -560,7 +560,7 @@ private:
       if (auto x = numberIn(v, "batch", 1, 1 << 20, true))
         cfg_.batch = int64_t(*x);
     } else if (it.key == "metrics") {
-      static const std::vector<std::string> known = {"loss", "accuracy"};
+      static const std::vector<std::string> known = {"loss", "accuracy", "top_k", "per_class", "confusion"};
       std::vector<const ast::Expr *> items;
       if (v.kind == ast::Expr::List)
         for (auto &x : v.elems)
@@ -569,17 +569,49 @@ private:
         items.push_back(&v);
       cfg_.metrics.clear();
       for (auto *x : items) {
-        if (x->kind != ast::Expr::Name || std::find(known.begin(), known.end(), x->name) == known.end()) {
-          std::string m = x->kind == ast::Expr::Name ? closestMatch(x->name, known) : "";
+        bool call = x->kind == ast::Expr::Call && x->name == "top_k";
+        if (!call && (x->kind != ast::Expr::Name || std::find(known.begin(), known.end(), x->name) == known.end() ||
+                      x->name == "top_k")) {
+          std::string m = x->kind == ast::Expr::Name || x->kind == ast::Expr::Call ? closestMatch(x->name, known) : "";
           d_.error(x->loc, "unknown metric '" + ast::toSource(*x) + "'" +
-                               (m.empty() ? "" : "; did you mean '" + m + "'?") + " (known: loss, accuracy)");
+                               (m.empty() ? "" : "; did you mean '" + m + "'?") +
+                               " (known: loss, accuracy, top_k(k), per_class, confusion)");
           continue;
         }
-        if (x->name == "accuracy" && !model_.classification)
-          d_.error(x->loc, "accuracy needs a classification model: class scores [N, C] (the first output, or the "
-                           "logits of cross_entropy) and an i64 label [N]");
-        cfg_.metrics.push_back(x->name);
+        if (x->name != "loss" && !model_.classification) {
+          d_.error(x->loc, x->name + " needs a classification model: class scores [N, C] (the first output, or the "
+                                     "logits of cross_entropy) and an i64 label [N]");
+          continue;
+        }
+        if (call) {
+          auto args = callArgs(*x);
+          if (!args)
+            continue;
+          if (auto k =
+                  numberIn(*find(*args, "k"), "top_k: 'k'", 1, double(std::max<int64_t>(1, model_.numClasses)), true))
+            cfg_.topK = int64_t(*k);
+          continue;
+        }
+        cfg_.perClass |= x->name == "per_class";
+        cfg_.confusion |= x->name == "confusion";
+        if (x->name == "loss" || x->name == "accuracy")
+          cfg_.metrics.push_back(x->name);
       }
+    } else if (it.key == "classes") {
+      std::vector<const ast::Expr *> items;
+      if (v.kind == ast::Expr::List)
+        for (auto &x : v.elems)
+          items.push_back(x.get());
+      for (auto *x : items)
+        if (auto s = stringArg(*x, "classes: each name"))
+          cfg_.classNames.push_back(*s);
+      if (v.kind != ast::Expr::List)
+        d_.error(v.loc, "classes must be a list of names, e.g. [\"cat\", \"dog\"]");
+      else if (!model_.classification)
+        d_.error(v.loc, "classes names the classes of a classification model, and '" + model_.name + "' is not one");
+      else if (int64_t(cfg_.classNames.size()) != model_.numClasses)
+        d_.error(v.loc, "classes has " + std::to_string(cfg_.classNames.size()) + " names but the model has " +
+                            std::to_string(model_.numClasses) + " classes");
     } else {
       std::string m = closestMatch(it.key, settings);
       d_.error(it.loc, "unknown train setting '" + it.key + "'" + (m.empty() ? "" : "; did you mean '" + m + "'?"));

@@ -45,6 +45,11 @@ struct TrainConfig {
   int64_t patience = 5;
   double minDelta = 0;
   std::vector<std::string> metrics{"loss", "accuracy"};
+  /// Reported at the end on the test set (else validation, else training):
+  int64_t topK = 0;                    ///< top_k(k): top-k accuracy
+  bool perClass = false;               ///< per_class: precision and recall of each class
+  bool confusion = false;              ///< confusion: the confusion matrix
+  std::vector<std::string> classNames; ///< classes = ["name", ...] (reports, nnc predict)
   /// checkpoint(path, every): the run's full state, every N epochs (and at the end).
   std::string checkpointPath;
   int64_t checkpointEvery = 1;

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string_view>
 
@@ -29,8 +30,7 @@ public:
     errno = 0;
     file_ = gzopen(path.c_str(), "rb");
     if (!file_)
-      throw Error("cannot open '" + path +
-                  "': " + (errno ? std::strerror(errno) : "out of memory"));
+      throw Error("cannot open '" + path + "': " + (errno ? std::strerror(errno) : "out of memory"));
     gzbuffer(file_, 1 << 17);
   }
   GzReader(const GzReader &) = delete;
@@ -119,21 +119,20 @@ struct IdxFile {
 
   IdxFile(const std::string &path, uint32_t magic) : reader(path) {
     const bool images = magic == kIdxImagesMagic;
-    const char *kind = images ? "IDX image file (unsigned bytes, 3 dimensions)"
-                              : "IDX label file (unsigned bytes, 1 dimension)";
+    const char *kind =
+        images ? "IDX image file (unsigned bytes, 3 dimensions)" : "IDX label file (unsigned bytes, 1 dimension)";
     unsigned char head[4];
     size_t got = reader.read(head, 4);
     if (got < 4)
-      throw Error(fmt::format("'{}': truncated: expected a 4-byte IDX magic number, got {} bytes",
-                              path, got));
+      throw Error(fmt::format("'{}': truncated: expected a 4-byte IDX magic number, got {} bytes", path, got));
     uint32_t found = readBigEndian32(head);
     if (found != magic) {
       uint32_t other = images ? kIdxLabelsMagic : kIdxImagesMagic;
       std::string hint;
       if (found == other)
         hint = images ? " (this looks like a label file)" : " (this looks like an image file)";
-      throw Error(fmt::format("'{}': bad magic number 0x{:08x}, expected 0x{:08x} for an {}{}",
-                              path, found, magic, kind, hint));
+      throw Error(fmt::format("'{}': bad magic number 0x{:08x}, expected 0x{:08x} for an {}{}", path, found, magic,
+                              kind, hint));
     }
     size_t rank = magic & 0xff;
     std::vector<unsigned char> raw(4 * rank);
@@ -165,13 +164,12 @@ struct IdxFile {
       buf.resize(old + want);
       size_t got = reader.read(buf.data() + old, want);
       if (got < want)
-        throw Error(fmt::format("'{}': truncated: expected {} bytes of {} data, got {}", path,
-                                payloadBytes, what, old + got));
+        throw Error(
+            fmt::format("'{}': truncated: expected {} bytes of {} data, got {}", path, payloadBytes, what, old + got));
     }
     unsigned char extra;
     if (reader.read(&extra, 1) != 0)
-      throw Error(fmt::format("'{}': unexpected data after the {} bytes of {} data", path,
-                              payloadBytes, what));
+      throw Error(fmt::format("'{}': unexpected data after the {} bytes of {} data", path, payloadBytes, what));
     reader.checkComplete();
     return buf;
   }
@@ -211,8 +209,7 @@ void checkDataset(const Dataset &d) {
   if (d.y.rank() < 1)
     throw Error("dataset labels must be [n, ...], got " + d.y.typeString());
   if (d.x.dim(0) != d.y.dim(0))
-    throw Error(
-        fmt::format("dataset has {} rows of features but {} labels", d.x.dim(0), d.y.dim(0)));
+    throw Error(fmt::format("dataset has {} rows of features but {} labels", d.x.dim(0), d.y.dim(0)));
 }
 
 int64_t featuresPerRow(const Tensor &x) {
@@ -290,16 +287,18 @@ bool isBlank(std::string_view line) { return trim(line).empty(); }
 
 Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath) {
   IdxFile images(imagesPath, kIdxImagesMagic);
-  IdxFile labels(labelsPath, kIdxLabelsMagic);
+  std::optional<IdxFile> labelFile;
+  if (!labelsPath.empty())
+    labelFile.emplace(labelsPath, kIdxLabelsMagic);
+  IdxFile &labels = labelFile ? *labelFile : images;
   if (images.dims[0] != labels.dims[0])
-    throw Error(fmt::format("'{}' has {} images but '{}' has {} labels", imagesPath, images.dims[0],
-                            labelsPath, labels.dims[0]));
+    throw Error(fmt::format("'{}' has {} images but '{}' has {} labels", imagesPath, images.dims[0], labelsPath,
+                            labels.dims[0]));
   if (images.dims[1] == 0 || images.dims[2] == 0)
-    throw Error(
-        fmt::format("'{}': images have size {}x{}", imagesPath, images.dims[1], images.dims[2]));
+    throw Error(fmt::format("'{}': images have size {}x{}", imagesPath, images.dims[1], images.dims[2]));
 
   std::vector<uint8_t> pixels = images.readPayload("image");
-  std::vector<uint8_t> classes = labels.readPayload("label");
+  std::vector<uint8_t> classes = labelFile ? labels.readPayload("label") : std::vector<uint8_t>(size_t(images.dims[0]));
 
   int64_t n = images.dims[0];
   int64_t features = int64_t(images.dims[1]) * images.dims[2];
@@ -321,8 +320,8 @@ Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath) {
 
 Dataset loadText(const std::string &path, int64_t context, int64_t stride) {
   if (context < 1 || stride < 1)
-    throw Error(fmt::format("'{}': text windows need a positive context and stride, got {} and {}", path, context,
-                            stride));
+    throw Error(
+        fmt::format("'{}': text windows need a positive context and stride, got {} and {}", path, context, stride));
   std::string text = GzReader(path).readAll();
   int64_t size = int64_t(text.size());
   if (size < context + 1)
@@ -357,7 +356,7 @@ Dataset loadCSV(const std::string &path, int64_t labelColumn, bool header) {
   int64_t expected = -1;
   int64_t labelCol = -1;
   int64_t lineNo = 0;
-  int64_t lastLine = 0;
+  int64_t lastLine = 0, rows = 0;
   bool sawHeader = false;
   size_t pos = 0;
   while (pos < text.size()) {
@@ -377,11 +376,11 @@ Dataset loadCSV(const std::string &path, int64_t labelColumn, bool header) {
 
     if (expected < 0) {
       expected = int64_t(fields.size());
-      if (expected < 2)
+      if (expected < 2 && labelColumn != kNoLabelColumn)
         throw Error(where() + "need at least 2 columns (features and a label), found 1");
-      if (labelColumn < -1 || labelColumn >= expected)
-        throw Error(where() + fmt::format("label column {} is out of range: rows have {} fields",
-                                          labelColumn, expected));
+      if ((labelColumn < -1 && labelColumn != kNoLabelColumn) || labelColumn >= expected)
+        throw Error(where() +
+                    fmt::format("label column {} is out of range: rows have {} fields", labelColumn, expected));
       labelCol = labelColumn == -1 ? expected - 1 : labelColumn;
       bool numeric = true;
       double ignored;
@@ -405,32 +404,36 @@ Dataset loadCSV(const std::string &path, int64_t labelColumn, bool header) {
                                             "integer",
                                             f, i + 1));
         if (v >= kMaxLabel)
-          throw Error(where() + fmt::format("label {} in column {} is too large (limit {})", f,
-                                            i + 1, int64_t(kMaxLabel)));
+          throw Error(where() +
+                      fmt::format("label {} in column {} is too large (limit {})", f, i + 1, int64_t(kMaxLabel)));
         ys.push_back(int64_t(v));
       } else {
         if (!ok)
-          throw Error(where() + (f.empty()
-                                     ? fmt::format("field {} is empty", i + 1)
-                                     : fmt::format("field {} is not a number: \"{}\"", i + 1, f)));
+          throw Error(where() + (f.empty() ? fmt::format("field {} is empty", i + 1)
+                                           : fmt::format("field {} is not a number: \"{}\"", i + 1, f)));
         if (std::fabs(v) > double(std::numeric_limits<float>::max()))
           throw Error(where() + fmt::format("field {} is \"{}\", beyond the range of f32", i + 1, f));
         xs.push_back(float(v));
       }
     }
+    rows += 1;
   }
 
-  if (ys.empty()) {
+  if (rows == 0) {
     if (sawHeader)
       throw Error(fmt::format("{}:{}: no data rows after the header", path, lastLine));
     throw Error(fmt::format("{}:1: empty file", path));
   }
 
-  int64_t n = int64_t(ys.size());
+  int64_t n = rows;
   Dataset d;
-  d.x = Tensor(DType::F32, {n, expected - 1});
+  d.x = Tensor(DType::F32, {n, labelCol == kNoLabelColumn ? expected : expected - 1});
   std::copy(xs.begin(), xs.end(), d.x.f32());
   d.y = Tensor(DType::I64, {n});
+  if (labelCol == kNoLabelColumn) {
+    std::fill_n(d.y.i64(), n, 0);
+    return d;
+  }
   std::copy(ys.begin(), ys.end(), d.y.i64());
   d.numClasses = *std::max_element(ys.begin(), ys.end()) + 1;
   return d;
@@ -480,8 +483,7 @@ void applyStandardizer(const Standardizer &s, Tensor &x) {
     throw Error("cannot standardize " + x.typeString() + ": expected f32 [n, ...]");
   int64_t f = featuresPerRow(x);
   if (s.mean.size() != size_t(f) || s.stddev.size() != size_t(f))
-    throw Error(fmt::format("standardizer was fitted on {} features but the data has {}",
-                            s.mean.size(), f));
+    throw Error(fmt::format("standardizer was fitted on {} features but the data has {}", s.mean.size(), f));
   float *p = x.f32();
   for (int64_t r = 0, n = x.dim(0); r < n; ++r)
     for (int64_t j = 0; j < f; ++j)
@@ -551,8 +553,6 @@ bool BatchIterator::next(Tensor &xb, Tensor &yb) {
   return true;
 }
 
-int64_t BatchIterator::numBatches() const {
-  return (int64_t(order_.size()) + batchSize_ - 1) / batchSize_;
-}
+int64_t BatchIterator::numBatches() const { return (int64_t(order_.size()) + batchSize_ - 1) / batchSize_; }
 
 } // namespace nnc::runtime

@@ -30,6 +30,7 @@ struct Dataset {
 /// [n, rows*cols] with the raw 0..255 values; numClasses is max label + 1.
 /// Throws Error naming the file and the problem (bad magic, truncated data,
 /// count mismatch, ...).
+/// An empty `labelsPath` loads the images alone (y all zeros, numClasses 1).
 Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath);
 
 /// Loads a numeric CSV file (optionally gzipped). `labelColumn` is the 0-based
@@ -37,7 +38,10 @@ Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath);
 /// columns become x as f32 [n, columns-1]. The first row is skipped as a
 /// header when `header` is true, and also when it has a non-numeric field.
 /// Errors are prefixed with "<path>:<line>:".
+/// labelColumn kNoLabelColumn reads every column as a feature (y is all
+/// zeros, numClasses 0): inputs to predict on.
 Dataset loadCSV(const std::string &path, int64_t labelColumn = -1, bool header = false);
+constexpr int64_t kNoLabelColumn = -2;
 
 /// Reads a text file (optionally gzipped) as bytes and cuts it into windows
 /// of `context` + 1 bytes starting every `stride` bytes: x = i64 bytes [n,

@@ -10,6 +10,7 @@
 #include "ir/Printer.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/FileUtil.h"
+#include "runtime/Metrics.h"
 #include "runtime/Plot.h"
 #include "runtime/ThreadPool.h"
 
@@ -18,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <numeric>
 
 #include <cerrno>
 #include <cmath>
@@ -33,7 +35,8 @@ namespace {
 
 struct Options {
   std::string file, model, save, load, metricsJson, function = "train_step", kind, prompt, output;
-  std::string resume, checkpoint, log, plot, title;
+  std::string resume, checkpoint, log, plot, title, input, labels;
+  int64_t top = 1;
   std::optional<int64_t> checkpointEvery;
   int64_t length = 200, steps = 0;
   double seconds = 1.0;
@@ -402,6 +405,22 @@ int cmdBench(const Options &o, DiagnosticEngine &diags) {
   return 0;
 }
 
+/// The class scores [n, classes] of a classification model (its first
+/// output) for every row of `x`.
+runtime::Tensor classScores(const driver::CompiledModel &m, runtime::Trainer &trainer, const runtime::Tensor &x,
+                            int64_t batch) {
+  const auto &low = m.lowered;
+  if (low.outputs.empty())
+    throw runtime::Error("class metrics and predictions need an output of class scores; '" + low.name +
+                         "' declares none (add e.g. 'output probs = softmax(logits)')");
+  runtime::Tensor s = trainer.predict(x, low.outputs[0], batch);
+  if (s.dtype() != runtime::DType::F32 || s.rank() != 2 || s.dim(1) != low.numClasses)
+    throw runtime::Error(fmt::format("class metrics and predictions need the first output of '{}' to be class scores "
+                                     "[N, {}], but '{}' is {}",
+                                     low.name, low.numClasses, low.outputs[0], s.typeString()));
+  return s;
+}
+
 /// Fails before any work when `out` could not be written.
 void checkWritable(const std::string &out) {
   if (out.empty())
@@ -572,12 +591,148 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   report("val", data.val);
   report("test", data.test);
   log << "final: " << summary << "\n";
+  if (cls && (cfg.topK || cfg.perClass || cfg.confusion)) {
+    // On the data the run did not learn from: test, else validation.
+    bool test = data.test.size() > 0, val = !test && data.val.size() > 0;
+    const runtime::Dataset &d = test ? data.test : val ? data.val : data.train;
+    std::string split = test ? "test" : val ? "val" : "train";
+    runtime::ClassReport r = runtime::classify(classScores(m, trainer, d.x, topts.batch), d.y, cfg.topK ? cfg.topK : 5);
+    if (cfg.topK)
+      metrics[fmt::format("{}_top{}_accuracy", split, r.k)] = r.topK;
+    auto list = [](const std::vector<double> &v) {
+      nlohmann::json j = nlohmann::json::array();
+      for (double x : v)
+        j.push_back(std::isnan(x) ? nlohmann::json(nullptr) : nlohmann::json(x));
+      return j;
+    };
+    if (cfg.perClass) {
+      metrics[split + "_precision"] = list(r.precision);
+      metrics[split + "_recall"] = list(r.recall);
+    }
+    if (cfg.confusion) {
+      nlohmann::json rows = nlohmann::json::array();
+      for (int64_t t = 0; t < r.classes; ++t)
+        rows.push_back(
+            std::vector<int64_t>(r.confusion.begin() + t * r.classes, r.confusion.begin() + (t + 1) * r.classes));
+      metrics[split + "_confusion"] = rows;
+    }
+    log << runtime::formatReport(r, split, cfg.classNames, cfg.perClass, cfg.confusion);
+  }
   if (!o.save.empty()) {
     session.save(o.save, metadata(result.epochsRun), dataTensors());
     log << "saved " << o.save << "\n";
   }
   if (!o.metricsJson.empty())
     writeMetrics(o.metricsJson, metrics);
+  return 0;
+}
+
+/// Class predictions for new data with a trained checkpoint: the data goes
+/// through the train block's preprocessing (scaling; standardization with the
+/// checkpoint's statistics), and each row gets its most likely classes with
+/// their probabilities (the output's values when it is a softmax, else the
+/// softmax of the scores), as CSV.
+int cmdPredict(const Options &o, DiagnosticEngine &diags) {
+  auto src = driver::parseFile(o.file, diags);
+  if (!src)
+    return 1;
+  driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
+  applyOverrides(m, o);
+  if (o.threads)
+    runtime::setGlobalThreads(int(*o.threads));
+  const auto &low = m.lowered;
+  if (!low.classification)
+    throw runtime::Error("nnc predict needs a classification model (class scores [N, C] and an i64 label); '" +
+                         low.name + "' is not one");
+  checkWritable(o.output);
+  driver::Session session(m);
+  session.initialize(m.config.seed);
+  runtime::Checkpoint ck = session.load(o.load);
+  // Inputs: an IDX image file (optionally with labels), or CSV rows of the
+  // model's features, with or without the label column the train block names.
+  int64_t features = 1;
+  for (const ir::Dim &d : low.inputs.at(0).type.shape)
+    if (&d != &low.inputs[0].type.shape[0])
+      features *= d.size;
+  runtime::Dataset data;
+  bool labelled = !o.labels.empty();
+  std::string head = runtime::readFile(o.input).substr(0, 4);
+  if (head.size() == 4 && head[0] == 0 && head[1] == 0 && head[2] == 8 && head[3] == 3) {
+    data = runtime::loadIDX(o.input, o.labels);
+  } else if (head.size() >= 2 && uint8_t(head[0]) == 0x1f && uint8_t(head[1]) == 0x8b &&
+             endsWith(o.input, "ubyte.gz")) {
+    data = runtime::loadIDX(o.input, o.labels);
+  } else {
+    if (!o.labels.empty())
+      throw runtime::Error("--labels goes with IDX images; a CSV input carries its labels in a column");
+    data = runtime::loadCSV(o.input, runtime::kNoLabelColumn);
+    labelled = data.x.dim(1) == features + 1;
+    if (labelled) {
+      int64_t col = m.config.data.kind == frontend::DataSource::CSV ? m.config.data.labelColumn : -1;
+      data = runtime::loadCSV(o.input, col);
+    }
+  }
+  if (data.x.rank() != 2 || data.x.dim(1) != features)
+    throw runtime::Error(fmt::format("'{}' has {} values per row; model '{}' takes {} features (input '{}' : {}){}",
+                                     o.input, data.x.dim(1), low.name, features, low.inputs[0].name,
+                                     low.inputs[0].type.str(), labelled ? "" : ", plus an optional label column"));
+  for (const frontend::Transform &t : m.config.transforms) {
+    if (t.kind == frontend::Transform::Scale) {
+      runtime::scale(data, float(t.factor));
+      continue;
+    }
+    std::optional<runtime::Standardizer> st = storedStandardizer(ck, o.load);
+    if (!st)
+      throw runtime::Error("the train block standardizes its data, but '" + o.load +
+                           "' holds no standardization statistics (data.mean, data.stddev); save it with this "
+                           "version of nnc train --save or checkpoint(...)");
+    runtime::applyStandardizer(*st, data.x);
+  }
+  if (labelled)
+    runtime::checkLabels(data, low.numClasses, "'" + o.input + "'");
+  runtime::Tensor scores = classScores(m, session.trainer(), data.x, m.config.batch);
+  const ir::Value *out = m.function("predict").result(low.outputs[0]);
+  bool probabilities = out && out->def && out->def->kind == ir::OpKind::Softmax;
+  int64_t n = scores.dim(0), c = scores.dim(1), k = std::min(o.top, c);
+  std::string text = "row";
+  for (int64_t j = 1; j <= k; ++j)
+    text += k == 1 ? ",class,probability" : fmt::format(",class{},probability{}", j, j);
+  if (!m.config.classNames.empty())
+    text += ",name";
+  if (labelled)
+    text += ",label";
+  text += "\n";
+  std::vector<double> p(static_cast<size_t>(c));
+  std::vector<int64_t> order(static_cast<size_t>(c));
+  int64_t hits = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float *s = scores.f32() + i * c;
+    double maxS = *std::max_element(s, s + c), sum = 0;
+    for (int64_t j = 0; j < c; ++j)
+      sum += p[size_t(j)] = probabilities ? double(s[j]) : std::exp(double(s[j]) - maxS);
+    for (int64_t j = 0; j < c; ++j)
+      p[size_t(j)] /= probabilities ? 1.0 : sum;
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return p[size_t(a)] > p[size_t(b)]; });
+    text += std::to_string(i);
+    for (int64_t j = 0; j < k; ++j)
+      text += fmt::format(",{},{:.6f}", order[size_t(j)], p[size_t(order[size_t(j)])]);
+    if (!m.config.classNames.empty())
+      text += "," + m.config.classNames[size_t(order[0])];
+    if (labelled) {
+      text += fmt::format(",{}", data.y.i64()[i]);
+      hits += order[0] == data.y.i64()[i];
+    }
+    text += "\n";
+  }
+  if (o.output.empty())
+    std::cout << text;
+  else
+    runtime::writeFileAtomic(o.output, text);
+  std::string summary = fmt::format("predicted {} rows of '{}'", n, o.input);
+  if (labelled)
+    summary += fmt::format("; accuracy {:.4f} against its labels", double(hits) / double(std::max<int64_t>(1, n)));
+  (o.output.empty() ? std::cerr : std::cout) << summary << (o.output.empty() ? "" : "; wrote " + o.output) << "\n";
   return 0;
 }
 
@@ -705,6 +860,23 @@ int main(int argc, char **argv) {
   bench->add_flag("--json", o.json, "Print one JSON object instead of a line of text");
   bench->add_flag("--profile", o.profile, "Also time each op and print where the time goes");
 
+  CLI::App *predict = app.add_subcommand(
+      "predict", "Predict the classes of new data with a trained checkpoint (CSV: row, class, probability)");
+  predict->add_option("FILE", o.file, "The .nn file")->required();
+  predict->add_option("--load", o.load, "The trained checkpoint")->required();
+  predict
+      ->add_option("--input", o.input,
+                   "Data to predict: CSV rows of features (a label column too, if present, is compared), or IDX "
+                   "images")
+      ->required();
+  predict->add_option("--labels", o.labels, "IDX labels for IDX --input (reports the accuracy)");
+  predict->add_option("-o,--output", o.output, "Write the predictions here (default: standard output)");
+  predict->add_option("--top", o.top, "Classes per row, most likely first (default 1)")
+      ->check(CLI::Range(int64_t(1), int64_t(1000)));
+  predict->add_option("--threads", o.threads, "Threads (default: all cores)")
+      ->check(CLI::Range(int64_t(1), int64_t(1024)));
+  addModel(predict);
+
   CLI::App *plot =
       app.add_subcommand("plot", "Draw a training log (nnc train --log) as loss and accuracy curves in SVG");
   plot->add_option("LOG", o.file, "The .csv or .jsonl log")->required();
@@ -764,6 +936,8 @@ int main(int argc, char **argv) {
       return cmdBench(o, diags);
     if (plot->parsed())
       return cmdPlot(o);
+    if (predict->parsed())
+      return cmdPredict(o, diags);
     return cmdTrain(o, diags, eval->parsed());
   } catch (const driver::CompileFailed &) {
     return 1;

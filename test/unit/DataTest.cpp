@@ -24,7 +24,6 @@ namespace {
 
 class DataTest : public nnc::test::TempDirTest {
 protected:
-
   std::string writeGz(const std::string &name, const std::string &bytes) const {
     std::string p = path(name);
     gzFile f = gzopen(p.c_str(), "wb");
@@ -41,9 +40,7 @@ std::string idxImages(uint32_t n, uint32_t rows, uint32_t cols, const std::strin
   return be32(0x803) + be32(n) + be32(rows) + be32(cols) + pixels;
 }
 
-std::string idxLabels(const std::string &labels) {
-  return be32(0x801) + be32(uint32_t(labels.size())) + labels;
-}
+std::string idxLabels(const std::string &labels) { return be32(0x801) + be32(uint32_t(labels.size())) + labels; }
 
 /// 3 images of 2x2 with pixel values 0..11, 200, 255 mixed in.
 const std::string kPixels = std::string("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\xc8\xff", 12);
@@ -78,12 +75,11 @@ template <typename Fn> std::string errorOf(Fn fn) {
 
 /// Expects `expr` to throw an Error whose message contains every one of the
 /// following strings.
-#define EXPECT_ERROR_HAS(expr, ...)                                                                \
-  do {                                                                                             \
-    std::string msg_ = errorOf([&] { (void)(expr); });                                             \
-    for (const std::string &part_ : std::initializer_list<std::string>{__VA_ARGS__})               \
-      EXPECT_NE(msg_.find(part_), std::string::npos)                                               \
-          << "message: " << msg_ << "\nmissing: " << part_;                                        \
+#define EXPECT_ERROR_HAS(expr, ...)                                                                                    \
+  do {                                                                                                                 \
+    std::string msg_ = errorOf([&] { (void)(expr); });                                                                 \
+    for (const std::string &part_ : std::initializer_list<std::string>{__VA_ARGS__})                                   \
+      EXPECT_NE(msg_.find(part_), std::string::npos) << "message: " << msg_ << "\nmissing: " << part_;                 \
   } while (0)
 
 } // namespace
@@ -92,6 +88,15 @@ TEST_F(DataTest, LoadIDXRaw) {
   auto img = write("img", idxImages(3, 2, 2, kPixels));
   auto lbl = write("lbl", idxLabels(kLabels));
   expectSmallIdx(loadIDX(img, lbl));
+}
+
+TEST_F(DataTest, LoadIDXImagesAlone) {
+  Dataset d = loadIDX(write("img", idxImages(3, 2, 2, kPixels)), "");
+  ASSERT_EQ(d.x.shape(), (std::vector<int64_t>{3, 4}));
+  for (int64_t i = 0; i < d.x.numel(); ++i)
+    EXPECT_EQ(d.x.f32()[i], float(uint8_t(kPixels[size_t(i)])));
+  ASSERT_EQ(d.y.shape(), (std::vector<int64_t>{3}));
+  EXPECT_EQ(d.y.i64()[2], 0);
 }
 
 TEST_F(DataTest, LoadIDXGzipped) {
@@ -112,10 +117,10 @@ TEST_F(DataTest, IDXBadMagic) {
   auto img = write("img", idxImages(3, 2, 2, kPixels));
   auto lbl = write("lbl", idxLabels(kLabels));
   // Swapped arguments: each file has the other kind's magic.
-  EXPECT_ERROR_HAS(loadIDX(lbl, img), "'" + lbl + "'", "bad magic number 0x00000801",
-                   "expected 0x00000803", "looks like a label file");
-  EXPECT_ERROR_HAS(loadIDX(img, img), "'" + img + "'", "bad magic number 0x00000803",
-                   "expected 0x00000801", "looks like an image file");
+  EXPECT_ERROR_HAS(loadIDX(lbl, img), "'" + lbl + "'", "bad magic number 0x00000801", "expected 0x00000803",
+                   "looks like a label file");
+  EXPECT_ERROR_HAS(loadIDX(img, img), "'" + img + "'", "bad magic number 0x00000803", "expected 0x00000801",
+                   "looks like an image file");
   auto junk = write("junk", "hello world, not idx");
   EXPECT_ERROR_HAS(loadIDX(junk, lbl), "'" + junk + "'", "bad magic number 0x68656c6c");
 }
@@ -125,20 +130,18 @@ TEST_F(DataTest, IDXTruncatedHeader) {
   auto tiny = write("tiny", std::string("\x00\x00", 2));
   EXPECT_ERROR_HAS(loadIDX(tiny, lbl), "'" + tiny + "'", "truncated", "got 2 bytes");
   auto shortHeader = write("short", be32(0x803) + be32(3));
-  EXPECT_ERROR_HAS(loadIDX(shortHeader, lbl), "'" + shortHeader + "'", "truncated",
-                   "expected 12 bytes of header", "got 4");
+  EXPECT_ERROR_HAS(loadIDX(shortHeader, lbl), "'" + shortHeader + "'", "truncated", "expected 12 bytes of header",
+                   "got 4");
 }
 
 TEST_F(DataTest, IDXTruncatedData) {
   auto img = write("img", idxImages(3, 2, 2, kPixels.substr(0, 5)));
   auto lbl = write("lbl", idxLabels(kLabels));
-  EXPECT_ERROR_HAS(loadIDX(img, lbl),
-                   "'" + img + "': truncated: expected 12 bytes of image data, got 5");
+  EXPECT_ERROR_HAS(loadIDX(img, lbl), "'" + img + "': truncated: expected 12 bytes of image data, got 5");
 
   auto goodImg = writeGz("img.gz", idxImages(3, 2, 2, kPixels));
   auto shortLbl = writeGz("lbl.gz", be32(0x801) + be32(3) + std::string("\x01", 1));
-  EXPECT_ERROR_HAS(loadIDX(goodImg, shortLbl),
-                   "'" + shortLbl + "': truncated: expected 3 bytes of label data, got 1");
+  EXPECT_ERROR_HAS(loadIDX(goodImg, shortLbl), "'" + shortLbl + "': truncated: expected 3 bytes of label data, got 1");
 }
 
 TEST_F(DataTest, IDXTruncatedGzipStream) {
@@ -152,13 +155,11 @@ TEST_F(DataTest, IDXTruncatedGzipStream) {
   std::string gz((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto cut = write("cut.gz", gz.substr(0, gz.size() / 2));
   auto lbl = write("lbl", idxLabels(std::string(50, '\x01')));
-  EXPECT_ERROR_HAS(loadIDX(cut, lbl), "'" + cut + "'", "truncated",
-                   "expected 5000 bytes of image data");
+  EXPECT_ERROR_HAS(loadIDX(cut, lbl), "'" + cut + "'", "truncated", "expected 5000 bytes of image data");
 }
 
 TEST_F(DataTest, IDXCorruptGzip) {
-  std::string gzData =
-      std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10) + std::string(64, '\xff');
+  std::string gzData = std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10) + std::string(64, '\xff');
   auto bad = write("bad.gz", gzData);
   auto lbl = write("lbl", idxLabels(kLabels));
   EXPECT_ERROR_HAS(loadIDX(bad, lbl), "'" + bad + "': corrupt gzip data: ");
@@ -186,8 +187,7 @@ TEST_F(DataTest, IDXHugeClaimedSizeIsTruncationNotAllocation) {
 
 TEST_F(DataTest, FashionMNISTWhenInstalled) {
   const std::string dir = "/usr/share/datasets/fashion-mnist/";
-  if (!fs::exists(dir + "train-images-idx3-ubyte.gz") ||
-      !fs::exists(dir + "t10k-labels-idx1-ubyte.gz"))
+  if (!fs::exists(dir + "train-images-idx3-ubyte.gz") || !fs::exists(dir + "t10k-labels-idx1-ubyte.gz"))
     GTEST_SKIP() << "Fashion-MNIST is not installed at " << dir;
   Dataset train = loadIDX(dir + "train-images-idx3-ubyte.gz", dir + "train-labels-idx1-ubyte.gz");
   EXPECT_EQ(train.x.shape(), (std::vector<int64_t>{60000, 784}));
@@ -261,11 +261,9 @@ TEST_F(DataTest, LoadCSVErrors) {
   auto nan = write("nan.csv", "1,2,3\n4,nan,6\n");
   EXPECT_ERROR_HAS(loadCSV(nan, -1, false), nan + ":2: field 2 is not a number: \"nan\"");
   auto neg = write("neg.csv", "1,2,3\r\n4,5,-1\r\n");
-  EXPECT_ERROR_HAS(loadCSV(neg, -1, false), neg + ":2: label \"-1\" in column 3",
-                   "not a non-negative integer");
+  EXPECT_ERROR_HAS(loadCSV(neg, -1, false), neg + ":2: label \"-1\" in column 3", "not a non-negative integer");
   auto frac = write("frac.csv", "1,2,0.5\n");
-  EXPECT_ERROR_HAS(loadCSV(frac, -1, false), frac + ":1: label \"0.5\"",
-                   "not a non-negative integer");
+  EXPECT_ERROR_HAS(loadCSV(frac, -1, false), frac + ":1: label \"0.5\"", "not a non-negative integer");
   auto word = write("w.csv", "a,b,label\n1,2,cat\n");
   EXPECT_ERROR_HAS(loadCSV(word, -1, false), word + ":2: label \"cat\"");
   auto empty = write("empty.csv", "");
@@ -273,15 +271,24 @@ TEST_F(DataTest, LoadCSVErrors) {
   auto blank = write("blank.csv", "\n\r\n  \n");
   EXPECT_ERROR_HAS(loadCSV(blank, -1, false), "empty file");
   auto headerOnly = write("ho.csv", "a,b,c\n");
-  EXPECT_ERROR_HAS(loadCSV(headerOnly, -1, false),
-                   headerOnly + ":1: no data rows after the header");
+  EXPECT_ERROR_HAS(loadCSV(headerOnly, -1, false), headerOnly + ":1: no data rows after the header");
   auto one = write("one.csv", "1\n2\n");
   EXPECT_ERROR_HAS(loadCSV(one, -1, false), one + ":1: need at least 2 columns");
   auto ok = write("ok.csv", "1,2,3\n");
-  EXPECT_ERROR_HAS(loadCSV(ok, 3, false),
-                   ok + ":1: label column 3 is out of range: rows have 3 fields");
-  EXPECT_ERROR_HAS(loadCSV(ok, -2, false), "label column -2 is out of range");
+  EXPECT_ERROR_HAS(loadCSV(ok, 3, false), ok + ":1: label column 3 is out of range: rows have 3 fields");
+  EXPECT_ERROR_HAS(loadCSV(ok, -3, false), "label column -3 is out of range");
   EXPECT_ERROR_HAS(loadCSV(path("missing.csv"), -1, false), "cannot open '", "missing.csv'");
+}
+
+TEST_F(DataTest, LoadCSVWithoutLabels) {
+  // Every column is a feature, also a single one; y is all zeros.
+  Dataset d = loadCSV(write("f.csv", "a,b,c\n1,2,3\n4,5,6.5\n"), kNoLabelColumn, false);
+  ASSERT_EQ(d.x.shape(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(d.x.f32()[5], 6.5f);
+  EXPECT_EQ(d.y.i64()[1], 0);
+  EXPECT_EQ(loadCSV(write("one.csv", "7\n8\n"), kNoLabelColumn, false).x.shape(), (std::vector<int64_t>{2, 1}));
+  auto bad = write("bad.csv", "1,2\n3\n");
+  EXPECT_ERROR_HAS(loadCSV(bad, kNoLabelColumn, false), bad + ":2: row has 1 fields, expected 2");
 }
 
 TEST_F(DataTest, DigitsExample) {
@@ -323,9 +330,7 @@ void expectRowsIntact(const Dataset &d) {
       ASSERT_EQ(d.x.f32()[i * f + j], float(d.y.i64()[i] * 100 + j));
 }
 
-std::vector<int64_t> labels(const Dataset &d) {
-  return std::vector<int64_t>(d.y.i64(), d.y.i64() + d.size());
-}
+std::vector<int64_t> labels(const Dataset &d) { return std::vector<int64_t>(d.y.i64(), d.y.i64() + d.size()); }
 
 } // namespace
 
