@@ -209,6 +209,20 @@ private:
         if (!p)
           return false;
         src.path = path(*p);
+        if (const ast::Expr *im = find(*args, "image")) {
+          std::vector<int64_t> dims;
+          if (im->kind == ast::Expr::List && (im->elems.size() == 2 || im->elems.size() == 3))
+            for (auto &x : im->elems)
+              if (auto v = number(*x); v && *v >= 1 && *v <= 65536 && std::floor(*v) == *v)
+                dims.push_back(int64_t(*v));
+          if (dims.size() != im->elems.size() || dims.empty()) {
+            d_.error(im->loc,
+                     "csv: 'image' must be [height, width] or [channels, height, width] in whole pixels, got " +
+                         ast::toSource(*im));
+            return false;
+          }
+          src.image = dims;
+        }
         if (const ast::Expr *l = find(*args, "label")) {
           auto c = number(*l);
           if (l->kind == ast::Expr::Name && (l->name == "last" || l->name == "first")) {
@@ -232,7 +246,9 @@ private:
       }
       return true;
     }
-    if (f != "scale" && f != "standardize" && f != "shuffle" && f != "batch") {
+    static const std::set<std::string> steps = {"scale", "standardize",  "min_max",        "one_hot", "random_crop",
+                                                "hflip", "random_shift", "gaussian_noise", "shuffle", "batch"};
+    if (!steps.count(f)) {
       d_.error(e.loc, "'" + f + "' is not a data-pipeline step");
       return false;
     }
@@ -240,7 +256,7 @@ private:
     if (!inner || !pipeline(*inner, src, isTest))
       return false;
     if (isTest) {
-      d_.error(e.loc, "the test set is preprocessed like 'data'; give only its source here");
+      d_.error(e.loc, "the test set is preprocessed like 'data' (and never augmented); give only its source here");
       return false;
     }
     if (f == "scale") {
@@ -250,8 +266,38 @@ private:
         return false;
       }
       cfg_.transforms.push_back({Transform::Scale, *v});
-    } else if (f == "standardize") {
-      cfg_.transforms.push_back({Transform::Standardize, 1});
+    } else if (f == "standardize" || f == "min_max") {
+      for (const Transform &t : cfg_.transforms)
+        if (t.kind == Transform::Standardize || t.kind == Transform::MinMax) {
+          d_.error(e.loc, "the data is already " +
+                              std::string(t.kind == Transform::MinMax ? "min-max scaled" : "standardized") +
+                              "; use one of standardize and min_max");
+          return false;
+        }
+      cfg_.transforms.push_back({f == "min_max" ? Transform::MinMax : Transform::Standardize, 1});
+    } else if (f == "one_hot") {
+      const auto &labels = model_.labels;
+      if (labels.empty() || labels[0].type.dtype != ir::DType::F32 || labels[0].type.rank() != 2 ||
+          !labels[0].type.shape[1].isStatic()) {
+        d_.error(e.loc, "one_hot makes f32 label rows [N, C]: declare the label so, e.g. 'label y : f32[N, 10]'" +
+                            (labels.empty() ? std::string()
+                                            : ", not '" + labels[0].name + " : " + labels[0].type.str() + "'"));
+        return false;
+      }
+      cfg_.transforms.push_back({Transform::OneHot, 1});
+    } else if (f == "random_crop" || f == "random_shift") {
+      const char *arg = f == "random_crop" ? "padding" : "pixels";
+      auto v = numberIn(*find(*args, arg), f + ": '" + arg + "'", 1, 1024, true);
+      if (!v)
+        return false;
+      (f == "random_crop" ? cfg_.augment.cropPadding : cfg_.augment.shift) = int64_t(*v);
+    } else if (f == "hflip") {
+      cfg_.augment.hflip = true;
+    } else if (f == "gaussian_noise") {
+      auto v = numberIn(*find(*args, "std"), "gaussian_noise: 'std'", 1e-12, 1e6);
+      if (!v)
+        return false;
+      cfg_.augment.noiseStd = *v;
     } else if (f == "shuffle") {
       cfg_.shuffle = true;
       sawShuffle_ = true;
@@ -532,6 +578,7 @@ private:
     if (it.key == "data") {
       sawShuffle_ = false;
       cfg_.transforms.clear();
+      cfg_.augment = runtime::Augmentation();
       if (pipeline(v, cfg_.data, false))
         cfg_.shuffle = sawShuffle_;
     } else if (it.key == "test") {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "ir/transforms/Passes.h"
+#include "runtime/Augment.h"
 #include "runtime/Schedule.h"
 
 #include <cstdint>
@@ -19,12 +20,18 @@ struct DataSource {
   int64_t context = 0, stride = 0; ///< Text: window length and step
   int64_t labelColumn = -1;        ///< CSV: -1 = last
   std::string images, labels;      ///< IDX files
+  std::vector<int64_t> image;      ///< CSV: geometry [H, W] or [C, H, W] of each row (for augmentation)
   SourceLoc loc;
 };
 
 /// One preprocessing step, applied in order.
 struct Transform {
-  enum Kind { Scale, Standardize } kind;
+  enum Kind {
+    Scale,       ///< x * factor
+    Standardize, ///< per feature (x - mean) / stddev, training-set statistics
+    MinMax,      ///< per feature (x - min) / (max - min), training-set statistics
+    OneHot,      ///< labels become f32 one-hot rows
+  } kind;
   double factor = 1; ///< Scale
 };
 
@@ -32,6 +39,8 @@ struct TrainConfig {
   DataSource data;
   DataSource test; ///< optional held-out test set, preprocessed like `data`
   std::vector<Transform> transforms;
+  /// Random image transformations of training batches (never of evaluation data).
+  runtime::Augmentation augment;
   bool shuffle = true;
   int64_t batch = 32;
   double split = 0.0; ///< fraction of `data` held out for validation

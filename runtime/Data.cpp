@@ -315,6 +315,7 @@ Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath) {
     maxLabel = std::max(maxLabel, y[i]);
   }
   d.numClasses = maxLabel + 1;
+  d.imageShape = {1, int64_t(images.dims[1]), int64_t(images.dims[2])};
   return d;
 }
 
@@ -476,6 +477,40 @@ Standardizer fitStandardizer(const Tensor &x) {
     s.stddev[j] = std::max(float(std::sqrt(var[j] / double(n))), 1e-7f);
   }
   return s;
+}
+
+Standardizer fitMinMax(const Tensor &x) {
+  if (x.dtype() != DType::F32 || x.rank() < 1 || x.dim(0) == 0)
+    throw Error("cannot min-max scale " + x.typeString() + ": expected f32 [n, ...] with n > 0");
+  int64_t n = x.dim(0), f = featuresPerRow(x);
+  const float *p = x.f32();
+  Standardizer s;
+  s.mean.assign(p, p + f); // the minimum
+  std::vector<float> hi(p, p + f);
+  for (int64_t r = 1; r < n; ++r)
+    for (int64_t j = 0; j < f; ++j) {
+      s.mean[size_t(j)] = std::min(s.mean[size_t(j)], p[r * f + j]);
+      hi[size_t(j)] = std::max(hi[size_t(j)], p[r * f + j]);
+    }
+  for (int64_t j = 0; j < f; ++j)
+    s.stddev.push_back(std::max(hi[size_t(j)] - s.mean[size_t(j)], 1e-7f));
+  return s;
+}
+
+void oneHotLabels(Dataset &data, int64_t classes) {
+  if (data.y.dtype() != DType::I64 || data.y.rank() != 1)
+    throw Error("one_hot needs class labels i64[n], got " + data.y.typeString());
+  int64_t n = data.y.dim(0);
+  Tensor y(DType::F32, {n, classes});
+  std::fill_n(y.f32(), n * classes, 0.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t c = data.y.i64()[i];
+    if (c < 0 || c >= classes)
+      throw Error(fmt::format("one_hot: label {} of example {} is outside the label's {} classes", c, i, classes));
+    y.f32()[i * classes + c] = 1.0f;
+  }
+  data.y = std::move(y);
+  data.numClasses = classes;
 }
 
 void applyStandardizer(const Standardizer &s, Tensor &x) {

@@ -20,6 +20,9 @@ struct Dataset {
   Tensor x;
   Tensor y;
   int64_t numClasses = 0;
+  /// [C, H, W] of each row when the loader knows it (IDX images: [1, rows,
+  /// cols]); empty otherwise. Only loaders set it.
+  std::vector<int64_t> imageShape;
 
   /// Number of rows (examples).
   int64_t size() const { return x.rank() ? x.dim(0) : 0; }
@@ -63,6 +66,15 @@ struct Standardizer {
 /// over the rows. Standard deviations are floored at 1e-7 so constant
 /// features map to 0 instead of dividing by zero.
 Standardizer fitStandardizer(const Tensor &x);
+
+/// Min-max scaling as a Standardizer: mean = each feature's minimum over
+/// the rows, stddev = its range (floored at 1e-7), so that applying it maps
+/// the training rows to [0, 1].
+Standardizer fitMinMax(const Tensor &x);
+
+/// Replaces class labels i64[n] by f32 one-hot rows [n, classes]. Throws
+/// Error for a label outside [0, classes).
+void oneHotLabels(Dataset &data, int64_t classes);
 
 /// x = (x - mean) / stddev per feature. Throws Error if the feature count
 /// differs from the one the standardizer was fitted on.

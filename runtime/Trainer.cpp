@@ -1,6 +1,8 @@
 // Training driver; see Trainer.h.
 #include "runtime/Trainer.h"
 
+#include "runtime/Loader.h"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -203,7 +205,8 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   using Clock = std::chrono::steady_clock;
   TrainResult result;
   auto start = Clock::now();
-  BatchIterator it(train, opts.batch, opts.shuffle, opts.seed);
+  // Batches are gathered (and augmented) on a background thread.
+  BatchLoader it(train, opts.batch, opts.shuffle, opts.seed, opts.augment);
   Tensor xb, yb;
   std::map<std::string, Tensor> outs;
   int64_t samples = 0;
@@ -237,7 +240,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   for (int64_t epoch = st.epoch + 1; epoch <= opts.epochs && !stop; ++epoch) {
     auto epochStart = Clock::now();
     auto lastDraw = epochStart;
-    it.reset(uint64_t(epoch));
+    it.start(uint64_t(epoch));
     double lossSum = 0, correct = 0, lr = opts.lr;
     int64_t seen = 0, b = 0;
     while (it.next(xb, yb)) {

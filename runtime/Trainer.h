@@ -5,6 +5,7 @@
 // through a callback that compiles (and caches) one per batch size.
 #pragma once
 
+#include "runtime/Augment.h"
 #include "runtime/Data.h"
 #include "runtime/Schedule.h"
 #include "runtime/Tensor.h"
@@ -93,6 +94,8 @@ struct TrainOptions {
   int64_t batch = 32;
   double lr = 0.01;
   LrSchedule schedule;
+  /// Applied to training batches only, on the loader thread.
+  Augmentation augment;
   bool shuffle = true;
   uint64_t seed = 0;
   bool earlyStop = false;

@@ -166,8 +166,19 @@ int64_t CompiledModel::parameterCount() const {
 //===----------------------------------------------------------------------===//
 
 static runtime::Dataset loadSource(const frontend::DataSource &s) {
-  if (s.kind == frontend::DataSource::CSV)
-    return runtime::loadCSV(s.path, s.labelColumn);
+  if (s.kind == frontend::DataSource::CSV) {
+    runtime::Dataset d = runtime::loadCSV(s.path, s.labelColumn);
+    if (!s.image.empty()) {
+      d.imageShape = s.image;
+      if (d.imageShape.size() == 2)
+        d.imageShape.insert(d.imageShape.begin(), 1);
+      int64_t n = d.imageShape[0] * d.imageShape[1] * d.imageShape[2];
+      if (n != d.x.dim(1))
+        throw runtime::Error(fmt::format("'{}': rows have {} features, not the {} of image [{}, {}, {}]", s.path,
+                                         d.x.dim(1), n, d.imageShape[0], d.imageShape[1], d.imageShape[2]));
+    }
+    return d;
+  }
   if (s.kind == frontend::DataSource::Text)
     return runtime::loadText(s.path, s.context, s.stride);
   return runtime::loadIDX(s.images, s.labels);
@@ -180,6 +191,7 @@ Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted) {
                          m.lowered.name + " { data = csv(\"file.csv\") |> batch(32) }'");
   Data d;
   runtime::Dataset all = loadSource(c.data);
+  d.image = all.imageShape;
   if (all.size() == 0)
     throw runtime::Error("the training data is empty");
   std::optional<runtime::Dataset> test;
@@ -205,10 +217,18 @@ Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted) {
   if (test)
     d.test = std::move(*test);
   for (const frontend::Transform &t : c.transforms) {
-    if (t.kind != frontend::Transform::Standardize)
+    if (t.kind == frontend::Transform::OneHot) {
+      int64_t classes = m.lowered.labels.at(0).type.shape.at(1).size;
+      for (runtime::Dataset *ds : {&d.train, &d.val, &d.test})
+        if (ds->size())
+          runtime::oneHotLabels(*ds, classes);
+    }
+    if (t.kind != frontend::Transform::Standardize && t.kind != frontend::Transform::MinMax)
       continue;
     // Statistics from the training rows only (or a checkpoint's), applied everywhere.
-    d.standardizer = fitted ? *fitted : runtime::fitStandardizer(d.train.x);
+    d.standardizer = fitted                                       ? *fitted
+                     : t.kind == frontend::Transform::Standardize ? runtime::fitStandardizer(d.train.x)
+                                                                  : runtime::fitMinMax(d.train.x);
     d.standardized = true;
     runtime::applyStandardizer(d.standardizer, d.train.x);
     if (d.val.size())
@@ -217,6 +237,27 @@ Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted) {
       runtime::applyStandardizer(d.standardizer, d.test.x);
   }
   return d;
+}
+
+runtime::Augmentation augmentation(const CompiledModel &m, const Data &d) {
+  runtime::Augmentation a = m.config.augment;
+  if (!a.geometric())
+    return a;
+  std::vector<int64_t> image = d.image;
+  const ir::TensorType &in = m.lowered.inputs.at(0).type;
+  if (image.empty() && (in.rank() == 3 || in.rank() == 4)) {
+    for (size_t i = 1; i < in.rank(); ++i)
+      image.push_back(in.shape[i].size);
+    if (image.size() == 2)
+      image.insert(image.begin(), 1);
+  }
+  if (image.empty())
+    throw runtime::Error("image augmentation needs the images' geometry: load IDX images, give csv(..., image = "
+                         "[height, width]) or declare the input as [N, C, H, W]");
+  a.channels = image[0];
+  a.height = image[1];
+  a.width = image[2];
+  return a;
 }
 
 //===----------------------------------------------------------------------===//
@@ -286,10 +327,16 @@ void Session::checkSignature() const {
     bool staticRest = true;
     for (size_t i = 1; i < lt.shape.size(); ++i)
       staticRest &= lt.shape[i].isStatic();
+    bool oneHot = false;
+    for (const frontend::Transform &x : model_.config.transforms)
+      oneHot |= x.kind == frontend::Transform::OneHot;
+    if (oneHot) // the frontend checked the label is f32[N, C]
+      return;
     if (lt.dtype != ir::DType::I64 || lt.rank() < 1 || lt.shape[0] != t.shape[0] || !staticRest)
       throw runtime::Error("label '" + labels[0].name + "' : " + lt.str() +
                            ": data files give integer classes per example, so the label must be i64[" +
-                           t.shape[0].str() + "] (or i64[" + t.shape[0].str() + ", ...] for one per position)");
+                           t.shape[0].str() + "] (or i64[" + t.shape[0].str() + ", ...] for one per position, or f32[" +
+                           t.shape[0].str() + ", C] with |> one_hot in the data pipeline)");
   }
 }
 

@@ -57,14 +57,22 @@ CompiledModel compileModel(const Source &src, const std::string &modelName, Diag
 /// The datasets of a training run, preprocessed.
 struct Data {
   runtime::Dataset train, val, test;
+  /// Fitted per-feature offset and divisor (standardize or min_max).
   runtime::Standardizer standardizer;
   bool standardized = false;
+  /// [C, H, W] of each example when the source knows it (IDX, csv(image = ...)).
+  std::vector<int64_t> image;
 };
 
 /// Loads and preprocesses the data the config names, standardizing with
 /// `fitted` statistics (a checkpoint's) when given instead of fitting them on
 /// the training rows. Throws runtime::Error.
 Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted = nullptr);
+
+/// The train block's augmentation with the image geometry filled in: the
+/// data's own, else the model input's [N, C, H, W] or [N, H, W]. Throws
+/// runtime::Error when a geometric step has no geometry to work with.
+runtime::Augmentation augmentation(const CompiledModel &m, const Data &d);
 
 /// Owns the JIT, the compiled-code cache and the model's tensors.
 class Session {

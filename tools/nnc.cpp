@@ -508,6 +508,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     session.checkData(data.test, "test data");
 
   runtime::TrainOptions topts = trainOptions(m);
+  topts.augment = driver::augmentation(m, data);
   topts.interactive = interactive && !o.quiet;
   topts.log = o.quiet ? nullptr : &log;
   bool cls = m.lowered.classification;
