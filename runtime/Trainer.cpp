@@ -237,22 +237,66 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   // A run resumed after it stopped early has nothing left to do.
   bool stop = opts.earlyStop && st.sinceBest >= opts.patience;
   result.stoppedEarly = stop;
+  auto lrAt = [&](int64_t epoch, int64_t b) {
+    return opts.schedule.kind == LrSchedule::Plateau
+               ? opts.lr * st.plateau.scale
+               : scheduledLr(opts.schedule, opts.lr, (epoch - 1) * batches + b, epoch, opts.epochs, batches);
+  };
+  // The weights at the start of the epoch, for replaying it up to a step
+  // that went non-finite (only when there is a diagnose callback).
+  ModelState epochStartState;
+  uint64_t epochStartRng = 0;
+  auto diverged = [&](int64_t epoch, const std::string &what) {
+    if (!opts.diagnose)
+      return Error(what + " (try a smaller learning rate)");
+    state_ = epochStartState;
+    rngStep_ = epochStartRng;
+    BatchLoader replay(train, opts.batch, opts.shuffle, opts.seed, opts.augment);
+    replay.start(uint64_t(epoch));
+    Tensor rx, ry;
+    std::map<std::string, Tensor> ro;
+    for (int64_t b = 0; replay.next(rx, ry); ++b) {
+      ModelState before = state_;
+      uint64_t rngBefore = rngStep_;
+      call(compile_("train_step", rx.dim(0)), &rx, &ry, float(lrAt(epoch, b)), ro);
+      bool finite = std::isfinite(ro.at("loss").f32()[0]);
+      for (const BufferSpec &r : compile_("train_step", rx.dim(0)).results)
+        if (r.name.rfind("new.", 0) == 0 && r.inPlaceOf < 0) {
+          std::string n = r.name.substr(4);
+          auto p = state_.params.find(n);
+          std::swap(p != state_.params.end() ? p->second : state_.state.at(n), ro.at(r.name));
+        }
+      for (auto &[name, t] : state_.params)
+        for (int64_t i = 0; i < t.numel() && finite; ++i)
+          finite = std::isfinite(t.f32()[i]);
+      if (finite)
+        continue;
+      state_ = std::move(before);
+      rngStep_ = rngBefore;
+      return Error(fmt::format("{} (try a smaller learning rate)\nbatch {} of epoch {} is the first step that goes "
+                               "non-finite: {}",
+                               what, b + 1, epoch, opts.diagnose(rx, ry, float(lrAt(epoch, b)))));
+    }
+    return Error(what + " (a replay of the epoch stayed finite)");
+  };
   for (int64_t epoch = st.epoch + 1; epoch <= opts.epochs && !stop; ++epoch) {
     auto epochStart = Clock::now();
     auto lastDraw = epochStart;
+    if (opts.diagnose) {
+      epochStartState = state_;
+      epochStartRng = rngStep_;
+    }
     it.start(uint64_t(epoch));
     double lossSum = 0, correct = 0, lr = opts.lr;
     int64_t seen = 0, b = 0;
     while (it.next(xb, yb)) {
       const CompiledFn &fn = compile_("train_step", xb.dim(0));
-      lr = opts.schedule.kind == LrSchedule::Plateau
-               ? opts.lr * st.plateau.scale
-               : scheduledLr(opts.schedule, opts.lr, (epoch - 1) * batches + b, epoch, opts.epochs, batches);
+      lr = lrAt(epoch, b);
       call(fn, &xb, &yb, float(lr), outs);
       double loss = outs.at("loss").f32()[0];
       if (!std::isfinite(loss))
-        throw Error(fmt::format("training diverged: the loss is {} at epoch {}, batch {} (try a smaller learning rate)",
-                                loss, epoch, b + 1));
+        throw diverged(epoch,
+                       fmt::format("training diverged: the loss is {} at epoch {}, batch {}", loss, epoch, b + 1));
       lossSum += loss * double(xb.dim(0));
       if (opts.classification)
         correct += outs.at("correct").f32()[0];
@@ -287,9 +331,8 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     for (auto &[name, t] : state_.params)
       for (int64_t i = 0; i < t.numel(); ++i)
         if (!std::isfinite(t.f32()[i]))
-          throw Error(fmt::format("training diverged: parameter '{}' is {} after epoch {} (try a smaller learning "
-                                  "rate)",
-                                  name, t.f32()[i], epoch));
+          throw diverged(
+              epoch, fmt::format("training diverged: parameter '{}' is {} after epoch {}", name, t.f32()[i], epoch));
     double epochSeconds = std::chrono::duration<double>(Clock::now() - epochStart).count();
     trainSeconds += epochSeconds;
     samples += seen;

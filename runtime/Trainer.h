@@ -109,6 +109,10 @@ struct TrainOptions {
   std::ostream *log = nullptr;
   /// Called after every epoch with the loop's state (checkpoints, logs).
   std::function<void(const FitState &)> afterEpoch;
+  /// Explains a non-finite loss or update: called with the batch, learning
+  /// rate and weights of the step that produced it (the epoch is replayed
+  /// from its start to get there), returns what to add to the error.
+  std::function<std::string(const Tensor &xb, const Tensor &yb, float lr)> diagnose;
 };
 
 struct TrainResult {

@@ -2,6 +2,7 @@
 #include "tools/Driver.h"
 
 #include "frontend/ASTBuilder.h"
+#include "ir/Printer.h"
 #include "ir/Verifier.h"
 #include "ir/transforms/Passes.h"
 #include "runtime/Checkpoint.h"
@@ -13,6 +14,8 @@
 #include <fstream>
 #include <sstream>
 #include <unistd.h>
+#include <unordered_map>
+#include <unordered_set>
 
 namespace nnc::driver {
 
@@ -151,6 +154,25 @@ const ir::Function &CompiledModel::function(const std::string &name) const {
   if (!f)
     throw runtime::Error("model '" + lowered.name + "' has no function '" + name + "'" +
                          (name == "predict" ? " (it declares no output)" : ""));
+  return *f;
+}
+
+const ir::Function &CompiledModel::checked(const std::string &name) {
+  if (const ir::Function *f = module.get(name + ".checked"))
+    return *f;
+  const ir::Function &src = function(name);
+  ir::Function *f = module.addFunction(name + ".checked");
+  std::unordered_map<const ir::Value *, ir::Value *> map;
+  for (size_t i = 0; i < src.args.size(); ++i)
+    map[src.args[i]] = f->addArg(src.args[i]->name, src.args[i]->type, src.argRoles[i]);
+  map = f->cloneBody(src, map);
+  for (size_t i = 0; i < src.results.size(); ++i)
+    f->addResult(src.resultNames[i], map.at(src.results[i]));
+  for (size_t i = 0; i < f->ops.size(); ++i) {
+    const ir::Op &op = *f->ops[i];
+    if (op.result && op.result->type.dtype == ir::DType::F32 && op.kind != ir::OpKind::Const)
+      f->addResult("v." + std::to_string(i), op.result);
+  }
   return *f;
 }
 
@@ -340,6 +362,70 @@ void Session::checkSignature() const {
   }
 }
 
+namespace {
+
+/// The first NaN or infinity in an f32 tensor, as text, or "".
+std::string firstNonFinite(const runtime::Tensor &t) {
+  if (t.dtype() != runtime::DType::F32)
+    return "";
+  for (int64_t i = 0, n = t.numel(); i < n; ++i)
+    if (!std::isfinite(t.f32()[i]))
+      return fmt::format("{} (element {} of {})",
+                         std::isnan(t.f32()[i]) ? "nan"
+                         : t.f32()[i] > 0       ? "inf"
+                                                : "-inf",
+                         i, n);
+  return "";
+}
+
+} // namespace
+
+std::string Session::explainNonFinite(const std::string &fn, const runtime::Tensor &xb, const runtime::Tensor *yb,
+                                      float lr) {
+  for (auto *group : {&state_.params, &state_.state})
+    for (auto &[name, t] : *group)
+      if (std::string v = firstNonFinite(t); !v.empty())
+        return fmt::format("'{}' already holds {} before this step", name, v);
+  if (std::string v = firstNonFinite(xb); !v.empty())
+    return "the input batch holds " + v;
+  const ir::Function &f = model_.checked(fn);
+  std::map<std::string, runtime::Tensor> outs = trainer_->run(f.name, xb, yb, lr);
+  std::unordered_set<const ir::Value *> bad;
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < f.ops.size(); ++i) {
+    const ir::Op &op = *f.ops[i];
+    auto it = outs.find("v." + std::to_string(i));
+    if (it == outs.end())
+      continue;
+    std::string v = firstNonFinite(it->second);
+    if (v.empty())
+      continue;
+    bool inherited = false;
+    for (const ir::Value *x : op.operands)
+      inherited |= bad.count(x) > 0;
+    bad.insert(op.result);
+    if (inherited)
+      continue;
+    if (lines.empty()) {
+      std::istringstream in(ir::toString(f));
+      for (std::string line; std::getline(in, line);)
+        lines.push_back(line);
+    }
+    std::string text = i + 1 < lines.size() ? lines[i + 1] : ir::opName(op.kind);
+    text.erase(0, text.find_first_not_of(' '));
+    std::string where = "an op nnc added";
+    if (op.loc.valid()) {
+      std::string src = op.loc.file->lineText(op.loc.line);
+      src.erase(0, src.find_first_not_of(" \t"));
+      where = fmt::format("{} (`{}`)", op.loc.str(), src);
+    }
+    return fmt::format("the first non-finite value, {}, comes from `{}` at {}, whose operands are finite", v, text,
+                       where);
+  }
+  return "a re-run of the step produced no non-finite value (the failure depends on more than this batch and these "
+         "weights)";
+}
+
 void Session::checkData(const runtime::Dataset &d, const std::string &what) const {
   // Each example must fill one row of the input (and label) declaration.
   auto check = [&](const runtime::Tensor &t, const frontend::TensorDecl &decl, const char *kind, const char *unit) {
@@ -393,8 +479,9 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
   checkMemory(f, batch);
   codegen::CodegenOptions opts;
   opts.profile = profiling_;
-  // The trainer binds "new.X" results written over X (see runtime::BufferSpec).
-  opts.inPlaceUpdates = true;
+  // The trainer binds "new.X" results written over X (see runtime::BufferSpec);
+  // a checked run must leave the weights as they were.
+  opts.inPlaceUpdates = fn.size() < 8 || fn.compare(fn.size() - 8, 8, ".checked") != 0;
   codegen::CompiledFunction c = jit_->compile(f, bindings(batch), opts);
   compileSeconds_ += c.compileSeconds;
   fromCache_ += c.fromCache ? 1 : 0;

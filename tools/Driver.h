@@ -45,6 +45,10 @@ public:
   /// changing the optimizer).
   void buildFunctions();
   const ir::Function &function(const std::string &name) const;
+  /// `<name>.checked`: function `name` that also returns the value of each
+  /// of its f32 ops i as result "v.<i>" (built on first use), for finding
+  /// the op that first produced a NaN or an infinity.
+  const ir::Function &checked(const std::string &name);
   /// Number of scalar weights.
   int64_t parameterCount() const;
 };
@@ -109,6 +113,11 @@ public:
   /// codegen::CompiledFunction::profile); null unless it was compiled with
   /// profiling on.
   const codegen::CompiledFunction *profile(const std::string &fn, int64_t batch) const;
+  /// Runs `fn` once more on a batch through its checked variant, with the
+  /// current parameters, and names the first op whose f32 result holds a NaN
+  /// or an infinity although its operands do not (or the parameter or input
+  /// that already does): its IR, its source location and line.
+  std::string explainNonFinite(const std::string &fn, const runtime::Tensor &xb, const runtime::Tensor *yb, float lr);
   /// Checks the data fits the model's inputs and labels.
   void checkData(const runtime::Dataset &d, const std::string &what) const;
 

@@ -509,6 +509,9 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
 
   runtime::TrainOptions topts = trainOptions(m);
   topts.augment = driver::augmentation(m, data);
+  topts.diagnose = [&](const runtime::Tensor &xb, const runtime::Tensor &yb, float lr) {
+    return session.explainNonFinite("train_step", xb, &yb, lr);
+  };
   topts.interactive = interactive && !o.quiet;
   topts.log = o.quiet ? nullptr : &log;
   bool cls = m.lowered.classification;
