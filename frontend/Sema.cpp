@@ -2127,6 +2127,31 @@ private:
                                              "this statement");
         return Val::error();
       }
+    } else if (v.kind == Val::String || (v.kind == Val::List && !v.list.empty() && v.list[0].kind == Val::String)) {
+      // Chosen parameters: "h1.w" by name, "h1" for all of a layer instance's.
+      std::vector<Val> names = v.kind == Val::String ? std::vector<Val>{v} : v.list;
+      for (const Val &n : names) {
+        size_t before = targets.size();
+        for (auto &p : out_.params)
+          if (n.kind == Val::String && (p.name == n.str || p.name.rfind(n.str + ".", 0) == 0) &&
+              std::find(targets.begin(), targets.end(), fn_->arg(p.name)) == targets.end())
+            targets.push_back(fn_->arg(p.name));
+        if (n.kind != Val::String || targets.size() == before) {
+          std::vector<std::string> known; // parameters and their layer instances
+          for (auto &p : out_.params) {
+            known.push_back(p.name);
+            known.push_back(p.name.substr(0, p.name.rfind('.')));
+          }
+          std::string m = n.kind == Val::String ? closestMatch(n.str, known) : "";
+          d_.error(it->second.second->loc,
+                   e.name + ": " +
+                       (n.kind == Val::String
+                            ? "no parameter or layer instance \"" + n.str + "\" has been created before this statement"
+                            : std::string("a list of parameters holds names (strings) only")) +
+                       (m.empty() ? "" : "; did you mean \"" + m + "\"?"));
+          return Val::error();
+        }
+      }
     } else {
       Val t = tensorArg(args, "x", e.loc);
       if (!t.ok())
