@@ -7,6 +7,7 @@
 // Exit status: 0 success, 1 user error (after diagnostics), 2 usage error.
 #include "tools/Driver.h"
 
+#include "frontend/Builtins.h"
 #include "ir/Printer.h"
 #include "runtime/Checkpoint.h"
 #include "runtime/FileUtil.h"
@@ -47,6 +48,29 @@ struct Options {
   std::optional<uint64_t> seed;
   bool noColor = false, quiet = false, noOpt = false;
 };
+
+/// The train-block vocabulary, from the builtin table, for `nnc train --help`.
+std::string trainBlockHelp() {
+  std::string out = "\nIn the .nn file's train block (docs/LANGUAGE.md, section 7):\n"
+                    "  settings: data, test, split, optimizer, schedule, epochs, batch, seed, metrics, log, classes\n";
+  for (const frontend::Builtin &b : frontend::builtins()) {
+    if (b.where != frontend::Builtin::Train)
+      continue;
+    std::string sig = b.name;
+    std::string params;
+    for (const frontend::BuiltinParam &p : b.params)
+      if (std::string(p.name) != "data")
+        params += (params.empty() ? "" : ", ") + std::string(p.name);
+    bool step = !b.params.empty() && std::string(b.params[0].name) == "data";
+    if (!params.empty() || !step)
+      sig += "(" + params + ")";
+    if (sig.size() > 34)
+      out += fmt::format("  {}\n  {:<34} {}\n", sig, "", b.summary);
+    else
+      out += fmt::format("  {:<34} {}\n", sig, b.summary);
+  }
+  return out;
+}
 
 bool useColor(const Options &o) { return !o.noColor && isatty(STDERR_FILENO) && getenv("NO_COLOR") == nullptr; }
 
@@ -813,6 +837,7 @@ int main(int argc, char **argv) {
   train->add_option("--log", o.log, "Write one row per epoch to this .csv or .jsonl file (overrides the file's log)");
   train->add_option("--plot", o.plot, "Draw the loss and accuracy curves to this SVG file at the end");
   train->add_option("--title", o.title, "Title of the --plot picture");
+  train->footer(trainBlockHelp());
 
   CLI::App *eval = app.add_subcommand("eval", "Evaluate a checkpoint on FILE's training, validation and test data");
   eval->add_option("FILE", o.file, "The .nn file")->required();
