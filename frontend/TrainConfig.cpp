@@ -485,6 +485,8 @@ private:
         if (auto m = monitorName(*v, "reduce_on_plateau")) {
           s.monitor = *m;
           scheduleMonitorLoc_ = v->loc;
+        } else {
+          s.monitor.clear(); // reported; no second error about the split
         }
       }
     }
@@ -593,7 +595,7 @@ private:
     } else if (it.key == "log") {
       if (auto p = stringArg(v, "log")) {
         if (!logFormatKnown(*p))
-          d_.error(v.loc, "log must name a .csv or .jsonl file, got \"" + *p + "\"");
+          d_.error(v.loc, "log must name a .csv or .jsonl (or .json) file, got \"" + *p + "\"");
         else
           cfg_.logPath = *p;
       }
@@ -623,6 +625,11 @@ private:
           d_.error(x->loc, "unknown metric '" + ast::toSource(*x) + "'" +
                                (m.empty() ? "" : "; did you mean '" + m + "'?") +
                                " (known: loss, accuracy, top_k(k), per_class, confusion)");
+          continue;
+        }
+        if (x->name != "loss" && x->name != "accuracy" && model_.classification && model_.outputs.empty()) {
+          d_.error(x->loc, x->name + " is computed from the model's class scores: declare them as its first output, "
+                                     "e.g. 'output probs = softmax(logits)'");
           continue;
         }
         if (x->name != "loss" && !model_.classification) {

@@ -363,8 +363,9 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     }
     if (opts.schedule.kind == LrSchedule::Plateau &&
         plateauStep(opts.schedule, opts.lr, monitored(rec, opts.schedule.monitor), st.plateau) && opts.log)
-      *opts.log << fmt::format("{} has not improved for {} epochs: learning rate now {:.3g}\n", opts.schedule.monitor,
-                               opts.schedule.patience, opts.lr * st.plateau.scale);
+      *opts.log << fmt::format("{} has not improved for {} epoch{}: learning rate now {:.3g}\n", opts.schedule.monitor,
+                               opts.schedule.patience + 1, opts.schedule.patience ? "s" : "",
+                               opts.lr * st.plateau.scale);
     // Early stopping on the monitored metric, keeping the best weights.
     double m = monitored(rec, opts.monitor);
     if (m < st.best - opts.minDelta) {
@@ -378,8 +379,8 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     } else if (opts.earlyStop && ++st.sinceBest >= opts.patience) {
       stop = result.stoppedEarly = true;
       if (opts.log)
-        *opts.log << fmt::format("early stop: {} has not improved for {} epochs; restoring the weights of epoch {}\n",
-                                 opts.monitor, opts.patience, st.bestEpoch);
+        *opts.log << fmt::format("early stop: {} has not improved for {} epoch{}; restoring the weights of epoch {}\n",
+                                 opts.monitor, opts.patience, opts.patience == 1 ? "" : "s", st.bestEpoch);
     }
     st.epoch = epoch;
     st.rngStep = rngStep_;

@@ -422,8 +422,9 @@ std::string Session::explainNonFinite(const std::string &fn, const runtime::Tens
     return fmt::format("the first non-finite value, {}, comes from `{}` at {}, whose operands are finite", v, text,
                        where);
   }
-  return "a re-run of the step produced no non-finite value (the failure depends on more than this batch and these "
-         "weights)";
+  return "a re-run of the step with every intermediate checked stayed finite: the optimized step rounds differently "
+         "here (it fuses ops, e.g. it applies the learning rate to a factor of a product before multiplying, which "
+         "overflows for values near the f32 limit)";
 }
 
 void Session::checkData(const runtime::Dataset &d, const std::string &what) const {

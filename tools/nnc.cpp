@@ -466,7 +466,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   applyOverrides(m, o);
   const frontend::TrainConfig &cfg = m.config;
   if (!cfg.logPath.empty() && !frontend::logFormatKnown(cfg.logPath))
-    throw runtime::Error("--log must name a .csv or .jsonl file, got '" + cfg.logPath + "'");
+    throw runtime::Error("--log must name a .csv or .jsonl (or .json) file, got '" + cfg.logPath + "'");
   if (o.threads)
     runtime::setGlobalThreads(int(*o.threads));
   std::ostream &log = std::cout;
@@ -578,12 +578,13 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   runtime::TrainResult result;
   if (!evalOnly) {
     if (!o.quiet)
-      log << fmt::format(
-          "nnc: training {} ({} parameters) on {} examples, validating on {}; batch {}, {}{}, {} "
-          "epochs, {} thread{}\n",
-          m.lowered.name, m.parameterCount(), data.train.size(), data.val.size(), topts.batch, optimizerText(cfg),
-          cfg.schedule.kind == runtime::LrSchedule::Constant ? "" : ", " + scheduleText(cfg.schedule), topts.epochs,
-          runtime::globalThreadPool().threads(), runtime::globalThreadPool().threads() == 1 ? "" : "s");
+      log << fmt::format("nnc: training {} ({} parameters) on {} examples, validating on {}; batch {}, {}{}, {} "
+                         "epoch{}, {} thread{}\n",
+                         m.lowered.name, m.parameterCount(), data.train.size(), data.val.size(), topts.batch,
+                         optimizerText(cfg),
+                         cfg.schedule.kind == runtime::LrSchedule::Constant ? "" : ", " + scheduleText(cfg.schedule),
+                         topts.epochs, topts.epochs == 1 ? "" : "s", runtime::globalThreadPool().threads(),
+                         runtime::globalThreadPool().threads() == 1 ? "" : "s");
     result = trainer.fit(data.train, data.val, topts, fit);
     metrics["parameters"] = m.parameterCount();
     metrics["epochs"] = result.epochsRun;
@@ -613,7 +614,9 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     metrics[std::string(split) + "_loss"] = r.loss;
     if (cls)
       metrics[std::string(split) + "_accuracy"] = r.accuracy;
-    summary += fmt::format("{}{} loss {:.4f} acc {}", summary.empty() ? "" : " | ", split, r.loss, accText(r.accuracy));
+    summary += fmt::format("{}{} loss {:.4f}", summary.empty() ? "" : " | ", split, r.loss);
+    if (cls)
+      summary += " acc " + accText(r.accuracy);
   };
   report("train", data.train);
   report("val", data.val);
