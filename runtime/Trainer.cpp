@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <xmmintrin.h>
 
 namespace nnc::runtime {
@@ -205,8 +206,25 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   using Clock = std::chrono::steady_clock;
   TrainResult result;
   auto start = Clock::now();
-  // Batches are gathered (and augmented) on a background thread.
-  BatchLoader it(train, opts.batch, opts.shuffle, opts.seed, opts.augment);
+  // Batches are gathered (and augmented) on a background thread, unless
+  // there is nothing to overlap: without augmentation, a small batch is
+  // gathered faster than it can be handed over between threads (digits at
+  // batch 1: 55k samples/s inline, 34k through the loader).
+  int64_t rowBytes = train.size() ? int64_t(train.x.bytes() + train.y.bytes()) / train.size() : 0;
+  bool background = opts.augment.any() || rowBytes * opts.batch >= (64 << 10);
+  std::optional<BatchLoader> loader;
+  std::optional<BatchIterator> inline_;
+  if (background)
+    loader.emplace(train, opts.batch, opts.shuffle, opts.seed, opts.augment);
+  else
+    inline_.emplace(train, opts.batch, opts.shuffle, opts.seed);
+  struct {
+    std::optional<BatchLoader> &loader;
+    std::optional<BatchIterator> &inline_;
+    void start(uint64_t epoch) { loader ? loader->start(epoch) : inline_->reset(epoch); }
+    bool next(Tensor &x, Tensor &y) { return loader ? loader->next(x, y) : inline_->next(x, y); }
+    int64_t numBatches() const { return loader ? loader->numBatches() : inline_->numBatches(); }
+  } it{loader, inline_};
   Tensor xb, yb;
   std::map<std::string, Tensor> outs;
   int64_t samples = 0;

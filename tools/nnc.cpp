@@ -153,8 +153,22 @@ std::string scheduleText(const runtime::LrSchedule &s) {
 /// What a resumed run must share with the run that wrote its checkpoint.
 std::string resumeKey(const driver::CompiledModel &m) {
   const frontend::TrainConfig &c = m.config;
-  return fmt::format("model {}, {}, schedule {}, batch {}, seed {}", m.lowered.name, optimizerText(c),
-                     scheduleText(c.schedule), c.batch, c.seed);
+  std::string key = fmt::format("model {}, {}, schedule {}, batch {}, seed {}", m.lowered.name, optimizerText(c),
+                                scheduleText(c.schedule), c.batch, c.seed);
+  // What else changes the run: parameter groups, preprocessing, augmentation.
+  for (const auto &[name, ps] : c.optimizer.perParam)
+    key += fmt::format(", {}: decay {:g} lr x{:g}", name, ps.weightDecay, ps.lrScale);
+  for (const frontend::Transform &t : c.transforms)
+    key += t.kind == frontend::Transform::Scale         ? fmt::format(", scale {:g}", t.factor)
+           : t.kind == frontend::Transform::Standardize ? std::string(", standardize")
+           : t.kind == frontend::Transform::MinMax      ? std::string(", min_max")
+                                                        : std::string(", one_hot");
+  const runtime::Augmentation &a = c.augment;
+  if (a.any())
+    key += fmt::format(", augment crop {} flip {} shift {} noise {:g}", a.cropPadding, a.hflip, a.shift, a.noiseStd);
+  if (!c.shuffle)
+    key += ", no shuffle";
+  return key;
 }
 
 /// The per-epoch log of a run, as `nnc plot` reads it.
