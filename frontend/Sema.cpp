@@ -2131,12 +2131,14 @@ private:
       // Chosen parameters: "h1.w" by name, "h1" for all of a layer instance's.
       std::vector<Val> names = v.kind == Val::String ? std::vector<Val>{v} : v.list;
       for (const Val &n : names) {
-        size_t before = targets.size();
+        bool matched = false;
         for (auto &p : out_.params)
-          if (n.kind == Val::String && (p.name == n.str || p.name.rfind(n.str + ".", 0) == 0) &&
-              std::find(targets.begin(), targets.end(), fn_->arg(p.name)) == targets.end())
-            targets.push_back(fn_->arg(p.name));
-        if (n.kind != Val::String || targets.size() == before) {
+          if (n.kind == Val::String && (p.name == n.str || p.name.rfind(n.str + ".", 0) == 0)) {
+            matched = true;
+            if (std::find(targets.begin(), targets.end(), fn_->arg(p.name)) == targets.end())
+              targets.push_back(fn_->arg(p.name));
+          }
+        if (!matched) {
           std::vector<std::string> known; // parameters and their layer instances
           for (auto &p : out_.params) {
             known.push_back(p.name);

@@ -496,8 +496,11 @@ private:
     auto args = callArgs(e);
     if (!args)
       return;
-    if (auto p = stringArg(*find(*args, "path"), "checkpoint: 'path'"))
+    if (auto p = stringArg(*find(*args, "path"), "checkpoint: 'path'")) {
+      if (p->empty())
+        d_.error(find(*args, "path")->loc, "checkpoint: 'path' is empty");
       cfg_.checkpointPath = *p;
+    }
     if (const ast::Expr *every = find(*args, "every"))
       if (auto x = numberIn(*every, "checkpoint: 'every'", 1, 1e6, true))
         cfg_.checkpointEvery = int64_t(*x);

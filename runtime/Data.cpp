@@ -474,7 +474,10 @@ Standardizer fitStandardizer(const Tensor &x) {
   s.stddev.resize(size_t(f));
   for (size_t j = 0; j < size_t(f); ++j) {
     s.mean[j] = float(mean[j]);
-    s.stddev[j] = std::max(float(std::sqrt(var[j] / double(n))), 1e-7f);
+    // A feature constant over the training rows keeps its scale (as
+    // scikit-learn does): dividing by ~0 would blow up other rows' values.
+    float sd = float(std::sqrt(var[j] / double(n)));
+    s.stddev[j] = sd > 1e-7f ? sd : 1.0f;
   }
   return s;
 }
@@ -493,7 +496,7 @@ Standardizer fitMinMax(const Tensor &x) {
       hi[size_t(j)] = std::max(hi[size_t(j)], p[r * f + j]);
     }
   for (int64_t j = 0; j < f; ++j)
-    s.stddev.push_back(std::max(hi[size_t(j)] - s.mean[size_t(j)], 1e-7f));
+    s.stddev.push_back(hi[size_t(j)] - s.mean[size_t(j)] > 1e-7f ? hi[size_t(j)] - s.mean[size_t(j)] : 1.0f);
   return s;
 }
 

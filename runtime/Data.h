@@ -63,13 +63,14 @@ struct Standardizer {
 };
 
 /// Population mean and standard deviation of each feature of x ([n, ...]),
-/// over the rows. Standard deviations are floored at 1e-7 so constant
-/// features map to 0 instead of dividing by zero.
+/// over the rows. A feature constant over the rows (standard deviation at
+/// most 1e-7) gets a divisor of 1, so it maps to 0 and other rows keep their
+/// distance from it instead of being multiplied by ~1e7.
 Standardizer fitStandardizer(const Tensor &x);
 
 /// Min-max scaling as a Standardizer: mean = each feature's minimum over
-/// the rows, stddev = its range (floored at 1e-7), so that applying it maps
-/// the training rows to [0, 1].
+/// the rows, stddev = its range (1 for a constant feature, as in
+/// fitStandardizer), so that applying it maps the training rows to [0, 1].
 Standardizer fitMinMax(const Tensor &x);
 
 /// Replaces class labels i64[n] by f32 one-hot rows [n, classes]. Throws

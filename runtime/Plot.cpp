@@ -177,14 +177,17 @@ double niceStep(double span, int maxTicks) {
 }
 
 void setTicks(Axis &a, double step) {
-  for (double k = std::ceil(a.lo / step - 1e-9); k * step <= a.hi + step * 1e-9; ++k)
-    a.ticks.push_back(k == 0 ? 0.0 : k * step);
-  a.decimals = std::clamp(int(-std::floor(std::log10(step) + 1e-9)), 0, 12);
+  // At most a few dozen ticks, also for spans too wide for k to advance.
+  double first = std::ceil(a.lo / step - 1e-9);
+  for (int i = 0; i < 50 && std::isfinite(step) && (first + i) * step <= a.hi + step * 1e-9; ++i)
+    a.ticks.push_back(first + i == 0 ? 0.0 : (first + i) * step);
+  double digits = std::isfinite(step) && step > 0 ? -std::floor(std::log10(step) + 1e-9) : 0;
+  a.decimals = int(std::clamp(digits, 0.0, 12.0));
 }
 
 /// A value axis from a nice lower bound to a nice upper bound around [min, max].
 Axis valueAxis(double min, double max) {
-  if (!(min <= max)) { // no finite value at all
+  if (!(min <= max) || !std::isfinite(max - min)) { // no finite value at all, or a span beyond double
     min = 0;
     max = 1;
   }
@@ -332,8 +335,9 @@ void drawPanel(std::string &out, const Panel &p, const Axis &x, double top) {
     w = std::max(w, 48 + 7.5 * double(s.label.size()));
   double bestX = 0, bestY = 0;
   size_t bestCount = SIZE_MAX;
-  for (auto [lx, ly] : {std::pair(x1 - w - 10, y1 + 10), std::pair(x1 - w - 10, y0 - h - 10),
-                        std::pair(x0 + 10, y1 + 10), std::pair(x0 + 10, y0 - h - 10)}) {
+  for (auto corner : {std::pair(x1 - w - 10, y1 + 10), std::pair(x1 - w - 10, y0 - h - 10), std::pair(x0 + 10, y1 + 10),
+                      std::pair(x0 + 10, y0 - h - 10)}) {
+    double lx = corner.first, ly = corner.second; // plain locals: C++17 lambdas cannot capture bindings
     size_t count = size_t(std::count_if(drawn.begin(), drawn.end(), [&](auto q) {
       return q.first > lx - 6 && q.first < lx + w + 6 && q.second > ly - 6 && q.second < ly + h + 6;
     }));

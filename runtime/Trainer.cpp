@@ -249,11 +249,21 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   result.compileSeconds = std::chrono::duration<double>(Clock::now() - compileStart).count();
   if (opts.log)
     *opts.log << fmt::format("compiled in {:.2f}s\n", result.compileSeconds) << std::flush;
-  if (st.epoch > 0 && opts.log)
-    *opts.log << fmt::format("resuming after epoch {} of {}\n", st.epoch, opts.epochs);
+  // Monitoring validation metrics needs validation examples (a split can
+  // round to none, or --limit leave none).
+  for (const std::string &m : {opts.earlyStop ? opts.monitor : std::string(),
+                               opts.schedule.kind == LrSchedule::Plateau ? opts.schedule.monitor : std::string()})
+    if (m.rfind("val_", 0) == 0 && val.size() == 0)
+      throw Error("cannot monitor " + m + ": the validation set is empty (raise 'split')");
 
   // A run resumed after it stopped early has nothing left to do.
   bool stop = opts.earlyStop && st.sinceBest >= opts.patience;
+  if (st.epoch > 0 && opts.log)
+    *opts.log << (stop ? fmt::format("the run stopped early after epoch {}: nothing left to train\n", st.epoch)
+                  : st.epoch < opts.epochs ? fmt::format("resuming after epoch {} of {}\n", st.epoch, opts.epochs)
+                                           : fmt::format("the checkpoint is at epoch {}: nothing left of the {} epochs "
+                                                         "to train\n",
+                                                         st.epoch, opts.epochs));
   result.stoppedEarly = stop;
   auto lrAt = [&](int64_t epoch, int64_t b) {
     return opts.schedule.kind == LrSchedule::Plateau
@@ -264,9 +274,19 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   // that went non-finite (only when there is a diagnose callback).
   ModelState epochStartState;
   uint64_t epochStartRng = 0;
+  // The snapshot costs a copy of the weights and optimizer state per epoch;
+  // above 256 MiB the diagnosis is skipped rather than double the memory.
+  size_t stateBytes = 0;
+  for (auto *group : {&state_.params, &state_.state})
+    for (auto &[name, t] : *group)
+      stateBytes += t.bytes();
+  bool keepSnapshot = opts.diagnose && stateBytes <= (size_t(256) << 20);
   auto diverged = [&](int64_t epoch, const std::string &what) {
-    if (!opts.diagnose)
-      return Error(what + " (try a smaller learning rate)");
+    if (!keepSnapshot)
+      return Error(what + " (try a smaller learning rate)" +
+                   (opts.diagnose ? "; the failing op is not looked for: the model's state is too large to keep a "
+                                    "copy of it"
+                                  : ""));
     state_ = epochStartState;
     rngStep_ = epochStartRng;
     BatchLoader replay(train, opts.batch, opts.shuffle, opts.seed, opts.augment);
@@ -300,7 +320,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   for (int64_t epoch = st.epoch + 1; epoch <= opts.epochs && !stop; ++epoch) {
     auto epochStart = Clock::now();
     auto lastDraw = epochStart;
-    if (opts.diagnose) {
+    if (keepSnapshot) {
       epochStartState = state_;
       epochStartRng = rngStep_;
     }

@@ -541,12 +541,12 @@ runtime::Checkpoint Session::load(const std::string &path) {
       dst = &p->second;
     else if (auto s = state_.state.find(name); s != state_.state.end())
       dst = &s->second;
-    else if (ir::isOptimizerStateName(name))
-      continue; // state of another optimizer: start this one fresh
     else if (name.rfind("best.", 0) == 0 || name.rfind("data.", 0) == 0) {
-      rest.tensors[name] = std::move(t); // a training run's state; the caller's to use
+      rest.tensors[name] = std::move(t); // a training run's state (also best.<optimizer state>); the caller's
       continue;
-    } else
+    } else if (ir::isOptimizerStateName(name))
+      continue; // state of another optimizer: start this one fresh
+    else
       throw runtime::Error("'" + path + "': tensor '" + name + "' is not a parameter of model '" + model_.lowered.name +
                            "'");
     if (t.shape() != dst->shape() || t.dtype() != dst->dtype())

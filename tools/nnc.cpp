@@ -150,22 +150,34 @@ std::string scheduleText(const runtime::LrSchedule &s) {
   return "?";
 }
 
-/// What a resumed run must share with the run that wrote its checkpoint.
-std::string resumeKey(const driver::CompiledModel &m) {
+/// What a resumed run must share with the run that wrote its checkpoint:
+/// everything that changes the sequence of steps, numbers to 9 digits.
+std::string resumeKey(const driver::CompiledModel &m, const driver::Data &d) {
   const frontend::TrainConfig &c = m.config;
-  std::string key = fmt::format("model {}, {}, schedule {}, batch {}, seed {}", m.lowered.name, optimizerText(c),
-                                scheduleText(c.schedule), c.batch, c.seed);
-  // What else changes the run: parameter groups, preprocessing, augmentation.
-  for (const auto &[name, ps] : c.optimizer.perParam)
-    key += fmt::format(", {}: decay {:g} lr x{:g}", name, ps.weightDecay, ps.lrScale);
+  const ir::OptimizerSpec &o = c.optimizer;
+  const runtime::LrSchedule &s = c.schedule;
+  std::string key = fmt::format(
+      "model {}, {} lr {:.9g} momentum {:.9g}{} decay {:.9g} betas {:.9g} {:.9g} eps {:.9g} alpha {:.9g}{} clip {:.9g} "
+      "{:.9g}",
+      m.lowered.name, ir::OptimizerSpec::name(o.kind), c.lr, o.momentum, o.nesterov ? " nesterov" : "", o.weightDecay,
+      o.beta1, o.beta2, o.eps, o.alpha, o.centered ? " centered" : "", o.clipNorm, o.clipValue);
+  for (const auto &[name, ps] : o.perParam)
+    key += fmt::format(", {} decay {:.9g} lr x{:.9g}", name, ps.weightDecay, ps.lrScale);
+  key += ", schedule " + scheduleText(s) +
+         fmt::format(" {:.9g} {:.9g} {:.9g} {:.9g} {:.9g} {:.9g} {:.9g}", s.gamma, s.warmup, s.minLr, s.maxLr,
+                     s.pctStart, s.factor, s.threshold);
+  if (c.earlyStop)
+    key += fmt::format(", early_stop {} {} {:.9g}", c.monitor, c.patience, c.minDelta);
+  key += fmt::format(", batch {}, seed {}, {} training and {} validation examples", c.batch, c.seed, d.train.size(),
+                     d.val.size());
   for (const frontend::Transform &t : c.transforms)
-    key += t.kind == frontend::Transform::Scale         ? fmt::format(", scale {:g}", t.factor)
+    key += t.kind == frontend::Transform::Scale         ? fmt::format(", scale {:.9g}", t.factor)
            : t.kind == frontend::Transform::Standardize ? std::string(", standardize")
            : t.kind == frontend::Transform::MinMax      ? std::string(", min_max")
                                                         : std::string(", one_hot");
   const runtime::Augmentation &a = c.augment;
   if (a.any())
-    key += fmt::format(", augment crop {} flip {} shift {} noise {:g}", a.cropPadding, a.hflip, a.shift, a.noiseStd);
+    key += fmt::format(", augment crop {} flip {} shift {} noise {:.9g}", a.cropPadding, a.hflip, a.shift, a.noiseStd);
   if (!c.shuffle)
     key += ", no shuffle";
   return key;
@@ -187,11 +199,26 @@ bool endsWith(const std::string &s, const std::string &suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-/// The standardization statistics a checkpoint carries, if any.
-std::optional<runtime::Standardizer> storedStandardizer(const runtime::Checkpoint &ck, const std::string &path) {
+/// The fitted scaling of a train block's pipeline: "standardize", "min_max" or "".
+std::string fittedScaling(const frontend::TrainConfig &c) {
+  for (const frontend::Transform &t : c.transforms)
+    if (t.kind == frontend::Transform::Standardize || t.kind == frontend::Transform::MinMax)
+      return t.kind == frontend::Transform::Standardize ? "standardize" : "min_max";
+  return "";
+}
+
+/// The scaling statistics a checkpoint carries for this train block's
+/// pipeline, if any (none when the pipeline fits none). Throws Error when
+/// they were fitted by another kind of scaling.
+std::optional<runtime::Standardizer> storedStandardizer(const runtime::Checkpoint &ck, const std::string &path,
+                                                        const frontend::TrainConfig &cfg) {
   auto mean = ck.tensors.find("data.mean"), sd = ck.tensors.find("data.stddev");
-  if (mean == ck.tensors.end() && sd == ck.tensors.end())
+  std::string kind = fittedScaling(cfg);
+  if ((mean == ck.tensors.end() && sd == ck.tensors.end()) || kind.empty())
     return std::nullopt;
+  if (auto it = ck.metadata.find("nnc.preprocess"); it != ck.metadata.end() && it->second != kind)
+    throw runtime::Error("'" + path + "' holds the statistics of |> " + it->second + ", but the train block uses |> " +
+                         kind);
   if (mean == ck.tensors.end() || sd == ck.tensors.end() || mean->second.dtype() != runtime::DType::F32 ||
       sd->second.dtype() != runtime::DType::F32 || mean->second.numel() != sd->second.numel())
     throw runtime::Error("'" + path + "': data.mean and data.stddev must be two f32 tensors of the same size");
@@ -479,6 +506,9 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
   applyOverrides(m, o);
   const frontend::TrainConfig &cfg = m.config;
+  if (o.checkpointEvery && cfg.checkpointPath.empty())
+    throw runtime::Error("--checkpoint-every needs a checkpoint path: --checkpoint FILE or checkpoint(path = ...) in "
+                         "the train block");
   if (!cfg.logPath.empty() && !frontend::logFormatKnown(cfg.logPath))
     throw runtime::Error("--log must name a .csv or .jsonl (or .json) file, got '" + cfg.logPath + "'");
   if (o.threads)
@@ -518,11 +548,6 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
       throw runtime::Error("'" + o.resume +
                            "' holds weights but no training state (it was written by --save, not by "
                            "checkpoint(...) or --checkpoint); start from its weights with --load instead");
-    auto key = ck.metadata.find("nnc.resume_key");
-    if (key == ck.metadata.end() || key->second != resumeKey(m))
-      throw runtime::Error("'" + o.resume + "' was written by a different run (" +
-                           (key == ck.metadata.end() ? std::string("unknown") : key->second) + "); this run has " +
-                           resumeKey(m));
     fit = runtime::FitState::fromJson(state->second, "'" + o.resume + "'");
     for (auto &[name, t] : ck.tensors) {
       if (name.rfind("best.", 0) != 0)
@@ -534,7 +559,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
       dst[n] = t;
     }
   }
-  std::optional<runtime::Standardizer> stored = storedStandardizer(ck, from);
+  std::optional<runtime::Standardizer> stored = storedStandardizer(ck, from, m.config);
   driver::Data data = driver::loadData(m, stored ? &*stored : nullptr);
   if (o.limit) {
     data.train = runtime::take(data.train, *o.limit);
@@ -544,6 +569,13 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   session.checkData(data.train, "training data");
   if (data.test.size())
     session.checkData(data.test, "test data");
+  if (!o.resume.empty()) {
+    auto key = ck.metadata.find("nnc.resume_key");
+    if (key == ck.metadata.end() || key->second != resumeKey(m, data))
+      throw runtime::Error("'" + o.resume + "' was written by a different run (" +
+                           (key == ck.metadata.end() ? std::string("unknown") : key->second) + "); this run has " +
+                           resumeKey(m, data));
+  }
 
   runtime::TrainOptions topts = trainOptions(m);
   topts.augment = driver::augmentation(m, data);
@@ -555,10 +587,13 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   bool cls = m.lowered.classification;
   // What a checkpoint holds besides the weights and the optimizer state.
   auto metadata = [&](int64_t epochs) {
-    return std::map<std::string, std::string>{{"nnc.model", m.lowered.name},
-                                              {"nnc.seed", std::to_string(m.config.seed)},
-                                              {"nnc.epochs", std::to_string(epochs)},
-                                              {"nnc.format", "1"}};
+    std::map<std::string, std::string> meta = {{"nnc.model", m.lowered.name},
+                                               {"nnc.seed", std::to_string(m.config.seed)},
+                                               {"nnc.epochs", std::to_string(epochs)},
+                                               {"nnc.format", "1"}};
+    if (data.standardized)
+      meta["nnc.preprocess"] = fittedScaling(cfg);
+    return meta;
   };
   auto dataTensors = [&] {
     std::map<std::string, runtime::Tensor> t;
@@ -571,21 +606,28 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     }
     return t;
   };
-  topts.afterEpoch = [&](const runtime::FitState &st) {
-    if (!cfg.logPath.empty())
-      runtime::writeFileAtomic(
-          cfg.logPath, runtime::formatTrainingLog(trainingLog(st.history, cls), !endsWith(cfg.logPath, ".csv")));
-    bool stopping = topts.earlyStop && st.sinceBest >= topts.patience;
-    if (cfg.checkpointPath.empty() || (st.epoch % cfg.checkpointEvery && st.epoch != topts.epochs && !stopping))
-      return;
+  auto saveCheckpoint = [&](const runtime::FitState &st) {
     std::map<std::string, runtime::Tensor> extra = dataTensors();
     for (auto *best : {&st.bestParams, &st.bestState})
       for (auto &[n, t] : *best)
         extra.emplace("best." + n, t);
     std::map<std::string, std::string> meta = metadata(st.epoch);
     meta["nnc.fit_state"] = st.toJson();
-    meta["nnc.resume_key"] = resumeKey(m);
+    meta["nnc.resume_key"] = resumeKey(m, data);
     session.save(cfg.checkpointPath, meta, extra);
+  };
+  runtime::FitState last; // for the final checkpoint after early stopping's restore
+  topts.afterEpoch = [&](const runtime::FitState &st) {
+    if (!cfg.logPath.empty())
+      runtime::writeFileAtomic(
+          cfg.logPath, runtime::formatTrainingLog(trainingLog(st.history, cls), !endsWith(cfg.logPath, ".csv")));
+    if (cfg.checkpointPath.empty())
+      return;
+    if (topts.earlyStop)
+      last = st;
+    bool stopping = topts.earlyStop && st.sinceBest >= topts.patience;
+    if (st.epoch % cfg.checkpointEvery == 0 || st.epoch == topts.epochs || stopping)
+      saveCheckpoint(st);
   };
   runtime::Trainer &trainer = session.trainer();
   nlohmann::json metrics;
@@ -600,6 +642,10 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
                          topts.epochs, topts.epochs == 1 ? "" : "s", runtime::globalThreadPool().threads(),
                          runtime::globalThreadPool().threads() == 1 ? "" : "s");
     result = trainer.fit(data.train, data.val, topts, fit);
+    // The run's last checkpoint holds its final weights: the best epoch's
+    // when early stopping restored them (eval and predict read those).
+    if (!cfg.checkpointPath.empty() && topts.earlyStop && result.bestEpoch != result.epochsRun && last.epoch)
+      saveCheckpoint(last);
     metrics["parameters"] = m.parameterCount();
     metrics["epochs"] = result.epochsRun;
     metrics["resumed_after_epoch"] = fit.epoch;
@@ -726,9 +772,11 @@ int cmdPredict(const Options &o, DiagnosticEngine &diags) {
       runtime::scale(data, float(t.factor));
       continue;
     }
-    std::optional<runtime::Standardizer> st = storedStandardizer(ck, o.load);
+    if (t.kind == frontend::Transform::OneHot)
+      continue; // labels only
+    std::optional<runtime::Standardizer> st = storedStandardizer(ck, o.load, m.config);
     if (!st)
-      throw runtime::Error("the train block standardizes its data, but '" + o.load +
+      throw runtime::Error("the train block scales its data by statistics, but '" + o.load +
                            "' holds no standardization statistics (data.mean, data.stddev); save it with this "
                            "version of nnc train --save or checkpoint(...)");
     runtime::applyStandardizer(*st, data.x);

@@ -39,7 +39,7 @@ std::vector<std::string> optimizerStateNames(const OptimizerSpec &spec, const st
     if (spec.centered)
       r.push_back(param + ".rms_avg");
     if (spec.momentum != 0)
-      r.push_back(param + ".momentum");
+      r.push_back(param + ".rms_momentum");
     return r;
   }
   case OptimizerSpec::Adagrad:
@@ -55,7 +55,8 @@ std::vector<std::string> optimizerStateNames(const OptimizerSpec &spec, const st
 bool isOptimizerStateName(const std::string &name) {
   if (name == "opt.t")
     return true;
-  for (const char *suffix : {".momentum", ".adam_m", ".adam_v", ".rms_sq", ".rms_avg", ".adagrad_sum"}) {
+  for (const char *suffix :
+       {".momentum", ".adam_m", ".adam_v", ".rms_sq", ".rms_avg", ".rms_momentum", ".adagrad_sum"}) {
     size_t n = std::strlen(suffix);
     if (name.size() > n && name.compare(name.size() - n, n, suffix) == 0)
       return true;
@@ -180,8 +181,8 @@ Function *appendOptimizer(Module &m, const Function &grad, const OptimizerSpec &
       }
       update = b.div(g, b.add(b.unary(OpKind::Sqrt, var), c(spec.eps)));
       if (spec.momentum != 0) {
-        update = b.add(b.mul(c(spec.momentum), state(p->name, ".momentum")), update);
-        newStates.push_back({p->name + ".momentum", update});
+        update = b.add(b.mul(c(spec.momentum), state(p->name, ".rms_momentum")), update);
+        newStates.push_back({p->name + ".rms_momentum", update});
       }
       update = b.mul(plr, update);
       break;

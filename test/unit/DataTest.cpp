@@ -352,7 +352,7 @@ TEST(DataPipeline, Standardizer) {
   EXPECT_FLOAT_EQ(s.mean[0], 3.0f);
   EXPECT_FLOAT_EQ(s.mean[1], 10.0f);
   EXPECT_FLOAT_EQ(s.stddev[0], std::sqrt(8.0f / 3.0f));
-  EXPECT_FLOAT_EQ(s.stddev[1], 1e-7f);
+  EXPECT_FLOAT_EQ(s.stddev[1], 1.0f); // constant: kept at its scale
   applyStandardizer(s, x);
   float z = 2.0f / std::sqrt(8.0f / 3.0f);
   EXPECT_NEAR(x.f32()[0], -z, 1e-6);
@@ -518,4 +518,34 @@ TEST(DataPipeline, BatchIteratorReusesBuffers) {
   EXPECT_EQ(it.numBatches(), 3);
 
   EXPECT_ERROR_HAS(BatchIterator(d, 0, false, 0), "batch size must be positive");
+}
+
+TEST(DataPipeline, MinMaxAndOneHot) {
+  // Feature 0 spans [1, 5]; feature 1 is constant and keeps its scale, so a
+  // later row's value stays near the training rows' instead of ~1e7 away.
+  Tensor x(DType::F32, {3, 2});
+  float v[] = {1, 7, 3, 7, 5, 7};
+  std::copy(v, v + 6, x.f32());
+  Standardizer s = fitMinMax(x);
+  EXPECT_EQ(s.mean, (std::vector<float>{1, 7}));
+  EXPECT_EQ(s.stddev, (std::vector<float>{4, 1}));
+  Tensor later(DType::F32, {1, 2});
+  later.f32()[0] = 6;
+  later.f32()[1] = 8;
+  applyStandardizer(s, later);
+  EXPECT_FLOAT_EQ(later.f32()[0], 1.25f);
+  EXPECT_FLOAT_EQ(later.f32()[1], 1.0f);
+
+  Dataset d;
+  d.x = x;
+  d.y = Tensor(DType::I64, {3});
+  d.y.i64()[0] = 2;
+  d.y.i64()[1] = 0;
+  d.y.i64()[2] = 1;
+  oneHotLabels(d, 3);
+  ASSERT_EQ(d.y.shape(), (std::vector<int64_t>{3, 3}));
+  EXPECT_EQ(std::vector<float>(d.y.f32(), d.y.f32() + 9), (std::vector<float>{0, 0, 1, 1, 0, 0, 0, 1, 0}));
+  d.y = Tensor(DType::I64, {1});
+  d.y.i64()[0] = 3;
+  EXPECT_THROW(oneHotLabels(d, 3), Error);
 }
