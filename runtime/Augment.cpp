@@ -5,6 +5,8 @@
 // distributions differ between standard libraries.
 #include "runtime/Augment.h"
 
+#include "runtime/Data.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -20,14 +22,6 @@ constexpr double kTwoPi = 6.283185307179586476925286766559;
 constexpr uint64_t kGolden = 0x9e3779b97f4a7c15ULL;
 // Keeps augmentation streams apart from the shuffle, which hashes the same seed.
 constexpr uint64_t kAugmentTag = 0x61756d656e746174ULL;
-
-/// The splitmix64 finalizer of z + golden ratio (as in Data.cpp).
-uint64_t mix64(uint64_t z) {
-  z += kGolden;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 /// A splitmix64 stream: the same numbers on every platform.
 class Rng {

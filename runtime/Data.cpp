@@ -20,6 +20,13 @@
 
 namespace nnc::runtime {
 
+uint64_t mix64(uint64_t z) {
+  z += 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
 namespace {
 
 /// A gzip-or-raw input file. Reads report short counts only at end of input
@@ -174,14 +181,6 @@ struct IdxFile {
     return buf;
   }
 };
-
-/// splitmix64: turns (seed, epoch) into a well-mixed seed for an epoch's shuffle.
-uint64_t mix64(uint64_t z) {
-  z += 0x9e3779b97f4a7c15ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 /// Fisher-Yates with a plain modulo: identical on every standard library
 /// (std::uniform_int_distribution is not). The bias is below n / 2^64.

@@ -52,6 +52,10 @@ constexpr int64_t kNoLabelColumn = -2;
 /// next-character language models over 256 byte values (numClasses = 256).
 Dataset loadText(const std::string &path, int64_t context, int64_t stride);
 
+/// The splitmix64 finalizer of z + the golden ratio: a well-mixed 64-bit
+/// value, the same on every platform (seeds of shuffles and augmentation).
+uint64_t mix64(uint64_t z);
+
 /// Multiplies every feature by `factor` (e.g. 1/255 for 8-bit pixels).
 void scale(Dataset &data, float factor);
 

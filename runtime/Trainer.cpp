@@ -198,6 +198,24 @@ FitState FitState::fromJson(const std::string &text, const std::string &what) {
   return st;
 }
 
+void Trainer::takeUpdates(const CompiledFn &fn, std::map<std::string, Tensor> &outs) {
+  for (const BufferSpec &r : fn.results) {
+    if (r.name.rfind("new.", 0) != 0 || r.inPlaceOf >= 0)
+      continue;
+    std::string n = r.name.substr(4);
+    auto p = state_.params.find(n);
+    std::swap(p != state_.params.end() ? p->second : state_.state.at(n), outs.at(r.name));
+  }
+}
+
+std::optional<std::pair<std::string, float>> Trainer::firstNonFiniteParam() const {
+  for (auto &[name, t] : state_.params)
+    for (int64_t i = 0; i < t.numel(); ++i)
+      if (!std::isfinite(t.f32()[i]))
+        return std::pair(name, t.f32()[i]);
+  return std::nullopt;
+}
+
 TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOptions &opts, const FitState &from) {
   enableFlushToZero();
   rngSeed_ = opts.seed;
@@ -297,17 +315,8 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       ModelState before = state_;
       uint64_t rngBefore = rngStep_;
       call(compile_("train_step", rx.dim(0)), &rx, &ry, float(lrAt(epoch, b)), ro);
-      bool finite = std::isfinite(ro.at("loss").f32()[0]);
-      for (const BufferSpec &r : compile_("train_step", rx.dim(0)).results)
-        if (r.name.rfind("new.", 0) == 0 && r.inPlaceOf < 0) {
-          std::string n = r.name.substr(4);
-          auto p = state_.params.find(n);
-          std::swap(p != state_.params.end() ? p->second : state_.state.at(n), ro.at(r.name));
-        }
-      for (auto &[name, t] : state_.params)
-        for (int64_t i = 0; i < t.numel() && finite; ++i)
-          finite = std::isfinite(t.f32()[i]);
-      if (finite)
+      takeUpdates(compile_("train_step", rx.dim(0)), ro);
+      if (std::isfinite(ro.at("loss").f32()[0]) && !firstNonFiniteParam())
         continue;
       state_ = std::move(before);
       rngStep_ = rngBefore;
@@ -340,13 +349,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
         correct += outs.at("correct").f32()[0];
       seen += xb.dim(0);
       ++b;
-      for (const BufferSpec &r : fn.results) {
-        if (r.name.rfind("new.", 0) != 0 || r.inPlaceOf >= 0)
-          continue;
-        std::string n = r.name.substr(4);
-        auto p = state_.params.find(n);
-        std::swap(p != state_.params.end() ? p->second : state_.state.at(n), outs.at(r.name));
-      }
+      takeUpdates(fn, outs);
       if (killAfter && ++stepsRun == killAfter)
         std::raise(SIGKILL);
       auto now = Clock::now();
@@ -366,11 +369,9 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     }
     // The loss is checked before each update; the update itself can also
     // blow up (on the last batch, say), so look at the weights too.
-    for (auto &[name, t] : state_.params)
-      for (int64_t i = 0; i < t.numel(); ++i)
-        if (!std::isfinite(t.f32()[i]))
-          throw diverged(
-              epoch, fmt::format("training diverged: parameter '{}' is {} after epoch {}", name, t.f32()[i], epoch));
+    if (auto bad = firstNonFiniteParam())
+      throw diverged(
+          epoch, fmt::format("training diverged: parameter '{}' is {} after epoch {}", bad->first, bad->second, epoch));
     double epochSeconds = std::chrono::duration<double>(Clock::now() - epochStart).count();
     trainSeconds += epochSeconds;
     samples += seen;

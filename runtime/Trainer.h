@@ -150,6 +150,11 @@ private:
   /// Binds buffers by role and name and calls `fn`.
   void call(const CompiledFn &fn, const Tensor *xb, const Tensor *yb, float lr, std::map<std::string, Tensor> &outs);
   char *arenaFor(const CompiledFn &fn);
+  /// Moves the `new.<name>` results a step wrote into `outs` (not in place)
+  /// into the parameters and state.
+  void takeUpdates(const CompiledFn &fn, std::map<std::string, Tensor> &outs);
+  /// The first parameter holding a NaN or an infinity, with that value.
+  std::optional<std::pair<std::string, float>> firstNonFiniteParam() const;
 
   CompileFn compile_;
   ModelState &state_;

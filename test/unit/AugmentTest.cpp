@@ -4,6 +4,8 @@
 #include "runtime/Augment.h"
 #include "runtime/Loader.h"
 
+#include "test/unit/ErrorMatchers.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -20,26 +22,6 @@
 using namespace nnc::runtime;
 
 namespace {
-
-/// Runs `fn`, expects an Error, and returns its message.
-template <typename Fn> std::string errorOf(Fn fn) {
-  try {
-    fn();
-  } catch (const Error &e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "expected nnc::runtime::Error";
-  return "";
-}
-
-/// Expects `expr` to throw an Error whose message contains every one of the
-/// following strings.
-#define EXPECT_ERROR_HAS(expr, ...)                                                                                    \
-  do {                                                                                                                 \
-    std::string msg_ = errorOf([&] { (void)(expr); });                                                                 \
-    for (const std::string &part_ : std::initializer_list<std::string>{__VA_ARGS__})                                   \
-      EXPECT_NE(msg_.find(part_), std::string::npos) << "message: " << msg_ << "\nmissing: " << part_;                 \
-  } while (0)
 
 using Image = std::vector<float>;
 
