@@ -73,6 +73,8 @@ public:
     return p;
   }
 
+  ast::ExprPtr expression(P::ReplExprContext *ctx) { return expr(ctx->expr()); }
+
 private:
   SourceLoc loc(antlr4::Token *t) { return locOf(f_, t); }
   SourceLoc loc(antlr4::ParserRuleContext *c) { return loc(c->getStart()); }
@@ -290,7 +292,8 @@ private:
     }
     if (auto *n = dynamic_cast<P::NamePrimaryContext *>(ctx)) {
       auto e = make(ast::Expr::Name, loc(ctx));
-      e->name = n->getText();
+      e->name = n->getText(); // "h.w" for a parameter of instance h
+      e->loc.length = uint32_t(e->name.size());
       return e;
     }
     if (auto *n = dynamic_cast<P::NumberPrimaryContext *>(ctx)) {
@@ -354,7 +357,14 @@ size_t invalidUtf8(const std::string &s) {
   return std::string::npos;
 }
 
-std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEngine &diags) {
+namespace {
+
+/// Lexes and parses `file` with grammar rule `rule`, reporting every
+/// error; returns the tree, or null after errors.
+template <class Ctx>
+Ctx *parseWith(const SourceFile &file, DiagnosticEngine &diags, Ctx *(NNParser::*rule)(),
+               std::unique_ptr<antlr4::ANTLRInputStream> &input, std::unique_ptr<NNLexer> &lexer,
+               std::unique_ptr<antlr4::CommonTokenStream> &tokens, std::unique_ptr<NNParser> &parser) {
   if (size_t bad = invalidUtf8(file.text); bad != std::string::npos) {
     SourceLoc l{&file, 1, 1, 1};
     for (size_t i = 0; i < bad; ++i) {
@@ -370,17 +380,17 @@ std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEng
     diags.error(l, std::string("the file is not valid UTF-8: unexpected byte ") + hex);
     return nullptr;
   }
-  antlr4::ANTLRInputStream input(file.text);
-  NNLexer lexer(&input);
-  lexer.removeErrorListeners();
-  antlr4::CommonTokenStream tokens(&lexer);
-  tokens.fill();
+  input = std::make_unique<antlr4::ANTLRInputStream>(file.text);
+  lexer = std::make_unique<NNLexer>(input.get());
+  lexer->removeErrorListeners();
+  tokens = std::make_unique<antlr4::CommonTokenStream>(lexer.get());
+  tokens->fill();
   unsigned before = diags.errorCount();
   // Characters outside the language become ERRCHAR tokens; report them here
   // with a clearer message than the parser would give.
   // After an unterminated string the rest of its line is noise: one error.
   size_t skipLine = 0;
-  for (antlr4::Token *t : tokens.getTokens()) {
+  for (antlr4::Token *t : tokens->getTokens()) {
     if (t->getType() != NNLexer::ERRCHAR || t->getLine() == skipLine)
       continue;
     std::string c = t->getText();
@@ -390,14 +400,35 @@ std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEng
   }
   if (diags.errorCount() != before)
     return nullptr;
-  NNParser parser(&tokens);
+  parser = std::make_unique<NNParser>(tokens.get());
   ErrorListener listener(file, diags);
-  parser.removeErrorListeners();
-  parser.addErrorListener(&listener);
-  auto *tree = parser.program();
+  parser->removeErrorListeners();
+  parser->addErrorListener(&listener);
+  Ctx *tree = (parser.get()->*rule)();
+  parser->removeErrorListeners();
   if (diags.errorCount() != before)
     return nullptr;
-  return Builder(file).program(tree);
+  return tree;
+}
+
+} // namespace
+
+std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEngine &diags) {
+  std::unique_ptr<antlr4::ANTLRInputStream> input;
+  std::unique_ptr<NNLexer> lexer;
+  std::unique_ptr<antlr4::CommonTokenStream> tokens;
+  std::unique_ptr<NNParser> parser;
+  auto *tree = parseWith(file, diags, &NNParser::program, input, lexer, tokens, parser);
+  return tree ? Builder(file).program(tree) : nullptr;
+}
+
+ast::ExprPtr parseExpression(const SourceFile &file, DiagnosticEngine &diags) {
+  std::unique_ptr<antlr4::ANTLRInputStream> input;
+  std::unique_ptr<NNLexer> lexer;
+  std::unique_ptr<antlr4::CommonTokenStream> tokens;
+  std::unique_ptr<NNParser> parser;
+  auto *tree = parseWith(file, diags, &NNParser::replExpr, input, lexer, tokens, parser);
+  return tree ? Builder(file).expression(tree) : nullptr;
 }
 
 } // namespace nnc::frontend

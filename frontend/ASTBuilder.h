@@ -10,5 +10,7 @@ namespace nnc::frontend {
 
 /// Returns the program, or null if there were syntax errors (all reported).
 std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEngine &diags);
+/// Parses `file` as one expression (the REPL's input); null after errors.
+ast::ExprPtr parseExpression(const SourceFile &file, DiagnosticEngine &diags);
 
 } // namespace nnc::frontend

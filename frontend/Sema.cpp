@@ -228,6 +228,13 @@ private:
   void checkExpr(const ast::Expr &e, const Scope &scope, bool inModel) {
     switch (e.kind) {
     case ast::Expr::Name:
+      // `h.w`: a parameter of a layer instance, looked up when lowering.
+      if (e.name.find('.') != std::string::npos) {
+        if (!inModel)
+          d_.error(e.loc, "a parameter name such as '" + e.name +
+                              "' can only be used in a model; a layer receives what it needs as arguments");
+        return;
+      }
       if (!scope.count(e.name) && !kSpecialNames.count(e.name) && !kConstantNames.count(e.name) &&
           !symbols_.count(e.name)) {
         if (auto it = later_.find(e.name); it != later_.end()) {
@@ -586,6 +593,8 @@ private:
         v.weightsOnly = e.name == "weights";
         return v;
       }
+      if (e.name.find('.') != std::string::npos)
+        return namedParam(e);
       auto it = scope.find(e.name);
       if (it != scope.end())
         return it->second;
@@ -632,6 +641,27 @@ private:
     case ast::Expr::Call:
       return call(e, scope);
     }
+    return Val::error();
+  }
+
+  /// `inst.leaf`: a parameter (or state) an earlier statement created.
+  Val namedParam(const ast::Expr &e) {
+    for (size_t i = 0; i < fn_->args.size(); ++i)
+      if (fn_->args[i]->name == e.name &&
+          (fn_->argRoles[i] == ir::ArgRole::Param || fn_->argRoles[i] == ir::ArgRole::State))
+        return tensorVal(fn_->args[i]);
+    std::vector<std::string> names;
+    for (const ParamInfo &p : out_.params)
+      names.push_back(p.name);
+    std::string hint = suggest(e.name, names);
+    if (hint.empty() && !names.empty()) {
+      hint = "; the parameters so far are ";
+      for (size_t i = 0; i < names.size() && i < 8; ++i)
+        hint += (i ? ", " : "") + names[i];
+      hint += names.size() > 8 ? ", ..." : "";
+    }
+    d_.error(e.loc, "no parameter named '" + e.name + "'" +
+                        (names.empty() ? std::string(" (no statement before this one creates parameters)") : hint));
     return Val::error();
   }
 

@@ -6,6 +6,7 @@
 grammar NN;
 
 program     : decl* EOF ;
+replExpr    : expr EOF ;   // one expression on its own (the REPL evaluates these)
 decl        : modelDecl | layerDecl | trainDecl ;
 
 modelDecl   : 'model' name=ID '{' (modelStmt ';'?)* '}' ;
@@ -40,7 +41,7 @@ expr        : primary                                     # primaryExpr
 pipeTarget  : callee=ident ('(' argList? ')')? ('as' inst=ID)? ;
 
 primary     : callee=ident '(' argList? ')' ('as' inst=ID)?   # callPrimary
-            | ident                                       # namePrimary
+            | ident ('.' fields+=ID)*                     # namePrimary
             | (INT | FLOAT)                               # numberPrimary
             | STRING                                      # stringPrimary
             | '(' expr ')'                                # parenPrimary

@@ -62,9 +62,14 @@ static uint64_t mixSeed(uint64_t seed, uint64_t counter) {
 }
 
 char *Trainer::arenaFor(const CompiledFn &fn) {
+  // A function compiled again (the REPL recompiles changed code) can reuse
+  // an old one's address; the arena must then grow to its size.
   auto it = arenas_.find(&fn);
+  int64_t words = std::max<int64_t>(16, (fn.arenaBytes + 3) / 4);
   if (it == arenas_.end())
-    it = arenas_.emplace(&fn, Tensor(DType::F32, {std::max<int64_t>(16, (fn.arenaBytes + 3) / 4)})).first;
+    it = arenas_.emplace(&fn, Tensor(DType::F32, {words})).first;
+  else if (it->second.numel() < words)
+    it->second = Tensor(DType::F32, {words});
   return static_cast<char *>(it->second.data());
 }
 
@@ -265,7 +270,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       compile_(fn, d->size() % opts.batch);
   }
   result.compileSeconds = std::chrono::duration<double>(Clock::now() - compileStart).count();
-  if (opts.log)
+  if (opts.log && (!opts.continuing || result.compileSeconds >= 0.005))
     *opts.log << fmt::format("compiled in {:.2f}s\n", result.compileSeconds) << std::flush;
   // Monitoring validation metrics needs validation examples (a split can
   // round to none, or --limit leave none).
@@ -274,15 +279,21 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     if (m.rfind("val_", 0) == 0 && val.size() == 0)
       throw Error("cannot monitor " + m + ": the validation set is empty (raise 'split')");
 
+  if (opts.continuing)
+    st.sinceBest = 0;
   // A run resumed after it stopped early has nothing left to do.
   bool stop = opts.earlyStop && st.sinceBest >= opts.patience;
-  if (st.epoch > 0 && opts.log)
+  if (st.epoch > 0 && opts.log && !opts.continuing)
     *opts.log << (stop ? fmt::format("the run stopped early after epoch {}: nothing left to train\n", st.epoch)
                   : st.epoch < opts.epochs ? fmt::format("resuming after epoch {} of {}\n", st.epoch, opts.epochs)
                                            : fmt::format("the checkpoint is at epoch {}: nothing left of the {} epochs "
                                                          "to train\n",
                                                          st.epoch, opts.epochs));
   result.stoppedEarly = stop;
+  auto stopRequested = [&] {
+    return (opts.interrupt && opts.interrupt->load(std::memory_order_relaxed)) ||
+           (opts.maxSteps && result.steps >= opts.maxSteps);
+  };
   auto lrAt = [&](int64_t epoch, int64_t b) {
     return opts.schedule.kind == LrSchedule::Plateau
                ? opts.lr * st.plateau.scale
@@ -350,8 +361,13 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       seen += xb.dim(0);
       ++b;
       takeUpdates(fn, outs);
+      ++result.steps;
       if (killAfter && ++stepsRun == killAfter)
         std::raise(SIGKILL);
+      if (b < batches && stopRequested()) {
+        result.stoppedMidEpoch = true;
+        break;
+      }
       auto now = Clock::now();
       if (opts.interactive && opts.log && std::chrono::duration<double>(now - lastDraw).count() > 0.1) {
         lastDraw = now;
@@ -375,6 +391,20 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     double epochSeconds = std::chrono::duration<double>(Clock::now() - epochStart).count();
     trainSeconds += epochSeconds;
     samples += seen;
+    if (result.stoppedMidEpoch) {
+      // No validation, early stopping or schedule step for a part of an
+      // epoch; the next run starts the following epoch.
+      result.interrupted = opts.interrupt && opts.interrupt->load();
+      result.partial = {lossSum / double(std::max<int64_t>(1, seen)), opts.classification ? correct / double(seen) : -1,
+                        seen};
+      result.partialSteps = b;
+      result.partialBatches = batches;
+      if (opts.interactive && opts.log)
+        *opts.log << "\r\033[K" << std::flush;
+      st.epoch = epoch;
+      st.rngStep = rngStep_;
+      break;
+    }
     EpochRecord rec;
     rec.epoch = epoch;
     rec.seconds = epochSeconds;
@@ -426,13 +456,18 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     st.history.push_back(rec);
     if (opts.afterEpoch)
       opts.afterEpoch(st);
+    if (stopRequested()) {
+      result.interrupted = opts.interrupt && opts.interrupt->load();
+      break;
+    }
   }
   result.history = st.history;
   result.epochsRun = st.epoch;
   result.bestEpoch = st.bestEpoch;
   // Early stopping keeps the best epoch's weights, also when the run used
   // all its epochs without stopping.
-  if (opts.earlyStop && st.bestEpoch != st.epoch && !st.bestParams.empty()) {
+  if (opts.earlyStop && !result.interrupted && !result.stoppedMidEpoch && st.bestEpoch != st.epoch &&
+      !st.bestParams.empty()) {
     state_.params = st.bestParams;
     state_.state = st.bestState;
     if (!result.stoppedEarly && opts.log)
@@ -441,6 +476,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   result.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   result.trainSeconds = trainSeconds;
   result.samplesPerSecond = double(samples) / std::max(trainSeconds, 1e-9);
+  result.state = std::move(st);
   return result;
 }
 

@@ -10,6 +10,7 @@
 #include "runtime/Schedule.h"
 #include "runtime/Tensor.h"
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <optional>
@@ -113,6 +114,14 @@ struct TrainOptions {
   /// rate and weights of the step that produced it (the epoch is replayed
   /// from its start to get there), returns what to add to the error.
   std::function<std::string(const Tensor &xb, const Tensor &yb, float lr)> diagnose;
+  /// Checked after every step: when it reads true, the run stops there (the
+  /// parameters hold every step made; see TrainResult::interrupted).
+  const std::atomic<bool> *interrupt = nullptr;
+  /// Stop after this many steps (0: no limit), mid-epoch if need be.
+  int64_t maxSteps = 0;
+  /// The run continues an earlier one in the same process (the REPL): no
+  /// "resuming after epoch" line, and early stopping's patience starts over.
+  bool continuing = false;
 };
 
 struct TrainResult {
@@ -124,6 +133,16 @@ struct TrainResult {
   double compileSeconds = 0; ///< JIT compilation before the first epoch
   double trainSeconds = 0;   ///< the training steps alone (no compilation, no validation)
   double samplesPerSecond = 0;
+  /// The loop's state at the end, to continue from (an epoch left part-way
+  /// counts as done: the next run starts the following one).
+  FitState state;
+  /// Stopped part-way through an epoch, by `interrupt` or `maxSteps`:
+  /// `partial` holds the training loss and accuracy over the steps of that
+  /// epoch that were made, `partialSteps` how many there were.
+  bool interrupted = false, stoppedMidEpoch = false;
+  EvalResult partial;
+  int64_t partialSteps = 0, partialBatches = 0;
+  int64_t steps = 0; ///< train steps made
 };
 
 class Trainer {

@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <unistd.h>
 #include <unordered_map>
@@ -44,7 +45,11 @@ static std::string dirOf(const std::string &path) {
 
 CompiledModel compileModel(const Source &src, const std::string &modelName, DiagnosticEngine &diags,
                            bool withTrainConfig) {
-  const ast::Program &p = *src.program;
+  return compileModel(*src.program, modelName, src.file.get(), diags, withTrainConfig);
+}
+
+CompiledModel compileModel(const ast::Program &p, const std::string &modelName, const SourceFile *anchor,
+                           DiagnosticEngine &diags, bool withTrainConfig) {
   if (!frontend::checkProgram(p, diags))
     throw CompileFailed{};
   const ast::ModelDecl *model = nullptr;
@@ -55,7 +60,7 @@ CompiledModel compileModel(const Source &src, const std::string &modelName, Diag
       for (auto &m : p.models)
         names.push_back(m.name);
       std::string hint = closestMatch(modelName, names);
-      diags.error(SourceLoc{src.file.get(), 0, 0, 1},
+      diags.error(SourceLoc{anchor, 0, 0, 1},
                   "no model named '" + modelName + "'" + (hint.empty() ? "" : "; did you mean '" + hint + "'?"));
       throw CompileFailed{};
     }
@@ -64,16 +69,17 @@ CompiledModel compileModel(const Source &src, const std::string &modelName, Diag
   } else if (p.models.size() == 1) {
     model = &p.models.front();
   } else {
-    diags.error(SourceLoc{src.file.get(), 0, 0, 1}, p.models.empty()
-                                                        ? "the file declares no model"
-                                                        : "the file has several models; choose one with --model");
+    diags.error(SourceLoc{anchor, 0, 0, 1}, p.models.empty() ? "the file declares no model"
+                                                             : "the file has several models; choose one with --model");
     throw CompileFailed{};
   }
   auto lowered = frontend::lowerModel(p, *model, diags);
   if (!lowered)
     throw CompileFailed{};
   CompiledModel cm;
-  cm.baseDir = dirOf(src.file->name);
+  // Data paths are relative to the file that holds the train block.
+  const ast::TrainDecl *train = p.train(model->name);
+  cm.baseDir = dirOf(train && train->loc.file ? train->loc.file->name : anchor ? anchor->name : std::string("."));
   cm.lowered = std::move(*lowered);
   if (withTrainConfig) {
     auto cfg = frontend::readTrainConfig(p, cm.lowered, cm.baseDir, diags);
@@ -304,7 +310,7 @@ static runtime::Role toRole(ir::ArgRole r) {
 
 static runtime::DType toDType(ir::DType t) { return t == ir::DType::F32 ? runtime::DType::F32 : runtime::DType::I64; }
 
-Session::Session(CompiledModel &model) : model_(model) {
+Session::Session(CompiledModel &model) : model_(&model) {
   checkSignature();
   jit_ = std::make_unique<codegen::JIT>();
   trainer_ = std::make_unique<runtime::Trainer>(
@@ -314,7 +320,7 @@ Session::Session(CompiledModel &model) : model_(model) {
 
 ir::Bindings Session::bindings(int64_t batch) const {
   ir::Bindings b;
-  for (auto *list : {&model_.lowered.inputs, &model_.lowered.labels})
+  for (auto *list : {&model_->lowered.inputs, &model_->lowered.labels})
     for (auto &decl : *list)
       if (!decl.type.shape.empty() && !decl.type.shape[0].isStatic())
         b[decl.type.shape[0].sym] = batch;
@@ -322,9 +328,9 @@ ir::Bindings Session::bindings(int64_t batch) const {
 }
 
 void Session::checkSignature() const {
-  const auto &inputs = model_.lowered.inputs;
+  const auto &inputs = model_->lowered.inputs;
   if (inputs.size() != 1)
-    throw runtime::Error("model '" + model_.lowered.name + "' has " + std::to_string(inputs.size()) +
+    throw runtime::Error("model '" + model_->lowered.name + "' has " + std::to_string(inputs.size()) +
                          " inputs; training from a data file needs exactly one");
   const ir::TensorType &t = inputs[0].type;
   if (t.shape.empty() || t.shape[0].isStatic()) {
@@ -340,9 +346,9 @@ void Session::checkSignature() const {
     if (!t.shape[i].isStatic())
       throw runtime::Error("input '" + inputs[0].name + "' : " + t.str() +
                            ": only the first (batch) dimension may be symbolic when training from a file");
-  const auto &labels = model_.lowered.labels;
+  const auto &labels = model_->lowered.labels;
   if (labels.size() > 1)
-    throw runtime::Error("model '" + model_.lowered.name + "' has " + std::to_string(labels.size()) +
+    throw runtime::Error("model '" + model_->lowered.name + "' has " + std::to_string(labels.size()) +
                          " labels; training from a data file needs at most one");
   if (labels.size() == 1) {
     const ir::TensorType &lt = labels[0].type;
@@ -350,7 +356,7 @@ void Session::checkSignature() const {
     for (size_t i = 1; i < lt.shape.size(); ++i)
       staticRest &= lt.shape[i].isStatic();
     bool oneHot = false;
-    for (const frontend::Transform &x : model_.config.transforms)
+    for (const frontend::Transform &x : model_->config.transforms)
       oneHot |= x.kind == frontend::Transform::OneHot;
     if (oneHot) // the frontend checked the label is f32[N, C]
       return;
@@ -388,7 +394,7 @@ std::string Session::explainNonFinite(const std::string &fn, const runtime::Tens
         return fmt::format("'{}' already holds {} before this step", name, v);
   if (std::string v = firstNonFinite(xb); !v.empty())
     return "the input batch holds " + v;
-  const ir::Function &f = model_.checked(fn);
+  const ir::Function &f = model_->checked(fn);
   std::map<std::string, runtime::Tensor> outs = trainer_->run(f.name, xb, yb, lr);
   std::unordered_set<const ir::Value *> bad;
   std::vector<std::string> lines;
@@ -442,11 +448,11 @@ void Session::checkData(const runtime::Dataset &d, const std::string &what) cons
       throw runtime::Error(fmt::format("{}: examples hold {} values, but {} '{}' is {}", what,
                                        runtime::dtypeName(t.dtype()), kind, decl.name, decl.type.str()));
   };
-  check(d.x, model_.lowered.inputs[0], "input", "features");
-  if (!model_.lowered.labels.empty())
-    check(d.y, model_.lowered.labels[0], "label", "label values");
-  if (model_.lowered.classification)
-    runtime::checkLabels(d, model_.lowered.numClasses, what);
+  check(d.x, model_->lowered.inputs[0], "input", "features");
+  if (!model_->lowered.labels.empty())
+    check(d.y, model_->lowered.labels[0], "label", "label values");
+  if (model_->lowered.classification)
+    runtime::checkLabels(d, model_->lowered.numClasses, what);
 }
 
 void Session::checkMemory(const ir::Function &f, int64_t batch) const {
@@ -468,7 +474,20 @@ void Session::checkMemory(const ir::Function &f, int64_t batch) const {
   if (physical > 0 && bytes > physical)
     throw runtime::Error(fmt::format("{} of model '{}' at batch size {} needs up to {:.1f} GiB of memory, more than "
                                      "this machine's {:.1f} GiB",
-                                     f.name, model_.lowered.name, batch, bytes / (1 << 30), physical / (1 << 30)));
+                                     f.name, model_->lowered.name, batch, bytes / (1 << 30), physical / (1 << 30)));
+}
+
+runtime::CompiledFn Session::toRuntime(const codegen::CompiledFunction &c) {
+  runtime::CompiledFn r;
+  r.entry = c.entry;
+  r.arenaBytes = c.arenaBytes;
+  for (auto &a : c.args)
+    r.args.push_back({a.name, toDType(a.dtype), a.shape, toRole(a.role)});
+  for (size_t j = 0; j < c.results.size(); ++j) {
+    const codegen::BufferSpec &a = c.results[j];
+    r.results.push_back({a.name, toDType(a.dtype), a.shape, runtime::Role::Input, c.resultArg[j]});
+  }
+  return r;
 }
 
 const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batch) {
@@ -476,7 +495,7 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
   auto it = cache_.find(key);
   if (it != cache_.end())
     return it->second;
-  const ir::Function &f = model_.function(fn);
+  const ir::Function &f = model_->function(fn);
   checkMemory(f, batch);
   codegen::CodegenOptions opts;
   opts.profile = profiling_;
@@ -489,16 +508,8 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
   memory_[key] = {c.arenaBytes, c.unplannedBytes};
   if (c.profile)
     profiles_[key] = c;
-  runtime::CompiledFn r;
-  r.entry = c.entry;
-  r.arenaBytes = c.arenaBytes;
-  for (auto &a : c.args)
-    r.args.push_back({a.name, toDType(a.dtype), a.shape, toRole(a.role)});
-  for (size_t j = 0; j < c.results.size(); ++j) {
-    const codegen::BufferSpec &a = c.results[j];
-    r.results.push_back({a.name, toDType(a.dtype), a.shape, runtime::Role::Input, c.resultArg[j]});
-  }
-  return cache_.emplace(key, std::move(r)).first->second;
+  compiledIR_[fn] = ir::toString(f);
+  return cache_.emplace(key, toRuntime(c)).first->second;
 }
 
 const codegen::CompiledFunction *Session::profile(const std::string &fn, int64_t batch) const {
@@ -506,40 +517,133 @@ const codegen::CompiledFunction *Session::profile(const std::string &fn, int64_t
   return it == profiles_.end() ? nullptr : &it->second;
 }
 
-void Session::initialize(uint64_t seed) {
-  // Refuse absurd models before allocating their parameters.
-  checkMemory(model_.function("train_step"), std::max<int64_t>(1, model_.config.batch));
-  std::mt19937_64 rng(seed ^ 0x6e6e63ULL);
-  state_.params.clear();
-  state_.state.clear();
-  for (const frontend::ParamInfo &p : model_.lowered.params) {
-    runtime::Tensor t(runtime::DType::F32, p.shape);
-    runtime::initialize(t, runtime::Init(int(p.init)), p.fanIn, p.fanOut, rng);
-    state_.params.emplace(p.name, std::move(t));
-  }
-  for (size_t i = 0; i < model_.function("train_step").args.size(); ++i) {
-    const ir::Function &f = model_.function("train_step");
-    if (f.argRoles[i] != ir::ArgRole::State)
+runtime::Tensor Session::initialValue(const std::string &name, std::mt19937_64 &rng) const {
+  for (const frontend::ParamInfo &p : model_->lowered.params)
+    if (p.name == name) {
+      runtime::Tensor t(runtime::DType::F32, p.shape);
+      runtime::initialize(t, runtime::Init(int(p.init)), p.fanIn, p.fanOut, rng);
+      return t;
+    }
+  const ir::Function &f = model_->function("train_step");
+  for (size_t i = 0; i < f.args.size(); ++i) {
+    if (f.argRoles[i] != ir::ArgRole::State || f.args[i]->name != name)
       continue;
     runtime::Tensor t(runtime::DType::F32, ir::concreteShape(f.args[i]->type.shape, {}));
     // The model's own state (running statistics) starts as it declares;
     // optimizer state starts at zero.
-    for (const frontend::ParamInfo &s : model_.lowered.states)
-      if (s.name == f.args[i]->name)
-        runtime::initialize(t, runtime::Init(int(s.init)), 1, 1, rng);
-    state_.state.emplace(f.args[i]->name, std::move(t));
+    for (const frontend::ParamInfo &st : model_->lowered.states)
+      if (st.name == name)
+        runtime::initialize(t, runtime::Init(int(st.init)), 1, 1, rng);
+    return t;
   }
+  NNC_UNREACHABLE("no model tensor named " << name);
+}
+
+void Session::initialize(uint64_t seed) {
+  // Refuse absurd models before allocating their parameters.
+  checkMemory(model_->function("train_step"), std::max<int64_t>(1, model_->config.batch));
+  std::mt19937_64 rng(seed ^ 0x6e6e63ULL);
+  state_.params.clear();
+  state_.state.clear();
+  for (const frontend::ParamInfo &p : model_->lowered.params)
+    state_.params.emplace(p.name, initialValue(p.name, rng));
+  const ir::Function &f = model_->function("train_step");
+  for (size_t i = 0; i < f.args.size(); ++i)
+    if (f.argRoles[i] == ir::ArgRole::State)
+      state_.state.emplace(f.args[i]->name, initialValue(f.args[i]->name, rng));
+}
+
+Session::Rebind Session::rebind(CompiledModel &model, uint64_t seed) {
+  checkMemory(model.function("train_step"), std::max<int64_t>(1, model.config.batch));
+  CompiledModel *old = model_;
+  model_ = &model;
+  try {
+    checkSignature();
+  } catch (...) {
+    model_ = old;
+    throw;
+  }
+  Rebind r;
+  // Compiled code: kept where the function's IR is the same.
+  for (auto it = compiledIR_.begin(); it != compiledIR_.end();) {
+    const ir::Function *f = nullptr;
+    for (const auto &g : model.module.functions)
+      if (g->name == it->first)
+        f = g.get();
+    if (f && ir::toString(*f) == it->second) {
+      ++it;
+      continue;
+    }
+    if (f && it->first.find('.') == std::string::npos)
+      r.recompile.push_back(it->first);
+    for (auto c = cache_.begin(); c != cache_.end();)
+      c = c->first.first == it->first ? cache_.erase(c) : std::next(c);
+    for (auto c = memory_.begin(); c != memory_.end();)
+      c = c->first.first == it->first ? memory_.erase(c) : std::next(c);
+    for (auto c = profiles_.begin(); c != profiles_.end();)
+      c = c->first.first == it->first ? profiles_.erase(c) : std::next(c);
+    it = compiledIR_.erase(it);
+  }
+  // Tensors: kept where name and shape match, else initialized.
+  runtime::ModelState next;
+  std::mt19937_64 rng(seed ^ 0x6e6e63ULL);
+  auto carry = [&](const std::string &name, std::map<std::string, runtime::Tensor> &from,
+                   std::map<std::string, runtime::Tensor> &to) {
+    runtime::Tensor init = initialValue(name, rng);
+    auto it = from.find(name);
+    if (it != from.end() && it->second.shape() == init.shape()) {
+      to.emplace(name, std::move(it->second));
+      r.kept.push_back(name);
+    } else {
+      to.emplace(name, std::move(init));
+      r.fresh.push_back(name);
+    }
+    if (it != from.end())
+      from.erase(it);
+  };
+  for (const frontend::ParamInfo &p : model.lowered.params)
+    carry(p.name, state_.params, next.params);
+  const ir::Function &step = model.function("train_step");
+  for (size_t i = 0; i < step.args.size(); ++i)
+    if (step.argRoles[i] == ir::ArgRole::State)
+      carry(step.args[i]->name, state_.state, next.state);
+  for (auto *group : {&state_.params, &state_.state})
+    for (auto &[name, t] : *group)
+      r.dropped.push_back(name);
+  state_ = std::move(next);
+  return r;
+}
+
+std::map<std::string, runtime::Tensor> Session::runFunction(const ir::Function &f, const runtime::Tensor &x,
+                                                            const runtime::Tensor *y) {
+  int64_t batch = x.rank() ? x.dim(0) : 1;
+  auto key = std::make_pair(ir::toString(f), batch);
+  auto it = adhoc_.find(key);
+  if (it == adhoc_.end()) {
+    checkMemory(f, batch);
+    codegen::CompiledFunction c = jit_->compile(f, bindings(batch));
+    compileSeconds_ += c.compileSeconds;
+    it = adhoc_.emplace(key, toRuntime(c)).first;
+  }
+  // The trainer runs functions by name through the session's cache.
+  std::string name = "adhoc." + std::to_string(std::hash<std::string>()(key.first));
+  cache_[{name, batch}] = it->second;
+  auto outs = trainer_->run(name, x, y, 0.0f);
+  cache_.erase({name, batch});
+  return outs;
 }
 
 runtime::Checkpoint Session::load(const std::string &path) {
   runtime::Checkpoint ck = runtime::loadSafetensors(path);
   runtime::Checkpoint rest;
   rest.metadata = ck.metadata;
+  // Everything is checked before anything is replaced.
+  runtime::ModelState next = state_;
   for (auto &[name, t] : ck.tensors) {
     runtime::Tensor *dst = nullptr;
-    if (auto p = state_.params.find(name); p != state_.params.end())
+    if (auto p = next.params.find(name); p != next.params.end())
       dst = &p->second;
-    else if (auto s = state_.state.find(name); s != state_.state.end())
+    else if (auto s = next.state.find(name); s != next.state.end())
       dst = &s->second;
     else if (name.rfind("best.", 0) == 0 || name.rfind("data.", 0) == 0) {
       rest.tensors[name] = std::move(t); // a training run's state (also best.<optimizer state>); the caller's
@@ -547,8 +651,8 @@ runtime::Checkpoint Session::load(const std::string &path) {
     } else if (ir::isOptimizerStateName(name))
       continue; // state of another optimizer: start this one fresh
     else
-      throw runtime::Error("'" + path + "': tensor '" + name + "' is not a parameter of model '" + model_.lowered.name +
-                           "'");
+      throw runtime::Error("'" + path + "': tensor '" + name + "' is not a parameter of model '" +
+                           model_->lowered.name + "'");
     if (t.shape() != dst->shape() || t.dtype() != dst->dtype())
       throw runtime::Error("'" + path + "': tensor '" + name + "' is " + t.typeString() + " but the model needs " +
                            dst->typeString());
@@ -559,10 +663,11 @@ runtime::Checkpoint Session::load(const std::string &path) {
               fmt::format("'{}': tensor '{}' holds a non-finite value ({}) at element {}", path, name, t.f32()[i], i));
     *dst = t;
   }
-  for (auto &[name, t] : state_.params)
+  for (auto &[name, t] : next.params)
     if (!ck.tensors.count(name))
-      throw runtime::Error("'" + path + "': parameter '" + name + "' of model '" + model_.lowered.name +
+      throw runtime::Error("'" + path + "': parameter '" + name + "' of model '" + model_->lowered.name +
                            "' is missing");
+  state_ = std::move(next);
   return rest;
 }
 
@@ -576,6 +681,170 @@ void Session::save(const std::string &path, const std::map<std::string, std::str
   for (auto &[n, t] : extra)
     tensors.push_back({n, &t});
   runtime::saveSafetensors(path, tensors, metadata);
+}
+
+//===----------------------------------------------------------------------===//
+// Settings and checkpoints shared by the CLI and the REPL
+//===----------------------------------------------------------------------===//
+
+runtime::TrainOptions trainOptions(const CompiledModel &m) {
+  const frontend::TrainConfig &c = m.config;
+  runtime::TrainOptions t;
+  t.epochs = c.epochs;
+  t.batch = c.batch;
+  t.lr = c.lr;
+  t.schedule = c.schedule;
+  t.shuffle = c.shuffle;
+  t.seed = c.seed;
+  t.earlyStop = c.earlyStop;
+  t.monitor = c.monitor;
+  t.patience = c.patience;
+  t.minDelta = c.minDelta;
+  t.classification = m.lowered.classification;
+  t.showAccuracy = std::find(c.metrics.begin(), c.metrics.end(), "accuracy") != c.metrics.end();
+  return t;
+}
+
+std::string optimizerText(const frontend::TrainConfig &c) {
+  const ir::OptimizerSpec &o = c.optimizer;
+  using K = ir::OptimizerSpec::Kind;
+  std::string s = fmt::format("{}(lr = {:g}", ir::OptimizerSpec::name(o.kind), c.lr);
+  if (o.momentum && (o.kind == K::SGD || o.kind == K::RMSProp))
+    s += fmt::format(", momentum = {:g}{}", o.momentum, o.nesterov ? ", nesterov" : "");
+  if (o.centered && o.kind == K::RMSProp)
+    s += ", centered";
+  if (o.weightDecay)
+    s += fmt::format(", weight_decay = {:g}", o.weightDecay);
+  if (o.clipNorm)
+    s += fmt::format(", clip_norm = {:g}", o.clipNorm);
+  if (o.clipValue)
+    s += fmt::format(", clip_value = {:g}", o.clipValue);
+  if (!o.perParam.empty())
+    s += fmt::format(", {} parameter{} with own settings", o.perParam.size(), o.perParam.size() == 1 ? "" : "s");
+  return s + ")";
+}
+
+std::string scheduleText(const runtime::LrSchedule &s) {
+  using S = runtime::LrSchedule;
+  switch (s.kind) {
+  case S::Constant:
+    return "constant";
+  case S::Step:
+    return fmt::format("step(every = {}, gamma = {:g})", s.every, s.gamma);
+  case S::Exponential:
+    return fmt::format("exponential(gamma = {:g})", s.gamma);
+  case S::Cosine:
+    return fmt::format("cosine(warmup = {:g}, min_lr = {:g})", s.warmup, s.minLr);
+  case S::OneCycle:
+    return fmt::format("one_cycle(max_lr = {:g}, pct_start = {:g}, div_factor = {:g}, final_div_factor = {:g})",
+                       s.maxLr, s.pctStart, s.divFactor, s.finalDivFactor);
+  case S::Plateau:
+    return fmt::format("reduce_on_plateau(monitor = {}, factor = {:g}, patience = {}, min_lr = {:g})", s.monitor,
+                       s.factor, s.patience, s.minLr);
+  }
+  return "?";
+}
+
+/// What a resumed run must share with the run that wrote its checkpoint:
+/// everything that changes the sequence of steps, numbers to 9 digits.
+std::string resumeKey(const CompiledModel &m, const Data &d) {
+  const frontend::TrainConfig &c = m.config;
+  const ir::OptimizerSpec &o = c.optimizer;
+  const runtime::LrSchedule &s = c.schedule;
+  std::string key = fmt::format(
+      "model {}, {} lr {:.9g} momentum {:.9g}{} decay {:.9g} betas {:.9g} {:.9g} eps {:.9g} alpha {:.9g}{} clip {:.9g} "
+      "{:.9g}",
+      m.lowered.name, ir::OptimizerSpec::name(o.kind), c.lr, o.momentum, o.nesterov ? " nesterov" : "", o.weightDecay,
+      o.beta1, o.beta2, o.eps, o.alpha, o.centered ? " centered" : "", o.clipNorm, o.clipValue);
+  for (const auto &[name, ps] : o.perParam)
+    key += fmt::format(", {} decay {:.9g} lr x{:.9g}", name, ps.weightDecay, ps.lrScale);
+  key += ", schedule " + scheduleText(s) +
+         fmt::format(" {:.9g} {:.9g} {:.9g} {:.9g} {:.9g} {:.9g} {:.9g}", s.gamma, s.warmup, s.minLr, s.maxLr,
+                     s.pctStart, s.factor, s.threshold);
+  if (c.earlyStop)
+    key += fmt::format(", early_stop {} {} {:.9g}", c.monitor, c.patience, c.minDelta);
+  key += fmt::format(", batch {}, seed {}, {} training and {} validation examples", c.batch, c.seed, d.train.size(),
+                     d.val.size());
+  for (const frontend::Transform &t : c.transforms)
+    key += t.kind == frontend::Transform::Scale         ? fmt::format(", scale {:.9g}", t.factor)
+           : t.kind == frontend::Transform::Standardize ? std::string(", standardize")
+           : t.kind == frontend::Transform::MinMax      ? std::string(", min_max")
+                                                        : std::string(", one_hot");
+  const runtime::Augmentation &a = c.augment;
+  if (a.any())
+    key += fmt::format(", augment crop {} flip {} shift {} noise {:.9g}", a.cropPadding, a.hflip, a.shift, a.noiseStd);
+  if (!c.shuffle)
+    key += ", no shuffle";
+  return key;
+}
+
+/// The fitted scaling of a train block's pipeline: "standardize", "min_max" or "".
+std::string fittedScaling(const frontend::TrainConfig &c) {
+  for (const frontend::Transform &t : c.transforms)
+    if (t.kind == frontend::Transform::Standardize || t.kind == frontend::Transform::MinMax)
+      return t.kind == frontend::Transform::Standardize ? "standardize" : "min_max";
+  return "";
+}
+
+/// The scaling statistics a checkpoint carries for this train block's
+/// pipeline, if any (none when the pipeline fits none). Throws Error when
+/// they were fitted by another kind of scaling.
+std::optional<runtime::Standardizer> storedStandardizer(const runtime::Checkpoint &ck, const std::string &path,
+                                                        const frontend::TrainConfig &cfg) {
+  auto mean = ck.tensors.find("data.mean"), sd = ck.tensors.find("data.stddev");
+  std::string kind = fittedScaling(cfg);
+  if ((mean == ck.tensors.end() && sd == ck.tensors.end()) || kind.empty())
+    return std::nullopt;
+  if (auto it = ck.metadata.find("nnc.preprocess"); it != ck.metadata.end() && it->second != kind)
+    throw runtime::Error("'" + path + "' holds the statistics of |> " + it->second + ", but the train block uses |> " +
+                         kind);
+  if (mean == ck.tensors.end() || sd == ck.tensors.end() || mean->second.dtype() != runtime::DType::F32 ||
+      sd->second.dtype() != runtime::DType::F32 || mean->second.numel() != sd->second.numel())
+    throw runtime::Error("'" + path + "': data.mean and data.stddev must be two f32 tensors of the same size");
+  runtime::Standardizer st;
+  st.mean.assign(mean->second.f32(), mean->second.f32() + mean->second.numel());
+  st.stddev.assign(sd->second.f32(), sd->second.f32() + sd->second.numel());
+  return st;
+}
+
+std::map<std::string, std::string> checkpointMetadata(const CompiledModel &m, const Data &d, int64_t epochs) {
+  std::map<std::string, std::string> meta = {{"nnc.model", m.lowered.name},
+                                             {"nnc.seed", std::to_string(m.config.seed)},
+                                             {"nnc.epochs", std::to_string(epochs)},
+                                             {"nnc.format", "1"}};
+  if (d.standardized)
+    meta["nnc.preprocess"] = fittedScaling(m.config);
+  return meta;
+}
+
+std::map<std::string, runtime::Tensor> dataTensors(const Data &d) {
+  std::map<std::string, runtime::Tensor> t;
+  if (d.standardized) {
+    int64_t n = int64_t(d.standardizer.mean.size());
+    t.emplace("data.mean", runtime::Tensor(runtime::DType::F32, {n}));
+    t.emplace("data.stddev", runtime::Tensor(runtime::DType::F32, {n}));
+    std::copy_n(d.standardizer.mean.data(), n, t.at("data.mean").f32());
+    std::copy_n(d.standardizer.stddev.data(), n, t.at("data.stddev").f32());
+  }
+  return t;
+}
+
+runtime::FitState storedFitState(const runtime::Checkpoint &ck, const std::string &path, const runtime::ModelState &s) {
+  auto json = ck.metadata.find("nnc.fit_state");
+  if (json == ck.metadata.end())
+    throw runtime::Error("'" + path +
+                         "' holds weights but no training state (it was written by --save, not by "
+                         "checkpoint(...) or --checkpoint); start from its weights with --load instead");
+  runtime::FitState fit = runtime::FitState::fromJson(json->second, "'" + path + "'");
+  for (auto &[name, t] : ck.tensors) {
+    if (name.rfind("best.", 0) != 0)
+      continue;
+    std::string n = name.substr(5);
+    if (!s.params.count(n) && !s.state.count(n))
+      throw runtime::Error("'" + path + "': '" + name + "' is not the best value of any model tensor");
+    (s.params.count(n) ? fit.bestParams : fit.bestState)[n] = t;
+  }
+  return fit;
 }
 
 } // namespace nnc::driver

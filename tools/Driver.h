@@ -16,6 +16,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <random>
 #include <string>
 
 namespace nnc::driver {
@@ -57,6 +58,11 @@ public:
 /// Throws CompileFailed after reporting diagnostics.
 CompiledModel compileModel(const Source &src, const std::string &modelName, DiagnosticEngine &diags,
                            bool withTrainConfig = true);
+/// The same over a program whose declarations may come from several source
+/// buffers (the REPL's); `anchor` is where errors without a place point.
+/// Data paths are relative to the directory of the train block's file.
+CompiledModel compileModel(const ast::Program &p, const std::string &modelName, const SourceFile *anchor,
+                           DiagnosticEngine &diags, bool withTrainConfig = true);
 
 /// The datasets of a training run, preprocessed.
 struct Data {
@@ -85,10 +91,29 @@ public:
 
   /// Fresh parameters (seeded) and zeroed optimizer state.
   void initialize(uint64_t seed);
-  /// Loads parameters (and optimizer state, if present) from a checkpoint.
-  /// Returns its metadata and the tensors of a training run's state it holds
-  /// besides ("best.*" weights, "data.*" statistics). Throws runtime::Error
-  /// on missing, unknown or mis-shaped tensors.
+
+  /// What switching to another compilation of the model changed.
+  struct Rebind {
+    std::vector<std::string> recompile; ///< functions whose IR changed (compiled again on next use)
+    std::vector<std::string> kept;      ///< tensors carried over (same name and shape)
+    std::vector<std::string> fresh;     ///< new or reshaped tensors, initialized
+    std::vector<std::string> dropped;   ///< tensors the new model does not have
+  };
+  /// Switches to `model` (a recompilation of the source, e.g. after a
+  /// declaration changed in the REPL): compiled code is kept for every
+  /// function whose IR is unchanged, parameters and state for every tensor
+  /// with the same name and shape; new ones are initialized from `seed`.
+  Rebind rebind(CompiledModel &model, uint64_t seed);
+  /// Compiles `f` (a function over the model's inputs, labels, parameters
+  /// and state, e.g. a REPL expression) at batch size `batch` and runs it
+  /// once with the current parameters; returns its results by name.
+  std::map<std::string, runtime::Tensor> runFunction(const ir::Function &f, const runtime::Tensor &x,
+                                                     const runtime::Tensor *y);
+  const CompiledModel &model() const { return *model_; }
+  /// Loads parameters (and optimizer state, if present) from a checkpoint,
+  /// all or nothing: on an error the state is left as it was. Returns its metadata and the tensors of a training run's
+  /// state it holds besides ("best.*" weights, "data.*" statistics). Throws runtime::Error on missing, unknown or
+  /// mis-shaped tensors.
   runtime::Checkpoint load(const std::string &path);
   /// Writes parameters, state and `extra` tensors atomically.
   void save(const std::string &path, const std::map<std::string, std::string> &metadata,
@@ -121,8 +146,10 @@ public:
   /// Checks the data fits the model's inputs and labels.
   void checkData(const runtime::Dataset &d, const std::string &what) const;
 
-private:
+  /// `fn` compiled at batch size `batch` (cached).
   const runtime::CompiledFn &compiled(const std::string &fn, int64_t batch);
+
+private:
   /// Training from a data file needs one input [N, static...] and at most one
   /// label i64[N]; throws runtime::Error otherwise.
   void checkSignature() const;
@@ -131,8 +158,17 @@ private:
   /// Symbol bindings for the model's inputs at batch size `batch`.
   ir::Bindings bindings(int64_t batch) const;
 
-  CompiledModel &model_;
+  /// Converts the JIT's description of a compiled function for the trainer.
+  static runtime::CompiledFn toRuntime(const codegen::CompiledFunction &c);
+  /// The model's initial value of tensor `name` (a parameter or state of train_step).
+  runtime::Tensor initialValue(const std::string &name, std::mt19937_64 &rng) const;
+
+  CompiledModel *model_;
   std::unique_ptr<codegen::JIT> jit_;
+  /// The IR each cached function was compiled from, by function name.
+  std::map<std::string, std::string> compiledIR_;
+  /// runFunction's compilations, by IR text and batch.
+  std::map<std::pair<std::string, int64_t>, runtime::CompiledFn> adhoc_;
   std::map<std::pair<std::string, int64_t>, runtime::CompiledFn> cache_;
   runtime::ModelState state_;
   std::unique_ptr<runtime::Trainer> trainer_;
@@ -142,5 +178,29 @@ private:
   bool profiling_ = false;
   std::map<std::pair<std::string, int64_t>, codegen::CompiledFunction> profiles_;
 };
+
+/// The training loop's options from the model's train config.
+runtime::TrainOptions trainOptions(const CompiledModel &m);
+/// "adam(lr = 0.001, weight_decay = 0.01)": the optimizer as configured.
+std::string optimizerText(const frontend::TrainConfig &c);
+/// "cosine(warmup = 1, min_lr = 0)": the schedule as configured.
+std::string scheduleText(const runtime::LrSchedule &s);
+/// What a resumed run must share with the run that wrote its checkpoint:
+/// everything that changes the sequence of steps, numbers to 9 digits.
+std::string resumeKey(const CompiledModel &m, const Data &d);
+/// The fitted scaling of a train block's pipeline: "standardize", "min_max" or "".
+std::string fittedScaling(const frontend::TrainConfig &c);
+/// The scaling statistics a checkpoint carries for this train block's
+/// pipeline, if any (none when the pipeline fits none). Throws Error when
+/// they were fitted by another kind of scaling.
+std::optional<runtime::Standardizer> storedStandardizer(const runtime::Checkpoint &ck, const std::string &path,
+                                                        const frontend::TrainConfig &cfg);
+/// A checkpoint's metadata: model, seed, epochs, format, fitted scaling.
+std::map<std::string, std::string> checkpointMetadata(const CompiledModel &m, const Data &d, int64_t epochs);
+/// The fitted scaling statistics as checkpoint tensors (data.mean, data.stddev).
+std::map<std::string, runtime::Tensor> dataTensors(const Data &d);
+/// The training state a checkpoint holds (nnc.fit_state and the best.*
+/// tensors), for the model state `s`. Throws Error when it holds none.
+runtime::FitState storedFitState(const runtime::Checkpoint &ck, const std::string &path, const runtime::ModelState &s);
 
 } // namespace nnc::driver

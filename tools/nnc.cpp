@@ -4,8 +4,10 @@
 //   nnc bench FILE   time compilation and a compiled step
 //   nnc check FILE   diagnostics only
 //   nnc emit KIND FILE   print a stage: ast, ir, grad, llvm, asm
+//   nnc repl [FILE]  interactive session (or --script FILE / a pipe)
 // Exit status: 0 success, 1 user error (after diagnostics), 2 usage error.
 #include "tools/Driver.h"
+#include "tools/Repl.h"
 
 #include "frontend/Builtins.h"
 #include "ir/Printer.h"
@@ -31,12 +33,17 @@
 #include <unistd.h>
 
 using namespace nnc;
+using driver::optimizerText;
+using driver::resumeKey;
+using driver::scheduleText;
+using driver::storedStandardizer;
+using driver::trainOptions;
 
 namespace {
 
 struct Options {
   std::string file, model, save, load, metricsJson, function = "train_step", kind, prompt, output;
-  std::string resume, checkpoint, log, plot, title, input, labels;
+  std::string resume, checkpoint, log, plot, title, input, labels, script;
   int64_t top = 1;
   std::optional<int64_t> checkpointEvery;
   int64_t length = 200, steps = 0;
@@ -92,97 +99,6 @@ void applyOverrides(driver::CompiledModel &m, const Options &o) {
     c.logPath = o.log;
 }
 
-runtime::TrainOptions trainOptions(const driver::CompiledModel &m) {
-  const frontend::TrainConfig &c = m.config;
-  runtime::TrainOptions t;
-  t.epochs = c.epochs;
-  t.batch = c.batch;
-  t.lr = c.lr;
-  t.schedule = c.schedule;
-  t.shuffle = c.shuffle;
-  t.seed = c.seed;
-  t.earlyStop = c.earlyStop;
-  t.monitor = c.monitor;
-  t.patience = c.patience;
-  t.minDelta = c.minDelta;
-  t.classification = m.lowered.classification;
-  t.showAccuracy = std::find(c.metrics.begin(), c.metrics.end(), "accuracy") != c.metrics.end();
-  return t;
-}
-
-std::string optimizerText(const frontend::TrainConfig &c) {
-  const ir::OptimizerSpec &o = c.optimizer;
-  using K = ir::OptimizerSpec::Kind;
-  std::string s = fmt::format("{}(lr = {:g}", ir::OptimizerSpec::name(o.kind), c.lr);
-  if (o.momentum && (o.kind == K::SGD || o.kind == K::RMSProp))
-    s += fmt::format(", momentum = {:g}{}", o.momentum, o.nesterov ? ", nesterov" : "");
-  if (o.centered && o.kind == K::RMSProp)
-    s += ", centered";
-  if (o.weightDecay)
-    s += fmt::format(", weight_decay = {:g}", o.weightDecay);
-  if (o.clipNorm)
-    s += fmt::format(", clip_norm = {:g}", o.clipNorm);
-  if (o.clipValue)
-    s += fmt::format(", clip_value = {:g}", o.clipValue);
-  if (!o.perParam.empty())
-    s += fmt::format(", {} parameter{} with own settings", o.perParam.size(), o.perParam.size() == 1 ? "" : "s");
-  return s + ")";
-}
-
-std::string scheduleText(const runtime::LrSchedule &s) {
-  using S = runtime::LrSchedule;
-  switch (s.kind) {
-  case S::Constant:
-    return "constant";
-  case S::Step:
-    return fmt::format("step(every = {}, gamma = {:g})", s.every, s.gamma);
-  case S::Exponential:
-    return fmt::format("exponential(gamma = {:g})", s.gamma);
-  case S::Cosine:
-    return fmt::format("cosine(warmup = {:g}, min_lr = {:g})", s.warmup, s.minLr);
-  case S::OneCycle:
-    return fmt::format("one_cycle(max_lr = {:g}, pct_start = {:g}, div_factor = {:g}, final_div_factor = {:g})",
-                       s.maxLr, s.pctStart, s.divFactor, s.finalDivFactor);
-  case S::Plateau:
-    return fmt::format("reduce_on_plateau(monitor = {}, factor = {:g}, patience = {}, min_lr = {:g})", s.monitor,
-                       s.factor, s.patience, s.minLr);
-  }
-  return "?";
-}
-
-/// What a resumed run must share with the run that wrote its checkpoint:
-/// everything that changes the sequence of steps, numbers to 9 digits.
-std::string resumeKey(const driver::CompiledModel &m, const driver::Data &d) {
-  const frontend::TrainConfig &c = m.config;
-  const ir::OptimizerSpec &o = c.optimizer;
-  const runtime::LrSchedule &s = c.schedule;
-  std::string key = fmt::format(
-      "model {}, {} lr {:.9g} momentum {:.9g}{} decay {:.9g} betas {:.9g} {:.9g} eps {:.9g} alpha {:.9g}{} clip {:.9g} "
-      "{:.9g}",
-      m.lowered.name, ir::OptimizerSpec::name(o.kind), c.lr, o.momentum, o.nesterov ? " nesterov" : "", o.weightDecay,
-      o.beta1, o.beta2, o.eps, o.alpha, o.centered ? " centered" : "", o.clipNorm, o.clipValue);
-  for (const auto &[name, ps] : o.perParam)
-    key += fmt::format(", {} decay {:.9g} lr x{:.9g}", name, ps.weightDecay, ps.lrScale);
-  key += ", schedule " + scheduleText(s) +
-         fmt::format(" {:.9g} {:.9g} {:.9g} {:.9g} {:.9g} {:.9g} {:.9g}", s.gamma, s.warmup, s.minLr, s.maxLr,
-                     s.pctStart, s.factor, s.threshold);
-  if (c.earlyStop)
-    key += fmt::format(", early_stop {} {} {:.9g}", c.monitor, c.patience, c.minDelta);
-  key += fmt::format(", batch {}, seed {}, {} training and {} validation examples", c.batch, c.seed, d.train.size(),
-                     d.val.size());
-  for (const frontend::Transform &t : c.transforms)
-    key += t.kind == frontend::Transform::Scale         ? fmt::format(", scale {:.9g}", t.factor)
-           : t.kind == frontend::Transform::Standardize ? std::string(", standardize")
-           : t.kind == frontend::Transform::MinMax      ? std::string(", min_max")
-                                                        : std::string(", one_hot");
-  const runtime::Augmentation &a = c.augment;
-  if (a.any())
-    key += fmt::format(", augment crop {} flip {} shift {} noise {:.9g}", a.cropPadding, a.hflip, a.shift, a.noiseStd);
-  if (!c.shuffle)
-    key += ", no shuffle";
-  return key;
-}
-
 /// The per-epoch log of a run, as `nnc plot` reads it.
 runtime::TrainingLog trainingLog(const std::vector<runtime::EpochRecord> &history, bool classification) {
   runtime::TrainingLog log;
@@ -197,35 +113,6 @@ runtime::TrainingLog trainingLog(const std::vector<runtime::EpochRecord> &histor
 
 bool endsWith(const std::string &s, const std::string &suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
-/// The fitted scaling of a train block's pipeline: "standardize", "min_max" or "".
-std::string fittedScaling(const frontend::TrainConfig &c) {
-  for (const frontend::Transform &t : c.transforms)
-    if (t.kind == frontend::Transform::Standardize || t.kind == frontend::Transform::MinMax)
-      return t.kind == frontend::Transform::Standardize ? "standardize" : "min_max";
-  return "";
-}
-
-/// The scaling statistics a checkpoint carries for this train block's
-/// pipeline, if any (none when the pipeline fits none). Throws Error when
-/// they were fitted by another kind of scaling.
-std::optional<runtime::Standardizer> storedStandardizer(const runtime::Checkpoint &ck, const std::string &path,
-                                                        const frontend::TrainConfig &cfg) {
-  auto mean = ck.tensors.find("data.mean"), sd = ck.tensors.find("data.stddev");
-  std::string kind = fittedScaling(cfg);
-  if ((mean == ck.tensors.end() && sd == ck.tensors.end()) || kind.empty())
-    return std::nullopt;
-  if (auto it = ck.metadata.find("nnc.preprocess"); it != ck.metadata.end() && it->second != kind)
-    throw runtime::Error("'" + path + "' holds the statistics of |> " + it->second + ", but the train block uses |> " +
-                         kind);
-  if (mean == ck.tensors.end() || sd == ck.tensors.end() || mean->second.dtype() != runtime::DType::F32 ||
-      sd->second.dtype() != runtime::DType::F32 || mean->second.numel() != sd->second.numel())
-    throw runtime::Error("'" + path + "': data.mean and data.stddev must be two f32 tensors of the same size");
-  runtime::Standardizer st;
-  st.mean.assign(mean->second.f32(), mean->second.f32() + mean->second.numel());
-  st.stddev.assign(sd->second.f32(), sd->second.f32() + sd->second.numel());
-  return st;
 }
 
 void writeMetrics(const std::string &path, const nlohmann::json &j) {
@@ -542,23 +429,8 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
         m.config.seed = seed;
       }
   }
-  if (!o.resume.empty()) {
-    auto state = ck.metadata.find("nnc.fit_state");
-    if (state == ck.metadata.end())
-      throw runtime::Error("'" + o.resume +
-                           "' holds weights but no training state (it was written by --save, not by "
-                           "checkpoint(...) or --checkpoint); start from its weights with --load instead");
-    fit = runtime::FitState::fromJson(state->second, "'" + o.resume + "'");
-    for (auto &[name, t] : ck.tensors) {
-      if (name.rfind("best.", 0) != 0)
-        continue;
-      std::string n = name.substr(5);
-      auto &dst = session.state().params.count(n) ? fit.bestParams : fit.bestState;
-      if (!session.state().params.count(n) && !session.state().state.count(n))
-        throw runtime::Error("'" + o.resume + "': '" + name + "' is not the best value of any model tensor");
-      dst[n] = t;
-    }
-  }
+  if (!o.resume.empty())
+    fit = driver::storedFitState(ck, o.resume, session.state());
   std::optional<runtime::Standardizer> stored = storedStandardizer(ck, from, m.config);
   driver::Data data = driver::loadData(m, stored ? &*stored : nullptr);
   if (o.limit) {
@@ -586,26 +458,8 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   topts.log = o.quiet ? nullptr : &log;
   bool cls = m.lowered.classification;
   // What a checkpoint holds besides the weights and the optimizer state.
-  auto metadata = [&](int64_t epochs) {
-    std::map<std::string, std::string> meta = {{"nnc.model", m.lowered.name},
-                                               {"nnc.seed", std::to_string(m.config.seed)},
-                                               {"nnc.epochs", std::to_string(epochs)},
-                                               {"nnc.format", "1"}};
-    if (data.standardized)
-      meta["nnc.preprocess"] = fittedScaling(cfg);
-    return meta;
-  };
-  auto dataTensors = [&] {
-    std::map<std::string, runtime::Tensor> t;
-    if (data.standardized) {
-      int64_t n = int64_t(data.standardizer.mean.size());
-      t.emplace("data.mean", runtime::Tensor(runtime::DType::F32, {n}));
-      t.emplace("data.stddev", runtime::Tensor(runtime::DType::F32, {n}));
-      std::copy_n(data.standardizer.mean.data(), n, t.at("data.mean").f32());
-      std::copy_n(data.standardizer.stddev.data(), n, t.at("data.stddev").f32());
-    }
-    return t;
-  };
+  auto metadata = [&](int64_t epochs) { return driver::checkpointMetadata(m, data, epochs); };
+  auto dataTensors = [&] { return driver::dataTensors(data); };
   auto saveCheckpoint = [&](const runtime::FitState &st) {
     std::map<std::string, runtime::Tensor> extra = dataTensors();
     for (auto *best : {&st.bestParams, &st.bestState})
@@ -992,6 +846,16 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   emit->add_flag("--no-opt", o.noOpt, "For llvm/asm: skip the O3 pipeline");
 
+  CLI::App *repl = app.add_subcommand(
+      "repl", "Interactive session: enter declarations, train, inspect tensors, evaluate expressions (:help)");
+  repl->add_option("FILE", o.file, "A .nn file to load first");
+  addModel(repl);
+  repl->add_option("--script", o.script,
+                   "Read the session's input from this file instead of standard input (exit status 1 if any input "
+                   "failed)");
+  repl->add_option("--threads", o.threads, "Threads (default: all cores)")
+      ->check(CLI::Range(int64_t(1), int64_t(1024)));
+
   // A misspelt command would otherwise read as "A subcommand is required".
   if (argc > 1 && argv[1][0] != '-') {
     std::vector<std::string> names;
@@ -1032,6 +896,16 @@ int main(int argc, char **argv) {
       return cmdPlot(o);
     if (predict->parsed())
       return cmdPredict(o, diags);
+    if (repl->parsed()) {
+      if (o.threads)
+        runtime::setGlobalThreads(int(*o.threads));
+      repl::ReplOptions ro;
+      ro.file = o.file;
+      ro.model = o.model;
+      ro.script = o.script;
+      ro.color = useColor(o);
+      return repl::run(ro);
+    }
     return cmdTrain(o, diags, eval->parsed());
   } catch (const driver::CompileFailed &) {
     return 1;
