@@ -25,6 +25,15 @@ struct LineEditor::Impl {
     return const_cast<char *>(self->prompt.c_str());
   }
 
+  bool cancelled = false;
+
+  static unsigned char onCancel(EditLine *el, int) {
+    Impl *self = nullptr;
+    el_get(el, EL_CLIENTDATA, &self);
+    self->cancelled = true;
+    return CC_NEWLINE;
+  }
+
   /// Tab: completes the word before the cursor as far as the candidates
   /// agree, or lists them when they diverge right there.
   static unsigned char onTab(EditLine *el, int) {
@@ -86,6 +95,11 @@ LineEditor::LineEditor(bool interactive, const std::string &historyPath, Complet
   el_set(impl_->el, EL_HIST, history, impl_->hist);
   el_set(impl_->el, EL_ADDFN, "nnc-complete", "Complete the word before the cursor", &Impl::onTab);
   el_set(impl_->el, EL_BIND, "^I", "nnc-complete", nullptr);
+  // While a line is edited, Ctrl-C is a key (not a signal, which could land
+  // outside libedit's read and be missed): it abandons the line.
+  el_set(impl_->el, EL_SETTY, "-d", "-isig", nullptr);
+  el_set(impl_->el, EL_ADDFN, "nnc-cancel", "Abandon the line", &Impl::onCancel);
+  el_set(impl_->el, EL_BIND, "^C", "nnc-cancel", nullptr);
   el_source(impl_->el, nullptr); // the user's ~/.editrc, if any
 }
 
@@ -101,7 +115,13 @@ std::optional<std::string> LineEditor::read(const std::string &prompt) {
     impl_->prompt = prompt;
     int count = 0;
     errno = 0;
+    impl_->cancelled = false;
     const char *line = el_gets(impl_->el, &count);
+    if (impl_->cancelled) {
+      std::fputs("^C\n", stdout);
+      std::fflush(stdout);
+      return std::string();
+    }
     if (!line) {
       if (errno == EINTR) { // Ctrl-C while editing: a fresh line
         el_reset(impl_->el);
@@ -144,7 +164,8 @@ std::optional<std::string> LineEditor::read(const std::string &prompt) {
   }
 }
 
-void LineEditor::remember(const std::string &entry) {
+void LineEditor::remember(const std::string &input) {
+  std::string entry = input.substr(0, input.find_last_not_of(" \t") + 1);
   if (!interactive_ || entry.empty())
     return;
   HistEvent ev;
@@ -152,6 +173,8 @@ void LineEditor::remember(const std::string &entry) {
   if (!impl_->historyPath.empty())
     history(impl_->hist, &ev, H_SAVE, impl_->historyPath.c_str()); // every entry, so a crash loses none
 }
+
+bool LineEditor::cancelled() const { return impl_->cancelled; }
 
 std::string LineEditor::commonPrefix(const std::vector<std::string> &words) {
   if (words.empty())

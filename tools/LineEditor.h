@@ -27,6 +27,8 @@ public:
   /// The next line without its newline; nullopt at the end of the input.
   /// On a terminal, a Ctrl-C while editing abandons the line and returns "".
   std::optional<std::string> read(const std::string &prompt);
+  /// The last read() was abandoned with Ctrl-C (and returned "").
+  bool cancelled() const;
   /// Adds an entered input (a command or a whole declaration) to the history.
   void remember(const std::string &entry);
   bool interactive() const { return interactive_; }

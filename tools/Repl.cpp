@@ -715,7 +715,7 @@ struct Session::Impl {
                          evalText(r.partial));
     else if (r.interrupted)
       out << fmt::format("interrupted after epoch {}\n", fit.epoch);
-    out << fmt::format("{} step{} in {:.2f}s; {} epoch{} trained in this session\n", r.steps, r.steps == 1 ? "" : "s",
+    out << fmt::format("{} step{} in {:.3g}s; {} epoch{} trained in this session\n", r.steps, r.steps == 1 ? "" : "s",
                        r.seconds, fit.epoch, fit.epoch == 1 ? "" : "s");
   }
 
@@ -1451,9 +1451,11 @@ int run(const ReplOptions &opts) {
     std::optional<std::string> line;
     if (!opts.script.empty())
       line = next < scriptLines.size() ? std::optional<std::string>(scriptLines[next++]) : std::nullopt;
-    else
+    else {
+      interrupted = false; // a Ctrl-C typed ahead while busy does not carry over
       line = editor.read(buffer.empty() ? "nnc> " : "...> ");
-    if (tty && interrupted.exchange(false)) { // Ctrl-C at the prompt: drop the input so far
+    }
+    if (tty && editor.cancelled()) { // Ctrl-C while editing: drop the input so far
       buffer.clear();
       continue;
     }

@@ -33,7 +33,7 @@ double run(const codegen::CompiledFunction &cf, std::vector<std::vector<float>> 
   std::vector<void *> ptrs;
   for (size_t i = 0; i < cf.args.size(); ++i)
     ptrs.push_back(cf.args[i].dtype == ir::DType::F32 ? static_cast<void *>(args[i].data())
-                                                       : static_cast<void *>(iargs[i].data()));
+                                                      : static_cast<void *>(iargs[i].data()));
   std::vector<std::vector<float>> results(cf.results.size());
   std::vector<std::vector<int64_t>> iresults(cf.results.size());
   for (size_t j = 0; j < cf.results.size(); ++j) {
