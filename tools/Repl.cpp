@@ -1274,7 +1274,7 @@ bool Session::handle(const std::string &input, const std::string &source, uint32
 }
 
 bool Session::complete(const std::string &text) {
-  int depth = 0;
+  int depth = 0, braces = 0;
   bool brace = false, inString = false, lineComment = false, blockComment = false;
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i], n = i + 1 < text.size() ? text[i + 1] : '\0';
@@ -1302,20 +1302,27 @@ bool Session::complete(const std::string &text) {
       blockComment = true;
     else if (c == '"')
       inString = true;
-    else if (c == '(' || c == '[' || c == '{') {
+    else if (c == '(' || c == '[')
       ++depth;
-      brace |= c == '{';
-    } else if (c == ')' || c == ']' || c == '}')
+    else if (c == ')' || c == ']')
       --depth;
+    else if (c == '{') {
+      ++braces;
+      brace = true;
+    } else if (c == '}')
+      --braces;
   }
   if (blockComment)
     return false;
   std::string t = trim(text);
   if (!t.empty() && t[0] == ':')
     return true;
+  // A declaration ends with the brace that closes its body (an unclosed
+  // bracket inside is the parser's to report); an expression when its
+  // brackets balance.
   if (startsDeclaration(t))
-    return depth <= 0 && brace;
-  return depth <= 0;
+    return braces <= 0 && brace;
+  return depth <= 0 && braces <= 0;
 }
 
 std::vector<std::string> Session::completions(const std::string &before) const {
@@ -1465,6 +1472,11 @@ int run(const ReplOptions &opts) {
       break;
     }
     ++lineNo;
+    // A command ends an unfinished input (the parser says what it lacks).
+    if (!buffer.empty() && trim(*line).compare(0, 1, ":") == 0) {
+      ok &= session.handle(buffer, source, startLine);
+      buffer.clear();
+    }
     if (buffer.empty()) {
       if (trim(*line).empty())
         continue;
