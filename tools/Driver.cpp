@@ -12,7 +12,6 @@
 
 #include <cmath>
 #include <fstream>
-#include <functional>
 #include <sstream>
 #include <unistd.h>
 #include <unordered_map>
@@ -617,20 +616,19 @@ Session::Rebind Session::rebind(CompiledModel &model, uint64_t seed) {
 std::map<std::string, runtime::Tensor> Session::runFunction(const ir::Function &f, const runtime::Tensor &x,
                                                             const runtime::Tensor *y) {
   int64_t batch = x.rank() ? x.dim(0) : 1;
+  // The trainer runs functions by name through the session's cache; each
+  // distinct function gets a name of its own there ("adhoc.<n>").
   auto key = std::make_pair(ir::toString(f), batch);
   auto it = adhoc_.find(key);
   if (it == adhoc_.end()) {
     checkMemory(f, batch);
     codegen::CompiledFunction c = jit_->compile(f, bindings(batch));
     compileSeconds_ += c.compileSeconds;
-    it = adhoc_.emplace(key, toRuntime(c)).first;
+    std::string name = "adhoc." + std::to_string(adhoc_.size());
+    cache_.emplace(std::make_pair(name, batch), toRuntime(c));
+    it = adhoc_.emplace(key, name).first;
   }
-  // The trainer runs functions by name through the session's cache.
-  std::string name = "adhoc." + std::to_string(std::hash<std::string>()(key.first));
-  cache_[{name, batch}] = it->second;
-  auto outs = trainer_->run(name, x, y, 0.0f);
-  cache_.erase({name, batch});
-  return outs;
+  return trainer_->run(it->second, x, y, 0.0f);
 }
 
 runtime::Checkpoint Session::load(const std::string &path) {

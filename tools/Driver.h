@@ -167,8 +167,8 @@ private:
   std::unique_ptr<codegen::JIT> jit_;
   /// The IR each cached function was compiled from, by function name.
   std::map<std::string, std::string> compiledIR_;
-  /// runFunction's compilations, by IR text and batch.
-  std::map<std::pair<std::string, int64_t>, runtime::CompiledFn> adhoc_;
+  /// runFunction's compilations: their names in cache_, by IR text and batch.
+  std::map<std::pair<std::string, int64_t>, std::string> adhoc_;
   std::map<std::pair<std::string, int64_t>, runtime::CompiledFn> cache_;
   runtime::ModelState state_;
   std::unique_ptr<runtime::Trainer> trainer_;

@@ -263,7 +263,8 @@ const std::vector<Command> &commandTable() {
       {"decls", ":decls", "list the declarations the session holds and where each came from", ""},
       {"train", ":train [N] [epochs|steps]", "train N more epochs (default: the train block's epochs) or N steps",
        "Progress is shown as in `nnc train`. Ctrl-C stops training after the step in flight and returns to\n"
-       "the prompt; the weights and optimizer state then hold every step made. A stopped epoch counts as\n"
+       "the prompt; the weights and optimizer state then hold every step made (a second Ctrl-C before that\n"
+       "ends nnc). A stopped epoch counts as\n"
        "done: the next :train starts the following epoch. The train block's checkpoint(...) and log are\n"
        "not written by the REPL; use :save."},
       {"eval", ":eval [train|val|test]...", "loss (and accuracy) on the data sets, all by default", ""},
@@ -281,7 +282,8 @@ const std::vector<Command> &commandTable() {
        "print a compilation stage of the model, or of an expression",
        "ir: the forward function (or FUNCTION); grad: the gradient; train: the train step with the optimizer;\n"
        "llvm, asm: the machine code of FUNCTION (default train_step) at the current batch size. With an\n"
-       "expression instead of a function name, ir/llvm/asm show the code that evaluates it."},
+       "expression instead of a function name, ir/llvm/asm show the code that evaluates it, and grad the\n"
+       "gradient of the (scalar) expression with respect to the parameters it reads: :emit grad sum(h.w * h.w)"},
       {"save", ":save FILE", "write weights, optimizer state and the training state to a safetensors file", ""},
       {"restore", ":restore FILE", "load weights (and optimizer and training state, if present) from a checkpoint",
        "Also restores the data statistics and the seed of the validation split the checkpoint was trained\n"
@@ -933,11 +935,20 @@ struct Session::Impl {
     std::string target = args.size() > 1 ? trim(line.substr(args[1].col)) : "";
     bool isFunction = target.empty() || std::find(kFunctions.begin(), kFunctions.end(), target) != kFunctions.end();
     if (!isFunction) {
-      if (kind.text != "ir" && kind.text != "llvm" && kind.text != "asm")
+      if (kind.text != "ir" && kind.text != "grad" && kind.text != "llvm" && kind.text != "asm")
         throw UsageError{kind.col, kind.text.size(),
-                         "'" + kind.text + "' shows a function of the model; for an expression use ir, llvm or asm"};
+                         "'" + kind.text +
+                             "' shows a function of the model; for an expression use ir, grad, llvm or asm"};
       ExprFunction ef = lowerExpression(rest, diags);
-      if (kind.text == "ir")
+      if (kind.text == "grad") {
+        const ir::TensorType &t = ef.fn->results.at(0)->type;
+        if (t.rank() != 0 || t.dtype != ir::DType::F32)
+          throw UsageError{args[1].col, line.size() - args[1].col,
+                           "the gradient is of a scalar, but this expression is " + t.str() + "; reduce it, e.g. sum(...)"};
+        ir::Function *g = ir::differentiate(*ef.lowered.module, *ef.fn, "__value", "value.grad");
+        ir::simplify(*g);
+        printFunction(*g);
+      } else if (kind.text == "ir")
         printFunction(*ef.fn);
       else
         out << (kind.text == "llvm" ? session->jit().emitLLVM(*ef.fn, bindings(m))
@@ -1406,7 +1417,14 @@ std::vector<std::string> Session::completions(const std::string &before) const {
 
 namespace {
 
-extern "C" void onInterrupt(int) { interrupted.store(true); }
+/// The first Ctrl-C asks the work in progress to stop; a second one before
+/// it has (say, during a long compilation) ends the process as usual.
+extern "C" void onInterrupt(int) {
+  if (interrupted.exchange(true)) {
+    signal(SIGINT, SIG_DFL);
+    raise(SIGINT);
+  }
+}
 
 std::string historyPath() {
   if (const char *p = std::getenv("NNC_HISTORY"))
