@@ -359,12 +359,19 @@ size_t invalidUtf8(const std::string &s) {
 
 namespace {
 
-/// Lexes and parses `file` with grammar rule `rule`, reporting every
-/// error; returns the tree, or null after errors.
-template <class Ctx>
-Ctx *parseWith(const SourceFile &file, DiagnosticEngine &diags, Ctx *(NNParser::*rule)(),
-               std::unique_ptr<antlr4::ANTLRInputStream> &input, std::unique_ptr<NNLexer> &lexer,
-               std::unique_ptr<antlr4::CommonTokenStream> &tokens, std::unique_ptr<NNParser> &parser) {
+/// The ANTLR objects a parse tree lives in (the tree is owned by them).
+struct Parse {
+  std::unique_ptr<antlr4::ANTLRInputStream> input;
+  std::unique_ptr<NNLexer> lexer;
+  std::unique_ptr<antlr4::CommonTokenStream> tokens;
+  std::unique_ptr<NNParser> parser;
+
+  /// Lexes and parses `file` with grammar rule `rule`, reporting every
+  /// error; returns the tree, or null after errors.
+  template <class Ctx> Ctx *run(const SourceFile &file, DiagnosticEngine &diags, Ctx *(NNParser::*rule)());
+};
+
+template <class Ctx> Ctx *Parse::run(const SourceFile &file, DiagnosticEngine &diags, Ctx *(NNParser::*rule)()) {
   if (size_t bad = invalidUtf8(file.text); bad != std::string::npos) {
     SourceLoc l{&file, 1, 1, 1};
     for (size_t i = 0; i < bad; ++i) {
@@ -414,20 +421,14 @@ Ctx *parseWith(const SourceFile &file, DiagnosticEngine &diags, Ctx *(NNParser::
 } // namespace
 
 std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEngine &diags) {
-  std::unique_ptr<antlr4::ANTLRInputStream> input;
-  std::unique_ptr<NNLexer> lexer;
-  std::unique_ptr<antlr4::CommonTokenStream> tokens;
-  std::unique_ptr<NNParser> parser;
-  auto *tree = parseWith(file, diags, &NNParser::program, input, lexer, tokens, parser);
+  Parse p;
+  auto *tree = p.run(file, diags, &NNParser::program);
   return tree ? Builder(file).program(tree) : nullptr;
 }
 
 ast::ExprPtr parseExpression(const SourceFile &file, DiagnosticEngine &diags) {
-  std::unique_ptr<antlr4::ANTLRInputStream> input;
-  std::unique_ptr<NNLexer> lexer;
-  std::unique_ptr<antlr4::CommonTokenStream> tokens;
-  std::unique_ptr<NNParser> parser;
-  auto *tree = parseWith(file, diags, &NNParser::replExpr, input, lexer, tokens, parser);
+  Parse p;
+  auto *tree = p.run(file, diags, &NNParser::replExpr);
   return tree ? Builder(file).expression(tree) : nullptr;
 }
 

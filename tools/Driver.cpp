@@ -10,8 +10,10 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <cmath>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <unistd.h>
 #include <unordered_map>
@@ -152,6 +154,24 @@ void CompiledModel::buildFunctions() {
   module.functions = std::move(kept);
   auto errs = ir::verify(module);
   NNC_ASSERT(errs.empty()) << "pipeline produced invalid IR: " << errs.front();
+}
+
+ir::Bindings CompiledModel::bindings(int64_t batch) const {
+  ir::Bindings b;
+  for (auto *list : {&lowered.inputs, &lowered.labels})
+    for (auto &decl : *list)
+      if (!decl.type.shape.empty() && !decl.type.shape[0].isStatic())
+        b[decl.type.shape[0].sym] = batch;
+  return b;
+}
+
+void printWithBodies(const ir::Function &f, std::ostream &os) {
+  ir::print(f, os);
+  for (const auto &op : f.ops)
+    if (op->body) {
+      os << "\n";
+      ir::print(*op->body, os);
+    }
 }
 
 const ir::Function &CompiledModel::function(const std::string &name) const {
@@ -317,15 +337,6 @@ Session::Session(CompiledModel &model) : model_(&model) {
       state_);
 }
 
-ir::Bindings Session::bindings(int64_t batch) const {
-  ir::Bindings b;
-  for (auto *list : {&model_->lowered.inputs, &model_->lowered.labels})
-    for (auto &decl : *list)
-      if (!decl.type.shape.empty() && !decl.type.shape[0].isStatic())
-        b[decl.type.shape[0].sym] = batch;
-  return b;
-}
-
 void Session::checkSignature() const {
   const auto &inputs = model_->lowered.inputs;
   if (inputs.size() != 1)
@@ -457,7 +468,7 @@ void Session::checkData(const runtime::Dataset &d, const std::string &what) cons
 void Session::checkMemory(const ir::Function &f, int64_t batch) const {
   // Every buffer the function touches, at its concrete size, before anything
   // is allocated; the arena is at most the sum of its intermediates.
-  ir::Bindings b = bindings(batch);
+  ir::Bindings b = model_->bindings(batch);
   double bytes = 0;
   auto add = [&](const ir::Value *v) {
     double n = 1;
@@ -501,13 +512,12 @@ const runtime::CompiledFn &Session::compiled(const std::string &fn, int64_t batc
   // The trainer binds "new.X" results written over X (see runtime::BufferSpec);
   // a checked run must leave the weights as they were.
   opts.inPlaceUpdates = fn.size() < 8 || fn.compare(fn.size() - 8, 8, ".checked") != 0;
-  codegen::CompiledFunction c = jit_->compile(f, bindings(batch), opts);
+  codegen::CompiledFunction c = jit_->compile(f, model_->bindings(batch), opts);
   compileSeconds_ += c.compileSeconds;
   fromCache_ += c.fromCache ? 1 : 0;
   memory_[key] = {c.arenaBytes, c.unplannedBytes};
   if (c.profile)
     profiles_[key] = c;
-  compiledIR_[fn] = ir::toString(f);
   return cache_.emplace(key, toRuntime(c)).first->second;
 }
 
@@ -563,26 +573,26 @@ Session::Rebind Session::rebind(CompiledModel &model, uint64_t seed) {
     throw;
   }
   Rebind r;
-  // Compiled code: kept where the function's IR is the same.
-  for (auto it = compiledIR_.begin(); it != compiledIR_.end();) {
-    const ir::Function *f = nullptr;
-    for (const auto &g : model.module.functions)
-      if (g->name == it->first)
-        f = g.get();
-    if (f && ir::toString(*f) == it->second) {
-      ++it;
-      continue;
-    }
-    if (f && it->first.find('.') == std::string::npos)
-      r.recompile.push_back(it->first);
-    for (auto c = cache_.begin(); c != cache_.end();)
-      c = c->first.first == it->first ? cache_.erase(c) : std::next(c);
-    for (auto c = memory_.begin(); c != memory_.end();)
-      c = c->first.first == it->first ? memory_.erase(c) : std::next(c);
-    for (auto c = profiles_.begin(); c != profiles_.end();)
-      c = c->first.first == it->first ? profiles_.erase(c) : std::next(c);
-    it = compiledIR_.erase(it);
+  // Compiled code: kept where the function's IR is the same as the old
+  // model's (what it was compiled from); REPL expressions ("adhoc.<n>") are
+  // cached by their own IR.
+  std::set<std::string> same;
+  for (const auto &g : model.module.functions) {
+    const ir::Function *o = old->module.get(g->name);
+    bool unchanged = o && ir::toString(*o) == ir::toString(*g);
+    (unchanged ? r.unchanged : r.recompile).push_back(g->name);
+    if (unchanged)
+      same.insert(g->name);
   }
+  auto stale = [&](const std::pair<std::string, int64_t> &key) {
+    return !same.count(key.first) && key.first.rfind("adhoc.", 0) != 0;
+  };
+  for (auto c = cache_.begin(); c != cache_.end();)
+    c = stale(c->first) ? cache_.erase(c) : std::next(c);
+  for (auto c = memory_.begin(); c != memory_.end();)
+    c = stale(c->first) ? memory_.erase(c) : std::next(c);
+  for (auto c = profiles_.begin(); c != profiles_.end();)
+    c = stale(c->first) ? profiles_.erase(c) : std::next(c);
   // Tensors: kept where name and shape match, else initialized.
   runtime::ModelState next;
   std::mt19937_64 rng(seed ^ 0x6e6e63ULL);
@@ -622,7 +632,7 @@ std::map<std::string, runtime::Tensor> Session::runFunction(const ir::Function &
   auto it = adhoc_.find(key);
   if (it == adhoc_.end()) {
     checkMemory(f, batch);
-    codegen::CompiledFunction c = jit_->compile(f, bindings(batch));
+    codegen::CompiledFunction c = jit_->compile(f, model_->bindings(batch));
     compileSeconds_ += c.compileSeconds;
     std::string name = "adhoc." + std::to_string(adhoc_.size());
     cache_.emplace(std::make_pair(name, batch), toRuntime(c));
@@ -825,6 +835,31 @@ std::map<std::string, runtime::Tensor> dataTensors(const Data &d) {
     std::copy_n(d.standardizer.stddev.data(), n, t.at("data.stddev").f32());
   }
   return t;
+}
+
+std::optional<uint64_t> storedSeed(const runtime::Checkpoint &ck, const std::string &path) {
+  auto it = ck.metadata.find("nnc.seed");
+  if (it == ck.metadata.end())
+    return std::nullopt;
+  const std::string &v = it->second;
+  char *end = nullptr;
+  errno = 0;
+  unsigned long long seed = v.empty() || v[0] == '-' ? 0 : std::strtoull(v.c_str(), &end, 10);
+  if (v.empty() || v[0] == '-' || errno || *end)
+    throw runtime::Error("'" + path + "': metadata nnc.seed is not a seed: '" + v + "'");
+  return seed;
+}
+
+void saveCheckpoint(Session &session, const Data &d, const runtime::FitState &st, const std::string &path) {
+  const CompiledModel &m = session.model();
+  std::map<std::string, runtime::Tensor> extra = dataTensors(d);
+  for (auto *best : {&st.bestParams, &st.bestState})
+    for (auto &[n, t] : *best)
+      extra.emplace("best." + n, t);
+  std::map<std::string, std::string> meta = checkpointMetadata(m, d, st.epoch);
+  meta["nnc.fit_state"] = st.toJson();
+  meta["nnc.resume_key"] = resumeKey(m, d);
+  session.save(path, meta, extra);
 }
 
 runtime::FitState storedFitState(const runtime::Checkpoint &ck, const std::string &path, const runtime::ModelState &s) {

@@ -52,6 +52,8 @@ public:
   const ir::Function &checked(const std::string &name);
   /// Number of scalar weights.
   int64_t parameterCount() const;
+  /// Symbol bindings for the model's inputs and labels at batch size `batch`.
+  ir::Bindings bindings(int64_t batch) const;
 };
 
 /// Parses, checks and lowers `modelName` (or the file's default model).
@@ -95,6 +97,7 @@ public:
   /// What switching to another compilation of the model changed.
   struct Rebind {
     std::vector<std::string> recompile; ///< functions whose IR changed (compiled again on next use)
+    std::vector<std::string> unchanged; ///< functions whose compiled code is kept
     std::vector<std::string> kept;      ///< tensors carried over (same name and shape)
     std::vector<std::string> fresh;     ///< new or reshaped tensors, initialized
     std::vector<std::string> dropped;   ///< tensors the new model does not have
@@ -155,8 +158,6 @@ private:
   void checkSignature() const;
   /// Throws runtime::Error if `f` at `batch` needs more memory than the machine has.
   void checkMemory(const ir::Function &f, int64_t batch) const;
-  /// Symbol bindings for the model's inputs at batch size `batch`.
-  ir::Bindings bindings(int64_t batch) const;
 
   /// Converts the JIT's description of a compiled function for the trainer.
   static runtime::CompiledFn toRuntime(const codegen::CompiledFunction &c);
@@ -165,8 +166,6 @@ private:
 
   CompiledModel *model_;
   std::unique_ptr<codegen::JIT> jit_;
-  /// The IR each cached function was compiled from, by function name.
-  std::map<std::string, std::string> compiledIR_;
   /// runFunction's compilations: their names in cache_, by IR text and batch.
   std::map<std::pair<std::string, int64_t>, std::string> adhoc_;
   std::map<std::pair<std::string, int64_t>, runtime::CompiledFn> cache_;
@@ -199,6 +198,14 @@ std::optional<runtime::Standardizer> storedStandardizer(const runtime::Checkpoin
 std::map<std::string, std::string> checkpointMetadata(const CompiledModel &m, const Data &d, int64_t epochs);
 /// The fitted scaling statistics as checkpoint tensors (data.mean, data.stddev).
 std::map<std::string, runtime::Tensor> dataTensors(const Data &d);
+/// The seed a checkpoint records (nnc.seed), if any; throws Error when malformed.
+std::optional<uint64_t> storedSeed(const runtime::Checkpoint &ck, const std::string &path);
+/// Writes a training checkpoint of `session`'s model: weights and optimizer
+/// state, the loop's state `st` (nnc.fit_state, best.*), the resume key and
+/// the data statistics.
+void saveCheckpoint(Session &session, const Data &d, const runtime::FitState &st, const std::string &path);
+/// Prints `f` and then the body of every scan it runs (the loops' steps).
+void printWithBodies(const ir::Function &f, std::ostream &os);
 /// The training state a checkpoint holds (nnc.fit_state and the best.*
 /// tensors), for the model state `s`. Throws Error when it holds none.
 runtime::FitState storedFitState(const runtime::Checkpoint &ck, const std::string &path, const runtime::ModelState &s);

@@ -434,19 +434,8 @@ struct Session::Impl {
     auto cm = std::make_unique<driver::CompiledModel>(driver::compileModel(*prog, name, anchor, diags));
     applySettings(*cm);
     if (!fresh && session && model && cm->lowered.name == model->lowered.name) {
-      std::vector<std::string> changed, same;
-      for (const std::string &f : kFunctions) {
-        bool has = false;
-        for (const auto &g : cm->module.functions)
-          has |= g->name == f;
-        if (!has)
-          continue;
-        bool had = false;
-        for (const auto &g : model->module.functions)
-          had |= g->name == f;
-        (had && ir::toString(model->function(f)) == ir::toString(cm->function(f)) ? same : changed).push_back(f);
-      }
       driver::Session::Rebind r = session->rebind(*cm, cm->config.seed);
+      const std::vector<std::string> &changed = r.recompile, &same = r.unchanged;
       std::string line = "model " + cm->lowered.name + ": ";
       if (changed.empty())
         line += "code unchanged";
@@ -859,11 +848,8 @@ struct Session::Impl {
     if (what == "memory") {
       int64_t b = m.config.batch;
       out << fmt::format("planned memory at batch {}:\n", b);
-      for (const std::string &fn : {"train_step", "evaluate", "predict"}) {
-        bool has = false;
-        for (const auto &g : m.module.functions)
-          has |= g->name == fn;
-        if (!has)
+      for (const char *fn : {"train_step", "evaluate", "predict"}) {
+        if (!m.module.get(fn))
           continue;
         session->compiled(fn, b);
         auto [arena, unplanned] = session->plannedMemory(fn, b);
@@ -897,24 +883,6 @@ struct Session::Impl {
     throw UsageError{args[0].col, what.size(), "expected params, shapes, memory or config, got '" + what + "'"};
   }
 
-  ir::Bindings bindings(const driver::CompiledModel &m) const {
-    ir::Bindings b;
-    for (auto *list : {&m.lowered.inputs, &m.lowered.labels})
-      for (auto &d : *list)
-        if (!d.type.shape.empty() && !d.type.shape[0].isStatic())
-          b[d.type.shape[0].sym] = m.config.batch;
-    return b;
-  }
-
-  void printFunction(const ir::Function &f) {
-    ir::print(f, out);
-    for (const auto &op : f.ops)
-      if (op->body) {
-        out << "\n";
-        ir::print(*op->body, out);
-      }
-  }
-
   void emit(const std::string &line, const std::vector<Word> &args, const std::shared_ptr<SourceFile> &rest,
             DiagnosticEngine &diags) {
     driver::CompiledModel &m = current();
@@ -944,15 +912,16 @@ struct Session::Impl {
         const ir::TensorType &t = ef.fn->results.at(0)->type;
         if (t.rank() != 0 || t.dtype != ir::DType::F32)
           throw UsageError{args[1].col, line.size() - args[1].col,
-                           "the gradient is of a scalar, but this expression is " + t.str() + "; reduce it, e.g. sum(...)"};
+                           "the gradient is of a scalar, but this expression is " + t.str() +
+                               "; reduce it, e.g. sum(...)"};
         ir::Function *g = ir::differentiate(*ef.lowered.module, *ef.fn, "__value", "value.grad");
         ir::simplify(*g);
-        printFunction(*g);
+        driver::printWithBodies(*g, out);
       } else if (kind.text == "ir")
-        printFunction(*ef.fn);
+        driver::printWithBodies(*ef.fn, out);
       else
-        out << (kind.text == "llvm" ? session->jit().emitLLVM(*ef.fn, bindings(m))
-                                    : session->jit().emitAssembly(*ef.fn, bindings(m)));
+        out << (kind.text == "llvm" ? session->jit().emitLLVM(*ef.fn, m.bindings(m.config.batch))
+                                    : session->jit().emitAssembly(*ef.fn, m.bindings(m.config.batch)));
       return;
     }
     std::string fn = !target.empty()           ? target
@@ -962,20 +931,15 @@ struct Session::Impl {
                      : kind.text == "evaluate" ? "evaluate"
                      : kind.text == "predict"  ? "predict"
                                                : "train_step";
-    bool has = false;
-    for (const auto &g : m.module.functions)
-      has |= g->name == fn;
-    if (!has)
-      throw runtime::Error("model '" + m.lowered.name + "' has no function " + fn +
-                           (fn == "predict" ? " (it declares no output)" : ""));
+    const ir::Function &f = m.function(fn); // throws when the model has none
     if (kind.text == "llvm" || kind.text == "asm") {
       codegen::CodegenOptions co;
       co.inPlaceUpdates = true; // as training compiles it
-      out << (kind.text == "llvm" ? session->jit().emitLLVM(m.function(fn), bindings(m), co)
-                                  : session->jit().emitAssembly(m.function(fn), bindings(m), co));
+      ir::Bindings b = m.bindings(m.config.batch);
+      out << (kind.text == "llvm" ? session->jit().emitLLVM(f, b, co) : session->jit().emitAssembly(f, b, co));
       return;
     }
-    printFunction(m.function(fn));
+    driver::printWithBodies(f, out);
   }
 
   void save(const std::vector<Word> &args, const std::string &line) {
@@ -985,14 +949,7 @@ struct Session::Impl {
     const std::string &path = args[0].text;
     driver::Data empty;
     const driver::Data &d = m.config.data.kind == frontend::DataSource::None ? empty : loadedData();
-    std::map<std::string, std::string> meta = driver::checkpointMetadata(m, d, fit.epoch);
-    meta["nnc.fit_state"] = fit.toJson();
-    meta["nnc.resume_key"] = driver::resumeKey(m, d);
-    std::map<std::string, runtime::Tensor> extra = driver::dataTensors(d);
-    for (auto *best : {&fit.bestParams, &fit.bestState})
-      for (auto &[n, t] : *best)
-        extra.emplace("best." + n, t);
-    session->save(path, meta, extra);
+    driver::saveCheckpoint(*session, d, fit, path);
     out << fmt::format("saved {} (model {}, {} epoch{} trained)\n", path, m.lowered.name, fit.epoch,
                        fit.epoch == 1 ? "" : "s");
   }
@@ -1013,13 +970,7 @@ struct Session::Impl {
       stats = driver::storedStandardizer(ck, path, m.config);
       if (ck.metadata.count("nnc.fit_state"))
         nextFit = driver::storedFitState(ck, path, session->state());
-      if (auto it = ck.metadata.find("nnc.seed"); it != ck.metadata.end()) {
-        char *end = nullptr;
-        unsigned long long s = std::strtoull(it->second.c_str(), &end, 10);
-        if (it->second.empty() || *end || it->second[0] == '-')
-          throw runtime::Error("'" + path + "': metadata nnc.seed is not a seed: '" + it->second + "'");
-        ckSeed = s;
-      }
+      ckSeed = driver::storedSeed(ck, path);
     } catch (...) {
       session->state() = std::move(before);
       throw;
@@ -1046,11 +997,7 @@ struct Session::Impl {
       else
         calls = integer(w, 1, 100000000, "the number of calls");
     }
-    bool has = false;
-    for (const auto &g : m.module.functions)
-      has |= g->name == fn;
-    if (!has)
-      throw runtime::Error("model '" + m.lowered.name + "' has no function " + fn);
+    m.function(fn); // throws when the model has none
     driver::Data &d = loadedData();
     int64_t b = std::min<int64_t>(m.config.batch, d.train.size());
     runtime::Dataset first = runtime::take(d.train, b);

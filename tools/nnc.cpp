@@ -145,16 +145,6 @@ int cmdCheck(const Options &o, DiagnosticEngine &diags) {
   return 0;
 }
 
-/// Prints `f` and then the body of every scan it runs (the loops' steps).
-void printWithBodies(const ir::Function &f) {
-  ir::print(f, std::cout);
-  for (const auto &op : f.ops)
-    if (op->body) {
-      std::cout << "\n";
-      ir::print(*op->body, std::cout);
-    }
-}
-
 int cmdEmit(const Options &o, DiagnosticEngine &diags) {
   auto src = driver::parseFile(o.file, diags);
   if (!src)
@@ -166,22 +156,18 @@ int cmdEmit(const Options &o, DiagnosticEngine &diags) {
   driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
   applyOverrides(m, o);
   if (o.kind == "ir") {
-    printWithBodies(m.function("forward"));
+    driver::printWithBodies(m.function("forward"), std::cout);
     return 0;
   }
   if (o.kind == "grad") {
-    printWithBodies(m.function("grad"));
+    driver::printWithBodies(m.function("grad"), std::cout);
     return 0;
   }
   if (o.kind == "train") {
-    printWithBodies(m.function("train_step"));
+    driver::printWithBodies(m.function("train_step"), std::cout);
     return 0;
   }
-  ir::Bindings b;
-  for (auto *list : {&m.lowered.inputs, &m.lowered.labels})
-    for (auto &d : *list)
-      if (!d.type.shape.empty() && !d.type.shape[0].isStatic())
-        b[d.type.shape[0].sym] = m.config.batch;
+  ir::Bindings b = m.bindings(m.config.batch);
   codegen::JIT jit;
   codegen::CodegenOptions co;
   co.optimize = !o.noOpt;
@@ -419,15 +405,8 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     ck = session.load(from);
     // Evaluate on the same validation split the checkpoint was trained with.
     if (evalOnly && !o.seed)
-      if (auto it = ck.metadata.find("nnc.seed"); it != ck.metadata.end()) {
-        const std::string &v = it->second;
-        char *end = nullptr;
-        errno = 0;
-        unsigned long long seed = v.empty() || v[0] == '-' ? 0 : std::strtoull(v.c_str(), &end, 10);
-        if (v.empty() || v[0] == '-' || errno || *end)
-          throw runtime::Error("'" + from + "': metadata nnc.seed is not a seed: '" + v + "'");
-        m.config.seed = seed;
-      }
+      if (std::optional<uint64_t> seed = driver::storedSeed(ck, from))
+        m.config.seed = *seed;
   }
   if (!o.resume.empty())
     fit = driver::storedFitState(ck, o.resume, session.state());
@@ -457,18 +436,8 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   topts.interactive = interactive && !o.quiet;
   topts.log = o.quiet ? nullptr : &log;
   bool cls = m.lowered.classification;
-  // What a checkpoint holds besides the weights and the optimizer state.
-  auto metadata = [&](int64_t epochs) { return driver::checkpointMetadata(m, data, epochs); };
-  auto dataTensors = [&] { return driver::dataTensors(data); };
   auto saveCheckpoint = [&](const runtime::FitState &st) {
-    std::map<std::string, runtime::Tensor> extra = dataTensors();
-    for (auto *best : {&st.bestParams, &st.bestState})
-      for (auto &[n, t] : *best)
-        extra.emplace("best." + n, t);
-    std::map<std::string, std::string> meta = metadata(st.epoch);
-    meta["nnc.fit_state"] = st.toJson();
-    meta["nnc.resume_key"] = resumeKey(m, data);
-    session.save(cfg.checkpointPath, meta, extra);
+    driver::saveCheckpoint(session, data, st, cfg.checkpointPath);
   };
   runtime::FitState last; // for the final checkpoint after early stopping's restore
   topts.afterEpoch = [&](const runtime::FitState &st) {
@@ -564,7 +533,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     log << runtime::formatReport(r, split, cfg.classNames, cfg.perClass, cfg.confusion);
   }
   if (!o.save.empty()) {
-    session.save(o.save, metadata(result.epochsRun), dataTensors());
+    session.save(o.save, driver::checkpointMetadata(m, data, result.epochsRun), driver::dataTensors(data));
     log << "saved " << o.save << "\n";
   }
   if (!o.metricsJson.empty())
