@@ -25,6 +25,43 @@ const TrainDecl *Program::train(const std::string &model) const {
   return nullptr;
 }
 
+Expr::~Expr() {
+  std::vector<ExprPtr> pending;
+  auto release = [&](Expr &e) {
+    if (e.lhs)
+      pending.push_back(std::move(e.lhs));
+    if (e.rhs)
+      pending.push_back(std::move(e.rhs));
+    for (Arg &a : e.args)
+      if (a.value)
+        pending.push_back(std::move(a.value));
+    for (ExprPtr &x : e.elems)
+      if (x)
+        pending.push_back(std::move(x));
+  };
+  release(*this);
+  while (!pending.empty()) {
+    ExprPtr e = std::move(pending.back());
+    pending.pop_back();
+    release(*e); // e now owns no children: freeing it recurses no further
+  }
+}
+
+const Expr *chainOperand(const Expr &e) {
+  if (e.kind == Expr::Binary || e.kind == Expr::Neg)
+    return e.lhs.get();
+  if (e.kind == Expr::Call && e.piped && !e.args.empty())
+    return e.args.front().value.get();
+  return nullptr;
+}
+
+std::vector<const Expr *> chain(const Expr &e) {
+  std::vector<const Expr *> c;
+  for (const Expr *p = &e; p; p = chainOperand(*p))
+    c.push_back(p);
+  return c;
+}
+
 namespace {
 std::string at(const SourceLoc &l) { return " <" + std::to_string(l.line) + ":" + std::to_string(l.col) + ">"; }
 std::string pad(int n) { return std::string(size_t(n) * 2, ' '); }
@@ -79,46 +116,77 @@ void dumpItem(const TrainItem &it, std::ostream &os, int indent) {
 }
 } // namespace
 
-void dump(const Expr &e, std::ostream &os, int indent) {
-  os << pad(indent);
+namespace {
+/// One line of the dump of `e` (without its children).
+void dumpNode(const Expr &e, std::ostream &os) {
   switch (e.kind) {
   case Expr::Number:
-    os << "Number " << number(e.number, e.isInteger) << at(e.loc) << "\n";
-    return;
+    os << "Number " << number(e.number, e.isInteger);
+    break;
   case Expr::Name:
-    os << "Name " << e.name << at(e.loc) << "\n";
-    return;
+    os << "Name " << e.name;
+    break;
   case Expr::String:
-    os << "String \"" << e.name << "\"" << at(e.loc) << "\n";
-    return;
+    os << "String \"" << e.name << "\"";
+    break;
   case Expr::Call:
     os << "Call " << e.name;
     if (!e.instance.empty())
       os << " as " << e.instance;
-    os << at(e.loc) << "\n";
-    for (auto &a : e.args) {
+    break;
+  case Expr::Binary:
+    os << "Binary " << e.op;
+    break;
+  case Expr::Neg:
+    os << "Neg";
+    break;
+  case Expr::List:
+    os << "List";
+    break;
+  }
+  os << at(e.loc) << "\n";
+}
+} // namespace
+
+void dump(const Expr &root, std::ostream &os, int indent) {
+  // Depth-first with an explicit stack (chains are deep). Beyond 64 levels
+  // the indentation stops growing and the line says its depth instead, so
+  // that a chain of n terms prints n lines, not n^2 spaces.
+  struct Item {
+    const Expr *e = nullptr; ///< null: an "Arg name" line
+    const Arg *arg = nullptr;
+    int indent;
+  };
+  std::vector<Item> stack{{&root, nullptr, indent}};
+  while (!stack.empty()) {
+    Item it = stack.back();
+    stack.pop_back();
+    if (it.indent <= 64)
+      os << pad(it.indent);
+    else
+      os << pad(64) << "[depth " << it.indent << "] ";
+    if (!it.e) {
+      os << "Arg " << it.arg->name << at(it.arg->nameLoc) << "\n";
+      continue;
+    }
+    const Expr &e = *it.e;
+    dumpNode(e, os);
+    std::vector<Item> children;
+    for (const Arg &a : e.args) {
       if (!a.name.empty()) {
-        os << pad(indent + 1) << "Arg " << a.name << at(a.nameLoc) << "\n";
-        dump(*a.value, os, indent + 2);
+        children.push_back({nullptr, &a, it.indent + 1});
+        children.push_back({a.value.get(), nullptr, it.indent + 2});
       } else {
-        dump(*a.value, os, indent + 1);
+        children.push_back({a.value.get(), nullptr, it.indent + 1});
       }
     }
-    return;
-  case Expr::Binary:
-    os << "Binary " << e.op << at(e.loc) << "\n";
-    dump(*e.lhs, os, indent + 1);
-    dump(*e.rhs, os, indent + 1);
-    return;
-  case Expr::Neg:
-    os << "Neg" << at(e.loc) << "\n";
-    dump(*e.lhs, os, indent + 1);
-    return;
-  case Expr::List:
-    os << "List" << at(e.loc) << "\n";
-    for (auto &x : e.elems)
-      dump(*x, os, indent + 1);
-    return;
+    for (const ExprPtr *p : {&e.lhs, &e.rhs})
+      if (*p)
+        children.push_back({p->get(), nullptr, it.indent + 1});
+    for (const ExprPtr &x : e.elems)
+      children.push_back({x.get(), nullptr, it.indent + 1});
+    for (size_t i = children.size(); i-- > 0;)
+      stack.push_back(children[i]);
   }
 }
 
@@ -150,31 +218,53 @@ void dump(const Program &p, std::ostream &os) {
 }
 
 std::string toSource(const Expr &e) {
-  switch (e.kind) {
+  // The chain through e's operands is written from its ends: every level's
+  // opening text (outermost first), the innermost expression, then every
+  // level's closing text (innermost first). Other nesting is bounded.
+  std::vector<const Expr *> c = chain(e);
+  std::string s;
+  for (const Expr *x : c)
+    if (x != c.back())
+      s += x->kind == Expr::Binary ? "(" : x->kind == Expr::Neg ? "-" : x->name + "(";
+  const Expr &inner = *c.back();
+  switch (inner.kind) {
   case Expr::Number:
-    return number(e.number, e.isInteger);
+    s += number(inner.number, inner.isInteger);
+    break;
   case Expr::Name:
-    return e.name;
+    s += inner.name;
+    break;
   case Expr::String:
-    return "\"" + e.name + "\"";
-  case Expr::Call: {
-    std::string s = e.name + "(";
-    for (size_t i = 0; i < e.args.size(); ++i)
-      s += (i ? ", " : "") + (e.args[i].name.empty() ? "" : e.args[i].name + " = ") + toSource(*e.args[i].value);
-    return s + ")";
-  }
+    s += "\"" + inner.name + "\"";
+    break;
+  case Expr::Call:
+    s += inner.name + "(";
+    for (size_t i = 0; i < inner.args.size(); ++i)
+      s += (i ? ", " : "") + (inner.args[i].name.empty() ? "" : inner.args[i].name + " = ") +
+           toSource(*inner.args[i].value);
+    s += ")";
+    break;
+  case Expr::List:
+    s += "[";
+    for (size_t i = 0; i < inner.elems.size(); ++i)
+      s += (i ? ", " : "") + toSource(*inner.elems[i]);
+    s += "]";
+    break;
   case Expr::Binary:
-    return "(" + toSource(*e.lhs) + " " + e.op + " " + toSource(*e.rhs) + ")";
   case Expr::Neg:
-    return "-" + toSource(*e.lhs);
-  case Expr::List: {
-    std::string s = "[";
-    for (size_t i = 0; i < e.elems.size(); ++i)
-      s += (i ? ", " : "") + toSource(*e.elems[i]);
-    return s + "]";
+    break; // continue a chain: never innermost
   }
+  for (size_t i = c.size() - 1; i-- > 0;) {
+    const Expr &x = *c[i];
+    if (x.kind == Expr::Binary) {
+      s += std::string(" ") + x.op + " " + toSource(*x.rhs) + ")";
+    } else if (x.kind == Expr::Call) {
+      for (size_t j = 1; j < x.args.size(); ++j)
+        s += ", " + (x.args[j].name.empty() ? "" : x.args[j].name + " = ") + toSource(*x.args[j].value);
+      s += ")";
+    }
   }
-  return "?";
+  return s;
 }
 
 } // namespace nnc::ast

@@ -26,15 +26,33 @@ struct Expr {
   SourceLoc loc;
   double number = 0;
   bool isInteger = false;
-  std::string name;     ///< Name: the name; String: the text; Call: the callee
-  std::vector<Arg> args;     ///< Call
-  std::string instance;      ///< Call: `as <instance>`, empty if none
+  std::string name;      ///< Name: the name; String: the text; Call: the callee
+  std::vector<Arg> args; ///< Call
+  std::string instance;  ///< Call: `as <instance>`, empty if none
   SourceLoc instanceLoc;
-  bool piped = false;        ///< Call: the first argument came from `|>`
-  char op = 0;               ///< Binary: + - * /
-  ExprPtr lhs, rhs;          ///< Binary; Neg uses lhs
+  bool piped = false;         ///< Call: the first argument came from `|>`
+  char op = 0;                ///< Binary: + - * /
+  ExprPtr lhs, rhs;           ///< Binary; Neg uses lhs
   std::vector<ExprPtr> elems; ///< List
+
+  Expr() = default;
+  Expr(Expr &&) = default;
+  Expr &operator=(Expr &&) = default;
+  /// Frees the subtrees in a loop: a chain of operators is as deep as it is
+  /// long, too deep for recursive destructors.
+  ~Expr();
 };
+
+/// The operand an operator chain continues through: the left operand of a
+/// binary expression (`a + b + c` is `(a + b) + c`), the piped first argument
+/// of a call (`x |> f |> g` is `g(f(x))`), the operand of a negation; null
+/// for other expressions. Chains nest as deep as they are long (the parser
+/// bounds only brackets and unary minus), so every walk over expressions
+/// follows this operand in a loop, never by recursion.
+const Expr *chainOperand(const Expr &e);
+/// `e`, its chain operand, that one's, ...: the chain from the top down; the
+/// last element is the innermost expression that continues no chain.
+std::vector<const Expr *> chain(const Expr &e);
 
 struct DimSpec {
   int64_t size = -1; ///< -1 for a symbolic dimension
@@ -56,8 +74,8 @@ struct Stmt {
   /// Let: further names bound to the elements of a list value
   /// (`a, b = split(x, 2)` binds `a` to the first, `b` to the second).
   std::vector<std::pair<std::string, SourceLoc>> more;
-  TypeSpec type;    ///< Input, Label
-  ExprPtr value;    ///< all but Input, Label
+  TypeSpec type; ///< Input, Label
+  ExprPtr value; ///< all but Input, Label
 };
 
 struct LayerParam {
@@ -82,7 +100,7 @@ struct ModelDecl {
 /// A train-block item: `key = expr`, `callee(args)` or `kind [name] { ... }`.
 struct TrainItem {
   enum Kind { Setting, Call, Block } kind;
-  std::string key; ///< setting key, callee, or block kind
+  std::string key;  ///< setting key, callee, or block kind
   std::string name; ///< Block: optional name
   SourceLoc loc;
   ExprPtr value;                ///< Setting; Call holds a Call expression here

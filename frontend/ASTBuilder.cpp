@@ -237,36 +237,66 @@ private:
     return e;
   }
 
+  /// The left operand of a binary or pipe expression (the chain `a + b + c`
+  /// nests to the left), or null.
+  static P::ExprContext *leftOperand(P::ExprContext *ctx) {
+    if (auto *m = dynamic_cast<P::MulExprContext *>(ctx))
+      return m->expr(0);
+    if (auto *a = dynamic_cast<P::AddExprContext *>(ctx))
+      return a->expr(0);
+    if (auto *p = dynamic_cast<P::PipeExprContext *>(ctx))
+      return p->expr();
+    return nullptr;
+  }
+
+  /// Operator chains of any length (`x + x + ... + x`, `x |> f |> g ...`)
+  /// are built bottom-up in a loop: their trees are as deep as they are
+  /// long. Other nesting is bounded by the parser's nesting limit.
   ast::ExprPtr expr(P::ExprContext *ctx) {
+    std::vector<P::ExprContext *> chain;
+    for (P::ExprContext *c = ctx; leftOperand(c); c = leftOperand(c))
+      chain.push_back(c);
+    ast::ExprPtr acc = operand(chain.empty() ? ctx : leftOperand(chain.back()));
+    for (size_t i = chain.size(); i-- > 0;)
+      acc = link(chain[i], std::move(acc));
+    return acc;
+  }
+
+  /// An expression that is not a binary or pipe expression.
+  ast::ExprPtr operand(P::ExprContext *ctx) {
     if (auto *p = dynamic_cast<P::PrimaryExprContext *>(ctx))
       return primary(p->primary());
-    if (auto *n = dynamic_cast<P::NegExprContext *>(ctx)) {
-      auto e = make(ast::Expr::Neg, loc(ctx));
-      e->lhs = expr(n->expr());
-      return e;
-    }
+    auto *n = static_cast<P::NegExprContext *>(ctx);
+    auto e = make(ast::Expr::Neg, loc(ctx));
+    e->lhs = expr(n->expr());
+    return e;
+  }
+
+  /// The binary or pipe expression `ctx` over its already-built left operand.
+  ast::ExprPtr link(P::ExprContext *ctx, ast::ExprPtr lhs) {
+    antlr4::Token *op = nullptr;
+    P::ExprContext *right = nullptr;
     if (auto *m = dynamic_cast<P::MulExprContext *>(ctx)) {
-      auto e = make(ast::Expr::Binary, loc(m->op));
-      e->op = m->op->getText()[0];
-      e->lhs = expr(m->expr(0));
-      e->rhs = expr(m->expr(1));
+      op = m->op;
+      right = m->expr(1);
+    } else if (auto *a = dynamic_cast<P::AddExprContext *>(ctx)) {
+      op = a->op;
+      right = a->expr(1);
+    }
+    if (op) {
+      auto e = make(ast::Expr::Binary, loc(op));
+      e->op = op->getText()[0];
+      e->lhs = std::move(lhs);
+      e->rhs = expr(right);
       return e;
     }
-    if (auto *a = dynamic_cast<P::AddExprContext *>(ctx)) {
-      auto e = make(ast::Expr::Binary, loc(a->op));
-      e->op = a->op->getText()[0];
-      e->lhs = expr(a->expr(0));
-      e->rhs = expr(a->expr(1));
-      return e;
-    }
-    auto *pipe = static_cast<P::PipeExprContext *>(ctx);
-    auto *t = pipe->pipeTarget();
+    auto *t = static_cast<P::PipeExprContext *>(ctx)->pipeTarget();
     auto e = make(ast::Expr::Call, loc(t));
     e->name = t->callee->getText();
     e->loc.length = uint32_t(e->name.size());
     e->piped = true;
     ast::Arg first;
-    first.value = expr(pipe->expr());
+    first.value = std::move(lhs);
     e->args.push_back(std::move(first));
     if (t->argList())
       args(t->argList(), e->args);
@@ -359,6 +389,64 @@ size_t invalidUtf8(const std::string &s) {
 
 namespace {
 
+/// Whether a token ends an operand, so that a '-' after it subtracts
+/// rather than negates.
+bool endsOperand(antlr4::Token *t) {
+  switch (t->getType()) {
+  case NNLexer::ID:
+  case NNLexer::INT:
+  case NNLexer::FLOAT:
+  case NNLexer::STRING:
+    return true;
+  default: {
+    const std::string &s = t->getText();
+    return s == ")" || s == "]" || s == "input" || s == "label" || s == "output" || s == "loss" || s == "model" ||
+           s == "layer" || s == "train";
+  }
+  }
+}
+
+/// The parser descends once per bracket and per unary minus, so input
+/// nested tens of thousands deep would overflow its stack. Like clang's
+/// -fbracket-depth, nesting beyond kMaxNesting is refused from the tokens,
+/// before any recursive stage sees the text. Long flat chains (`a + b + ...`)
+/// are not nesting: the parser and every later stage take them in loops.
+bool checkNesting(const SourceFile &file, const std::vector<antlr4::Token *> &tokens, DiagnosticEngine &diags) {
+  std::vector<antlr4::Token *> open;
+  size_t unary = 0;
+  antlr4::Token *prev = nullptr, *firstUnary = nullptr;
+  for (antlr4::Token *t : tokens) {
+    const std::string &s = t->getText();
+    bool minus = s == "-" && t->getType() != NNLexer::STRING && (!prev || !endsOperand(prev));
+    if (minus) {
+      if (unary++ == 0)
+        firstUnary = t;
+    } else if (t->getType() != antlr4::Token::EOF) {
+      unary = 0;
+    }
+    if (s == "(" || s == "[" || s == "{")
+      open.push_back(t);
+    else if ((s == ")" || s == "]" || s == "}") && !open.empty())
+      open.pop_back();
+    prev = t;
+    if (open.size() + unary <= kMaxNesting)
+      continue;
+    diags.error(locOf(file, t), "expression nested too deeply: more than " + std::to_string(kMaxNesting) +
+                                    " levels of brackets and unary minus signs");
+    // The expression's outermost bracket (a block's '{' is not part of it).
+    antlr4::Token *outer = unary ? firstUnary : nullptr;
+    for (antlr4::Token *o : open)
+      if (o->getText() != "{") {
+        outer = o;
+        break;
+      }
+    if (outer && outer != t)
+      diags.note(locOf(file, outer), "the outermost level opens here; bind parts of the expression to names");
+    return false;
+  }
+  return true;
+}
+
 /// The ANTLR objects a parse tree lives in (the tree is owned by them).
 struct Parse {
   std::unique_ptr<antlr4::ANTLRInputStream> input;
@@ -405,7 +493,7 @@ template <class Ctx> Ctx *Parse::run(const SourceFile &file, DiagnosticEngine &d
       skipLine = t->getLine();
     diags.error(locOf(file, t), c == "\"" ? "unterminated string literal" : "unexpected character '" + c + "'");
   }
-  if (diags.errorCount() != before)
+  if (diags.errorCount() != before || !checkNesting(file, tokens->getTokens(), diags))
     return nullptr;
   parser = std::make_unique<NNParser>(tokens.get());
   ErrorListener listener(file, diags);

@@ -8,6 +8,10 @@
 
 namespace nnc::frontend {
 
+/// The deepest nesting of brackets and unary minus signs a source may use
+/// (clang's -fbracket-depth default); deeper input gets a located error.
+constexpr size_t kMaxNesting = 256;
+
 /// Returns the program, or null if there were syntax errors (all reported).
 std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEngine &diags);
 /// Parses `file` as one expression (the REPL's input); null after errors.

@@ -21,6 +21,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <unordered_map>
 
 namespace nnc::frontend {
 
@@ -225,7 +226,26 @@ private:
       d_.error(t.loc, "this tensor type has more than 2^40 elements");
   }
 
-  void checkExpr(const ast::Expr &e, const Scope &scope, bool inModel) {
+  /// Checks `e` bottom-up along its operator chain (see ast::chain): the
+  /// innermost expression first, then each level's other operands, in the
+  /// order a recursive walk would report them.
+  void checkExpr(const ast::Expr &top, const Scope &scope, bool inModel) {
+    std::vector<const ast::Expr *> c = ast::chain(top);
+    checkOperand(*c.back(), scope, inModel);
+    for (size_t i = c.size() - 1; i-- > 0;) {
+      const ast::Expr &e = *c[i];
+      if (e.kind == ast::Expr::Binary) {
+        checkExpr(*e.rhs, scope, inModel);
+      } else if (e.kind == ast::Expr::Call) {
+        for (size_t j = 1; j < e.args.size(); ++j)
+          checkExpr(*e.args[j].value, scope, inModel);
+        checkCallee(e, scope);
+      }
+    }
+  }
+
+  /// An expression that continues no operator chain.
+  void checkOperand(const ast::Expr &e, const Scope &scope, bool inModel) {
     switch (e.kind) {
     case ast::Expr::Name:
       // `h.w`: a parameter of a layer instance, looked up when lowering.
@@ -249,15 +269,13 @@ private:
       }
       return;
     case ast::Expr::Call:
-      checkCall(e, scope, inModel);
+      for (auto &a : e.args)
+        checkExpr(*a.value, scope, inModel);
+      checkCallee(e, scope);
       return;
     case ast::Expr::Binary:
-      checkExpr(*e.lhs, scope, inModel);
-      checkExpr(*e.rhs, scope, inModel);
-      return;
     case ast::Expr::Neg:
-      checkExpr(*e.lhs, scope, inModel);
-      return;
+      NNC_UNREACHABLE("a chain's operator is not its innermost operand");
     case ast::Expr::List:
       for (auto &x : e.elems)
         checkExpr(*x, scope, inModel);
@@ -268,9 +286,10 @@ private:
     }
   }
 
-  void checkCall(const ast::Expr &e, const Scope &scope, bool inModel) {
-    for (auto &a : e.args)
-      checkExpr(*a.value, scope, inModel);
+  /// The callee of a call and its arguments' names (the arguments' values
+  /// are checked by the caller).
+  void checkCallee(const ast::Expr &e, const Scope &scope) {
+    (void)scope;
     std::vector<std::string> paramNames;
     size_t required = 0;
     if (const Builtin *b = findBuiltin(e.name, Builtin::Model)) {
@@ -335,24 +354,28 @@ private:
     std::map<std::string, int> state; // 0 new, 1 on stack, 2 done
     std::function<void(const ast::LayerDecl &)> visit = [&](const ast::LayerDecl &l) {
       state[l.name] = 1;
-      std::function<void(const ast::Expr &)> walk = [&](const ast::Expr &e) {
-        if (e.kind == ast::Expr::Call) {
-          if (const ast::LayerDecl *callee = p_.layer(e.name)) {
-            if (state[callee->name] == 1)
-              d_.error(e.loc,
-                       "layer '" + l.name + "' calls itself through '" + e.name + "'; layers cannot be recursive");
-            else if (state[callee->name] == 0)
-              visit(*callee);
+      auto walk = [&](const ast::Expr &root) {
+        std::vector<const ast::Expr *> todo{&root}; // chains are deep: no recursion
+        while (!todo.empty()) {
+          const ast::Expr &e = *todo.back();
+          todo.pop_back();
+          if (e.kind == ast::Expr::Call) {
+            if (const ast::LayerDecl *callee = p_.layer(e.name)) {
+              if (state[callee->name] == 1)
+                d_.error(e.loc,
+                         "layer '" + l.name + "' calls itself through '" + e.name + "'; layers cannot be recursive");
+              else if (state[callee->name] == 0)
+                visit(*callee);
+            }
           }
-          for (auto &a : e.args)
-            walk(*a.value);
-        } else {
-          if (e.lhs)
-            walk(*e.lhs);
+          for (size_t i = e.args.size(); i-- > 0;)
+            todo.push_back(e.args[i].value.get());
+          for (size_t i = e.elems.size(); i-- > 0;)
+            todo.push_back(e.elems[i].get());
           if (e.rhs)
-            walk(*e.rhs);
-          for (auto &x : e.elems)
-            walk(*x);
+            todo.push_back(e.rhs.get());
+          if (e.lhs)
+            todo.push_back(e.lhs.get());
         }
       };
       for (auto &prm : l.params)
@@ -571,7 +594,29 @@ private:
 
   //--- expressions --------------------------------------------------------
 
+  /// Evaluates `e`. An operator chain (see ast::chain) is evaluated from its
+  /// innermost expression up, each level's value kept in `chained_` for the
+  /// level above, whose own eval of its chain operand then returns at once:
+  /// the same ops in the same order as recursion, with no recursion along
+  /// the chain.
   Val eval(const ast::Expr &e, Scope &scope) {
+    if (auto it = chained_.find(&e); it != chained_.end()) {
+      Val v = std::move(it->second);
+      chained_.erase(it);
+      return v;
+    }
+    if (!ast::chainOperand(e))
+      return evalOne(e, scope);
+    std::vector<const ast::Expr *> c = ast::chain(e);
+    for (size_t i = c.size() - 1; i-- > 1;)
+      chained_[c[i]] = evalOne(*c[i], scope);
+    Val v = evalOne(e, scope);
+    for (size_t i = 1; i + 1 < c.size(); ++i)
+      chained_.erase(c[i]); // left by a level that did not read its operand
+    return v;
+  }
+
+  Val evalOne(const ast::Expr &e, Scope &scope) {
     switch (e.kind) {
     case ast::Expr::Number: {
       Val v;
@@ -2216,6 +2261,8 @@ private:
   int dropoutStreams_ = 0;        ///< one random stream per dropout call
   std::vector<std::pair<std::string, ir::Value *>> stateUpdates_; ///< new.<state> results
   int depth_ = 0;
+  /// Values of operator-chain levels evaluated ahead of the level above (see eval).
+  std::unordered_map<const ast::Expr *, Val> chained_;
   std::set<std::string> usedInstances_;
   std::map<std::string, std::string> instanceCallee_; ///< qualified instance -> callee
 };

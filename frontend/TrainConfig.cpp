@@ -42,32 +42,28 @@ public:
   }
 
 private:
-  std::optional<double> number(const ast::Expr &e) {
-    switch (e.kind) {
-    case ast::Expr::Number:
-      return e.number;
-    case ast::Expr::Neg:
-      if (auto v = number(*e.lhs))
-        return -*v;
-      return std::nullopt;
-    case ast::Expr::Binary: {
-      auto a = number(*e.lhs), b = number(*e.rhs);
-      if (!a || !b)
-        return std::nullopt;
-      switch (e.op) {
-      case '+':
-        return *a + *b;
-      case '-':
-        return *a - *b;
-      case '*':
-        return *a * *b;
-      default:
-        return *a / *b;
+  /// A constant arithmetic expression's value, evaluated along its operator
+  /// chain in a loop (see ast::chain); nullopt if it is not constant.
+  std::optional<double> number(const ast::Expr &top) {
+    std::vector<const ast::Expr *> c = ast::chain(top);
+    std::optional<double> v;
+    if (c.back()->kind == ast::Expr::Number)
+      v = c.back()->number;
+    for (size_t i = c.size() - 1; i-- > 0;) {
+      const ast::Expr &e = *c[i];
+      if (e.kind == ast::Expr::Neg) {
+        v = v ? std::optional<double>(-*v) : std::nullopt;
+      } else if (e.kind == ast::Expr::Binary) {
+        auto b = number(*e.rhs);
+        if (!v || !b)
+          v = std::nullopt;
+        else
+          v = e.op == '+' ? *v + *b : e.op == '-' ? *v - *b : e.op == '*' ? *v * *b : *v / *b;
+      } else {
+        v = std::nullopt; // a piped call
       }
     }
-    default:
-      return std::nullopt;
-    }
+    return v;
   }
 
   std::optional<double> numberIn(const ast::Expr &e, const std::string &what, double lo, double hi,
@@ -167,16 +163,51 @@ private:
     return e.name;
   }
 
-  /// A data pipeline: transforms wrapped around a source call.
+  static const std::set<std::string> &pipelineSteps() {
+    static const std::set<std::string> steps = {"scale", "standardize",  "min_max",        "one_hot", "random_crop",
+                                                "hflip", "random_shift", "gaussian_noise", "shuffle", "batch"};
+    return steps;
+  }
+
+  /// A data pipeline: transforms wrapped around a source call. Walked as a
+  /// chain (`csv(...) |> shuffle |> ...` may be long): the steps from the
+  /// outside in, then the source, then each step from the inside out.
   bool pipeline(const ast::Expr &e, DataSource &src, bool isTest) {
-    if (e.kind != ast::Expr::Call) {
-      d_.error(e.loc, "expected a data source such as csv(\"file.csv\"), idx(images = ..., labels = ...) or "
-                      "text(\"file.txt\", context = 64)");
-      return false;
+    std::vector<std::pair<const ast::Expr *, Args>> steps;
+    const ast::Expr *cur = &e;
+    for (;;) {
+      if (cur->kind != ast::Expr::Call) {
+        d_.error(cur->loc, "expected a data source such as csv(\"file.csv\"), idx(images = ..., labels = ...) or "
+                           "text(\"file.txt\", context = 64)");
+        return false;
+      }
+      auto args = callArgs(*cur);
+      if (!args)
+        return false;
+      if (cur->name == "text" || cur->name == "csv" || cur->name == "idx") {
+        if (!source(*cur, *args, src))
+          return false;
+        break;
+      }
+      if (!pipelineSteps().count(cur->name)) {
+        d_.error(cur->loc, "'" + cur->name + "' is not a data-pipeline step");
+        return false;
+      }
+      const ast::Expr *inner = find(*args, "data");
+      if (!inner)
+        return false;
+      steps.push_back({cur, std::move(*args)});
+      cur = inner;
     }
-    auto args = callArgs(e);
-    if (!args)
-      return false;
+    for (auto it = steps.rbegin(); it != steps.rend(); ++it)
+      if (!step(*it->first, it->second, isTest))
+        return false;
+    return true;
+  }
+
+  /// A source call: text(...), csv(...) or idx(...).
+  bool source(const ast::Expr &e, const Args &argv, DataSource &src) {
+    const Args *args = &argv;
     const std::string &f = e.name;
     if (f == "text") {
       src.loc = e.loc;
@@ -246,15 +277,13 @@ private:
       }
       return true;
     }
-    static const std::set<std::string> steps = {"scale", "standardize",  "min_max",        "one_hot", "random_crop",
-                                                "hflip", "random_shift", "gaussian_noise", "shuffle", "batch"};
-    if (!steps.count(f)) {
-      d_.error(e.loc, "'" + f + "' is not a data-pipeline step");
-      return false;
-    }
-    const ast::Expr *inner = find(*args, "data");
-    if (!inner || !pipeline(*inner, src, isTest))
-      return false;
+    return false;
+  }
+
+  /// One pipeline step, after the steps inside it.
+  bool step(const ast::Expr &e, const Args &argv, bool isTest) {
+    const Args *args = &argv;
+    const std::string &f = e.name;
     if (isTest) {
       d_.error(e.loc, "the test set is preprocessed like 'data' (and never augmented); give only its source here");
       return false;

@@ -225,6 +225,20 @@ void Function::replaceAllUses(Value *from, Value *to) {
       v = to;
 }
 
+void PendingUses::rewrite(Op &op) const {
+  if (map_.empty())
+    return;
+  for (Value *&v : op.operands)
+    if (auto it = map_.find(v); it != map_.end())
+      v = it->second;
+}
+
+void PendingUses::rewriteResults(Function &f) const {
+  for (Value *&v : f.results)
+    if (auto it = map_.find(v); it != map_.end())
+      v = it->second;
+}
+
 Users usersOf(const Function &f) {
   Users users;
   for (const auto &op : f.ops)

@@ -156,6 +156,22 @@ private:
   Value *newValue(TensorType t);
 };
 
+/// Replacements found by a pass that walks a function in program order: a
+/// replaced value is only read by later ops, so each op's operands are
+/// rewritten when the walk reaches it, and the results at the end (one walk,
+/// where replaceAllUses per replacement is quadratic in long programs).
+class PendingUses {
+public:
+  void replace(const Value *from, Value *to) { map_[from] = to; }
+  /// Points `op`'s operands at their replacements.
+  void rewrite(Op &op) const;
+  /// Points the function's results at their replacements.
+  void rewriteResults(Function &f) const;
+
+private:
+  std::unordered_map<const Value *, Value *> map_;
+};
+
 /// Who reads each value of a function: the ops whose operands include it.
 using Users = std::unordered_map<const Value *, std::vector<const Op *>>;
 Users usersOf(const Function &f);

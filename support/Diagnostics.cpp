@@ -45,7 +45,9 @@ void DiagnosticEngine::report(Severity severity, SourceLoc loc, std::string mess
 
 void DiagnosticEngine::print(const Diagnostic &d) {
   const char *kind = d.severity == Severity::Error ? "error" : d.severity == Severity::Warning ? "warning" : "note";
-  const char *color = d.severity == Severity::Error ? "\033[1;31m" : d.severity == Severity::Warning ? "\033[1;35m" : "\033[1;36m";
+  const char *color = d.severity == Severity::Error     ? "\033[1;31m"
+                      : d.severity == Severity::Warning ? "\033[1;35m"
+                                                        : "\033[1;36m";
   std::ostream &os = *out_;
   if (color_)
     os << "\033[1m";
@@ -62,13 +64,29 @@ void DiagnosticEngine::print(const Diagnostic &d) {
   if (!d.loc.valid() || !d.loc.col)
     return;
   std::string text = d.loc.file->lineText(d.loc.line);
+  uint32_t col = d.loc.col, length = d.loc.length;
+  // A long line (a generated expression of thousands of terms) is shown as
+  // a window around the caret, as clang does.
+  constexpr size_t kWindow = 120;
+  if (text.size() > kWindow + 12) {
+    size_t start = col > kWindow / 2 ? std::min<size_t>(col - kWindow / 2, text.size() - kWindow) : 0;
+    std::string window = text.substr(start, kWindow);
+    bool cutLeft = start > 0, cutRight = start + kWindow < text.size();
+    if (cutLeft)
+      window = "..." + window;
+    if (cutRight)
+      window += "...";
+    col = uint32_t(col - start + (cutLeft ? 3 : 0));
+    length = std::min<uint32_t>(length, uint32_t(window.size() >= col ? window.size() - col + 1 : 1));
+    text = window;
+  }
   os << text << "\n";
   std::string caret;
-  for (uint32_t i = 1; i < d.loc.col && i - 1 < text.size(); ++i)
+  for (uint32_t i = 1; i < col && i - 1 < text.size(); ++i)
     caret += text[i - 1] == '\t' ? '\t' : ' ';
   caret += '^';
-  uint32_t avail = text.size() >= d.loc.col ? uint32_t(text.size() - d.loc.col) : 0;
-  for (uint32_t i = 1; i < d.loc.length && i <= avail; ++i)
+  uint32_t avail = text.size() >= col ? uint32_t(text.size() - col) : 0;
+  for (uint32_t i = 1; i < length && i <= avail; ++i)
     caret += '~';
   if (color_)
     os << "\033[1;32m" << caret << "\033[0m\n";

@@ -8,8 +8,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
 #include <map>
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -34,8 +34,10 @@ bool eliminateCommonSubexpressions(Function &f) {
   for (size_t i = 0; i < f.args.size(); ++i)
     ids[f.args[i]] = i;
   bool changed = false;
+  PendingUses pending;
   for (auto &op : f.ops) {
     // Operands may have been replaced by earlier merges in this walk.
+    pending.rewrite(*op);
     std::vector<size_t> opIds;
     for (Value *v : op->operands)
       opIds.push_back(ids.at(v));
@@ -49,7 +51,7 @@ bool eliminateCommonSubexpressions(Function &f) {
     key += " : " + op->result->type.str();
     auto it = seen.find(key);
     if (it != seen.end() && hasTrait(op->kind, OpTrait::Pure)) {
-      f.replaceAllUses(op->result, it->second);
+      pending.replace(op->result, it->second);
       ids[op->result] = ids.at(it->second);
       changed = true;
     } else {
@@ -57,6 +59,7 @@ bool eliminateCommonSubexpressions(Function &f) {
       ids[op->result] = ids.size();
     }
   }
+  pending.rewriteResults(f);
   if (changed)
     eliminateDeadCode(f);
   return changed;
@@ -83,29 +86,47 @@ std::optional<double> splatConst(const Value *v) {
 
 std::optional<double> foldUnary(OpKind k, double x) {
   switch (k) {
-  case OpKind::Neg: return -x;
-  case OpKind::Exp: return std::exp(x);
-  case OpKind::Log: return std::log(x);
-  case OpKind::Sqrt: return std::sqrt(x);
-  case OpKind::Abs: return std::fabs(x);
-  case OpKind::Sign: return double((x > 0) - (x < 0));
-  case OpKind::Step: return x > 0 ? 1.0 : 0.0;
-  case OpKind::Relu: return x > 0 ? x : 0.0;
-  case OpKind::Sigmoid: return 1 / (1 + std::exp(-x));
-  case OpKind::Tanh: return std::tanh(x);
-  case OpKind::Erf: return std::erf(x);
-  default: return std::nullopt;
+  case OpKind::Neg:
+    return -x;
+  case OpKind::Exp:
+    return std::exp(x);
+  case OpKind::Log:
+    return std::log(x);
+  case OpKind::Sqrt:
+    return std::sqrt(x);
+  case OpKind::Abs:
+    return std::fabs(x);
+  case OpKind::Sign:
+    return double((x > 0) - (x < 0));
+  case OpKind::Step:
+    return x > 0 ? 1.0 : 0.0;
+  case OpKind::Relu:
+    return x > 0 ? x : 0.0;
+  case OpKind::Sigmoid:
+    return 1 / (1 + std::exp(-x));
+  case OpKind::Tanh:
+    return std::tanh(x);
+  case OpKind::Erf:
+    return std::erf(x);
+  default:
+    return std::nullopt;
   }
 }
 
 std::optional<double> foldBinary(OpKind k, double a, double b) {
   switch (k) {
-  case OpKind::Add: return a + b;
-  case OpKind::Sub: return a - b;
-  case OpKind::Mul: return a * b;
-  case OpKind::Div: return a / b;
-  case OpKind::Maximum: return std::max(a, b);
-  default: return std::nullopt;
+  case OpKind::Add:
+    return a + b;
+  case OpKind::Sub:
+    return a - b;
+  case OpKind::Mul:
+    return a * b;
+  case OpKind::Div:
+    return a / b;
+  case OpKind::Maximum:
+    return std::max(a, b);
+  default:
+    return std::nullopt;
   }
 }
 
@@ -117,8 +138,10 @@ public:
     bool changed = false;
     // Rewrites append replacement ops at the end; they are moved into place
     // right after the op they replace so that program order stays valid.
+    PendingUses pending;
     for (size_t i = 0; i < f_.ops.size(); ++i) {
       Op *op = f_.ops[i].get();
+      pending.rewrite(*op);
       size_t before = f_.ops.size();
       Value *r = rewrite(*op);
       if (!r || r == op->result) {
@@ -132,9 +155,10 @@ public:
       size_t added = f_.ops.size() - before;
       std::rotate(f_.ops.begin() + i, f_.ops.begin() + before, f_.ops.end());
       i += added;
-      f_.replaceAllUses(op->result, r);
+      pending.replace(op->result, r);
       changed = true;
     }
+    pending.rewriteResults(f_);
     if (changed)
       eliminateDeadCode(f_);
     return changed;
@@ -221,8 +245,7 @@ private:
         return x;
       if (op.kind == OpKind::Reshape && x->def && x->def->kind == OpKind::Reshape)
         return b.reshape(x->def->operand(0), t.shape);
-      if (x->def && x->def->kind == OpKind::Const &&
-          x->def->getShape("divisor").empty())
+      if (x->def && x->def->kind == OpKind::Const && x->def->getShape("divisor").empty())
         return b.constant(x->def->getFloat("value"), t.shape);
       return nullptr;
     case OpKind::Transpose: {
