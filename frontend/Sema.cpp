@@ -25,6 +25,22 @@
 
 namespace nnc::frontend {
 
+const char *taskName(LoweredModel::Task t) {
+  switch (t) {
+  case LoweredModel::Task::Classification:
+    return "classification";
+  case LoweredModel::Task::Binary:
+    return "binary";
+  case LoweredModel::Task::MultiLabel:
+    return "multilabel";
+  case LoweredModel::Task::Regression:
+    return "regression";
+  case LoweredModel::Task::Other:
+    break;
+  }
+  return "other";
+}
+
 std::vector<std::string> builtinNames() {
   std::vector<std::string> r;
   for (const Builtin &b : builtins())
@@ -500,8 +516,37 @@ public:
         ir::Value *hits = b_->create(ir::OpKind::Equal, {pred, label});
         fn_->addResult("correct", b_->reduce(ir::OpKind::ReduceSum, hits, {0}, false));
         out_.classification = true;
+        out_.accuracy = true;
+        out_.task = LoweredModel::Task::Classification;
         out_.numClasses = ss[1].size;
       }
+    }
+    // Binary, multi-label and regression targets: the first bce_with_logits,
+    // mse or huber loss that compares something with the label itself.
+    if (!out_.classification && firstPair_.pred && out_.labels.size() == 1 &&
+        firstPair_.target == fn_->arg(out_.labels[0].name)) {
+      ir::Value *z = firstPair_.pred, *y = firstPair_.target;
+      int64_t perExample = 1;
+      for (size_t i = 1; i < z->type.rank(); ++i)
+        perExample *= z->type.shape[i].isStatic() ? z->type.shape[i].size : 0;
+      bool batchFirst = z->type.rank() >= 1 && !z->type.shape[0].isStatic() && perExample > 0;
+      if (batchFirst && firstPair_.bce) {
+        out_.task = perExample == 1 ? LoweredModel::Task::Binary : LoweredModel::Task::MultiLabel;
+        // correct = sum over examples of the fraction of its labels right.
+        ir::Value *pred = b_->unary(ir::OpKind::Step, z);
+        ir::Value *truth = b_->unary(ir::OpKind::Step, b_->sub(y, b_->constant(0.5)));
+        ir::Value *hits = b_->create(ir::OpKind::Equal, {pred, truth});
+        std::vector<int64_t> all;
+        for (size_t i = 0; i < hits->type.rank(); ++i)
+          all.push_back(int64_t(i));
+        ir::Value *sum = b_->reduce(ir::OpKind::ReduceSum, hits, all, false);
+        fn_->addResult("correct", perExample == 1 ? sum : b_->mul(sum, b_->constant(1.0 / double(perExample))));
+        out_.accuracy = true;
+      } else if (batchFirst) {
+        out_.task = LoweredModel::Task::Regression;
+      }
+      if (out_.hasPrediction())
+        fn_->addResult("prediction", z);
     }
     for (auto &[name, v] : outputs) {
       fn_->addResult(name, v.v);
@@ -1145,6 +1190,8 @@ private:
         return Val::error();
       }
       b_->setLoc(at);
+      if (!firstPair_.pred)
+        firstPair_ = {p.v, t.v, false};
       ir::Value *d = b_->sub(p.v, t.v);
       std::vector<int64_t> all;
       for (size_t i = 0; i < d->type.rank(); ++i)
@@ -1232,6 +1279,8 @@ private:
       return Val::error();
     }
     b_->setLoc(e.loc);
+    if (!firstPair_.pred)
+      firstPair_ = {p.v, t.v, bce};
     ir::Value *z = p.v, *y = t.v, *per;
     if (bce) { // relu(z) - z*y + log(1 + exp(-|z|))
       ir::Value *tail =
@@ -1490,6 +1539,10 @@ private:
       return b_->add(b_->mul(b_->constant(1 - *momentum), r),
                      b_->mul(b_->constant(*momentum), b_->reshape(batch, {ir::Dim(c)})));
     };
+    if (!out_.batchNormPerExample || perExample < out_.batchNormPerExample) {
+      out_.batchNormPerExample = perExample;
+      out_.batchNormLoc = e.loc;
+    }
     stateUpdates_.push_back({inst + ".running_mean", blend(runMean, mean)});
     stateUpdates_.push_back({inst + ".running_var", blend(runVar, unbiased)});
     return tensorVal(y);
@@ -2258,7 +2311,12 @@ private:
   bool shared_ = false;
   bool reuse_ = false;            ///< inlining a shared instance: parameters already exist
   ir::Value *ceLogits_ = nullptr; ///< scores of the first cross_entropy, for accuracy
-  int dropoutStreams_ = 0;        ///< one random stream per dropout call
+  /// The first bce_with_logits, mse or huber: what it compares (for the task).
+  struct {
+    ir::Value *pred = nullptr, *target = nullptr;
+    bool bce = false;
+  } firstPair_;
+  int dropoutStreams_ = 0;                                        ///< one random stream per dropout call
   std::vector<std::pair<std::string, ir::Value *>> stateUpdates_; ///< new.<state> results
   int depth_ = 0;
   /// Values of operator-chain levels evaluated ahead of the level above (see eval).

@@ -48,7 +48,27 @@ struct LoweredModel {
   /// @forward then also returns `correct`, the number of right predictions.
   bool classification = false;
   int64_t numClasses = 0;
+  /// What the model learns, from its loss and label: classes (cross_entropy
+  /// with an i64 label), binary or multi-label 0/1 targets (bce_with_logits
+  /// against the label [N] / [N, 1], or [N, K]), real values (mse or huber
+  /// against the label), or none of these.
+  enum class Task { Other, Classification, Binary, MultiLabel, Regression } task = Task::Other;
+  /// Binary, MultiLabel, Regression: the forward result "prediction" holds
+  /// what the loss compares with the label (logits, or predicted values).
+  bool hasPrediction() const { return task == Task::Binary || task == Task::MultiLabel || task == Task::Regression; }
+  /// @forward returns `correct`: right predictions per example, summed
+  /// (classification; binary and multi-label: logit > 0 vs target > 0.5,
+  /// averaged over an example's labels).
+  bool accuracy = false;
+  /// The fewest values per channel one example gives a batch_norm (its
+  /// positions: 1 for [N, C], H*W for [N, C, H, W]), 0 without batch_norm;
+  /// and where that batch_norm is.
+  int64_t batchNormPerExample = 0;
+  SourceLoc batchNormLoc;
 };
+
+/// "classification", "binary", "multilabel", "regression" or "other".
+const char *taskName(LoweredModel::Task t);
 
 /// Name-level checks over the whole program. Returns false after reporting errors.
 bool checkProgram(const ast::Program &p, DiagnosticEngine &diags);
@@ -57,8 +77,8 @@ bool checkProgram(const ast::Program &p, DiagnosticEngine &diags);
 std::optional<LoweredModel> lowerModel(const ast::Program &p, const ast::ModelDecl &model, DiagnosticEngine &diags);
 
 /// Reads the train block for `model` (defaults where it has none).
-std::optional<TrainConfig> readTrainConfig(const ast::Program &p, const LoweredModel &model,
-                                           const std::string &baseDir, DiagnosticEngine &diags);
+std::optional<TrainConfig> readTrainConfig(const ast::Program &p, const LoweredModel &model, const std::string &baseDir,
+                                           DiagnosticEngine &diags);
 
 /// True for a log file name nnc can write: .csv, or .jsonl / .json (JSON lines).
 bool logFormatKnown(const std::string &path);

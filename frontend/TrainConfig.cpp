@@ -110,7 +110,8 @@ private:
     return nullptr;
   }
 
-  std::optional<Args> callArgs(const ast::Expr &e) {
+  /// `extra`: names accepted beyond the builtin's parameters (csv's model inputs).
+  std::optional<Args> callArgs(const ast::Expr &e, const std::vector<std::string> &extra = {}) {
     const Builtin *b = findBuiltin(e.name, Builtin::Train);
     if (!b) {
       std::vector<std::string> names;
@@ -125,12 +126,14 @@ private:
     std::vector<std::string> names;
     for (auto &p : b->params)
       names.push_back(p.name);
+    size_t positional = names.size();
+    names.insert(names.end(), extra.begin(), extra.end());
     Args out;
     size_t pos = 0;
     for (auto &a : e.args) {
       std::string n = a.name;
       if (n.empty()) {
-        if (pos >= names.size()) {
+        if (pos >= positional) {
           d_.error(a.value->loc, "too many arguments to '" + e.name + "'");
           return std::nullopt;
         }
@@ -181,7 +184,11 @@ private:
                            "text(\"file.txt\", context = 64)");
         return false;
       }
-      auto args = callArgs(*cur);
+      std::vector<std::string> inputs;
+      if (cur->name == "csv")
+        for (const TensorDecl &in : model_.inputs)
+          inputs.push_back(in.name);
+      auto args = callArgs(*cur, inputs);
       if (!args)
         return false;
       if (cur->name == "text" || cur->name == "csv" || cur->name == "idx") {
@@ -255,17 +262,19 @@ private:
           src.image = dims;
         }
         if (const ast::Expr *l = find(*args, "label")) {
-          auto c = number(*l);
-          if (l->kind == ast::Expr::Name && (l->name == "last" || l->name == "first")) {
-            src.labelColumn = l->name == "last" ? -1 : 0;
-          } else if (c && *c >= 0 && *c <= 1e6 && std::floor(*c) == *c) {
-            src.labelColumn = int64_t(*c);
-          } else {
-            d_.error(l->loc,
-                     "csv: 'label' must be first, last or a column number (0 is the first), got " + ast::toSource(*l));
+          auto refs = columnRefs(*l, "csv: 'label'", false);
+          if (!refs)
             return false;
-          }
+          src.label = refs->first;
+          src.labelLoc = l->loc;
         }
+        for (const TensorDecl &in : model_.inputs)
+          if (const ast::Expr *a = find(*args, in.name)) {
+            auto refs = columnRefs(*a, "csv: input '" + in.name + "'", true);
+            if (!refs)
+              return false;
+            src.columns.push_back({in.name, refs->first, refs->second, a->loc});
+          }
       } else {
         src.kind = DataSource::IDX;
         auto im = stringArg(*find(*args, "images"), "idx: 'images'");
@@ -278,6 +287,41 @@ private:
       return true;
     }
     return false;
+  }
+
+  /// Columns of a CSV file: a header name ("age"), a number (0 is the first
+  /// column), first, last, a list of these, or (`rest` allowed) rest: the
+  /// columns nothing else takes. Returns the columns and whether it was rest.
+  std::optional<std::pair<std::vector<runtime::ColumnRef>, bool>> columnRefs(const ast::Expr &e,
+                                                                             const std::string &what, bool rest) {
+    std::vector<runtime::ColumnRef> out;
+    if (rest && e.kind == ast::Expr::Name && e.name == "rest")
+      return std::make_pair(out, true);
+    std::vector<const ast::Expr *> items;
+    if (e.kind == ast::Expr::List)
+      for (auto &x : e.elems)
+        items.push_back(x.get());
+    else
+      items.push_back(&e);
+    for (const ast::Expr *x : items) {
+      auto c = x->kind == ast::Expr::Number ? number(*x) : std::nullopt;
+      if (x->kind == ast::Expr::String && !x->name.empty()) {
+        out.push_back({x->name, 0});
+      } else if (x->kind == ast::Expr::Name && (x->name == "last" || x->name == "first")) {
+        out.push_back({"", x->name == "last" ? -1 : 0});
+      } else if (c && *c >= 0 && *c <= 1e6 && std::floor(*c) == *c) {
+        out.push_back({"", int64_t(*c)});
+      } else {
+        d_.error(x->loc, what + " must be a column: a header name (\"age\"), a number (0 is the first), first, last" +
+                             std::string(rest ? ", rest" : "") + " or a list of columns, got " + ast::toSource(*x));
+        return std::nullopt;
+      }
+    }
+    if (out.empty()) {
+      d_.error(e.loc, what + ": the list of columns is empty");
+      return std::nullopt;
+    }
+    return std::make_pair(out, false);
   }
 
   /// One pipeline step, after the steps inside it.

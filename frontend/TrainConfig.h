@@ -5,6 +5,7 @@
 
 #include "ir/transforms/Passes.h"
 #include "runtime/Augment.h"
+#include "runtime/Csv.h"
 #include "runtime/Schedule.h"
 
 #include <cstdint>
@@ -18,9 +19,20 @@ struct DataSource {
   enum Kind { None, CSV, IDX, Text } kind = None;
   std::string path;                ///< CSV or text file
   int64_t context = 0, stride = 0; ///< Text: window length and step
-  int64_t labelColumn = -1;        ///< CSV: -1 = last
-  std::string images, labels;      ///< IDX files
-  std::vector<int64_t> image;      ///< CSV: geometry [H, W] or [C, H, W] of each row (for augmentation)
+  /// CSV: the label's columns (default: the last one).
+  std::vector<runtime::ColumnRef> label{{"", -1}};
+  SourceLoc labelLoc;
+  /// CSV: the columns of the inputs named in the call (`x = ["a", "b"]`);
+  /// an input not named takes the columns nothing else takes.
+  struct Columns {
+    std::string input;
+    std::vector<runtime::ColumnRef> refs;
+    bool rest = false; ///< `x = rest`
+    SourceLoc loc;
+  };
+  std::vector<Columns> columns;
+  std::string images, labels; ///< IDX files
+  std::vector<int64_t> image; ///< CSV: geometry [H, W] or [C, H, W] of each row (for augmentation)
   SourceLoc loc;
 };
 

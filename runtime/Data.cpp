@@ -199,16 +199,25 @@ std::vector<int64_t> iota(int64_t n) {
   return v;
 }
 
-/// Checks that x and y describe the same rows with the expected dtypes.
+/// Checks that the inputs and y describe the same rows.
 void checkDataset(const Dataset &d) {
-  if (d.x.rank() == 0 && d.y.rank() == 0)
+  if (d.inputs.empty())
+    throw Error("a data set needs at least one input");
+  bool empty = d.y.rank() == 0;
+  for (const Tensor &x : d.inputs)
+    empty = empty && x.rank() == 0;
+  if (empty)
     return;
-  if (d.x.rank() < 1)
-    throw Error("dataset features must be [n, ...], got " + d.x.typeString());
+  for (const Tensor &x : d.inputs) {
+    if (x.rank() < 1)
+      throw Error("dataset features must be [n, ...], got " + x.typeString());
+    if (x.dim(0) != d.inputs[0].dim(0))
+      throw Error(fmt::format("dataset inputs have {} and {} rows", d.inputs[0].dim(0), x.dim(0)));
+  }
   if (d.y.rank() < 1)
     throw Error("dataset labels must be [n, ...], got " + d.y.typeString());
-  if (d.x.dim(0) != d.y.dim(0))
-    throw Error(fmt::format("dataset has {} rows of features but {} labels", d.x.dim(0), d.y.dim(0)));
+  if (d.inputs[0].dim(0) != d.y.dim(0))
+    throw Error(fmt::format("dataset has {} rows of features but {} labels", d.inputs[0].dim(0), d.y.dim(0)));
 }
 
 int64_t featuresPerRow(const Tensor &x) {
@@ -230,6 +239,8 @@ std::vector<int64_t> rowShape(const Tensor &x) {
 Dataset gatherRows(const Dataset &d, const std::vector<int64_t> &idx, size_t begin, size_t end) {
   Dataset out;
   out.numClasses = d.numClasses;
+  out.imageShape = d.imageShape;
+  out.inputs.resize(d.inputs.size());
   auto gather = [&](const Tensor &from, Tensor &to) {
     std::vector<int64_t> shape = rowShape(from);
     shape.insert(shape.begin(), int64_t(end - begin));
@@ -240,49 +251,17 @@ Dataset gatherRows(const Dataset &d, const std::vector<int64_t> &idx, size_t beg
     for (size_t i = begin; i < end && rowBytes; ++i)
       std::memcpy(dst + (i - begin) * rowBytes, src + size_t(idx[i]) * rowBytes, rowBytes);
   };
-  gather(d.x, out.x);
+  for (size_t i = 0; i < d.inputs.size(); ++i)
+    gather(d.inputs[i], out.inputs[i]);
   gather(d.y, out.y);
   return out;
 }
 
-std::string_view trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
-    s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t'))
-    s.remove_suffix(1);
-  return s;
-}
-
-/// Parses a whole field as a finite number (an optional '+', and surrounding
-/// double quotes, are allowed).
-bool parseNumber(std::string_view s, double &out) {
-  if (s.size() >= 2 && s.front() == '"' && s.back() == '"')
-    s = trim(s.substr(1, s.size() - 2));
-  if (!s.empty() && s.front() == '+')
-    s.remove_prefix(1);
-  if (s.empty())
-    return false;
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-  return ec == std::errc() && end == s.data() + s.size() && std::isfinite(out);
-}
-
-void splitFields(std::string_view line, std::vector<std::string_view> &fields) {
-  fields.clear();
-  size_t start = 0;
-  while (true) {
-    size_t comma = line.find(',', start);
-    if (comma == std::string_view::npos) {
-      fields.push_back(trim(line.substr(start)));
-      return;
-    }
-    fields.push_back(trim(line.substr(start, comma - start)));
-    start = comma + 1;
-  }
-}
-
-bool isBlank(std::string_view line) { return trim(line).empty(); }
-
 } // namespace
+
+int64_t featuresPerExample(const Tensor &x) { return featuresPerRow(x); }
+
+std::string readGzipOrRaw(const std::string &path) { return GzReader(path).readAll(); }
 
 Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath) {
   IdxFile images(imagesPath, kIdxImagesMagic);
@@ -302,8 +281,8 @@ Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath) {
   int64_t n = images.dims[0];
   int64_t features = int64_t(images.dims[1]) * images.dims[2];
   Dataset d;
-  d.x = Tensor(DType::F32, {n, features});
-  float *x = d.x.f32();
+  d.x() = Tensor(DType::F32, {n, features});
+  float *x = d.x().f32();
   for (size_t i = 0; i < pixels.size(); ++i)
     x[i] = float(pixels[i]);
   d.y = Tensor(DType::I64, {n});
@@ -329,122 +308,30 @@ Dataset loadText(const std::string &path, int64_t context, int64_t stride) {
                             path, size, context));
   int64_t n = (size - context - 1) / stride + 1;
   Dataset d;
-  d.x = Tensor(DType::I64, {n, context});
+  d.x() = Tensor(DType::I64, {n, context});
   d.y = Tensor(DType::I64, {n, context});
   d.numClasses = 256;
   const auto *bytes = reinterpret_cast<const unsigned char *>(text.data());
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < context; ++j) {
-      d.x.i64()[i * context + j] = bytes[i * stride + j];
+      d.x().i64()[i * context + j] = bytes[i * stride + j];
       d.y.i64()[i * context + j] = bytes[i * stride + j + 1];
     }
   return d;
 }
 
-Dataset loadCSV(const std::string &path, int64_t labelColumn, bool header) {
-  std::string text = GzReader(path).readAll();
-  // A UTF-8 byte-order mark is not part of the first field.
-  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0)
-    text.erase(0, 3);
-  // Labels this large would only come from a wrong label column, and would
-  // make one-hot targets absurdly wide.
-  constexpr double kMaxLabel = double(1 << 24);
-
-  std::vector<std::string_view> fields;
-  std::vector<float> xs;
-  std::vector<int64_t> ys;
-  int64_t expected = -1;
-  int64_t labelCol = -1;
-  int64_t lineNo = 0;
-  int64_t lastLine = 0, rows = 0;
-  bool sawHeader = false;
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos)
-      eol = text.size();
-    std::string_view line(text.data() + pos, eol - pos);
-    pos = eol + 1;
-    ++lineNo;
-    if (!line.empty() && line.back() == '\r')
-      line.remove_suffix(1);
-    if (isBlank(line))
-      continue;
-    lastLine = lineNo;
-    splitFields(line, fields);
-    auto where = [&] { return fmt::format("{}:{}: ", path, lineNo); };
-
-    if (expected < 0) {
-      expected = int64_t(fields.size());
-      if (expected < 2 && labelColumn != kNoLabelColumn)
-        throw Error(where() + "need at least 2 columns (features and a label), found 1");
-      if ((labelColumn < -1 && labelColumn != kNoLabelColumn) || labelColumn >= expected)
-        throw Error(where() +
-                    fmt::format("label column {} is out of range: rows have {} fields", labelColumn, expected));
-      labelCol = labelColumn == -1 ? expected - 1 : labelColumn;
-      bool numeric = true;
-      double ignored;
-      for (std::string_view f : fields)
-        numeric = numeric && parseNumber(f, ignored);
-      if (header || !numeric) {
-        sawHeader = true;
-        continue;
-      }
-    }
-
-    if (int64_t(fields.size()) != expected)
-      throw Error(where() + fmt::format("row has {} fields, expected {}", fields.size(), expected));
-    for (int64_t i = 0; i < expected; ++i) {
-      double v;
-      std::string_view f = fields[size_t(i)];
-      bool ok = parseNumber(f, v);
-      if (i == labelCol) {
-        if (!ok || v < 0 || v != std::floor(v))
-          throw Error(where() + fmt::format("label \"{}\" in column {} is not a non-negative "
-                                            "integer",
-                                            f, i + 1));
-        if (v >= kMaxLabel)
-          throw Error(where() +
-                      fmt::format("label {} in column {} is too large (limit {})", f, i + 1, int64_t(kMaxLabel)));
-        ys.push_back(int64_t(v));
-      } else {
-        if (!ok)
-          throw Error(where() + (f.empty() ? fmt::format("field {} is empty", i + 1)
-                                           : fmt::format("field {} is not a number: \"{}\"", i + 1, f)));
-        if (std::fabs(v) > double(std::numeric_limits<float>::max()))
-          throw Error(where() + fmt::format("field {} is \"{}\", beyond the range of f32", i + 1, f));
-        xs.push_back(float(v));
-      }
-    }
-    rows += 1;
-  }
-
-  if (rows == 0) {
-    if (sawHeader)
-      throw Error(fmt::format("{}:{}: no data rows after the header", path, lastLine));
-    throw Error(fmt::format("{}:1: empty file", path));
-  }
-
-  int64_t n = rows;
-  Dataset d;
-  d.x = Tensor(DType::F32, {n, labelCol == kNoLabelColumn ? expected : expected - 1});
-  std::copy(xs.begin(), xs.end(), d.x.f32());
-  d.y = Tensor(DType::I64, {n});
-  if (labelCol == kNoLabelColumn) {
-    std::fill_n(d.y.i64(), n, 0);
-    return d;
-  }
-  std::copy(ys.begin(), ys.end(), d.y.i64());
-  d.numClasses = *std::max_element(ys.begin(), ys.end()) + 1;
-  return d;
-}
-
 void scale(Dataset &data, float factor) {
-  if (data.x.dtype() != DType::F32)
-    throw Error("cannot scale " + data.x.typeString() + " features: scale needs f32 data");
-  float *x = data.x.f32();
-  for (int64_t i = 0, e = data.x.numel(); i < e; ++i)
-    x[i] *= factor;
+  bool any = false;
+  for (Tensor &x : data.inputs) {
+    if (x.dtype() != DType::F32)
+      continue;
+    any = true;
+    float *p = x.f32();
+    for (int64_t i = 0, e = x.numel(); i < e; ++i)
+      p[i] *= factor;
+  }
+  if (!any)
+    throw Error("cannot scale " + data.x().typeString() + " features: scale needs f32 data");
 }
 
 Standardizer fitStandardizer(const Tensor &x) {
@@ -527,6 +414,40 @@ void applyStandardizer(const Standardizer &s, Tensor &x) {
       p[r * f + j] = (p[r * f + j] - s.mean[size_t(j)]) / s.stddev[size_t(j)];
 }
 
+Standardizer fitStandardizer(const Dataset &data, bool minMax) {
+  Standardizer all;
+  for (const Tensor &x : data.inputs) {
+    if (x.dtype() != DType::F32)
+      continue;
+    Standardizer s = minMax ? fitMinMax(x) : fitStandardizer(x);
+    all.mean.insert(all.mean.end(), s.mean.begin(), s.mean.end());
+    all.stddev.insert(all.stddev.end(), s.stddev.begin(), s.stddev.end());
+  }
+  if (all.mean.empty())
+    throw Error("cannot " + std::string(minMax ? "min-max scale " : "standardize ") + data.x().typeString() +
+                " features: the data has no f32 input");
+  return all;
+}
+
+void applyStandardizer(const Standardizer &s, Dataset &data) {
+  size_t total = 0, at = 0;
+  for (const Tensor &x : data.inputs)
+    if (x.dtype() == DType::F32)
+      total += size_t(featuresPerRow(x));
+  if (s.mean.size() != total || s.stddev.size() != total)
+    throw Error(fmt::format("standardizer was fitted on {} features but the data has {}", s.mean.size(), total));
+  for (Tensor &x : data.inputs) {
+    if (x.dtype() != DType::F32)
+      continue;
+    size_t f = size_t(featuresPerRow(x));
+    Standardizer part;
+    part.mean.assign(s.mean.begin() + long(at), s.mean.begin() + long(at + f));
+    part.stddev.assign(s.stddev.begin() + long(at), s.stddev.begin() + long(at + f));
+    applyStandardizer(part, x);
+    at += f;
+  }
+}
+
 std::pair<Dataset, Dataset> splitValidation(const Dataset &data, double fraction, uint64_t seed) {
   checkDataset(data);
   if (!(fraction >= 0.0 && fraction < 1.0))
@@ -569,6 +490,19 @@ void BatchIterator::reset(uint64_t epoch) {
 }
 
 bool BatchIterator::next(Tensor &xb, Tensor &yb) {
+  if (data_.inputs.size() != 1)
+    throw Error(fmt::format("internal: a data set of {} inputs is drawn in Batches", data_.inputs.size()));
+  // The tensors' buffers move through a Batch and back (no copies).
+  Batch b;
+  b.x.push_back(std::move(xb));
+  b.y = std::move(yb);
+  bool more = next(b);
+  xb = std::move(b.x[0]);
+  yb = std::move(b.y);
+  return more;
+}
+
+bool BatchIterator::next(Batch &out) {
   int64_t n = int64_t(order_.size());
   if (pos_ >= n)
     return false;
@@ -584,8 +518,10 @@ bool BatchIterator::next(Tensor &xb, Tensor &yb) {
     for (int64_t i = 0; i < b && rowBytes; ++i)
       std::memcpy(dst + size_t(i) * rowBytes, src + size_t(order_[size_t(pos_ + i)]) * rowBytes, rowBytes);
   };
-  fill(data_.x, xb);
-  fill(data_.y, yb);
+  out.x.resize(data_.inputs.size());
+  for (size_t i = 0; i < data_.inputs.size(); ++i)
+    fill(data_.inputs[i], out.x[i]);
+  fill(data_.y, out.y);
   pos_ += b;
   return true;
 }

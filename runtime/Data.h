@@ -13,19 +13,30 @@
 
 namespace nnc::runtime {
 
-/// A labelled data set of n examples: x [n, ...] and y [n, ...] of any
-/// dtype. Images and CSV rows give f32 x and i64 class indices y [n] in
-/// [0, numClasses); text gives i64 byte windows for both.
+/// A labelled data set of n examples: one tensor [n, ...] per model input
+/// (of any dtype, in the model's input order) and targets y [n, ...] of any
+/// dtype. Images give f32 x and i64 class indices y [n] in [0, numClasses);
+/// CSV columns give f32 or i64 inputs and i64 classes or f32 targets of any
+/// shape; text gives i64 byte windows for both.
 struct Dataset {
-  Tensor x;
+  std::vector<Tensor> inputs = std::vector<Tensor>(1);
   Tensor y;
   int64_t numClasses = 0;
   /// [C, H, W] of each row when the loader knows it (IDX images: [1, rows,
   /// cols]); empty otherwise. Only loaders set it.
   std::vector<int64_t> imageShape;
 
+  /// The first (often the only) input.
+  Tensor &x() { return inputs.at(0); }
+  const Tensor &x() const { return inputs.at(0); }
   /// Number of rows (examples).
-  int64_t size() const { return x.rank() ? x.dim(0) : 0; }
+  int64_t size() const { return !inputs.empty() && inputs[0].rank() ? inputs[0].dim(0) : 0; }
+};
+
+/// One minibatch: a tensor [b, ...] per input, and the targets.
+struct Batch {
+  std::vector<Tensor> x;
+  Tensor y;
 };
 
 /// Loads an IDX image file (magic 0x00000803, u8 [n, rows, cols]) and an IDX
@@ -52,11 +63,19 @@ constexpr int64_t kNoLabelColumn = -2;
 /// next-character language models over 256 byte values (numClasses = 256).
 Dataset loadText(const std::string &path, int64_t context, int64_t stride);
 
+/// Values per example of a tensor [n, ...]: the product of its dims after the first.
+int64_t featuresPerExample(const Tensor &x);
+
+/// The whole of a file, gunzipped if it is gzipped. Throws Error naming it.
+std::string readGzipOrRaw(const std::string &path);
+
 /// The splitmix64 finalizer of z + the golden ratio: a well-mixed 64-bit
 /// value, the same on every platform (seeds of shuffles and augmentation).
 uint64_t mix64(uint64_t z);
 
-/// Multiplies every feature by `factor` (e.g. 1/255 for 8-bit pixels).
+/// Multiplies every feature of the f32 inputs by `factor` (e.g. 1/255 for
+/// 8-bit pixels); integer inputs (ids) are left alone. Throws Error when no
+/// input is f32.
 void scale(Dataset &data, float factor);
 
 /// Per-feature mean and standard deviation, fitted on training data and then
@@ -76,6 +95,12 @@ Standardizer fitStandardizer(const Tensor &x);
 /// the rows, stddev = its range (1 for a constant feature, as in
 /// fitStandardizer), so that applying it maps the training rows to [0, 1].
 Standardizer fitMinMax(const Tensor &x);
+
+/// The statistics of every f32 input of `data` (fitStandardizer or, with
+/// `minMax`, fitMinMax), their features concatenated in input order; integer
+/// inputs have none. applyStandardizer(s, data) applies them.
+Standardizer fitStandardizer(const Dataset &data, bool minMax);
+void applyStandardizer(const Standardizer &s, Dataset &data);
 
 /// Replaces class labels i64[n] by f32 one-hot rows [n, classes]. Throws
 /// Error for a label outside [0, classes).
@@ -106,10 +131,12 @@ public:
   /// shuffling is on.
   void reset(uint64_t epoch);
 
-  /// Fills xb and yb (the dtypes of the data, [b, ...]) with the next batch and
-  /// returns true, or returns false at the end of the epoch. The tensors are
+  /// Fills xb and yb (the dtypes of the data, [b, ...]; a data set of one
+  /// input) with the next batch and returns true, or returns false at the end of the epoch. The tensors are
   /// reallocated only when their shape has to change.
   bool next(Tensor &xb, Tensor &yb);
+  /// The same for a data set of any number of inputs.
+  bool next(Batch &b);
 
   /// Batches per epoch: ceil(size / batchSize).
   int64_t numBatches() const;

@@ -42,6 +42,18 @@ void BatchLoader::start(uint64_t epoch) {
 }
 
 bool BatchLoader::next(Tensor &xb, Tensor &yb) {
+  Batch b;
+  b.x.push_back(std::move(xb));
+  b.y = std::move(yb);
+  bool more = next(b);
+  if (b.x.size() != 1)
+    throw Error(fmt::format("internal: a data set of {} inputs is drawn in Batches", b.x.size()));
+  xb = std::move(b.x[0]);
+  yb = std::move(b.y);
+  return more;
+}
+
+bool BatchLoader::next(Batch &out) {
   std::unique_lock<std::mutex> lock(mutex_);
   ready_.wait(lock, [&] { return count_ > 0 || finished_; });
   if (count_ == 0) {
@@ -50,8 +62,8 @@ bool BatchLoader::next(Tensor &xb, Tensor &yb) {
     return false;
   }
   Batch &b = ring_[head_];
-  std::swap(b.x, xb);
-  std::swap(b.y, yb);
+  std::swap(b.x, out.x);
+  std::swap(b.y, out.y);
   head_ = (head_ + 1) % ring_.size();
   --count_;
   lock.unlock();
@@ -76,9 +88,9 @@ void BatchLoader::run() {
     iter_.reset(epoch);
     for (int64_t batchIndex = 0;; ++batchIndex) {
       try {
-        more = iter_.next(work.x, work.y);
+        more = iter_.next(work);
         if (more)
-          augmentBatch(aug_, work.x, seed_, int64_t(epoch), batchIndex);
+          augmentBatch(aug_, work.x.at(0), seed_, int64_t(epoch), batchIndex);
       } catch (...) {
         error = std::current_exception();
       }

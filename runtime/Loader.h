@@ -48,15 +48,13 @@ public:
   /// exception thrown on the worker (e.g. augmentBatch's Error) is rethrown
   /// here, after the batches before it; the epoch then ends.
   bool next(Tensor &xb, Tensor &yb);
+  /// The same for a data set of any number of inputs.
+  bool next(Batch &b);
 
   /// Batches per epoch: ceil(size / batchSize).
   int64_t numBatches() const { return numBatches_; }
 
 private:
-  struct Batch {
-    Tensor x, y;
-  };
-
   void run();
 
   // Only the worker touches iter_ (after construction).

@@ -73,7 +73,7 @@ char *Trainer::arenaFor(const CompiledFn &fn) {
   return static_cast<char *>(it->second.data());
 }
 
-void Trainer::call(const CompiledFn &fn, const Tensor *xb, const Tensor *yb, float lr,
+void Trainer::call(const CompiledFn &fn, const std::vector<Tensor> *xs, const Tensor *yb, float lr,
                    std::map<std::string, Tensor> &outs) {
   std::vector<void *> bufs;
   bufs.reserve(fn.args.size() + fn.results.size());
@@ -82,11 +82,14 @@ void Trainer::call(const CompiledFn &fn, const Tensor *xb, const Tensor *yb, flo
   // Dropout's seed: a fresh, reproducible value for every call.
   Tensor rngT(DType::I64, {});
   rngT.i64()[0] = int64_t(mixSeed(rngSeed_, rngStep_++) >> 1);
+  size_t nextInput = 0; // the model's inputs, in order
   for (const BufferSpec &a : fn.args) {
     const Tensor *t = nullptr;
     switch (a.role) {
     case Role::Input:
-      t = xb;
+      if (xs && nextInput < xs->size())
+        t = &(*xs)[nextInput];
+      ++nextInput;
       break;
     case Role::Label:
       t = yb;
@@ -233,7 +236,10 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   // there is nothing to overlap: without augmentation, a small batch is
   // gathered faster than it can be handed over between threads (digits at
   // batch 1: 55k samples/s inline, 34k through the loader).
-  int64_t rowBytes = train.size() ? int64_t(train.x.bytes() + train.y.bytes()) / train.size() : 0;
+  size_t dataBytes = train.y.bytes();
+  for (const Tensor &x : train.inputs)
+    dataBytes += x.bytes();
+  int64_t rowBytes = train.size() ? int64_t(dataBytes) / train.size() : 0;
   bool background = opts.augment.any() || rowBytes * opts.batch >= (64 << 10);
   std::optional<BatchLoader> loader;
   std::optional<BatchIterator> inline_;
@@ -245,18 +251,25 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     std::optional<BatchLoader> &loader;
     std::optional<BatchIterator> &inline_;
     void start(uint64_t epoch) { loader ? loader->start(epoch) : inline_->reset(epoch); }
-    bool next(Tensor &x, Tensor &y) { return loader ? loader->next(x, y) : inline_->next(x, y); }
+    bool next(Batch &b) { return loader ? loader->next(b) : inline_->next(b); }
     int64_t numBatches() const { return loader ? loader->numBatches() : inline_->numBatches(); }
   } it{loader, inline_};
-  Tensor xb, yb;
+  Batch batch;
   std::map<std::string, Tensor> outs;
   int64_t samples = 0;
   double trainSeconds = 0;
   int64_t batches = it.numBatches();
   // Test hook: SIGKILL this process after that many train steps (the
   // resume tests kill a run mid-epoch at a reproducible point).
+  // NNC_TEST_SIGNAL=INT or TERM sends that signal instead (a Ctrl-C at a
+  // reproducible step, for the tests of nnc train's interrupt handling).
   const char *killEnv = std::getenv("NNC_TEST_KILL_AFTER_STEPS");
   int64_t killAfter = killEnv ? std::atoll(killEnv) : 0, stepsRun = 0;
+  const char *sigEnv = std::getenv("NNC_TEST_SIGNAL");
+  int killSignal = !sigEnv                         ? SIGKILL
+                   : std::string(sigEnv) == "INT"  ? SIGINT
+                   : std::string(sigEnv) == "TERM" ? SIGTERM
+                                                   : SIGKILL;
 
   // Compile every specialization the loop will need (full and partial
   // batches) up front, so epoch times and samples/s measure training alone.
@@ -320,20 +333,21 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     rngStep_ = epochStartRng;
     BatchLoader replay(train, opts.batch, opts.shuffle, opts.seed, opts.augment);
     replay.start(uint64_t(epoch));
-    Tensor rx, ry;
+    Batch rb;
     std::map<std::string, Tensor> ro;
-    for (int64_t b = 0; replay.next(rx, ry); ++b) {
+    for (int64_t b = 0; replay.next(rb); ++b) {
       ModelState before = state_;
       uint64_t rngBefore = rngStep_;
-      call(compile_("train_step", rx.dim(0)), &rx, &ry, float(lrAt(epoch, b)), ro);
-      takeUpdates(compile_("train_step", rx.dim(0)), ro);
+      const CompiledFn &fn = compile_("train_step", rb.y.dim(0));
+      call(fn, &rb.x, &rb.y, float(lrAt(epoch, b)), ro);
+      takeUpdates(fn, ro);
       if (std::isfinite(ro.at("loss").f32()[0]) && !firstNonFiniteParam())
         continue;
       state_ = std::move(before);
       rngStep_ = rngBefore;
       return Error(fmt::format("{} (try a smaller learning rate)\nbatch {} of epoch {} is the first step that goes "
                                "non-finite: {}",
-                               what, b + 1, epoch, opts.diagnose(rx, ry, float(lrAt(epoch, b)))));
+                               what, b + 1, epoch, opts.diagnose(rb.x, rb.y, float(lrAt(epoch, b)))));
     }
     return Error(what + " (a replay of the epoch stayed finite)");
   };
@@ -347,23 +361,24 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     it.start(uint64_t(epoch));
     double lossSum = 0, correct = 0, lr = opts.lr;
     int64_t seen = 0, b = 0;
-    while (it.next(xb, yb)) {
-      const CompiledFn &fn = compile_("train_step", xb.dim(0));
+    while (it.next(batch)) {
+      int64_t rows = batch.y.dim(0);
+      const CompiledFn &fn = compile_("train_step", rows);
       lr = lrAt(epoch, b);
-      call(fn, &xb, &yb, float(lr), outs);
+      call(fn, &batch.x, &batch.y, float(lr), outs);
       double loss = outs.at("loss").f32()[0];
       if (!std::isfinite(loss))
         throw diverged(epoch,
                        fmt::format("training diverged: the loss is {} at epoch {}, batch {}", loss, epoch, b + 1));
-      lossSum += loss * double(xb.dim(0));
+      lossSum += loss * double(rows);
       if (opts.classification)
         correct += outs.at("correct").f32()[0];
-      seen += xb.dim(0);
+      seen += rows;
       ++b;
       takeUpdates(fn, outs);
       ++result.steps;
       if (killAfter && ++stepsRun == killAfter)
-        std::raise(SIGKILL);
+        std::raise(killSignal);
       if (b < batches && stopRequested()) {
         result.stoppedMidEpoch = true;
         break;
@@ -484,17 +499,18 @@ EvalResult Trainer::evaluate(const Dataset &data, int64_t batch, bool classifica
   enableFlushToZero();
   BatchIterator it(data, batch, false, 0);
   it.reset(0);
-  Tensor xb, yb;
+  Batch b;
   std::map<std::string, Tensor> outs;
   double lossSum = 0, correct = 0;
   int64_t seen = 0;
-  while (it.next(xb, yb)) {
-    const CompiledFn &fn = compile_("evaluate", xb.dim(0));
-    call(fn, &xb, &yb, 0.0f, outs);
-    lossSum += outs.at("loss").f32()[0] * double(xb.dim(0));
+  while (it.next(b)) {
+    int64_t rows = b.y.dim(0);
+    const CompiledFn &fn = compile_("evaluate", rows);
+    call(fn, &b.x, &b.y, 0.0f, outs);
+    lossSum += outs.at("loss").f32()[0] * double(rows);
     if (classification)
       correct += outs.at("correct").f32()[0];
-    seen += xb.dim(0);
+    seen += rows;
   }
   EvalResult r;
   r.examples = seen;
@@ -503,10 +519,11 @@ EvalResult Trainer::evaluate(const Dataset &data, int64_t batch, bool classifica
   return r;
 }
 
-std::map<std::string, Tensor> Trainer::run(const std::string &function, const Tensor &xb, const Tensor *yb, float lr) {
+std::map<std::string, Tensor> Trainer::run(const std::string &function, const std::vector<Tensor> &xb, const Tensor *yb,
+                                           float lr) {
   enableFlushToZero();
   std::map<std::string, Tensor> outs;
-  const CompiledFn &fn = compile_(function, xb.dim(0));
+  const CompiledFn &fn = compile_(function, xb.at(0).dim(0));
   call(fn, &xb, yb, lr, outs);
   // Results written over their arguments are returned too, as copies.
   for (const BufferSpec &r : fn.results) {
@@ -519,11 +536,12 @@ std::map<std::string, Tensor> Trainer::run(const std::string &function, const Te
   return outs;
 }
 
-std::vector<double> Trainer::timeCalls(const std::string &function, const Tensor &xb, const Tensor *yb, float lr,
-                                       int64_t warmup, int64_t minCalls, int64_t maxCalls, double minSeconds) {
+std::vector<double> Trainer::timeCalls(const std::string &function, const std::vector<Tensor> &xb, const Tensor *yb,
+                                       float lr, int64_t warmup, int64_t minCalls, int64_t maxCalls,
+                                       double minSeconds) {
   using Clock = std::chrono::steady_clock;
   enableFlushToZero();
-  const CompiledFn &fn = compile_(function, xb.dim(0));
+  const CompiledFn &fn = compile_(function, xb.at(0).dim(0));
   std::map<std::string, Tensor> outs;
   for (int64_t i = 0; i < warmup; ++i)
     call(fn, &xb, yb, lr, outs);
@@ -540,23 +558,28 @@ std::vector<double> Trainer::timeCalls(const std::string &function, const Tensor
 }
 
 Tensor Trainer::predict(const Tensor &x, const std::string &output, int64_t batch) {
+  return predict(std::vector<Tensor>{x}, output, batch);
+}
+
+Tensor Trainer::predict(const std::vector<Tensor> &inputs, const std::string &output, int64_t batch) {
   enableFlushToZero();
   Dataset d;
-  d.x = x;
-  d.y = Tensor(DType::I64, {x.dim(0)});
+  d.inputs = inputs;
+  int64_t n = inputs.at(0).dim(0);
+  d.y = Tensor(DType::I64, {n});
   BatchIterator it(d, batch, false, 0);
   it.reset(0);
-  Tensor xb, yb;
+  Batch b;
   std::map<std::string, Tensor> outs;
   Tensor all;
   int64_t row = 0;
-  while (it.next(xb, yb)) {
-    const CompiledFn &fn = compile_("predict", xb.dim(0));
-    call(fn, &xb, nullptr, 0.0f, outs);
+  while (it.next(b)) {
+    const CompiledFn &fn = compile_("predict", b.y.dim(0));
+    call(fn, &b.x, nullptr, 0.0f, outs);
     const Tensor &o = outs.at(output);
     if (all.rank() == 0) {
       std::vector<int64_t> shape = o.shape();
-      shape[0] = x.dim(0);
+      shape[0] = n;
       all = Tensor(o.dtype(), shape);
     }
     size_t rowBytes = o.bytes() / size_t(o.dim(0));

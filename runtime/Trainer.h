@@ -113,7 +113,7 @@ struct TrainOptions {
   /// Explains a non-finite loss or update: called with the batch, learning
   /// rate and weights of the step that produced it (the epoch is replayed
   /// from its start to get there), returns what to add to the error.
-  std::function<std::string(const Tensor &xb, const Tensor &yb, float lr)> diagnose;
+  std::function<std::string(const std::vector<Tensor> &xb, const Tensor &yb, float lr)> diagnose;
   /// Checked after every step: when it reads true, the run stops there (the
   /// parameters hold every step made; see TrainResult::interrupted).
   const std::atomic<bool> *interrupt = nullptr;
@@ -155,19 +155,24 @@ public:
   /// Loss and accuracy of the current parameters over `data`.
   EvalResult evaluate(const Dataset &data, int64_t batch, bool classification);
   /// Runs compiled `function` once on one batch and returns all its results.
-  std::map<std::string, Tensor> run(const std::string &function, const Tensor &xb, const Tensor *yb, float lr = 0);
+  /// `xb` holds one tensor per model input, in order.
+  std::map<std::string, Tensor> run(const std::string &function, const std::vector<Tensor> &xb, const Tensor *yb,
+                                    float lr = 0);
   /// Calls compiled `function` on one batch again and again, as the training
   /// loop does (a train step updates the parameters each time), after `warmup`
   /// untimed calls: at least `minCalls` and until `minSeconds` have passed or
   /// `maxCalls` were made. Returns the seconds of each timed call.
-  std::vector<double> timeCalls(const std::string &function, const Tensor &xb, const Tensor *yb, float lr,
+  std::vector<double> timeCalls(const std::string &function, const std::vector<Tensor> &xb, const Tensor *yb, float lr,
                                 int64_t warmup, int64_t minCalls, int64_t maxCalls, double minSeconds);
   /// Runs `predict` over `x` ([n, features...]) and returns output `output` for all rows.
   Tensor predict(const Tensor &x, const std::string &output, int64_t batch);
+  /// The same for a model of several inputs (one tensor each, in order).
+  Tensor predict(const std::vector<Tensor> &inputs, const std::string &output, int64_t batch);
 
 private:
   /// Binds buffers by role and name and calls `fn`.
-  void call(const CompiledFn &fn, const Tensor *xb, const Tensor *yb, float lr, std::map<std::string, Tensor> &outs);
+  void call(const CompiledFn &fn, const std::vector<Tensor> *xs, const Tensor *yb, float lr,
+            std::map<std::string, Tensor> &outs);
   char *arenaFor(const CompiledFn &fn);
   /// Moves the `new.<name>` results a step wrote into `outs` (not in place)
   /// into the parameters and state.

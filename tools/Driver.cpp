@@ -6,12 +6,16 @@
 #include "ir/Verifier.h"
 #include "ir/transforms/Passes.h"
 #include "runtime/Checkpoint.h"
+#include "runtime/Csv.h"
 #include "runtime/FileUtil.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -123,13 +127,18 @@ void CompiledModel::buildFunctions() {
   ir::disableDropout(*infer);
   ir::simplify(*infer);
   std::vector<std::string> evalResults = {"loss"};
-  if (lowered.classification)
+  if (lowered.accuracy)
     evalResults.push_back("correct");
   ir::Function *eval = ir::extractResults(module, *infer, evalResults, "evaluate");
   ir::simplify(*eval);
   ir::Function *pred = nullptr;
-  if (!lowered.outputs.empty()) {
-    pred = ir::extractResults(module, *infer, lowered.outputs, "predict");
+  // predict: the outputs, and what the loss compares with the label when
+  // that is not one of them (binary, multi-label and regression models).
+  std::vector<std::string> predResults = lowered.outputs;
+  if (lowered.hasPrediction())
+    predResults.push_back("prediction");
+  if (!predResults.empty()) {
+    pred = ir::extractResults(module, *infer, predResults, "predict");
     ir::simplify(*pred);
   }
   // Keep: forward, grad, train_step, evaluate, predict (in that order).
@@ -212,23 +221,185 @@ int64_t CompiledModel::parameterCount() const {
 // Data
 //===----------------------------------------------------------------------===//
 
-static runtime::Dataset loadSource(const frontend::DataSource &s) {
-  if (s.kind == frontend::DataSource::CSV) {
-    runtime::Dataset d = runtime::loadCSV(s.path, s.labelColumn);
-    if (!s.image.empty()) {
-      d.imageShape = s.image;
-      if (d.imageShape.size() == 2)
-        d.imageShape.insert(d.imageShape.begin(), 1);
-      int64_t n = d.imageShape[0] * d.imageShape[1] * d.imageShape[2];
-      if (n != d.x.dim(1))
-        throw runtime::Error(fmt::format("'{}': rows have {} features, not the {} of image [{}, {}, {}]", s.path,
-                                         d.x.dim(1), n, d.imageShape[0], d.imageShape[1], d.imageShape[2]));
+namespace {
+
+std::vector<int64_t> exampleShape(const ir::TensorType &t) {
+  std::vector<int64_t> shape;
+  for (size_t i = 1; i < t.shape.size(); ++i)
+    shape.push_back(t.shape[i].size);
+  return shape;
+}
+
+bool oneHot(const frontend::TrainConfig &c) {
+  for (const frontend::Transform &x : c.transforms)
+    if (x.kind == frontend::Transform::OneHot)
+      return true;
+  return false;
+}
+
+/// The columns of a CSV file each input and the label of `m` take.
+runtime::Dataset loadCSVFor(const CompiledModel &m, const frontend::DataSource &s) {
+  const frontend::LoweredModel &low = m.lowered;
+  std::vector<runtime::ColumnSelection> in;
+  std::vector<std::string> unnamed;
+  for (const frontend::TensorDecl &decl : low.inputs) {
+    runtime::ColumnSelection sel;
+    sel.tensor = "input '" + decl.name + "'";
+    sel.dtype = decl.type.dtype == ir::DType::I64 ? runtime::DType::I64 : runtime::DType::F32;
+    sel.rowShape = exampleShape(decl.type);
+    if (sel.rowShape.empty())
+      sel.rowShape = {1}; // [N]: one value, flattened below
+    auto named = std::find_if(s.columns.begin(), s.columns.end(), [&](const auto &c) { return c.input == decl.name; });
+    if (named != s.columns.end()) {
+      sel.columns = named->refs;
+      sel.rest = named->rest;
+    } else {
+      sel.rest = true;
     }
-    return d;
+    in.push_back(std::move(sel));
   }
-  if (s.kind == frontend::DataSource::Text)
-    return runtime::loadText(s.path, s.context, s.stride);
-  return runtime::loadIDX(s.images, s.labels);
+  int rests = 0;
+  for (const runtime::ColumnSelection &sel : in)
+    rests += sel.rest;
+  if (rests > 1) {
+    std::string list, example;
+    for (size_t i = 0; i < low.inputs.size(); ++i) {
+      list += (i ? ", " : "") + low.inputs[i].name;
+      example += ", " + low.inputs[i].name + (i + 1 == low.inputs.size() ? " = rest" : " = [\"...\"]");
+    }
+    throw LocatedError(s.loc, fmt::format("model '{}' has inputs {}: say which columns feed each, e.g. csv(\"{}\"{})",
+                                          low.name, list, std::filesystem::path(s.path).filename().string(), example));
+  }
+  std::optional<runtime::ColumnSelection> label;
+  if (!low.labels.empty()) {
+    const frontend::TensorDecl &decl = low.labels[0];
+    label.emplace();
+    label->tensor = "label '" + decl.name + "'";
+    label->columns = s.label;
+    if (oneHot(m.config) || (decl.type.dtype == ir::DType::I64 && decl.type.rank() == 1)) {
+      label->dtype = runtime::DType::I64;
+      label->classes = true;
+    } else {
+      label->dtype = decl.type.dtype == ir::DType::I64 ? runtime::DType::I64 : runtime::DType::F32;
+      label->rowShape = exampleShape(decl.type);
+      if (label->rowShape.empty())
+        label->rowShape = {1}; // [N]: one value, flattened below
+    }
+  }
+  runtime::Dataset d = runtime::loadCSVColumns(s.path, in, label ? &*label : nullptr);
+  // An input or label of one value per example ([N]) came as [n, 1].
+  auto flatten = [](runtime::Tensor &t, const ir::TensorType &want) {
+    if (want.rank() != 1 || t.rank() != 2)
+      return;
+    runtime::Tensor flat(t.dtype(), {t.dim(0)});
+    std::memcpy(flat.data(), t.data(), t.bytes());
+    t = std::move(flat);
+  };
+  for (size_t i = 0; i < d.inputs.size(); ++i)
+    flatten(d.inputs[i], low.inputs[i].type);
+  if (label && !label->classes)
+    flatten(d.y, low.labels[0].type);
+  return d;
+}
+
+runtime::Dataset loadSource(const CompiledModel &m, const frontend::DataSource &s) {
+  try {
+    if (s.kind == frontend::DataSource::CSV) {
+      runtime::Dataset d = loadCSVFor(m, s);
+      if (!s.image.empty()) {
+        d.imageShape = s.image;
+        if (d.imageShape.size() == 2)
+          d.imageShape.insert(d.imageShape.begin(), 1);
+        int64_t n = d.imageShape[0] * d.imageShape[1] * d.imageShape[2];
+        if (n != runtime::featuresPerExample(d.x()))
+          throw runtime::Error(fmt::format("'{}': rows have {} features, not the {} of image [{}, {}, {}]", s.path,
+                                           runtime::featuresPerExample(d.x()), n, d.imageShape[0], d.imageShape[1],
+                                           d.imageShape[2]));
+      }
+      return d;
+    }
+    const char *kind = s.kind == frontend::DataSource::Text ? "text(...)" : "idx(...)";
+    if (m.lowered.inputs.size() != 1)
+      throw LocatedError(s.loc, fmt::format("model '{}' has {} inputs; {} gives one (read several from a CSV file "
+                                            "with a header, one column list per input)",
+                                            m.lowered.name, m.lowered.inputs.size(), kind));
+    if (m.lowered.labels.size() == 1 && !oneHot(m.config)) {
+      const ir::TensorType &lt = m.lowered.labels[0].type;
+      if (lt.dtype != ir::DType::I64)
+        throw LocatedError(s.loc, fmt::format("{} gives integer classes per example, so label '{}' must be i64, not "
+                                              "{} (or f32[N, C] with |> one_hot; real-valued targets come from csv)",
+                                              kind, m.lowered.labels[0].name, lt.str()));
+    }
+    if (s.kind == frontend::DataSource::Text)
+      return runtime::loadText(s.path, s.context, s.stride);
+    return runtime::loadIDX(s.images, s.labels);
+  } catch (const LocatedError &) {
+    throw;
+  } catch (const runtime::Error &e) {
+    // A data file's problem points at the source call that names the file.
+    throw LocatedError(s.loc, e.what());
+  }
+}
+
+} // namespace
+
+runtime::Dataset loadExamples(const CompiledModel &m, const std::string &path, const std::string &labelsPath,
+                              bool &labelled) {
+  const frontend::LoweredModel &low = m.lowered;
+  labelled = !labelsPath.empty();
+  std::string head = runtime::readFile(path).substr(0, 4);
+  bool idx = head.size() == 4 && head[0] == 0 && head[1] == 0 && head[2] == 8 && head[3] == 3;
+  idx |= head.size() >= 2 && uint8_t(head[0]) == 0x1f && uint8_t(head[1]) == 0x8b && path.size() > 8 &&
+         path.compare(path.size() - 8, 8, "ubyte.gz") == 0;
+  if (idx) {
+    if (low.inputs.size() != 1)
+      throw runtime::Error(fmt::format("'{}' is an IDX file, which gives one input; model '{}' has {}", path, low.name,
+                                       low.inputs.size()));
+    return runtime::loadIDX(path, labelsPath);
+  }
+  if (!labelsPath.empty())
+    throw runtime::Error("--labels goes with IDX images; a CSV input carries its labels in a column");
+  // The columns the train block's csv(...) names, from this file; the
+  // label's columns are read when the file has them.
+  frontend::DataSource s;
+  if (m.config.data.kind == frontend::DataSource::CSV)
+    s = m.config.data;
+  s.kind = frontend::DataSource::CSV;
+  s.path = path;
+  std::vector<std::string> header = runtime::csvHeader(path);
+  bool named = !s.label.empty();
+  for (const runtime::ColumnRef &r : s.label)
+    named &= !r.name.empty();
+  if (low.labels.empty()) {
+    labelled = false;
+  } else if (named) {
+    labelled = true;
+    for (const runtime::ColumnRef &r : s.label)
+      labelled &= std::find(header.begin(), header.end(), r.name) != header.end();
+  } else {
+    // Unnamed columns: the file has the label when it has more columns than the inputs take.
+    int64_t features = 0;
+    for (const frontend::TensorDecl &in : low.inputs) {
+      int64_t n = 1;
+      for (size_t i = 1; i < in.type.shape.size(); ++i)
+        n *= in.type.shape[i].size;
+      features += n;
+    }
+    labelled = runtime::csvColumnCount(path) > features;
+  }
+  CompiledModel unlabelled;
+  const CompiledModel *use = &m;
+  if (!labelled) {
+    // The same model without its label: every column goes to the inputs.
+    unlabelled.lowered.name = low.name;
+    unlabelled.lowered.inputs = low.inputs;
+    unlabelled.config.transforms = m.config.transforms;
+    use = &unlabelled;
+  }
+  runtime::Dataset d = loadCSVFor(*use, s);
+  if (labelled && low.classification)
+    runtime::checkLabels(d, low.numClasses, "'" + path + "'");
+  return d;
 }
 
 Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted) {
@@ -237,13 +408,13 @@ Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted) {
     throw runtime::Error("model '" + m.lowered.name + "' has no train block naming its data; add 'train " +
                          m.lowered.name + " { data = csv(\"file.csv\") |> batch(32) }'");
   Data d;
-  runtime::Dataset all = loadSource(c.data);
+  runtime::Dataset all = loadSource(m, c.data);
   d.image = all.imageShape;
   if (all.size() == 0)
     throw runtime::Error("the training data is empty");
   std::optional<runtime::Dataset> test;
   if (c.test.kind != frontend::DataSource::None)
-    test = loadSource(c.test);
+    test = loadSource(m, c.test);
   for (const frontend::Transform &t : c.transforms) {
     if (t.kind != frontend::Transform::Scale)
       continue;
@@ -273,15 +444,13 @@ Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted) {
     if (t.kind != frontend::Transform::Standardize && t.kind != frontend::Transform::MinMax)
       continue;
     // Statistics from the training rows only (or a checkpoint's), applied everywhere.
-    d.standardizer = fitted                                       ? *fitted
-                     : t.kind == frontend::Transform::Standardize ? runtime::fitStandardizer(d.train.x)
-                                                                  : runtime::fitMinMax(d.train.x);
+    d.standardizer = fitted ? *fitted : runtime::fitStandardizer(d.train, t.kind == frontend::Transform::MinMax);
     d.standardized = true;
-    runtime::applyStandardizer(d.standardizer, d.train.x);
+    runtime::applyStandardizer(d.standardizer, d.train);
     if (d.val.size())
-      runtime::applyStandardizer(d.standardizer, d.val.x);
+      runtime::applyStandardizer(d.standardizer, d.val);
     if (d.test.size())
-      runtime::applyStandardizer(d.standardizer, d.test.x);
+      runtime::applyStandardizer(d.standardizer, d.test);
   }
   return d;
 }
@@ -339,23 +508,27 @@ Session::Session(CompiledModel &model) : model_(&model) {
 
 void Session::checkSignature() const {
   const auto &inputs = model_->lowered.inputs;
-  if (inputs.size() != 1)
-    throw runtime::Error("model '" + model_->lowered.name + "' has " + std::to_string(inputs.size()) +
-                         " inputs; training from a data file needs exactly one");
-  const ir::TensorType &t = inputs[0].type;
-  if (t.shape.empty() || t.shape[0].isStatic()) {
-    ir::TensorType want = t;
-    if (want.shape.empty())
-      want.shape.push_back(ir::Dim::symbol("N"));
-    else
-      want.shape[0] = ir::Dim::symbol("N");
-    throw runtime::Error("input '" + inputs[0].name + "' : " + t.str() +
-                         " needs a symbolic batch dimension first, as in " + want.str());
+  if (inputs.empty())
+    throw runtime::Error("model '" + model_->lowered.name + "' has no inputs; training from a data file needs one");
+  for (const frontend::TensorDecl &in : inputs) {
+    const ir::TensorType &t = in.type;
+    if (t.shape.empty() || t.shape[0].isStatic()) {
+      ir::TensorType want = t;
+      if (want.shape.empty())
+        want.shape.push_back(ir::Dim::symbol("N"));
+      else
+        want.shape[0] = ir::Dim::symbol("N");
+      throw runtime::Error("input '" + in.name + "' : " + t.str() + " needs a symbolic batch dimension first, as in " +
+                           want.str());
+    }
+    for (size_t i = 1; i < t.shape.size(); ++i)
+      if (!t.shape[i].isStatic())
+        throw runtime::Error("input '" + in.name + "' : " + t.str() +
+                             ": only the first (batch) dimension may be symbolic when training from a file");
+    if (t.shape[0] != inputs[0].type.shape[0])
+      throw runtime::Error("inputs '" + inputs[0].name + "' : " + inputs[0].type.str() + " and '" + in.name +
+                           "' : " + t.str() + " must share the batch dimension when training from a file");
   }
-  for (size_t i = 1; i < t.shape.size(); ++i)
-    if (!t.shape[i].isStatic())
-      throw runtime::Error("input '" + inputs[0].name + "' : " + t.str() +
-                           ": only the first (batch) dimension may be symbolic when training from a file");
   const auto &labels = model_->lowered.labels;
   if (labels.size() > 1)
     throw runtime::Error("model '" + model_->lowered.name + "' has " + std::to_string(labels.size()) +
@@ -365,16 +538,10 @@ void Session::checkSignature() const {
     bool staticRest = true;
     for (size_t i = 1; i < lt.shape.size(); ++i)
       staticRest &= lt.shape[i].isStatic();
-    bool oneHot = false;
-    for (const frontend::Transform &x : model_->config.transforms)
-      oneHot |= x.kind == frontend::Transform::OneHot;
-    if (oneHot) // the frontend checked the label is f32[N, C]
-      return;
-    if (lt.dtype != ir::DType::I64 || lt.rank() < 1 || lt.shape[0] != t.shape[0] || !staticRest)
-      throw runtime::Error("label '" + labels[0].name + "' : " + lt.str() +
-                           ": data files give integer classes per example, so the label must be i64[" +
-                           t.shape[0].str() + "] (or i64[" + t.shape[0].str() + ", ...] for one per position, or f32[" +
-                           t.shape[0].str() + ", C] with |> one_hot in the data pipeline)");
+    if (lt.rank() < 1 || lt.shape[0] != inputs[0].type.shape[0] || !staticRest)
+      throw runtime::Error("label '" + labels[0].name + "' : " + lt.str() + ": a data file gives one target per " +
+                           "example, so the label must be [" + inputs[0].type.shape[0].str() +
+                           ", ...] with the inputs' batch dimension first and static sizes after it");
   }
 }
 
@@ -396,14 +563,15 @@ std::string firstNonFinite(const runtime::Tensor &t) {
 
 } // namespace
 
-std::string Session::explainNonFinite(const std::string &fn, const runtime::Tensor &xb, const runtime::Tensor *yb,
-                                      float lr) {
+std::string Session::explainNonFinite(const std::string &fn, const std::vector<runtime::Tensor> &xb,
+                                      const runtime::Tensor *yb, float lr) {
   for (auto *group : {&state_.params, &state_.state})
     for (auto &[name, t] : *group)
       if (std::string v = firstNonFinite(t); !v.empty())
         return fmt::format("'{}' already holds {} before this step", name, v);
-  if (std::string v = firstNonFinite(xb); !v.empty())
-    return "the input batch holds " + v;
+  for (const runtime::Tensor &x : xb)
+    if (std::string v = firstNonFinite(x); !v.empty())
+      return "the input batch holds " + v;
   const ir::Function &f = model_->checked(fn);
   std::map<std::string, runtime::Tensor> outs = trainer_->run(f.name, xb, yb, lr);
   std::unordered_set<const ir::Value *> bad;
@@ -443,7 +611,7 @@ std::string Session::explainNonFinite(const std::string &fn, const runtime::Tens
          "overflows for values near the f32 limit)";
 }
 
-void Session::checkData(const runtime::Dataset &d, const std::string &what) const {
+void Session::checkData(const runtime::Dataset &d, const std::string &what, bool withLabel) const {
   // Each example must fill one row of the input (and label) declaration.
   auto check = [&](const runtime::Tensor &t, const frontend::TensorDecl &decl, const char *kind, const char *unit) {
     int64_t have = 1, want = 1;
@@ -458,11 +626,34 @@ void Session::checkData(const runtime::Dataset &d, const std::string &what) cons
       throw runtime::Error(fmt::format("{}: examples hold {} values, but {} '{}' is {}", what,
                                        runtime::dtypeName(t.dtype()), kind, decl.name, decl.type.str()));
   };
-  check(d.x, model_->lowered.inputs[0], "input", "features");
+  if (d.inputs.size() != model_->lowered.inputs.size())
+    throw runtime::Error(fmt::format("{}: examples have {} input tensors, but model '{}' has {} inputs", what,
+                                     d.inputs.size(), model_->lowered.name, model_->lowered.inputs.size()));
+  for (size_t i = 0; i < d.inputs.size(); ++i)
+    check(d.inputs[i], model_->lowered.inputs[i], "input", "features");
+  if (!withLabel)
+    return;
   if (!model_->lowered.labels.empty())
     check(d.y, model_->lowered.labels[0], "label", "label values");
   if (model_->lowered.classification)
     runtime::checkLabels(d, model_->lowered.numClasses, what);
+}
+
+void Session::checkBatchNorm(int64_t examples) const {
+  const frontend::LoweredModel &low = model_->lowered;
+  if (!low.batchNormPerExample || examples <= 0)
+    return;
+  // A training batch of b examples gives b * perExample values per channel;
+  // one value has no variance (PyTorch refuses it the same way).
+  int64_t batch = model_->config.batch, last = examples % batch;
+  int64_t smallest = examples < batch ? examples : last ? last : batch;
+  if (smallest * low.batchNormPerExample > 1)
+    return;
+  throw LocatedError(low.batchNormLoc,
+                     fmt::format("batch_norm needs more than one value per channel in every training batch (PyTorch: "
+                                 "\"Expected more than 1 value per channel when training\"), but {} training "
+                                 "example{} in batches of {} leave{} a batch of 1; change the batch size or the split",
+                                 examples, examples == 1 ? "" : "s", batch, examples == 1 ? "s" : ""));
 }
 
 void Session::checkMemory(const ir::Function &f, int64_t batch) const {
@@ -623,9 +814,9 @@ Session::Rebind Session::rebind(CompiledModel &model, uint64_t seed) {
   return r;
 }
 
-std::map<std::string, runtime::Tensor> Session::runFunction(const ir::Function &f, const runtime::Tensor &x,
-                                                            const runtime::Tensor *y) {
-  int64_t batch = x.rank() ? x.dim(0) : 1;
+std::map<std::string, runtime::Tensor>
+Session::runFunction(const ir::Function &f, const std::vector<runtime::Tensor> &x, const runtime::Tensor *y) {
+  int64_t batch = x.at(0).rank() ? x[0].dim(0) : 1;
   // The trainer runs functions by name through the session's cache; each
   // distinct function gets a name of its own there ("adhoc.<n>").
   auto key = std::make_pair(ir::toString(f), batch);
@@ -686,6 +877,10 @@ void Session::save(const std::string &path, const std::map<std::string, std::str
     tensors.push_back({n, &t});
   for (auto &[n, t] : state_.state)
     tensors.push_back({n, &t});
+  // load() refuses non-finite weights, so they are never written.
+  for (auto &[n, t] : tensors)
+    if (std::string v = firstNonFinite(*t); !v.empty())
+      throw runtime::Error(fmt::format("not writing '{}': '{}' holds {}, and nnc could not read it back", path, n, v));
   for (auto &[n, t] : extra)
     tensors.push_back({n, &t});
   runtime::saveSafetensors(path, tensors, metadata);
@@ -708,7 +903,7 @@ runtime::TrainOptions trainOptions(const CompiledModel &m) {
   t.monitor = c.monitor;
   t.patience = c.patience;
   t.minDelta = c.minDelta;
-  t.classification = m.lowered.classification;
+  t.classification = m.lowered.accuracy;
   t.showAccuracy = std::find(c.metrics.begin(), c.metrics.end(), "accuracy") != c.metrics.end();
   return t;
 }

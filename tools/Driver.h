@@ -24,6 +24,21 @@ namespace nnc::driver {
 /// A user-facing failure already reported as diagnostics (exit status 1).
 struct CompileFailed {};
 
+/// A failure that concerns a place in the source (a data file's problem
+/// points at the csv(...) naming it); printed as a located error.
+struct LocatedError : runtime::Error {
+  LocatedError(SourceLoc at, const std::string &what) : runtime::Error(what), loc(at) {
+    // The error may outlive the parsed file (it is reported by the caller
+    // that owns none): it keeps a copy of the file to point into.
+    if (at.file) {
+      file = std::make_shared<SourceFile>(*at.file);
+      loc.file = file.get();
+    }
+  }
+  SourceLoc loc;
+  std::shared_ptr<const SourceFile> file;
+};
+
 /// A parsed and checked source file.
 struct Source {
   std::unique_ptr<SourceFile> file;
@@ -65,6 +80,13 @@ CompiledModel compileModel(const Source &src, const std::string &modelName, Diag
 /// Data paths are relative to the directory of the train block's file.
 CompiledModel compileModel(const ast::Program &p, const std::string &modelName, const SourceFile *anchor,
                            DiagnosticEngine &diags, bool withTrainConfig = true);
+
+/// Examples to predict on or evaluate, not preprocessed: an IDX image file
+/// (`labelsPath` its labels, optional) or a CSV file whose columns feed the
+/// model's inputs as its train block's csv(...) says; `labelled` tells
+/// whether the file also held the label's columns.
+runtime::Dataset loadExamples(const CompiledModel &m, const std::string &path, const std::string &labelsPath,
+                              bool &labelled);
 
 /// The datasets of a training run, preprocessed.
 struct Data {
@@ -110,7 +132,7 @@ public:
   /// Compiles `f` (a function over the model's inputs, labels, parameters
   /// and state, e.g. a REPL expression) at batch size `batch` and runs it
   /// once with the current parameters; returns its results by name.
-  std::map<std::string, runtime::Tensor> runFunction(const ir::Function &f, const runtime::Tensor &x,
+  std::map<std::string, runtime::Tensor> runFunction(const ir::Function &f, const std::vector<runtime::Tensor> &x,
                                                      const runtime::Tensor *y);
   const CompiledModel &model() const { return *model_; }
   /// Loads parameters (and optimizer state, if present) from a checkpoint,
@@ -145,9 +167,12 @@ public:
   /// current parameters, and names the first op whose f32 result holds a NaN
   /// or an infinity although its operands do not (or the parameter or input
   /// that already does): its IR, its source location and line.
-  std::string explainNonFinite(const std::string &fn, const runtime::Tensor &xb, const runtime::Tensor *yb, float lr);
+  std::string explainNonFinite(const std::string &fn, const std::vector<runtime::Tensor> &xb, const runtime::Tensor *yb,
+                               float lr);
   /// Checks the data fits the model's inputs and labels.
-  void checkData(const runtime::Dataset &d, const std::string &what) const;
+  void checkData(const runtime::Dataset &d, const std::string &what, bool withLabel = true) const;
+  /// Refuses training batches that give batch_norm one value per channel.
+  void checkBatchNorm(int64_t examples) const;
 
   /// `fn` compiled at batch size `batch` (cached).
   const runtime::CompiledFn &compiled(const std::string &fn, int64_t batch);

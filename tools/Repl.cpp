@@ -1,4 +1,5 @@
 #include "tools/Repl.h"
+#include "tools/Interrupt.h"
 
 #include "frontend/ASTBuilder.h"
 #include "frontend/Sema.h"
@@ -26,7 +27,7 @@
 
 namespace nnc::repl {
 
-std::atomic<bool> interrupted{false};
+using driver::interrupted;
 
 namespace {
 
@@ -359,13 +360,24 @@ struct Session::Impl {
   std::string dataKeyOf(const driver::CompiledModel &m) const {
     const frontend::TrainConfig &c = m.config;
     auto src = [](const frontend::DataSource &s) {
-      std::string k = fmt::format("{} {} {} {} {} {} {} [", int(s.kind), s.path, s.context, s.stride, s.labelColumn,
-                                  s.images, s.labels);
+      std::string k = fmt::format("{} {} {} {} {} {} [", int(s.kind), s.path, s.context, s.stride, s.images, s.labels);
       for (int64_t d : s.image)
         k += std::to_string(d) + " ";
-      return k + "]";
+      k += "] label";
+      for (const runtime::ColumnRef &r : s.label)
+        k += " " + r.str();
+      for (const auto &col : s.columns) {
+        k += " " + col.input + (col.rest ? "=rest" : "=");
+        for (const runtime::ColumnRef &r : col.refs)
+          k += r.str() + ",";
+      }
+      return k;
     };
     std::string k = src(c.data) + "|" + src(c.test) + fmt::format("|{:.17g}|{}|", c.split, c.seed);
+    // Which columns go where depends on the model's inputs and label too.
+    for (const auto *decls : {&m.lowered.inputs, &m.lowered.labels})
+      for (const frontend::TensorDecl &t : *decls)
+        k += t.name + ":" + t.type.str() + " ";
     for (const frontend::Transform &t : c.transforms)
       k += fmt::format("{}:{:.17g} ", int(t.kind), t.factor);
     if (!m.lowered.labels.empty())
@@ -579,20 +591,23 @@ struct Session::Impl {
                              "' has no train block naming data to take them from");
       rowsData = runtime::take(loadedData().train, rows);
     } else {
-      const frontend::TensorDecl &in = current().lowered.inputs.at(0);
-      std::vector<int64_t> shape = {1};
-      for (size_t i = 1; i < in.type.shape.size(); ++i)
-        shape.push_back(in.type.shape[i].size);
-      rowsData.x = runtime::Tensor(in.type.dtype == ir::DType::F32 ? runtime::DType::F32 : runtime::DType::I64, shape);
+      rowsData.inputs.clear();
+      for (const frontend::TensorDecl &in : current().lowered.inputs) {
+        std::vector<int64_t> shape = {1};
+        for (size_t i = 1; i < in.type.shape.size(); ++i)
+          shape.push_back(in.type.shape[i].size);
+        rowsData.inputs.emplace_back(in.type.dtype == ir::DType::F32 ? runtime::DType::F32 : runtime::DType::I64,
+                                     shape);
+      }
     }
-    auto outs = session->runFunction(*ef.fn, rowsData.x, usesLabel ? &rowsData.y : nullptr);
+    auto outs = session->runFunction(*ef.fn, rowsData.inputs, usesLabel ? &rowsData.y : nullptr);
     runtime::Tensor v = outs.at("__value");
     if (type) {
       const ir::TensorType &t = ef.fn->results.at(0)->type;
       *type = t.str();
       if (usesInput || usesLabel)
         *type += fmt::format(" with {} = {}", t.shape.empty() || t.shape[0].isStatic() ? "N" : t.shape[0].str(),
-                             rowsData.x.dim(0));
+                             rowsData.size());
     }
     return v;
   }
@@ -673,7 +688,7 @@ struct Session::Impl {
       topts.epochs = fit.epoch + n;
     }
     topts.augment = driver::augmentation(m, d);
-    topts.diagnose = [&](const runtime::Tensor &xb, const runtime::Tensor &yb, float rate) {
+    topts.diagnose = [&](const std::vector<runtime::Tensor> &xb, const runtime::Tensor &yb, float rate) {
       return session->explainNonFinite("train_step", xb, &yb, rate);
     };
     topts.interactive = isatty(STDOUT_FILENO) != 0;
@@ -691,6 +706,7 @@ struct Session::Impl {
     interrupted = false;
     runtime::TrainResult r;
     try {
+      session->checkBatchNorm(d.train.size());
       r = session->trainer().fit(d.train, d.val, topts, fit);
     } catch (...) {
       session->state() = std::move(before);
@@ -729,7 +745,7 @@ struct Session::Impl {
           throw runtime::Error("the " + name + " set is empty");
         continue;
       }
-      runtime::EvalResult r = session->trainer().evaluate(*set, m.config.batch, m.lowered.classification);
+      runtime::EvalResult r = session->trainer().evaluate(*set, m.config.batch, m.lowered.accuracy);
       line += fmt::format("{}{} {}", line.empty() ? "" : " | ", name, evalText(r));
     }
     out << line << "\n";
@@ -1005,7 +1021,7 @@ struct Session::Impl {
     runtime::ModelState before = session->state();
     std::vector<double> t;
     try {
-      t = session->trainer().timeCalls(fn, first.x, fn == "predict" ? nullptr : &first.y, float(m.config.lr), 3,
+      t = session->trainer().timeCalls(fn, first.inputs, fn == "predict" ? nullptr : &first.y, float(m.config.lr), 3,
                                        calls ? calls : 10, calls ? calls : 100000, calls ? 0.0 : 1.0);
     } catch (...) {
       session->state() = std::move(before);
@@ -1221,6 +1237,9 @@ bool Session::handle(const std::string &input, const std::string &source, uint32
   } catch (const UsageError &e) {
     s.out << std::flush;
     diags.error(at(e.col, e.len), e.message);
+  } catch (const driver::LocatedError &e) {
+    s.out << std::flush;
+    diags.error(e.loc, e.what());
   } catch (const runtime::Error &e) {
     s.out << std::flush;
     diags.error(at(0, t.find(' ') == std::string::npos ? t.size() : t.find(' ')), e.what());
@@ -1364,15 +1383,6 @@ std::vector<std::string> Session::completions(const std::string &before) const {
 
 namespace {
 
-/// The first Ctrl-C asks the work in progress to stop; a second one before
-/// it has (say, during a long compilation) ends the process as usual.
-extern "C" void onInterrupt(int) {
-  if (interrupted.exchange(true)) {
-    signal(SIGINT, SIG_DFL);
-    raise(SIGINT);
-  }
-}
-
 std::string historyPath() {
   if (const char *p = std::getenv("NNC_HISTORY"))
     return p;
@@ -1386,12 +1396,7 @@ std::string historyPath() {
 int run(const ReplOptions &opts) {
   // Ctrl-C sets a flag that training polls; reads are not restarted, so
   // the line editor sees it too.
-  struct sigaction sa {};
-  sa.sa_handler = onInterrupt;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = 0;
-  struct sigaction old {};
-  sigaction(SIGINT, &sa, &old);
+  driver::CatchInterrupts catcher(false);
 
   bool tty = opts.script.empty() && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   Session session(std::cout, std::cerr, opts.color);
@@ -1401,7 +1406,6 @@ int run(const ReplOptions &opts) {
     std::ifstream in(opts.script, std::ios::binary);
     if (!in) {
       std::cerr << "nnc: error: cannot open '" << opts.script << "': " << std::strerror(errno) << "\n";
-      sigaction(SIGINT, &old, nullptr);
       return 1;
     }
     for (std::string l; std::getline(in, l);)
@@ -1459,7 +1463,6 @@ int run(const ReplOptions &opts) {
     if (session.quitting())
       break;
   }
-  sigaction(SIGINT, &old, nullptr);
   return ok ? 0 : 1;
 }
 

@@ -24,10 +24,6 @@ struct ReplOptions {
   bool color = false; ///< colored diagnostics
 };
 
-/// Set by the SIGINT handler while a session runs; training stops at the
-/// next step boundary when it is set.
-extern std::atomic<bool> interrupted;
-
 class Session {
 public:
   Session(std::ostream &out, std::ostream &err, bool color);

@@ -7,6 +7,7 @@
 //   nnc repl [FILE]  interactive session (or --script FILE / a pipe)
 // Exit status: 0 success, 1 user error (after diagnostics), 2 usage error.
 #include "tools/Driver.h"
+#include "tools/Interrupt.h"
 #include "tools/Repl.h"
 
 #include "frontend/Builtins.h"
@@ -15,6 +16,7 @@
 #include "runtime/FileUtil.h"
 #include "runtime/Metrics.h"
 #include "runtime/Plot.h"
+#include "runtime/TaskMetrics.h"
 #include "runtime/ThreadPool.h"
 
 #include <CLI/CLI.hpp>
@@ -26,6 +28,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <filesystem>
 #include <iostream>
 #include <random>
 #include <sstream>
@@ -129,19 +132,33 @@ int cmdCheck(const Options &o, DiagnosticEngine &diags) {
     return 1;
   int models = 0;
   int64_t params = 0;
+  std::string perModel;
   for (auto &m : src->program->models) {
     auto lowered = frontend::lowerModel(*src->program, m, diags);
     if (!lowered)
       continue;
     ++models;
+    int64_t own = 0;
     for (auto &p : lowered->params)
-      params += ir::numElements(p.shape);
+      own += ir::numElements(p.shape);
+    params += own;
+    // One line per model: its task (§7.8), inputs and label.
+    auto decls = [](const std::vector<frontend::TensorDecl> &ds) {
+      std::string t;
+      for (const frontend::TensorDecl &d : ds)
+        t += (t.empty() ? "" : ", ") + d.name + " : " + d.type.str();
+      return t;
+    };
+    perModel += fmt::format("  {}: {}; input{} {}{}; {} parameters\n", lowered->name, frontend::taskName(lowered->task),
+                            lowered->inputs.size() == 1 ? "" : "s", decls(lowered->inputs),
+                            lowered->labels.empty() ? "" : "; label " + decls(lowered->labels), own);
     std::string base = o.file.find('/') == std::string::npos ? "." : o.file.substr(0, o.file.rfind('/'));
     frontend::readTrainConfig(*src->program, *lowered, base, diags);
   }
   if (diags.hasErrors())
     return 1;
-  std::cout << fmt::format("{}: ok: {} model{}, {} parameters\n", o.file, models, models == 1 ? "" : "s", params);
+  std::cout << fmt::format("{}: ok: {} model{}, {} parameters\n", o.file, models, models == 1 ? "" : "s", params)
+            << perModel;
   return 0;
 }
 
@@ -193,8 +210,12 @@ int cmdGrad(const Options &o, DiagnosticEngine &diags) {
   session.checkData(data.train, "training data");
   int64_t n = std::min<int64_t>(m.config.batch, data.train.size());
   runtime::Dataset first = runtime::take(data.train, n);
-  auto outs = session.trainer().run("grad", first.x, &first.y);
-  std::vector<std::pair<std::string, const runtime::Tensor *>> tensors = {{"batch.x", &first.x}, {"batch.y", &first.y}};
+  auto outs = session.trainer().run("grad", first.inputs, &first.y);
+  // One input is "batch.x"; several are "batch.<input name>".
+  std::vector<std::pair<std::string, const runtime::Tensor *>> tensors;
+  for (size_t i = 0; i < first.inputs.size(); ++i)
+    tensors.push_back({first.inputs.size() == 1 ? "batch.x" : "batch." + m.lowered.inputs[i].name, &first.inputs[i]});
+  tensors.push_back({"batch.y", &first.y});
   for (auto &[name, t] : outs)
     tensors.push_back({name, &t});
   runtime::saveSafetensors(o.save, tensors, {{"nnc.model", m.lowered.name}});
@@ -307,7 +328,7 @@ int cmdBench(const Options &o, DiagnosticEngine &diags) {
   runtime::Dataset first = runtime::take(data.train, batch);
   const runtime::Tensor *labels = o.function == "predict" ? nullptr : &first.y;
   int64_t minCalls = o.steps ? o.steps : 10, maxCalls = o.steps ? o.steps : 100000;
-  std::vector<double> t = session.trainer().timeCalls(o.function, first.x, labels, float(m.config.lr), 3, minCalls,
+  std::vector<double> t = session.trainer().timeCalls(o.function, first.inputs, labels, float(m.config.lr), 3, minCalls,
                                                       maxCalls, o.steps ? 0.0 : o.seconds);
   std::sort(t.begin(), t.end());
   double median = t[t.size() / 2], best = t.front(), p90 = t[std::min(t.size() - 1, t.size() * 9 / 10)];
@@ -345,8 +366,8 @@ int cmdBench(const Options &o, DiagnosticEngine &diags) {
 
 /// The class scores [n, classes] of a classification model (its first
 /// output) for every row of `x`.
-runtime::Tensor classScores(const driver::CompiledModel &m, runtime::Trainer &trainer, const runtime::Tensor &x,
-                            int64_t batch) {
+runtime::Tensor classScores(const driver::CompiledModel &m, runtime::Trainer &trainer,
+                            const std::vector<runtime::Tensor> &x, int64_t batch) {
   const auto &low = m.lowered;
   if (low.outputs.empty())
     throw runtime::Error("class metrics and predictions need an output of class scores; '" + low.name +
@@ -357,6 +378,34 @@ runtime::Tensor classScores(const driver::CompiledModel &m, runtime::Trainer &tr
                                      "[N, {}], but '{}' is {}",
                                      low.name, low.numClasses, low.outputs[0], s.typeString()));
   return s;
+}
+
+/// Regression and binary metrics of `d` into `metrics` ("<split>_mae", ...)
+/// and the summary line; nothing for other tasks.
+void taskMetrics(const driver::CompiledModel &m, runtime::Trainer &trainer, const runtime::Dataset &d, int64_t batch,
+                 const std::string &split, nlohmann::json &metrics, std::string &summary) {
+  using Task = frontend::LoweredModel::Task;
+  if (!m.lowered.hasPrediction())
+    return;
+  runtime::Tensor pred = trainer.predict(d.inputs, "prediction", batch);
+  auto put = [&](const char *name, double v) {
+    metrics[split + "_" + name] = std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
+  };
+  auto text = [](double v) { return std::isnan(v) ? std::string("n/a") : fmt::format("{:.4f}", v); };
+  if (m.lowered.task == Task::Regression) {
+    runtime::RegressionReport r = runtime::regressionMetrics(pred, d.y);
+    put("mae", r.mae);
+    put("rmse", r.rmse);
+    put("r2", r.r2);
+    summary += " mae " + text(r.mae) + " rmse " + text(r.rmse) + " r2 " + text(r.r2);
+    return;
+  }
+  runtime::BinaryReport r = runtime::binaryMetrics(pred, d.y);
+  put("precision", r.precision);
+  put("recall", r.recall);
+  put("f1", r.f1);
+  put("auc", r.auc);
+  summary += " f1 " + text(r.f1) + " auc " + text(r.auc);
 }
 
 /// Fails before any work when `out` could not be written.
@@ -370,6 +419,55 @@ void checkWritable(const std::string &out) {
     throw runtime::Error("cannot write '" + out + "': directory '" + dir + "' does not exist");
   if (stat(out.c_str(), &st) == 0 && S_ISDIR(st.st_mode))
     throw runtime::Error("cannot write '" + out + "': it is a directory");
+}
+
+/// What nnc train does when a signal stopped it: writes the checkpoint (the
+/// train block's, counting a part-done epoch as done, as --resume expects),
+/// the log and the --save file, says where each went, and returns 130.
+int interruptedRun(const driver::CompiledModel &m, driver::Session &session, const driver::Data &data,
+                   const runtime::TrainResult &result, const Options &o, std::ostream &log, bool interactive) {
+  const frontend::TrainConfig &cfg = m.config;
+  const char *what = driver::interruptSignal == SIGTERM ? "SIGTERM" : "interrupt (Ctrl-C)";
+  if (interactive)
+    log << "\n";
+  if (result.stoppedMidEpoch)
+    log << fmt::format("nnc: {}: stopped after step {} of {} in epoch {} ({} steps in all)\n", what,
+                       result.partialSteps, result.partialBatches, result.state.epoch, result.steps);
+  else
+    log << fmt::format("nnc: {}: stopped after epoch {}\n", what, result.state.epoch);
+  auto where = [](const std::string &path) {
+    std::error_code ec;
+    std::filesystem::path abs = std::filesystem::absolute(path, ec);
+    return ec ? path : abs.lexically_normal().string();
+  };
+  // A part-done epoch counts as done (its record holds the training loss
+  // over the steps made): --resume continues with the next one.
+  runtime::FitState st = result.state;
+  if (result.stoppedMidEpoch && int64_t(st.history.size()) < st.epoch) {
+    runtime::EpochRecord r;
+    r.epoch = st.epoch;
+    r.train = result.partial;
+    st.history.push_back(r);
+  }
+  if (!cfg.checkpointPath.empty()) {
+    driver::saveCheckpoint(session, data, st, cfg.checkpointPath);
+    log << "wrote checkpoint " << where(cfg.checkpointPath) << " (epoch " << st.epoch
+        << " counts as done; continue with --resume " << cfg.checkpointPath << ")\n";
+  }
+  if (!cfg.logPath.empty()) {
+    runtime::writeFileAtomic(cfg.logPath, runtime::formatTrainingLog(trainingLog(st.history, m.lowered.accuracy),
+                                                                     !endsWith(cfg.logPath, ".csv")));
+    log << "wrote log " << where(cfg.logPath) << "\n";
+  }
+  if (!o.save.empty()) {
+    session.save(o.save, driver::checkpointMetadata(m, data, result.epochsRun), driver::dataTensors(data));
+    log << "saved " << where(o.save) << " (the weights after the last step)\n";
+  }
+  if (cfg.checkpointPath.empty() && o.save.empty())
+    log << "nothing saved: give --save FILE or checkpoint(...) in the train block to keep the weights\n";
+  log << std::flush;
+  driver::interrupted = false;
+  return 130;
 }
 
 int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
@@ -430,12 +528,12 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
 
   runtime::TrainOptions topts = trainOptions(m);
   topts.augment = driver::augmentation(m, data);
-  topts.diagnose = [&](const runtime::Tensor &xb, const runtime::Tensor &yb, float lr) {
+  topts.diagnose = [&](const std::vector<runtime::Tensor> &xb, const runtime::Tensor &yb, float lr) {
     return session.explainNonFinite("train_step", xb, &yb, lr);
   };
   topts.interactive = interactive && !o.quiet;
   topts.log = o.quiet ? nullptr : &log;
-  bool cls = m.lowered.classification;
+  bool cls = m.lowered.accuracy;
   auto saveCheckpoint = [&](const runtime::FitState &st) {
     driver::saveCheckpoint(session, data, st, cfg.checkpointPath);
   };
@@ -454,8 +552,10 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   };
   runtime::Trainer &trainer = session.trainer();
   nlohmann::json metrics;
+  metrics["task"] = frontend::taskName(m.lowered.task);
   runtime::TrainResult result;
   if (!evalOnly) {
+    session.checkBatchNorm(data.train.size());
     if (!o.quiet)
       log << fmt::format("nnc: training {} ({} parameters) on {} examples, validating on {}; batch {}, {}{}, {} "
                          "epoch{}, {} thread{}\n",
@@ -464,7 +564,13 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
                          cfg.schedule.kind == runtime::LrSchedule::Constant ? "" : ", " + scheduleText(cfg.schedule),
                          topts.epochs, topts.epochs == 1 ? "" : "s", runtime::globalThreadPool().threads(),
                          runtime::globalThreadPool().threads() == 1 ? "" : "s");
+    // Ctrl-C or SIGTERM: the step in progress finishes, then the run keeps
+    // what it did (checkpoint, --save, log) and exits with 130.
+    driver::CatchInterrupts catcher(true);
+    topts.interrupt = &driver::interrupted;
     result = trainer.fit(data.train, data.val, topts, fit);
+    if (result.interrupted)
+      return interruptedRun(m, session, data, result, o, log, interactive);
     // The run's last checkpoint holds its final weights: the best epoch's
     // when early stopping restored them (eval and predict read those).
     if (!cfg.checkpointPath.empty() && topts.earlyStop && result.bestEpoch != result.epochsRun && last.epoch)
@@ -500,17 +606,19 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     summary += fmt::format("{}{} loss {:.4f}", summary.empty() ? "" : " | ", split, r.loss);
     if (cls)
       summary += " acc " + accText(r.accuracy);
+    taskMetrics(m, trainer, d, topts.batch, split, metrics, summary);
   };
   report("train", data.train);
   report("val", data.val);
   report("test", data.test);
   log << "final: " << summary << "\n";
-  if (cls && (cfg.topK || cfg.perClass || cfg.confusion)) {
+  if (m.lowered.classification && (cfg.topK || cfg.perClass || cfg.confusion)) {
     // On the data the run did not learn from: test, else validation.
     bool test = data.test.size() > 0, val = !test && data.val.size() > 0;
     const runtime::Dataset &d = test ? data.test : val ? data.val : data.train;
     std::string split = test ? "test" : val ? "val" : "train";
-    runtime::ClassReport r = runtime::classify(classScores(m, trainer, d.x, topts.batch), d.y, cfg.topK ? cfg.topK : 5);
+    runtime::ClassReport r =
+        runtime::classify(classScores(m, trainer, d.inputs, topts.batch), d.y, cfg.topK ? cfg.topK : 5);
     if (cfg.topK)
       metrics[fmt::format("{}_top{}_accuracy", split, r.k)] = r.topK;
     auto list = [](const std::vector<double> &v) {
@@ -541,75 +649,14 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   return 0;
 }
 
-/// Class predictions for new data with a trained checkpoint: the data goes
-/// through the train block's preprocessing (scaling; standardization with the
-/// checkpoint's statistics), and each row gets its most likely classes with
-/// their probabilities (the output's values when it is a softmax, else the
-/// softmax of the scores), as CSV.
-int cmdPredict(const Options &o, DiagnosticEngine &diags) {
-  auto src = driver::parseFile(o.file, diags);
-  if (!src)
-    return 1;
-  driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
-  applyOverrides(m, o);
-  if (o.threads)
-    runtime::setGlobalThreads(int(*o.threads));
+/// nnc predict's rows for a classifier (see cmdPredict).
+std::string classPredictions(const driver::CompiledModel &m, runtime::Trainer &trainer, const runtime::Dataset &data,
+                             bool labelled, int64_t top, std::string &summary) {
   const auto &low = m.lowered;
-  if (!low.classification)
-    throw runtime::Error("nnc predict needs a classification model (class scores [N, C] and an i64 label); '" +
-                         low.name + "' is not one");
-  checkWritable(o.output);
-  driver::Session session(m);
-  session.initialize(m.config.seed);
-  runtime::Checkpoint ck = session.load(o.load);
-  // Inputs: an IDX image file (optionally with labels), or CSV rows of the
-  // model's features, with or without the label column the train block names.
-  int64_t features = 1;
-  for (const ir::Dim &d : low.inputs.at(0).type.shape)
-    if (&d != &low.inputs[0].type.shape[0])
-      features *= d.size;
-  runtime::Dataset data;
-  bool labelled = !o.labels.empty();
-  std::string head = runtime::readFile(o.input).substr(0, 4);
-  if (head.size() == 4 && head[0] == 0 && head[1] == 0 && head[2] == 8 && head[3] == 3) {
-    data = runtime::loadIDX(o.input, o.labels);
-  } else if (head.size() >= 2 && uint8_t(head[0]) == 0x1f && uint8_t(head[1]) == 0x8b &&
-             endsWith(o.input, "ubyte.gz")) {
-    data = runtime::loadIDX(o.input, o.labels);
-  } else {
-    if (!o.labels.empty())
-      throw runtime::Error("--labels goes with IDX images; a CSV input carries its labels in a column");
-    data = runtime::loadCSV(o.input, runtime::kNoLabelColumn);
-    labelled = data.x.dim(1) == features + 1;
-    if (labelled) {
-      int64_t col = m.config.data.kind == frontend::DataSource::CSV ? m.config.data.labelColumn : -1;
-      data = runtime::loadCSV(o.input, col);
-    }
-  }
-  if (data.x.rank() != 2 || data.x.dim(1) != features)
-    throw runtime::Error(fmt::format("'{}' has {} values per row; model '{}' takes {} features (input '{}' : {}){}",
-                                     o.input, data.x.dim(1), low.name, features, low.inputs[0].name,
-                                     low.inputs[0].type.str(), labelled ? "" : ", plus an optional label column"));
-  for (const frontend::Transform &t : m.config.transforms) {
-    if (t.kind == frontend::Transform::Scale) {
-      runtime::scale(data, float(t.factor));
-      continue;
-    }
-    if (t.kind == frontend::Transform::OneHot)
-      continue; // labels only
-    std::optional<runtime::Standardizer> st = storedStandardizer(ck, o.load, m.config);
-    if (!st)
-      throw runtime::Error("the train block scales its data by statistics, but '" + o.load +
-                           "' holds no standardization statistics (data.mean, data.stddev); save it with this "
-                           "version of nnc train --save or checkpoint(...)");
-    runtime::applyStandardizer(*st, data.x);
-  }
-  if (labelled)
-    runtime::checkLabels(data, low.numClasses, "'" + o.input + "'");
-  runtime::Tensor scores = classScores(m, session.trainer(), data.x, m.config.batch);
+  runtime::Tensor scores = classScores(m, trainer, data.inputs, m.config.batch);
   const ir::Value *out = m.function("predict").result(low.outputs[0]);
   bool probabilities = out && out->def && out->def->kind == ir::OpKind::Softmax;
-  int64_t n = scores.dim(0), c = scores.dim(1), k = std::min(o.top, c);
+  int64_t n = scores.dim(0), c = scores.dim(1), k = std::min(top, c);
   std::string text = "row";
   for (int64_t j = 1; j <= k; ++j)
     text += k == 1 ? ",class,probability" : fmt::format(",class{},probability{}", j, j);
@@ -641,13 +688,101 @@ int cmdPredict(const Options &o, DiagnosticEngine &diags) {
     }
     text += "\n";
   }
+  if (labelled)
+    summary += fmt::format("; accuracy {:.4f} against its labels", double(hits) / double(std::max<int64_t>(1, n)));
+  return text;
+}
+
+/// nnc predict's rows for a binary, multi-label or regression model: each
+/// example's values (probabilities and 0/1 classes for logits).
+std::string valuePredictions(const driver::CompiledModel &m, runtime::Trainer &trainer, const runtime::Dataset &data,
+                             bool labelled, std::string &summary) {
+  using Task = frontend::LoweredModel::Task;
+  const auto &low = m.lowered;
+  runtime::Tensor pred = trainer.predict(data.inputs, "prediction", m.config.batch);
+  int64_t n = pred.dim(0), k = n ? pred.numel() / n : 0;
+  bool regression = low.task == Task::Regression;
+  auto col = [&](const char *name, int64_t j) { return k == 1 ? std::string(name) : fmt::format("{}{}", name, j); };
+  std::string text = "row";
+  for (int64_t j = 0; j < k; ++j)
+    text += regression ? "," + col("prediction", j) : "," + col("class", j) + "," + col("probability", j);
+  if (labelled)
+    for (int64_t j = 0; j < k; ++j)
+      text += "," + col("label", j);
+  text += "\n";
+  const float *p = pred.f32();
+  for (int64_t i = 0; i < n; ++i) {
+    text += std::to_string(i);
+    for (int64_t j = 0; j < k; ++j) {
+      double v = p[i * k + j];
+      text += regression ? fmt::format(",{:.6g}", v) : fmt::format(",{},{:.6f}", v > 0 ? 1 : 0, 1 / (1 + std::exp(-v)));
+    }
+    if (labelled)
+      for (int64_t j = 0; j < k; ++j)
+        text += fmt::format(",{:g}", data.y.f32()[i * k + j]);
+    text += "\n";
+  }
+  if (labelled && regression) {
+    runtime::RegressionReport r = runtime::regressionMetrics(pred, data.y);
+    summary += "; against its labels: " + runtime::formatRegression(r, "").substr(1);
+  } else if (labelled) {
+    runtime::BinaryReport r = runtime::binaryMetrics(pred, data.y);
+    summary += "; against its labels: " + runtime::formatBinary(r, "").substr(1);
+  }
+  return text;
+}
+
+/// Predictions for new data with a trained checkpoint, as CSV: the data goes
+/// through the train block's preprocessing (scaling; standardization with the
+/// checkpoint's statistics). A classifier gives each row its most likely
+/// classes with their probabilities (the output's values when it is a
+/// softmax, else the softmax of the scores); a binary or multi-label model
+/// the probability of each label and the class at 0.5; a regression model
+/// its predicted values. With the label's columns in the file, each row also
+/// shows the label, and a summary line the metrics against it.
+int cmdPredict(const Options &o, DiagnosticEngine &diags) {
+  auto src = driver::parseFile(o.file, diags);
+  if (!src)
+    return 1;
+  driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
+  applyOverrides(m, o);
+  if (o.threads)
+    runtime::setGlobalThreads(int(*o.threads));
+  const auto &low = m.lowered;
+  if (!low.classification && !low.hasPrediction())
+    throw runtime::Error("nnc predict needs a classification, binary, multi-label or regression model (a "
+                         "cross_entropy, bce_with_logits, mse or huber loss against the label); '" +
+                         low.name + "' is none of these");
+  checkWritable(o.output);
+  driver::Session session(m);
+  session.initialize(m.config.seed);
+  runtime::Checkpoint ck = session.load(o.load);
+  bool labelled = false;
+  runtime::Dataset data = driver::loadExamples(m, o.input, o.labels, labelled);
+  session.checkData(data, "'" + o.input + "'", labelled);
+  for (const frontend::Transform &t : m.config.transforms) {
+    if (t.kind == frontend::Transform::Scale) {
+      runtime::scale(data, float(t.factor));
+      continue;
+    }
+    if (t.kind == frontend::Transform::OneHot)
+      continue; // labels only
+    std::optional<runtime::Standardizer> st = storedStandardizer(ck, o.load, m.config);
+    if (!st)
+      throw runtime::Error("the train block scales its data by statistics, but '" + o.load +
+                           "' holds no standardization statistics (data.mean, data.stddev); save it with this "
+                           "version of nnc train --save or checkpoint(...)");
+    runtime::applyStandardizer(*st, data);
+  }
+  std::string text, summary = fmt::format("predicted {} rows of '{}'", data.size(), o.input);
+  if (low.classification)
+    text = classPredictions(m, session.trainer(), data, labelled, o.top, summary);
+  else
+    text = valuePredictions(m, session.trainer(), data, labelled, summary);
   if (o.output.empty())
     std::cout << text;
   else
     runtime::writeFileAtomic(o.output, text);
-  std::string summary = fmt::format("predicted {} rows of '{}'", n, o.input);
-  if (labelled)
-    summary += fmt::format("; accuracy {:.4f} against its labels", double(hits) / double(std::max<int64_t>(1, n)));
   (o.output.empty() ? std::cerr : std::cout) << summary << (o.output.empty() ? "" : "; wrote " + o.output) << "\n";
   return 0;
 }
@@ -877,6 +1012,9 @@ int main(int argc, char **argv) {
     }
     return cmdTrain(o, diags, eval->parsed());
   } catch (const driver::CompileFailed &) {
+    return 1;
+  } catch (const driver::LocatedError &e) {
+    diags.error(e.loc, e.what());
     return 1;
   } catch (const runtime::Error &e) {
     std::cerr << "nnc: error: " << e.what() << "\n";

@@ -312,13 +312,13 @@ namespace {
 /// n labelled 1x3x4 images; row i holds 100 i + 1, ..., 100 i + 12.
 Dataset imageData(int64_t n) {
   Dataset d;
-  d.x = Tensor(DType::F32, {n, 12});
+  d.x() = Tensor(DType::F32, {n, 12});
   d.y = Tensor(DType::I64, {n});
   d.numClasses = n;
   for (int64_t i = 0; i < n; ++i) {
     d.y.i64()[i] = i;
     for (int64_t j = 0; j < 12; ++j)
-      d.x.f32()[i * 12 + j] = float(100 * i + j + 1);
+      d.x().f32()[i * 12 + j] = float(100 * i + j + 1);
   }
   return d;
 }
@@ -458,7 +458,7 @@ TEST(BatchLoader, AugmentationErrorReachesNext) {
 
 TEST(BatchLoader, EmptyDataAndBadArguments) {
   Dataset empty;
-  empty.x = Tensor(DType::F32, {0, 12});
+  empty.x() = Tensor(DType::F32, {0, 12});
   empty.y = Tensor(DType::I64, {0});
   BatchLoader loader(empty, 4, true, 1, allSteps());
   EXPECT_EQ(loader.numBatches(), 0);

@@ -49,14 +49,14 @@ const std::string kPixels = std::string("\x00\x01\x02\x03\x04\x05\x06\x07\x08\x0
 const std::string kLabels = std::string("\x00\x02\x01", 3);
 
 void expectSmallIdx(const Dataset &d) {
-  ASSERT_EQ(d.x.shape(), (std::vector<int64_t>{3, 4}));
+  ASSERT_EQ(d.x().shape(), (std::vector<int64_t>{3, 4}));
   ASSERT_EQ(d.y.shape(), (std::vector<int64_t>{3}));
-  EXPECT_EQ(d.x.dtype(), DType::F32);
+  EXPECT_EQ(d.x().dtype(), DType::F32);
   EXPECT_EQ(d.y.dtype(), DType::I64);
   for (int i = 0; i < 12; ++i)
-    EXPECT_EQ(d.x.f32()[i], float(uint8_t(kPixels[size_t(i)])));
-  EXPECT_EQ(d.x.f32()[10], 200.0f);
-  EXPECT_EQ(d.x.f32()[11], 255.0f);
+    EXPECT_EQ(d.x().f32()[i], float(uint8_t(kPixels[size_t(i)])));
+  EXPECT_EQ(d.x().f32()[10], 200.0f);
+  EXPECT_EQ(d.x().f32()[11], 255.0f);
   EXPECT_EQ(d.y.i64()[0], 0);
   EXPECT_EQ(d.y.i64()[1], 2);
   EXPECT_EQ(d.y.i64()[2], 1);
@@ -74,9 +74,9 @@ TEST_F(DataTest, LoadIDXRaw) {
 
 TEST_F(DataTest, LoadIDXImagesAlone) {
   Dataset d = loadIDX(write("img", idxImages(3, 2, 2, kPixels)), "");
-  ASSERT_EQ(d.x.shape(), (std::vector<int64_t>{3, 4}));
-  for (int64_t i = 0; i < d.x.numel(); ++i)
-    EXPECT_EQ(d.x.f32()[i], float(uint8_t(kPixels[size_t(i)])));
+  ASSERT_EQ(d.x().shape(), (std::vector<int64_t>{3, 4}));
+  for (int64_t i = 0; i < d.x().numel(); ++i)
+    EXPECT_EQ(d.x().f32()[i], float(uint8_t(kPixels[size_t(i)])));
   ASSERT_EQ(d.y.shape(), (std::vector<int64_t>{3}));
   EXPECT_EQ(d.y.i64()[2], 0);
 }
@@ -172,11 +172,11 @@ TEST_F(DataTest, FashionMNISTWhenInstalled) {
   if (!fs::exists(dir + "train-images-idx3-ubyte.gz") || !fs::exists(dir + "t10k-labels-idx1-ubyte.gz"))
     GTEST_SKIP() << "Fashion-MNIST is not installed at " << dir;
   Dataset train = loadIDX(dir + "train-images-idx3-ubyte.gz", dir + "train-labels-idx1-ubyte.gz");
-  EXPECT_EQ(train.x.shape(), (std::vector<int64_t>{60000, 784}));
+  EXPECT_EQ(train.x().shape(), (std::vector<int64_t>{60000, 784}));
   EXPECT_EQ(train.y.shape(), (std::vector<int64_t>{60000}));
   EXPECT_EQ(train.numClasses, 10);
   Dataset test = loadIDX(dir + "t10k-images-idx3-ubyte.gz", dir + "t10k-labels-idx1-ubyte.gz");
-  EXPECT_EQ(test.x.shape(), (std::vector<int64_t>{10000, 784}));
+  EXPECT_EQ(test.x().shape(), (std::vector<int64_t>{10000, 784}));
   EXPECT_EQ(test.numClasses, 10);
   std::vector<int64_t> perClass(10, 0);
   for (int64_t i = 0; i < test.size(); ++i) {
@@ -187,9 +187,9 @@ TEST_F(DataTest, FashionMNISTWhenInstalled) {
   for (int64_t c : perClass)
     EXPECT_EQ(c, 1000);
   float lo = 255, hi = 0;
-  for (int64_t i = 0; i < train.x.numel(); ++i) {
-    lo = std::min(lo, train.x.f32()[i]);
-    hi = std::max(hi, train.x.f32()[i]);
+  for (int64_t i = 0; i < train.x().numel(); ++i) {
+    lo = std::min(lo, train.x().f32()[i]);
+    hi = std::max(hi, train.x().f32()[i]);
   }
   EXPECT_EQ(lo, 0.0f);
   EXPECT_EQ(hi, 255.0f);
@@ -198,8 +198,8 @@ TEST_F(DataTest, FashionMNISTWhenInstalled) {
 TEST_F(DataTest, LoadCSVBasic) {
   auto p = write("a.csv", "1.5,2,0\n-3,4e1,2\r\n 5 , +6 ,1\n\n");
   Dataset d = loadCSV(p, -1, false);
-  ASSERT_EQ(d.x.shape(), (std::vector<int64_t>{3, 2}));
-  std::vector<float> x(d.x.f32(), d.x.f32() + 6);
+  ASSERT_EQ(d.x().shape(), (std::vector<int64_t>{3, 2}));
+  std::vector<float> x(d.x().f32(), d.x().f32() + 6);
   EXPECT_EQ(x, (std::vector<float>{1.5f, 2, -3, 40, 5, 6}));
   EXPECT_EQ(std::vector<int64_t>(d.y.i64(), d.y.i64() + 3), (std::vector<int64_t>{0, 2, 1}));
   EXPECT_EQ(d.numClasses, 3);
@@ -208,10 +208,10 @@ TEST_F(DataTest, LoadCSVBasic) {
 TEST_F(DataTest, LoadCSVHeaderAndLabelColumn) {
   auto p = write("h.csv", "label,a,b\r\n1,0.5,0.25\r\n0,1,2\r\n");
   Dataset d = loadCSV(p, 0, false);
-  ASSERT_EQ(d.x.shape(), (std::vector<int64_t>{2, 2}));
-  EXPECT_EQ(d.x.f32()[0], 0.5f);
-  EXPECT_EQ(d.x.f32()[1], 0.25f);
-  EXPECT_EQ(d.x.f32()[3], 2.0f);
+  ASSERT_EQ(d.x().shape(), (std::vector<int64_t>{2, 2}));
+  EXPECT_EQ(d.x().f32()[0], 0.5f);
+  EXPECT_EQ(d.x().f32()[1], 0.25f);
+  EXPECT_EQ(d.x().f32()[3], 2.0f);
   EXPECT_EQ(d.y.i64()[0], 1);
   EXPECT_EQ(d.y.i64()[1], 0);
   EXPECT_EQ(d.numClasses, 2);
@@ -229,7 +229,7 @@ TEST_F(DataTest, LoadCSVGzipped) {
   auto p = writeGz("a.csv.gz", "x,y,label\n1,2,3\n4,5,6\n");
   Dataset d = loadCSV(p, -1, false);
   ASSERT_EQ(d.size(), 2);
-  EXPECT_EQ(d.x.f32()[2], 4.0f);
+  EXPECT_EQ(d.x().f32()[2], 4.0f);
   EXPECT_EQ(d.numClasses, 7);
 }
 
@@ -265,25 +265,25 @@ TEST_F(DataTest, LoadCSVErrors) {
 TEST_F(DataTest, LoadCSVWithoutLabels) {
   // Every column is a feature, also a single one; y is all zeros.
   Dataset d = loadCSV(write("f.csv", "a,b,c\n1,2,3\n4,5,6.5\n"), kNoLabelColumn, false);
-  ASSERT_EQ(d.x.shape(), (std::vector<int64_t>{2, 3}));
-  EXPECT_EQ(d.x.f32()[5], 6.5f);
+  ASSERT_EQ(d.x().shape(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(d.x().f32()[5], 6.5f);
   EXPECT_EQ(d.y.i64()[1], 0);
-  EXPECT_EQ(loadCSV(write("one.csv", "7\n8\n"), kNoLabelColumn, false).x.shape(), (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(loadCSV(write("one.csv", "7\n8\n"), kNoLabelColumn, false).x().shape(), (std::vector<int64_t>{2, 1}));
   auto bad = write("bad.csv", "1,2\n3\n");
   EXPECT_ERROR_HAS(loadCSV(bad, kNoLabelColumn, false), bad + ":2: row has 1 fields, expected 2");
 }
 
 TEST_F(DataTest, DigitsExample) {
   Dataset d = loadCSV(std::string(NNC_SOURCE_DIR) + "/examples/data/digits.csv", -1, false);
-  ASSERT_EQ(d.x.shape(), (std::vector<int64_t>{1797, 64}));
+  ASSERT_EQ(d.x().shape(), (std::vector<int64_t>{1797, 64}));
   EXPECT_EQ(d.numClasses, 10);
-  for (int64_t i = 0; i < d.x.numel(); ++i) {
-    ASSERT_GE(d.x.f32()[i], 0.0f);
-    ASSERT_LE(d.x.f32()[i], 16.0f);
+  for (int64_t i = 0; i < d.x().numel(); ++i) {
+    ASSERT_GE(d.x().f32()[i], 0.0f);
+    ASSERT_LE(d.x().f32()[i], 16.0f);
   }
   // First row of the file: 0,0,5,13,9,1,0,0,... label 0; second row's label is 1.
-  EXPECT_EQ(d.x.f32()[2], 5.0f);
-  EXPECT_EQ(d.x.f32()[3], 13.0f);
+  EXPECT_EQ(d.x().f32()[2], 5.0f);
+  EXPECT_EQ(d.x().f32()[3], 13.0f);
   EXPECT_EQ(d.y.i64()[0], 0);
   EXPECT_EQ(d.y.i64()[1], 1);
 }
@@ -293,11 +293,11 @@ namespace {
 /// n rows of f features; row r holds r*100 + j, and its label is r.
 Dataset indexed(int64_t n, int64_t f, int64_t classes = 0) {
   Dataset d;
-  d.x = Tensor(DType::F32, {n, f});
+  d.x() = Tensor(DType::F32, {n, f});
   d.y = Tensor(DType::I64, {n});
   for (int64_t r = 0; r < n; ++r) {
     for (int64_t j = 0; j < f; ++j)
-      d.x.f32()[r * f + j] = float(r * 100 + j);
+      d.x().f32()[r * f + j] = float(r * 100 + j);
     d.y.i64()[r] = r;
   }
   d.numClasses = classes ? classes : n;
@@ -306,10 +306,10 @@ Dataset indexed(int64_t n, int64_t f, int64_t classes = 0) {
 
 /// Checks that every row's features still match its label (row identity).
 void expectRowsIntact(const Dataset &d) {
-  int64_t f = d.x.rank() > 1 ? d.x.dim(1) : 0;
+  int64_t f = d.x().rank() > 1 ? d.x().dim(1) : 0;
   for (int64_t i = 0; i < d.size(); ++i)
     for (int64_t j = 0; j < f; ++j)
-      ASSERT_EQ(d.x.f32()[i * f + j], float(d.y.i64()[i] * 100 + j));
+      ASSERT_EQ(d.x().f32()[i * f + j], float(d.y.i64()[i] * 100 + j));
 }
 
 std::vector<int64_t> labels(const Dataset &d) { return std::vector<int64_t>(d.y.i64(), d.y.i64() + d.size()); }
@@ -319,10 +319,10 @@ std::vector<int64_t> labels(const Dataset &d) { return std::vector<int64_t>(d.y.
 TEST(DataPipeline, Scale) {
   Dataset d = indexed(2, 2);
   scale(d, 0.5f);
-  EXPECT_EQ(d.x.f32()[0], 0.0f);
-  EXPECT_EQ(d.x.f32()[1], 0.5f);
-  EXPECT_EQ(d.x.f32()[2], 50.0f);
-  EXPECT_EQ(d.x.f32()[3], 50.5f);
+  EXPECT_EQ(d.x().f32()[0], 0.0f);
+  EXPECT_EQ(d.x().f32()[1], 0.5f);
+  EXPECT_EQ(d.x().f32()[2], 50.0f);
+  EXPECT_EQ(d.x().f32()[3], 50.5f);
 }
 
 TEST(DataPipeline, Standardizer) {
@@ -371,7 +371,7 @@ TEST(DataPipeline, SplitValidation) {
   auto [train, val] = splitValidation(d, 0.25, 42);
   EXPECT_EQ(val.size(), 3); // round(2.5) = 3
   EXPECT_EQ(train.size(), 7);
-  EXPECT_EQ(train.x.shape(), (std::vector<int64_t>{7, 3}));
+  EXPECT_EQ(train.x().shape(), (std::vector<int64_t>{7, 3}));
   EXPECT_EQ(train.numClasses, 10);
   EXPECT_EQ(val.numClasses, 10);
   expectRowsIntact(train);
@@ -399,7 +399,7 @@ TEST(DataPipeline, SplitValidation) {
   auto [all0, none] = splitValidation(d, 0.0, 1);
   EXPECT_EQ(all0.size(), 10);
   EXPECT_EQ(none.size(), 0);
-  EXPECT_EQ(none.x.shape(), (std::vector<int64_t>{0, 3}));
+  EXPECT_EQ(none.x().shape(), (std::vector<int64_t>{0, 3}));
 
   Dataset big = indexed(1000, 1);
   auto [bt, bv] = splitValidation(big, 0.1, 7);
@@ -481,7 +481,7 @@ TEST(DataPipeline, BatchIteratorShuffleIsDeterministic) {
 
 TEST(DataPipeline, BatchIteratorReusesBuffers) {
   Dataset d;
-  d.x = Tensor(DType::F32, {7, 2, 2});
+  d.x() = Tensor(DType::F32, {7, 2, 2});
   d.y = Tensor(DType::I64, {7});
   d.numClasses = 1;
   BatchIterator it(d, 3, false, 0);
@@ -519,7 +519,7 @@ TEST(DataPipeline, MinMaxAndOneHot) {
   EXPECT_FLOAT_EQ(later.f32()[1], 1.0f);
 
   Dataset d;
-  d.x = x;
+  d.x() = x;
   d.y = Tensor(DType::I64, {3});
   d.y.i64()[0] = 2;
   d.y.i64()[1] = 0;

@@ -85,7 +85,8 @@ train M {
   ASSERT_TRUE(c.config) << c.diagnostics;
   const frontend::TrainConfig &t = *c.config;
   EXPECT_EQ(t.data.path, "/base/d.csv");
-  EXPECT_EQ(t.data.labelColumn, 0);
+  ASSERT_EQ(t.data.label.size(), 1u);
+  EXPECT_EQ(t.data.label[0].index, 0);
   ASSERT_EQ(t.transforms.size(), 1u);
   EXPECT_EQ(t.transforms[0].kind, frontend::Transform::Standardize);
   EXPECT_FALSE(t.shuffle); // no shuffle step in the pipeline
