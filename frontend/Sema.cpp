@@ -1056,7 +1056,11 @@ private:
     SourceLoc at = e.loc;
     if (!e.instance.empty() && f != "dense" && f != "embedding" && f != "layer_norm" && f != "batch_norm" &&
         f != "conv2d" && f != "conv1d") {
-      d_.error(e.instanceLoc, "'" + f + "' creates no parameters, so 'as " + e.instance + "' has nothing to share");
+      bool hasParams = f == "rnn" || f == "lstm" || f == "gru" || f == "multi_head_attention";
+      d_.error(e.instanceLoc,
+               hasParams ? "'" + f + "' takes its instance name from the binding and cannot be shared " + "with 'as " +
+                               e.instance + "'; wrap it in a layer to share it"
+                         : "'" + f + "' creates no parameters, so 'as " + e.instance + "' has nothing to share");
       return Val::error();
     }
     auto unaryOp = [&](ir::OpKind k) -> Val {

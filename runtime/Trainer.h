@@ -154,6 +154,12 @@ public:
   TrainResult fit(const Dataset &train, const Dataset &val, const TrainOptions &opts, const FitState &from = {});
   /// Loss and accuracy of the current parameters over `data`.
   EvalResult evaluate(const Dataset &data, int64_t batch, bool classification);
+  /// Dropout's random stream restarts from `seed`, as at the start of fit()
+  /// (nnc grad and bench draw the masks of a run's first steps).
+  void seedDropout(uint64_t seed) {
+    rngSeed_ = seed;
+    rngStep_ = 0;
+  }
   /// Runs compiled `function` once on one batch and returns all its results.
   /// `xb` holds one tensor per model input, in order.
   std::map<std::string, Tensor> run(const std::string &function, const std::vector<Tensor> &xb, const Tensor *yb,

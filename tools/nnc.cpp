@@ -210,6 +210,7 @@ int cmdGrad(const Options &o, DiagnosticEngine &diags) {
   session.checkData(data.train, "training data");
   int64_t n = std::min<int64_t>(m.config.batch, data.train.size());
   runtime::Dataset first = runtime::take(data.train, n);
+  session.trainer().seedDropout(m.config.seed); // the first step's dropout mask
   auto outs = session.trainer().run("grad", first.inputs, &first.y);
   // One input is "batch.x"; several are "batch.<input name>".
   std::vector<std::pair<std::string, const runtime::Tensor *>> tensors;
