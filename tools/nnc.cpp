@@ -798,6 +798,38 @@ int cmdPlot(const Options &o) {
   return 0;
 }
 
+/// A command-line mistake in nnc's words: CLI11's message, with a
+/// did-you-mean for an option the command does not have.
+std::string usageMessage(const CLI::App &app, const CLI::ParseError &e) {
+  std::string msg = e.what();
+  const std::string extra = "The following argument was not expected: ";
+  const std::string extras = "The following arguments were not expected: ";
+  bool one = msg.rfind(extra, 0) == 0;
+  if (!one && msg.rfind(extras, 0) != 0)
+    return msg;
+  // The first unexpected word that looks like an option, against the options
+  // of the command being parsed (or nnc's own).
+  std::istringstream words(msg.substr((one ? extra : extras).size()));
+  std::string word;
+  for (std::string w; words >> w;) {
+    if (word.empty() && w.rfind("-", 0) == 0)
+      word = w; // the others are likely its values
+  }
+  if (word.empty())
+    return msg;
+  const CLI::App *cmd = &app;
+  for (const CLI::App *sub : app.get_subcommands({}))
+    if (sub->parsed())
+      cmd = sub;
+  std::vector<std::string> names;
+  for (const CLI::Option *opt : cmd->get_options())
+    for (const std::string &n : opt->get_lnames())
+      names.push_back("--" + n);
+  std::string what = cmd == &app ? "nnc" : "nnc " + cmd->get_name();
+  std::string hint = closestMatch(word, names);
+  return fmt::format("'{}' has no option '{}'{}", what, word, hint.empty() ? "" : "; did you mean '" + hint + "'?");
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -981,7 +1013,8 @@ int main(int argc, char **argv) {
   } catch (const CLI::CallForAllHelp &e) {
     return app.exit(e);
   } catch (const CLI::ParseError &e) {
-    app.exit(e);
+    std::cerr << "nnc: error: " << usageMessage(app, e) << "\n"
+              << "Run with --help or --help-all for more information.\n";
     return 2;
   }
 
