@@ -14,7 +14,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fuzz::TempFile images(data + 1, cut - 1), labels(data + cut, size - cut);
   try {
     runtime::Dataset d = runtime::loadIDX(images.path(), labels.path());
-    if (d.x.dim(0) != d.y.dim(0))
+    if (d.x().dim(0) != d.y.dim(0))
       std::abort();
     for (int64_t i = 0; i < d.size(); ++i)
       if (d.y.i64()[i] < 0 || d.y.i64()[i] >= d.numClasses)
