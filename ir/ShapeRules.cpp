@@ -50,19 +50,15 @@ bool boolAttr(const Attrs &attrs, const char *name) {
   return b && *b;
 }
 
-/// Static element count and sorted symbol list of a shape, to compare
-/// reshape sizes that contain symbols.
-std::pair<int64_t, std::vector<std::string>> sizeKey(const Shape &s) {
-  int64_t n = 1;
+/// Sorted symbol list of a shape, to compare reshape sizes that contain
+/// symbols (the static part is compared through staticElements).
+std::vector<std::string> sortedSymbols(const Shape &s) {
   std::vector<std::string> syms;
-  for (const Dim &d : s) {
-    if (d.isStatic())
-      n *= d.size;
-    else
+  for (const Dim &d : s)
+    if (!d.isStatic())
       syms.push_back(d.sym);
-  }
   std::sort(syms.begin(), syms.end());
-  return {n, syms};
+  return syms;
 }
 
 std::string checkShapeAttr(const Shape &s) {
@@ -169,8 +165,8 @@ static TypeOrError scanType(const std::vector<TensorType> &types, const Attrs &a
   auto *mode = attrAs<std::string>(attrs, "mode");
   auto *nseq = attrAs<int64_t>(attrs, "nseq");
   auto *out = attrAs<Shape>(attrs, "out");
-  if (!attrAs<std::string>(attrs, "body") || !mode || (*mode != "carry" && *mode != "map" && *mode != "sum") ||
-      !nseq || !out)
+  if (!attrAs<std::string>(attrs, "body") || !mode || (*mode != "carry" && *mode != "map" && *mode != "sum") || !nseq ||
+      !out)
     return std::string("scan needs 'body', 'mode' (carry, map or sum), 'nseq' and 'out' attributes");
   if (auto err = checkShapeAttr(*out); !err.empty())
     return err;
@@ -444,7 +440,10 @@ static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType>
       return std::string("reshape needs a 'shape' attribute");
     if (auto err = checkShapeAttr(*to); !err.empty())
       return err;
-    if (sizeKey(*to) != sizeKey(types[0].shape))
+    auto toElems = staticElements(*to);
+    if (!toElems)
+      return "reshape to " + shapeStr(*to) + ": the shape has more than 2^40 elements";
+    if (toElems != staticElements(types[0].shape) || sortedSymbols(*to) != sortedSymbols(types[0].shape))
       return "cannot reshape " + types[0].str() + " to " + shapeStr(*to) + ": the number of elements differs";
     return TensorType{types[0].dtype, *to};
   }
