@@ -25,6 +25,16 @@
 
 namespace nnc::frontend {
 
+namespace {
+/// 0, 1, ..., rank - 1: every axis, for reductions over a whole tensor.
+std::vector<int64_t> allAxes(size_t rank) {
+  std::vector<int64_t> axes(rank);
+  for (size_t i = 0; i < rank; ++i)
+    axes[i] = int64_t(i);
+  return axes;
+}
+} // namespace
+
 const char *taskName(LoweredModel::Task t) {
   switch (t) {
   case LoweredModel::Task::Classification:
@@ -255,7 +265,7 @@ private:
       } else if (e.kind == ast::Expr::Call) {
         for (size_t j = 1; j < e.args.size(); ++j)
           checkExpr(*e.args[j].value, scope, inModel);
-        checkCallee(e, scope);
+        checkCallee(e);
       }
     }
   }
@@ -287,7 +297,7 @@ private:
     case ast::Expr::Call:
       for (auto &a : e.args)
         checkExpr(*a.value, scope, inModel);
-      checkCallee(e, scope);
+      checkCallee(e);
       return;
     case ast::Expr::Binary:
     case ast::Expr::Neg:
@@ -304,8 +314,7 @@ private:
 
   /// The callee of a call and its arguments' names (the arguments' values
   /// are checked by the caller).
-  void checkCallee(const ast::Expr &e, const Scope &scope) {
-    (void)scope;
+  void checkCallee(const ast::Expr &e) {
     std::vector<std::string> paramNames;
     size_t required = 0;
     if (const Builtin *b = findBuiltin(e.name, Builtin::Model)) {
@@ -536,9 +545,7 @@ public:
         ir::Value *pred = b_->unary(ir::OpKind::Step, z);
         ir::Value *truth = b_->unary(ir::OpKind::Step, b_->sub(y, b_->constant(0.5)));
         ir::Value *hits = b_->create(ir::OpKind::Equal, {pred, truth});
-        std::vector<int64_t> all;
-        for (size_t i = 0; i < hits->type.rank(); ++i)
-          all.push_back(int64_t(i));
+        std::vector<int64_t> all = allAxes(hits->type.rank());
         ir::Value *sum = b_->reduce(ir::OpKind::ReduceSum, hits, all, false);
         fn_->addResult("correct", perExample == 1 ? sum : b_->mul(sum, b_->constant(1.0 / double(perExample))));
         out_.accuracy = true;
@@ -1197,9 +1204,7 @@ private:
       if (!firstPair_.pred)
         firstPair_ = {p.v, t.v, false};
       ir::Value *d = b_->sub(p.v, t.v);
-      std::vector<int64_t> all;
-      for (size_t i = 0; i < d->type.rank(); ++i)
-        all.push_back(int64_t(i));
+      std::vector<int64_t> all = allAxes(d->type.rank());
       return tensorVal(b_->reduce(ir::OpKind::ReduceMean, b_->mul(d, d), all, false));
     }
     if (f == "l1" || f == "l2")
@@ -1302,9 +1307,7 @@ private:
           b_->mul(b_->sub(b_->constant(1.0), m), b_->mul(b_->constant(*delta), b_->sub(a, b_->constant(0.5 * *delta))));
       per = b_->add(quad, lin);
     }
-    std::vector<int64_t> all;
-    for (size_t i = 0; i < per->type.rank(); ++i)
-      all.push_back(int64_t(i));
+    std::vector<int64_t> all = allAxes(per->type.rank());
     return tensorVal(b_->reduce(ir::OpKind::ReduceMean, per, all, false));
   }
 
@@ -2295,9 +2298,7 @@ private:
     b_->setLoc(e.loc);
     ir::Value *total = nullptr;
     for (ir::Value *t : targets) {
-      std::vector<int64_t> all;
-      for (size_t i = 0; i < t->type.rank(); ++i)
-        all.push_back(int64_t(i));
+      std::vector<int64_t> all = allAxes(t->type.rank());
       ir::Value *term = e.name == "l1" ? b_->unary(ir::OpKind::Abs, t) : b_->mul(t, t);
       term = b_->reduce(ir::OpKind::ReduceSum, term, all, false);
       total = total ? b_->add(total, term) : term;

@@ -158,6 +158,17 @@ private:
     return out;
   }
 
+  /// The elements of a list, or `e` itself when it is not one (settings
+  /// that take one item or several).
+  static std::vector<const ast::Expr *> oneOrList(const ast::Expr &e) {
+    if (e.kind != ast::Expr::List)
+      return {&e};
+    std::vector<const ast::Expr *> items;
+    for (auto &x : e.elems)
+      items.push_back(x.get());
+    return items;
+  }
+
   std::optional<std::string> stringArg(const ast::Expr &e, const std::string &what) {
     if (e.kind != ast::Expr::String) {
       d_.error(e.loc, what + " must be a string");
@@ -297,13 +308,7 @@ private:
     std::vector<runtime::ColumnRef> out;
     if (rest && e.kind == ast::Expr::Name && e.name == "rest")
       return std::make_pair(out, true);
-    std::vector<const ast::Expr *> items;
-    if (e.kind == ast::Expr::List)
-      for (auto &x : e.elems)
-        items.push_back(x.get());
-    else
-      items.push_back(&e);
-    for (const ast::Expr *x : items) {
+    for (const ast::Expr *x : oneOrList(e)) {
       auto c = x->kind == ast::Expr::Number ? number(*x) : std::nullopt;
       if (x->kind == ast::Expr::String && !x->name.empty()) {
         out.push_back({x->name, 0});
@@ -444,12 +449,6 @@ private:
     Group g;
     g.loc = e.loc;
     const ast::Expr &sel = *find(*args, "params");
-    std::vector<const ast::Expr *> items;
-    if (sel.kind == ast::Expr::List)
-      for (auto &x : sel.elems)
-        items.push_back(x.get());
-    else
-      items.push_back(&sel);
     std::vector<std::string> names; // parameters and their layer instances
     for (auto &p : model_.params) {
       names.push_back(p.name);
@@ -457,7 +456,7 @@ private:
           dot != std::string::npos && std::find(names.begin(), names.end(), p.name.substr(0, dot)) == names.end())
         names.push_back(p.name.substr(0, dot));
     }
-    for (const ast::Expr *x : items) {
+    for (const ast::Expr *x : oneOrList(sel)) {
       size_t before = g.params.size();
       if (x->kind == ast::Expr::Name &&
           (x->name == "params" || x->name == "weights" || x->name == "biases" || x->name == "norms")) {
@@ -686,14 +685,8 @@ private:
         cfg_.batch = int64_t(*x);
     } else if (it.key == "metrics") {
       static const std::vector<std::string> known = {"loss", "accuracy", "top_k", "per_class", "confusion"};
-      std::vector<const ast::Expr *> items;
-      if (v.kind == ast::Expr::List)
-        for (auto &x : v.elems)
-          items.push_back(x.get());
-      else
-        items.push_back(&v);
       cfg_.metrics.clear();
-      for (auto *x : items) {
+      for (auto *x : oneOrList(v)) {
         bool call = x->kind == ast::Expr::Call && x->name == "top_k";
         if (!call && (x->kind != ast::Expr::Name || std::find(known.begin(), known.end(), x->name) == known.end() ||
                       x->name == "top_k")) {

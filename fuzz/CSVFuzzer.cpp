@@ -37,7 +37,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   } catch (const runtime::Error &) {
   }
   try {
-    std::vector<std::string> header = runtime::csvHeader(in.path());
+    std::vector<std::string> header = runtime::csvHead(in.path()).names;
     if (header.empty())
       return 0;
     runtime::ColumnSelection ids{"input 'id'", runtime::DType::I64, {1}, false, {{header[pick % header.size()], 0}}};

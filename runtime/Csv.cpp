@@ -1,6 +1,8 @@
 // CSV data: a header row, columns chosen per tensor, f32 and i64 values.
 #include "runtime/Csv.h"
 
+#include "support/Diagnostics.h"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -90,63 +92,36 @@ private:
 /// make one-hot targets absurdly wide; they are also where f32 stops being exact.
 constexpr double kMaxInteger = double(1 << 24);
 
-std::string closestName(const std::string &name, const std::vector<std::string> &names) {
-  // Edit distance, for did-you-mean on column names.
-  std::string best;
-  size_t bestD = std::max<size_t>(2, name.size() / 3) + 1;
-  for (const std::string &c : names) {
-    std::vector<size_t> row(c.size() + 1);
-    for (size_t j = 0; j <= c.size(); ++j)
-      row[j] = j;
-    for (size_t i = 1; i <= name.size(); ++i) {
-      size_t diag = row[0];
-      row[0] = i;
-      for (size_t j = 1; j <= c.size(); ++j) {
-        size_t up = row[j];
-        bool same =
-            std::tolower(static_cast<unsigned char>(name[i - 1])) == std::tolower(static_cast<unsigned char>(c[j - 1]));
-        row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
-        diag = up;
-      }
-    }
-    if (row[c.size()] < bestD) {
-      bestD = row[c.size()];
-      best = c;
-    }
-  }
-  return best;
-}
-
 } // namespace
 
-std::vector<std::string> csvHeader(const std::string &path) {
-  std::string text = readGzipOrRaw(path);
-  Lines lines(text);
+CsvHead csvHead(const std::string &path) {
+  // Only the start of the file is read: larger and larger prefixes until
+  // one holds a whole non-blank row (or the file ends).
   std::string_view line;
-  std::vector<std::string> out;
+  std::string text;
+  for (size_t want = size_t(1) << 16;; want *= 4) {
+    text = readGzipOrRawPrefix(path, want);
+    Lines lines(text);
+    bool found = lines.next(line);
+    bool whole = found && line.data() + line.size() < text.data() + text.size();
+    if (whole || text.size() < want)
+      break;
+  }
+  CsvHead head;
+  Lines lines(text);
   if (!lines.next(line))
-    return out;
+    return head;
   std::vector<std::string_view> fields;
   splitFields(line, fields);
+  head.columns = int64_t(fields.size());
   bool numeric = true;
   double ignored;
   for (std::string_view f : fields)
     numeric = numeric && parseNumber(f, ignored);
   if (!numeric)
     for (std::string_view f : fields)
-      out.emplace_back(unquote(f));
-  return out;
-}
-
-int64_t csvColumnCount(const std::string &path) {
-  std::string text = readGzipOrRaw(path);
-  Lines lines(text);
-  std::string_view line;
-  std::vector<std::string_view> fields;
-  if (!lines.next(line))
-    return 0;
-  splitFields(line, fields);
-  return int64_t(fields.size());
+      head.names.emplace_back(unquote(f));
+  return head;
 }
 
 Dataset loadCSVColumns(const std::string &path, const std::vector<ColumnSelection> &inputs,
@@ -191,7 +166,7 @@ Dataset loadCSVColumns(const std::string &path, const std::vector<ColumnSelectio
                                             r.name, sels[s]->tensor));
         auto it = std::find(names.begin(), names.end(), r.name);
         if (it == names.end()) {
-          std::string m = closestName(r.name, names);
+          std::string m = closestMatch(r.name, names);
           throw Error(where() + fmt::format("no column is named '{}' (for {}){}", r.name, sels[s]->tensor,
                                             m.empty() ? "" : "; did you mean '" + m + "'?"));
         }

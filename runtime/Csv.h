@@ -37,11 +37,13 @@ struct ColumnSelection {
 Dataset loadCSVColumns(const std::string &path, const std::vector<ColumnSelection> &inputs,
                        const ColumnSelection *label, bool header = false);
 
-/// The header of `path` (its first non-blank row's fields) if that row is a
-/// header, else empty; for messages and `nnc check --data`.
-std::vector<std::string> csvHeader(const std::string &path);
-
-/// The number of fields in the first non-blank row of `path`.
-int64_t csvColumnCount(const std::string &path);
+/// The first non-blank row of `path`, read without the rest of the file:
+/// its number of fields, and their names if it is a header (a field is not
+/// a number), else none. For nnc predict, which looks for the label's columns.
+struct CsvHead {
+  int64_t columns = 0;
+  std::vector<std::string> names;
+};
+CsvHead csvHead(const std::string &path);
 
 } // namespace nnc::runtime

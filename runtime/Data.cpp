@@ -263,6 +263,12 @@ int64_t featuresPerExample(const Tensor &x) { return featuresPerRow(x); }
 
 std::string readGzipOrRaw(const std::string &path) { return GzReader(path).readAll(); }
 
+std::string readGzipOrRawPrefix(const std::string &path, size_t bytes) {
+  std::string out(bytes, '\0');
+  out.resize(GzReader(path).read(&out[0], bytes));
+  return out;
+}
+
 Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath) {
   IdxFile images(imagesPath, kIdxImagesMagic);
   std::optional<IdxFile> labelFile;

@@ -68,6 +68,8 @@ int64_t featuresPerExample(const Tensor &x);
 
 /// The whole of a file, gunzipped if it is gzipped. Throws Error naming it.
 std::string readGzipOrRaw(const std::string &path);
+/// Its first `bytes` bytes (fewer when it is shorter), gunzipped.
+std::string readGzipOrRawPrefix(const std::string &path, size_t bytes);
 
 /// The splitmix64 finalizer of z + the golden ratio: a well-mixed 64-bit
 /// value, the same on every platform (seeds of shuffles and augmentation).

@@ -19,8 +19,6 @@ void checkPair(const Tensor &a, const Tensor &b, const char *what) {
                             a.typeString(), b.typeString()));
 }
 
-std::string num(double v) { return std::isnan(v) ? "n/a" : fmt::format("{:.4f}", v); }
-
 } // namespace
 
 RegressionReport regressionMetrics(const Tensor &pred, const Tensor &target) {
@@ -102,13 +100,15 @@ BinaryReport binaryMetrics(const Tensor &logits, const Tensor &targets) {
   return r;
 }
 
-std::string formatRegression(const RegressionReport &r, const std::string &split) {
-  return fmt::format("{} mae {} rmse {} r2 {}", split, num(r.mae), num(r.rmse), num(r.r2));
+std::string metricText(double v) { return std::isnan(v) ? "n/a" : fmt::format("{:.4f}", v); }
+
+std::string formatRegression(const RegressionReport &r) {
+  return fmt::format("mae {} rmse {} r2 {}", metricText(r.mae), metricText(r.rmse), metricText(r.r2));
 }
 
-std::string formatBinary(const BinaryReport &r, const std::string &split) {
-  return fmt::format("{} acc {} precision {} recall {} f1 {} auc {}", split, num(r.accuracy), num(r.precision),
-                     num(r.recall), num(r.f1), num(r.auc));
+std::string formatBinary(const BinaryReport &r) {
+  return fmt::format("acc {} precision {} recall {} f1 {} auc {}", metricText(r.accuracy), metricText(r.precision),
+                     metricText(r.recall), metricText(r.f1), metricText(r.auc));
 }
 
 } // namespace nnc::runtime

@@ -36,8 +36,11 @@ struct BinaryReport {
 /// `logits` and `targets` (0/1; above 0.5 counts as 1): f32 of one shape.
 BinaryReport binaryMetrics(const Tensor &logits, const Tensor &targets);
 
-/// One line: "<split> mae 0.41 rmse 0.55 r2 0.62" / "<split> acc ... auc ...".
-std::string formatRegression(const RegressionReport &r, const std::string &split);
-std::string formatBinary(const BinaryReport &r, const std::string &split);
+/// A metric as the summaries print it: four decimals, "n/a" for NaN.
+std::string metricText(double v);
+
+/// One line: "mae 0.41 rmse 0.55 r2 0.62" / "acc ... precision ... auc ...".
+std::string formatRegression(const RegressionReport &r);
+std::string formatBinary(const BinaryReport &r);
 
 } // namespace nnc::runtime

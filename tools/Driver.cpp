@@ -237,8 +237,9 @@ bool oneHot(const frontend::TrainConfig &c) {
   return false;
 }
 
-/// The columns of a CSV file each input and the label of `m` take.
-runtime::Dataset loadCSVFor(const CompiledModel &m, const frontend::DataSource &s) {
+/// The columns of a CSV file each input and (`withLabel`) the label of `m`
+/// take; without the label every column is the inputs' to take.
+runtime::Dataset loadCSVFor(const CompiledModel &m, const frontend::DataSource &s, bool withLabel = true) {
   const frontend::LoweredModel &low = m.lowered;
   std::vector<runtime::ColumnSelection> in;
   std::vector<std::string> unnamed;
@@ -271,7 +272,7 @@ runtime::Dataset loadCSVFor(const CompiledModel &m, const frontend::DataSource &
                                           low.name, list, std::filesystem::path(s.path).filename().string(), example));
   }
   std::optional<runtime::ColumnSelection> label;
-  if (!low.labels.empty()) {
+  if (withLabel && !low.labels.empty()) {
     const frontend::TensorDecl &decl = low.labels[0];
     label.emplace();
     label->tensor = "label '" + decl.name + "'";
@@ -347,9 +348,9 @@ runtime::Dataset loadExamples(const CompiledModel &m, const std::string &path, c
                               bool &labelled) {
   const frontend::LoweredModel &low = m.lowered;
   labelled = !labelsPath.empty();
-  std::string head = runtime::readFile(path).substr(0, 4);
-  bool idx = head.size() == 4 && head[0] == 0 && head[1] == 0 && head[2] == 8 && head[3] == 3;
-  idx |= head.size() >= 2 && uint8_t(head[0]) == 0x1f && uint8_t(head[1]) == 0x8b && path.size() > 8 &&
+  std::string magic = runtime::readFile(path).substr(0, 4);
+  bool idx = magic.size() == 4 && magic[0] == 0 && magic[1] == 0 && magic[2] == 8 && magic[3] == 3;
+  idx |= magic.size() >= 2 && uint8_t(magic[0]) == 0x1f && uint8_t(magic[1]) == 0x8b && path.size() > 8 &&
          path.compare(path.size() - 8, 8, "ubyte.gz") == 0;
   if (idx) {
     if (low.inputs.size() != 1)
@@ -366,7 +367,7 @@ runtime::Dataset loadExamples(const CompiledModel &m, const std::string &path, c
     s = m.config.data;
   s.kind = frontend::DataSource::CSV;
   s.path = path;
-  std::vector<std::string> header = runtime::csvHeader(path);
+  runtime::CsvHead head = runtime::csvHead(path);
   bool named = !s.label.empty();
   for (const runtime::ColumnRef &r : s.label)
     named &= !r.name.empty();
@@ -375,28 +376,15 @@ runtime::Dataset loadExamples(const CompiledModel &m, const std::string &path, c
   } else if (named) {
     labelled = true;
     for (const runtime::ColumnRef &r : s.label)
-      labelled &= std::find(header.begin(), header.end(), r.name) != header.end();
+      labelled &= std::find(head.names.begin(), head.names.end(), r.name) != head.names.end();
   } else {
     // Unnamed columns: the file has the label when it has more columns than the inputs take.
     int64_t features = 0;
-    for (const frontend::TensorDecl &in : low.inputs) {
-      int64_t n = 1;
-      for (size_t i = 1; i < in.type.shape.size(); ++i)
-        n *= in.type.shape[i].size;
-      features += n;
-    }
-    labelled = runtime::csvColumnCount(path) > features;
+    for (const frontend::TensorDecl &in : low.inputs)
+      features += ir::numElements(exampleShape(in.type));
+    labelled = head.columns > features;
   }
-  CompiledModel unlabelled;
-  const CompiledModel *use = &m;
-  if (!labelled) {
-    // The same model without its label: every column goes to the inputs.
-    unlabelled.lowered.name = low.name;
-    unlabelled.lowered.inputs = low.inputs;
-    unlabelled.config.transforms = m.config.transforms;
-    use = &unlabelled;
-  }
-  runtime::Dataset d = loadCSVFor(*use, s);
+  runtime::Dataset d = loadCSVFor(m, s, labelled);
   if (labelled && low.classification)
     runtime::checkLabels(d, low.numClasses, "'" + path + "'");
   return d;

@@ -118,6 +118,13 @@ bool endsWith(const std::string &s, const std::string &suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+/// Writes the training log so far to `path` (CSV when it ends in .csv, else
+/// JSON lines), atomically: a run stopped mid-write keeps the previous log.
+void writeTrainingLog(const std::string &path, const std::vector<runtime::EpochRecord> &history, bool classification) {
+  runtime::writeFileAtomic(path,
+                           runtime::formatTrainingLog(trainingLog(history, classification), !endsWith(path, ".csv")));
+}
+
 void writeMetrics(const std::string &path, const nlohmann::json &j) {
   runtime::writeFileAtomic(path, j.dump(2) + "\n");
 }
@@ -392,13 +399,12 @@ void taskMetrics(const driver::CompiledModel &m, runtime::Trainer &trainer, cons
   auto put = [&](const char *name, double v) {
     metrics[split + "_" + name] = std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v);
   };
-  auto text = [](double v) { return std::isnan(v) ? std::string("n/a") : fmt::format("{:.4f}", v); };
   if (m.lowered.task == Task::Regression) {
     runtime::RegressionReport r = runtime::regressionMetrics(pred, d.y);
     put("mae", r.mae);
     put("rmse", r.rmse);
     put("r2", r.r2);
-    summary += " mae " + text(r.mae) + " rmse " + text(r.rmse) + " r2 " + text(r.r2);
+    summary += " " + runtime::formatRegression(r);
     return;
   }
   runtime::BinaryReport r = runtime::binaryMetrics(pred, d.y);
@@ -406,7 +412,7 @@ void taskMetrics(const driver::CompiledModel &m, runtime::Trainer &trainer, cons
   put("recall", r.recall);
   put("f1", r.f1);
   put("auc", r.auc);
-  summary += " f1 " + text(r.f1) + " auc " + text(r.auc);
+  summary += " f1 " + runtime::metricText(r.f1) + " auc " + runtime::metricText(r.auc);
 }
 
 /// Fails before any work when `out` could not be written.
@@ -456,8 +462,7 @@ int interruptedRun(const driver::CompiledModel &m, driver::Session &session, con
         << " counts as done; continue with --resume " << cfg.checkpointPath << ")\n";
   }
   if (!cfg.logPath.empty()) {
-    runtime::writeFileAtomic(cfg.logPath, runtime::formatTrainingLog(trainingLog(st.history, m.lowered.accuracy),
-                                                                     !endsWith(cfg.logPath, ".csv")));
+    writeTrainingLog(cfg.logPath, st.history, m.lowered.accuracy);
     log << "wrote log " << where(cfg.logPath) << "\n";
   }
   if (!o.save.empty()) {
@@ -541,8 +546,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   runtime::FitState last; // for the final checkpoint after early stopping's restore
   topts.afterEpoch = [&](const runtime::FitState &st) {
     if (!cfg.logPath.empty())
-      runtime::writeFileAtomic(
-          cfg.logPath, runtime::formatTrainingLog(trainingLog(st.history, cls), !endsWith(cfg.logPath, ".csv")));
+      writeTrainingLog(cfg.logPath, st.history, cls);
     if (cfg.checkpointPath.empty())
       return;
     if (topts.earlyStop)
@@ -725,10 +729,10 @@ std::string valuePredictions(const driver::CompiledModel &m, runtime::Trainer &t
   }
   if (labelled && regression) {
     runtime::RegressionReport r = runtime::regressionMetrics(pred, data.y);
-    summary += "; against its labels: " + runtime::formatRegression(r, "").substr(1);
+    summary += "; against its labels: " + runtime::formatRegression(r);
   } else if (labelled) {
     runtime::BinaryReport r = runtime::binaryMetrics(pred, data.y);
-    summary += "; against its labels: " + runtime::formatBinary(r, "").substr(1);
+    summary += "; against its labels: " + runtime::formatBinary(r);
   }
   return text;
 }

@@ -42,6 +42,7 @@ TEST(TaskMetricsTest, RegressionMatchesScikitLearn) {
   EXPECT_NEAR(two.r2, (1 - 6 / 33.5 + 0) / 2, 1e-6);
   EXPECT_DOUBLE_EQ(regressionMetrics(f32({1, 2}), f32({3, 3})).r2, 0.0);
   EXPECT_DOUBLE_EQ(regressionMetrics(f32({3, 3}), f32({3, 3})).r2, 1.0);
+  EXPECT_EQ(formatRegression(r), "mae 0.5000 rmse 0.6124 r2 0.9486");
 }
 
 TEST(TaskMetricsTest, BinaryMatchesScikitLearn) {
@@ -63,6 +64,8 @@ TEST(TaskMetricsTest, BinaryMatchesScikitLearn) {
   EXPECT_TRUE(std::isnan(one.auc));
   EXPECT_TRUE(std::isnan(one.precision));
   EXPECT_DOUBLE_EQ(one.recall, 0.0);
+  EXPECT_EQ(formatBinary(one), "acc 0.0000 precision n/a recall 0.0000 f1 0.0000 auc n/a");
+  EXPECT_EQ(formatBinary(r), "acc 0.7500 precision 1.0000 recall 0.5000 f1 0.6667 auc 0.7500");
   EXPECT_THROW(binaryMetrics(f32({1, 2, 3}), f32({1, 0})), Error);
 }
 
@@ -87,7 +90,8 @@ TEST(CsvColumnsTest, SelectsColumnsByNameNumberAndRest) {
   } catch (const Error &e) {
     EXPECT_NE(std::string(e.what()).find("field 4 is not a number: \"alice\""), std::string::npos) << e.what();
   }
-  EXPECT_EQ(csvHeader(p), (std::vector<std::string>{"id", "a", "b", "name", "y"}));
-  EXPECT_EQ(csvColumnCount(p), 5);
+  CsvHead head = csvHead(p);
+  EXPECT_EQ(head.names, (std::vector<std::string>{"id", "a", "b", "name", "y"}));
+  EXPECT_EQ(head.columns, 5);
   std::remove(p.c_str());
 }
