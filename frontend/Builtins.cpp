@@ -1,6 +1,11 @@
 // Builtin function table. Keep in step with docs/LANGUAGE.md.
 #include "frontend/Builtins.h"
 
+#include "support/Diagnostics.h"
+
+#include <algorithm>
+#include <cctype>
+
 namespace nnc::frontend {
 
 const std::vector<Builtin> &builtins() {
@@ -249,6 +254,114 @@ const std::vector<Builtin> &builtins() {
        "stop when a metric stops improving"},
   };
   return table;
+}
+
+std::string didYouMean(const std::string &name, const std::vector<std::string> &candidates) {
+  // Keras's, PyTorch's and scikit-learn's names for the parameters and
+  // settings nnc spells differently; each applies only where its nnc name is
+  // a candidate (rho is RMSProp's alpha, step_size StepLR's every).
+  static const std::vector<std::pair<const char *, const char *>> aliases = {
+      {"learning_rate", "lr"},
+      {"learningrate", "lr"},
+      {"eta", "lr"},
+      {"beta_1", "beta1"},
+      {"beta_2", "beta2"},
+      {"epsilon", "eps"},
+      {"decay", "weight_decay"},
+      {"l2", "weight_decay"},
+      {"clipnorm", "clip_norm"},
+      {"max_norm", "clip_norm"},
+      {"max_grad_norm", "clip_norm"},
+      {"clipvalue", "clip_value"},
+      {"rho", "alpha"},
+      {"step_size", "every"},
+      {"lr", "max_lr"},
+      {"eta_min", "min_lr"},
+      {"warmup_epochs", "warmup"},
+      {"batch_size", "batch"},
+      {"num_epochs", "epochs"},
+      {"n_epochs", "epochs"},
+      {"max_epochs", "epochs"},
+      {"nb_epoch", "epochs"},
+      {"validation_split", "split"},
+      {"val_split", "split"},
+      {"valid_split", "split"},
+      {"random_state", "seed"},
+      {"random_seed", "seed"},
+      {"scheduler", "schedule"},
+      {"lr_schedule", "schedule"},
+      {"optim", "optimizer"},
+      {"units", "channels"},
+      {"filters", "channels"},
+      {"out_channels", "channels"},
+      {"out_features", "units"},
+      {"hidden_size", "units"},
+      {"kernel_size", "kernel"},
+      {"strides", "stride"},
+      {"pool_size", "kernel"},
+      {"use_bias", "bias"},
+      {"num_heads", "heads"},
+      {"is_causal", "causal"},
+      {"attn_mask", "mask"},
+      {"rate", "p"},
+      {"negative_slope", "slope"},
+      {"num_embeddings", "vocab"},
+      {"input_dim", "vocab"},
+      {"embedding_dim", "dim"},
+      {"output_dim", "dim"},
+      {"dim", "axis"},
+      {"keepdim", "keepdims"},
+      {"target", "labels"},
+      {"y_true", "labels"},
+      {"input", "x"},
+      {"inputs", "x"},
+      {"initializer", "init"},
+      {"kernel_initializer", "init"},
+      {"go_backwards", "reverse"},
+      {"return_sequences", "output"},
+      // Functions: layers, losses, optimizers and schedules by their other names.
+      {"linear", "dense"},
+      {"fc", "dense"},
+      {"conv", "conv2d"},
+      {"maxpool2d", "max_pool2d"},
+      {"avgpool2d", "avg_pool2d"},
+      {"embed", "embedding"},
+      {"batchnorm", "batch_norm"},
+      {"layernorm", "layer_norm"},
+      {"crossentropy", "cross_entropy"},
+      {"categorical_crossentropy", "cross_entropy"},
+      {"sparse_categorical_crossentropy", "cross_entropy"},
+      {"nll_loss", "cross_entropy"},
+      {"mean_squared_error", "mse"},
+      {"mseloss", "mse"},
+      {"binary_crossentropy", "bce_with_logits"},
+      {"bce", "bce_with_logits"},
+      {"bcewithlogitsloss", "bce_with_logits"},
+      {"smooth_l1", "huber"},
+      {"steplr", "step"},
+      {"exponentiallr", "exponential"},
+      {"cosine_annealing", "cosine"},
+      {"cosineannealinglr", "cosine"},
+      {"onecyclelr", "one_cycle"},
+      {"reducelronplateau", "reduce_on_plateau"},
+      {"earlystopping", "early_stop"},
+      {"modelcheckpoint", "checkpoint"},
+      {"label_column", "label"},
+  };
+  auto has = [&](const std::string &c) {
+    return std::find(candidates.begin(), candidates.end(), c) != candidates.end();
+  };
+  // Class names as the other frameworks write them: Dense, SGD, MSELoss.
+  std::string lower;
+  for (char c : name)
+    lower += char(std::tolower(static_cast<unsigned char>(c)));
+  if (lower != name && has(lower))
+    return "; did you mean '" + lower + "'?";
+  for (const auto &[from, to] : aliases)
+    if ((lower == from) && name != to && has(to))
+      return std::string("; did you mean '") + to + "'?";
+  std::string m = closestMatch(name, candidates);
+  return m.empty() ? "" : "; did you mean '" + m + "'?";
 }
 
 const Builtin *findBuiltin(const std::string &name, Builtin::Where where) {

@@ -23,4 +23,10 @@ struct Builtin {
 const std::vector<Builtin> &builtins();
 const Builtin *findBuiltin(const std::string &name, Builtin::Where where);
 
+/// "; did you mean 'lr'?" for a name that is not among `candidates`: the
+/// name nnc uses for what other frameworks call `name` (learning_rate,
+/// batch_size, kernel_size, out_features, ...) when that is a candidate, else
+/// the closest candidate by edit distance; "" when neither helps.
+std::string didYouMean(const std::string &name, const std::vector<std::string> &candidates);
+
 } // namespace nnc::frontend

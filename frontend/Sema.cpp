@@ -61,8 +61,7 @@ std::vector<std::string> builtinNames() {
 namespace {
 
 std::string suggest(const std::string &name, const std::vector<std::string> &candidates) {
-  std::string m = closestMatch(name, candidates);
-  return m.empty() ? "" : "; did you mean '" + m + "'?";
+  return didYouMean(name, candidates);
 }
 
 std::vector<std::string> builtinNamesFor(Builtin::Where w) {

@@ -118,9 +118,7 @@ private:
       for (auto &x : builtins())
         if (x.where == Builtin::Train)
           names.push_back(x.name);
-      std::string m = closestMatch(e.name, names);
-      d_.error(e.loc,
-               "unknown function '" + e.name + "' in a train block" + (m.empty() ? "" : "; did you mean '" + m + "'?"));
+      d_.error(e.loc, "unknown function '" + e.name + "' in a train block" + didYouMean(e.name, names));
       return std::nullopt;
     }
     std::vector<std::string> names;
@@ -139,9 +137,7 @@ private:
         }
         n = names[pos++];
       } else if (std::find(names.begin(), names.end(), n) == names.end()) {
-        std::string m = closestMatch(n, names);
-        d_.error(a.nameLoc, "'" + e.name + "' has no parameter named '" + n + "'" +
-                                (m.empty() ? "" : "; did you mean '" + m + "'?"));
+        d_.error(a.nameLoc, "'" + e.name + "' has no parameter named '" + n + "'" + didYouMean(n, names));
         return std::nullopt;
       }
       if (find(out, n)) {
@@ -388,13 +384,24 @@ private:
     return true;
   }
 
+  /// "; did you mean 'adam'?" when `e` calls something near a key of `kinds`.
+  template <class Map> static std::string calledName(const ast::Expr &e, const Map &kinds) {
+    if (e.kind != ast::Expr::Call)
+      return "";
+    std::vector<std::string> names;
+    for (const auto &kv : kinds)
+      names.push_back(kv.first);
+    return didYouMean(e.name, names);
+  }
+
   void optimizer(const ast::Expr &e) {
     using K = ir::OptimizerSpec::Kind;
     static const std::map<std::string, K> kinds = {
         {"sgd", K::SGD}, {"adam", K::Adam}, {"adamw", K::AdamW}, {"rmsprop", K::RMSProp}, {"adagrad", K::Adagrad}};
     auto kind = e.kind == ast::Expr::Call ? kinds.find(e.name) : kinds.end();
     if (kind == kinds.end()) {
-      d_.error(e.loc, "optimizer must be sgd(...), adam(...), adamw(...), rmsprop(...) or adagrad(...)");
+      d_.error(e.loc, "optimizer must be sgd(...), adam(...), adamw(...), rmsprop(...) or adagrad(...)" +
+                          calledName(e, kinds));
       return;
     }
     auto args = callArgs(e);
@@ -518,8 +525,9 @@ private:
                                                          {"reduce_on_plateau", S::Plateau}};
     auto kind = e.kind == ast::Expr::Call ? kinds.find(e.name) : kinds.end();
     if (kind == kinds.end()) {
-      d_.error(e.loc, "schedule must be step(...), exponential(...), cosine(...), one_cycle(...) or "
-                      "reduce_on_plateau(...)");
+      d_.error(e.loc,
+               "schedule must be step(...), exponential(...), cosine(...), one_cycle(...) or reduce_on_plateau(...)" +
+                   calledName(e, kinds));
       return;
     }
     auto args = callArgs(e);
@@ -736,8 +744,7 @@ private:
         d_.error(v.loc, "classes has " + std::to_string(cfg_.classNames.size()) + " names but the model has " +
                             std::to_string(model_.numClasses) + " classes");
     } else {
-      std::string m = closestMatch(it.key, settings);
-      d_.error(it.loc, "unknown train setting '" + it.key + "'" + (m.empty() ? "" : "; did you mean '" + m + "'?"));
+      d_.error(it.loc, "unknown train setting '" + it.key + "'" + didYouMean(it.key, settings));
     }
   }
 
