@@ -9,6 +9,7 @@
 #include "runtime/Gemm.h"
 
 #include <llvm/Analysis/TargetLibraryInfo.h>
+#include <llvm/Config/llvm-config.h>
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
@@ -329,6 +330,20 @@ JIT::~JIT() = default;
 
 std::string JIT::targetDescription() const {
   return impl_->tm->getTargetCPU().str() + " (" + impl_->tm->getTargetTriple().str() + ")";
+}
+
+HostTarget hostTarget() {
+  HostTarget t;
+  t.llvmVersion = LLVM_VERSION_STRING;
+  t.cpu = llvm::sys::getHostCPUName().str();
+  t.triple = llvm::sys::getProcessTriple();
+  llvm::StringMap<bool> has;
+  if (llvm::sys::getHostCPUFeatures(has))
+    for (const char *f : {"sse4.2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512dq", "avx512vl",
+                          "avx512vnni", "avx512bf16", "avx512fp16", "amx-tile"})
+      if (has.lookup(f))
+        t.features.push_back(f);
+  return t;
 }
 
 static std::vector<BufferSpec> argSpecs(const ir::Function &f, const ir::Bindings &b) {

@@ -85,4 +85,13 @@ private:
   std::unique_ptr<Impl> impl_;
 };
 
+/// What the JIT compiles for on this machine, for `nnc --version`: LLVM's
+/// version, the host CPU's name and triple, and the vector features among
+/// those nnc's code uses (sse4.2, avx, avx2, fma, avx512*) that it has.
+struct HostTarget {
+  std::string llvmVersion, cpu, triple;
+  std::vector<std::string> features;
+};
+HostTarget hostTarget();
+
 } // namespace nnc::codegen

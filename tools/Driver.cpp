@@ -824,8 +824,12 @@ runtime::Checkpoint Session::load(const std::string &path) {
   runtime::Checkpoint ck = runtime::loadSafetensors(path);
   runtime::Checkpoint rest;
   rest.metadata = ck.metadata;
-  // Everything is checked before anything is replaced.
+  // Everything is checked before anything is replaced, and every mismatch is
+  // listed at once (as PyTorch's load_state_dict does): missing, unexpected
+  // and mis-shaped tensors.
   runtime::ModelState next = state_;
+  std::vector<std::string> problems;
+  std::vector<std::pair<std::string, runtime::Tensor *>> matched;
   for (auto &[name, t] : ck.tensors) {
     runtime::Tensor *dst = nullptr;
     if (auto p = next.params.find(name); p != next.params.end())
@@ -833,16 +837,37 @@ runtime::Checkpoint Session::load(const std::string &path) {
     else if (auto s = next.state.find(name); s != next.state.end())
       dst = &s->second;
     else if (name.rfind("best.", 0) == 0 || name.rfind("data.", 0) == 0) {
-      rest.tensors[name] = std::move(t); // a training run's state (also best.<optimizer state>); the caller's
+      rest.tensors[name] = t; // a training run's state (also best.<optimizer state>); the caller's
       continue;
     } else if (ir::isOptimizerStateName(name))
       continue; // state of another optimizer: start this one fresh
-    else
-      throw runtime::Error("'" + path + "': tensor '" + name + "' is not a parameter of model '" +
-                           model_->lowered.name + "'");
+    else {
+      problems.push_back("unexpected: '" + name + "' " + t.typeString() + " is not a parameter of the model");
+      continue;
+    }
     if (t.shape() != dst->shape() || t.dtype() != dst->dtype())
-      throw runtime::Error("'" + path + "': tensor '" + name + "' is " + t.typeString() + " but the model needs " +
-                           dst->typeString());
+      problems.push_back("mis-shaped: '" + name + "' is " + t.typeString() + " but the model needs " +
+                         dst->typeString());
+    else
+      matched.push_back({name, dst});
+  }
+  for (auto &[name, t] : next.params)
+    if (!ck.tensors.count(name))
+      problems.push_back("missing: parameter '" + name + "' " + t.typeString() + " is not in the file");
+  if (!problems.empty()) {
+    std::string msg = "'" + path + "' does not fit model '" + model_->lowered.name + "'";
+    if (auto w = ck.metadata.find("nnc.model"); w != ck.metadata.end() && w->second != model_->lowered.name)
+      msg += " (the file was written for model '" + w->second + "')";
+    msg += fmt::format(": {} {}", problems.size(), problems.size() == 1 ? "mismatch" : "mismatches");
+    const size_t shown = 20;
+    for (size_t i = 0; i < problems.size() && i < shown; ++i)
+      msg += "\n  " + problems[i];
+    if (problems.size() > shown)
+      msg += fmt::format("\n  ... and {} more", problems.size() - shown);
+    throw runtime::Error(msg);
+  }
+  for (auto &[name, dst] : matched) {
+    const runtime::Tensor &t = ck.tensors.at(name);
     if (t.dtype() == runtime::DType::F32)
       for (int64_t i = 0; i < t.numel(); ++i)
         if (!std::isfinite(t.f32()[i]))
@@ -850,10 +875,6 @@ runtime::Checkpoint Session::load(const std::string &path) {
               fmt::format("'{}': tensor '{}' holds a non-finite value ({}) at element {}", path, name, t.f32()[i], i));
     *dst = t;
   }
-  for (auto &[name, t] : next.params)
-    if (!ck.tensors.count(name))
-      throw runtime::Error("'" + path + "': parameter '" + name + "' of model '" + model_->lowered.name +
-                           "' is missing");
   state_ = std::move(next);
   return rest;
 }
@@ -996,6 +1017,79 @@ std::optional<runtime::Standardizer> storedStandardizer(const runtime::Checkpoin
   st.mean.assign(mean->second.f32(), mean->second.f32() + mean->second.numel());
   st.stddev.assign(sd->second.f32(), sd->second.f32() + sd->second.numel());
   return st;
+}
+
+namespace {
+
+std::vector<std::string> splitOn(const std::string &s, const std::string &sep) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (true) {
+    size_t at = s.find(sep, start);
+    out.push_back(s.substr(start, at == std::string::npos ? std::string::npos : at - start));
+    if (at == std::string::npos)
+      return out;
+    start = at + sep.size();
+  }
+}
+
+bool isNumber(const std::string &w) {
+  return !w.empty() && (std::isdigit(static_cast<unsigned char>(w[0])) || w[0] == '-' || w[0] == 'x');
+}
+
+/// The setting an item of a resume key is about: its first word ("batch",
+/// "seed", "adam", "schedule"), or for "N training and M validation
+/// examples" its last.
+std::string itemHead(const std::vector<std::string> &words) {
+  return words.empty() ? "" : isNumber(words[0]) ? words.back() : words[0];
+}
+
+} // namespace
+
+std::string resumeDiff(const std::string &stored, const std::string &now) {
+  std::vector<std::string> a = splitOn(stored, ", "), b = splitOn(now, ", ");
+  std::vector<bool> usedB(b.size(), false);
+  std::string out;
+  auto line = [&](const std::string &what, const std::string &x, const std::string &y) {
+    out += "\n  " + what + ": " + x + " in the checkpoint, " + y + " in this run";
+  };
+  for (const std::string &itemA : a) {
+    std::vector<std::string> wa = splitOn(itemA, " ");
+    size_t j = 0;
+    while (j < b.size() && (usedB[j] || itemHead(splitOn(b[j], " ")) != itemHead(wa)))
+      ++j;
+    if (j == b.size()) {
+      out += "\n  only in the checkpoint: " + itemA;
+      continue;
+    }
+    usedB[j] = true;
+    if (b[j] == itemA)
+      continue;
+    std::vector<std::string> wb = splitOn(b[j], " ");
+    if (wa.size() != wb.size()) {
+      line(itemHead(wa), "'" + itemA + "'", "'" + b[j] + "'");
+      continue;
+    }
+    for (size_t i = 0; i < wa.size(); ++i) {
+      if (wa[i] == wb[i])
+        continue;
+      // Name a value by the word before it (lr 0.01, betas 0.9 0.999),
+      // else the word after it (1438 training).
+      std::string label = itemHead(wa);
+      size_t k = i;
+      while (k > 0 && isNumber(wa[k - 1]))
+        --k;
+      if (k > 0 && wa[k - 1] != "and")
+        label = wa[k - 1];
+      else if (i + 1 < wa.size() && !isNumber(wa[i + 1]))
+        label = wa[i + 1];
+      line(label, wa[i], wb[i]);
+    }
+  }
+  for (size_t j = 0; j < b.size(); ++j)
+    if (!usedB[j])
+      out += "\n  only in this run: " + b[j];
+  return out;
 }
 
 std::map<std::string, std::string> checkpointMetadata(const CompiledModel &m, const Data &d, int64_t epochs) {

@@ -212,6 +212,9 @@ std::string scheduleText(const runtime::LrSchedule &s);
 /// What a resumed run must share with the run that wrote its checkpoint:
 /// everything that changes the sequence of steps, numbers to 9 digits.
 std::string resumeKey(const CompiledModel &m, const Data &d);
+/// What differs between two resume keys, one line per setting:
+/// "  lr: 0.001 in the checkpoint, 0.01 in this run".
+std::string resumeDiff(const std::string &stored, const std::string &now);
 /// The fitted scaling of a train block's pipeline: "standardize", "min_max" or "".
 std::string fittedScaling(const frontend::TrainConfig &c);
 /// The scaling statistics a checkpoint carries for this train block's

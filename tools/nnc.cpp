@@ -6,9 +6,11 @@
 //   nnc emit KIND FILE   print a stage: ast, ir, grad, llvm, asm
 //   nnc repl [FILE]  interactive session (or --script FILE / a pipe)
 // Exit status: 0 success, 1 user error (after diagnostics), 2 usage error.
+#include "tools/DataChecks.h"
 #include "tools/Driver.h"
 #include "tools/Interrupt.h"
 #include "tools/Repl.h"
+#include "tools/Version.h"
 
 #include "frontend/Builtins.h"
 #include "ir/Printer.h"
@@ -57,6 +59,7 @@ struct Options {
   std::optional<double> lr;
   std::optional<uint64_t> seed;
   bool noColor = false, quiet = false, noOpt = false;
+  bool functionGiven = false; ///< --function was on the command line
 };
 
 /// The train-block vocabulary, from the builtin table, for `nnc train --help`.
@@ -170,6 +173,19 @@ int cmdCheck(const Options &o, DiagnosticEngine &diags) {
 }
 
 int cmdEmit(const Options &o, DiagnosticEngine &diags) {
+  // 'ir' prints any function (forward by default); 'grad' and 'train' are
+  // names for one function each, so another --function is a mistake.
+  const char *fixed = o.kind == "grad" ? "grad" : o.kind == "train" ? "train_step" : nullptr;
+  if (o.kind == "ast" && o.functionGiven) {
+    std::cerr << "nnc: error: 'emit ast' prints the whole file's syntax tree; --function applies to ir, llvm and "
+                 "asm\n";
+    return 2;
+  }
+  if (fixed && o.functionGiven && o.function != fixed) {
+    std::cerr << "nnc: error: 'emit " << o.kind << "' prints the function '" << fixed << "', not '" << o.function
+              << "'; to print '" << o.function << "', run 'nnc emit ir --function " << o.function << "'\n";
+    return 2;
+  }
   auto src = driver::parseFile(o.file, diags);
   if (!src)
     return 1;
@@ -179,16 +195,8 @@ int cmdEmit(const Options &o, DiagnosticEngine &diags) {
   }
   driver::CompiledModel m = driver::compileModel(*src, o.model, diags);
   applyOverrides(m, o);
-  if (o.kind == "ir") {
-    driver::printWithBodies(m.function("forward"), std::cout);
-    return 0;
-  }
-  if (o.kind == "grad") {
-    driver::printWithBodies(m.function("grad"), std::cout);
-    return 0;
-  }
-  if (o.kind == "train") {
-    driver::printWithBodies(m.function("train_step"), std::cout);
+  if (o.kind != "llvm" && o.kind != "asm") {
+    driver::printWithBodies(m.function(fixed ? fixed : o.functionGiven ? o.function : "forward"), std::cout);
     return 0;
   }
   ir::Bindings b = m.bindings(m.config.batch);
@@ -524,12 +532,18 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   session.checkData(data.train, "training data");
   if (data.test.size())
     session.checkData(data.test, "test data");
+  if (!evalOnly)
+    for (const driver::DataWarning &w : driver::dataWarnings(m, data))
+      diags.warning(w.loc, w.message);
   if (!o.resume.empty()) {
     auto key = ck.metadata.find("nnc.resume_key");
-    if (key == ck.metadata.end() || key->second != resumeKey(m, data))
-      throw runtime::Error("'" + o.resume + "' was written by a different run (" +
-                           (key == ck.metadata.end() ? std::string("unknown") : key->second) + "); this run has " +
-                           resumeKey(m, data));
+    if (key == ck.metadata.end())
+      throw runtime::Error("'" + o.resume + "' does not say which run wrote it; start from its weights with --load " +
+                           o.resume);
+    if (std::string now = resumeKey(m, data); key->second != now)
+      throw runtime::Error("'" + o.resume + "' was written by a run with other settings, and --resume continues " +
+                           "that run exactly:" + driver::resumeDiff(key->second, now) +
+                           "\n(to start a new run from its weights, use --load " + o.resume + ")");
   }
 
   runtime::TrainOptions topts = trainOptions(m);
@@ -844,6 +858,9 @@ int main(int argc, char **argv) {
   app.set_help_all_flag("--help-all", "Print help for every subcommand");
   Options o;
   app.add_flag("--no-color", o.noColor, "Print diagnostics without color");
+  app.set_version_flag(
+      "--version", [] { return driver::versionText(); },
+      "Print nnc's version and commit, the LLVM it compiles with, and the CPU and vector features it targets");
 
   CLI::Validator finiteRate(
       [](std::string &s) -> std::string {
@@ -981,7 +998,9 @@ int main(int argc, char **argv) {
       ->check(CLI::IsMember({"ast", "ir", "grad", "train", "llvm", "asm"}));
   emit->add_option("FILE", o.file, "The .nn file")->required();
   addModel(emit);
-  emit->add_option("--function", o.function, "For llvm/asm: train_step | evaluate | predict | forward | grad")
+  emit->add_option("--function", o.function,
+                   "The function to print: train_step | evaluate | predict | forward | grad (default: forward for "
+                   "ir, train_step for llvm/asm)")
       ->check(CLI::IsMember({"train_step", "evaluate", "predict", "forward", "grad"}));
   emit->add_option("--batch", o.batch, "Batch size to specialize llvm/asm to")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
@@ -1016,6 +1035,8 @@ int main(int argc, char **argv) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp &e) {
     return app.exit(e);
+  } catch (const CLI::CallForVersion &e) {
+    return app.exit(e);
   } catch (const CLI::ParseError &e) {
     std::cerr << "nnc: error: " << usageMessage(app, e) << "\n"
               << "Run with --help or --help-all for more information.\n";
@@ -1026,8 +1047,10 @@ int main(int argc, char **argv) {
   try {
     if (check->parsed())
       return cmdCheck(o, diags);
-    if (emit->parsed())
+    if (emit->parsed()) {
+      o.functionGiven = emit->count("--function") > 0;
       return cmdEmit(o, diags);
+    }
     if (grad->parsed())
       return cmdGrad(o, diags);
     if (sample->parsed())
