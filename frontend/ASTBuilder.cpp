@@ -25,16 +25,41 @@ SourceLoc locOf(const SourceFile &f, antlr4::Token *t) {
   return l;
 }
 
-/// Sends ANTLR's syntax errors to the diagnostics engine.
+/// Sends ANTLR's syntax errors to the diagnostics engine, with a note at the
+/// bracket an error leaves open. A second error on the line of the previous
+/// one is ANTLR's recovery talking, and is dropped.
 class ErrorListener : public antlr4::BaseErrorListener {
 public:
-  ErrorListener(const SourceFile &f, DiagnosticEngine &d) : f_(f), d_(d) {}
+  ErrorListener(const SourceFile &f, DiagnosticEngine &d, const std::vector<antlr4::Token *> &tokens)
+      : f_(f), d_(d), tokens_(tokens) {}
   void syntaxError(antlr4::Recognizer *, antlr4::Token *offending, size_t line, size_t col, const std::string &msg,
                    std::exception_ptr) override {
+    if (line == lastLine_)
+      return;
+    lastLine_ = line;
     SourceLoc l{&f_, uint32_t(line), uint32_t(col) + 1, 1};
     if (offending && offending->getType() != antlr4::Token::EOF)
       l.length = uint32_t(std::max<size_t>(1, offending->getText().size()));
+    std::vector<antlr4::Token *> open =
+        offending ? openBrackets(offending->getTokenIndex()) : std::vector<antlr4::Token *>{};
+    std::string text = offending ? offending->getText() : "";
+    // A model, layer or train block without its '}': the next declaration's
+    // keyword is where the parser notices.
+    if (text == "model" || text == "train" || text == "layer") {
+      for (antlr4::Token *t : open)
+        if (t->getText() == "{") {
+          d_.error(l, "syntax error: expected '}' before '" + text + "'");
+          d_.note(locOf(f_, t), "to match this '{'");
+          return;
+        }
+    }
     d_.error(l, rewrite(msg));
+    if (open.empty())
+      return;
+    std::string top = open.back()->getText(), closer = top == "(" ? "')'" : top == "[" ? "']'" : "'}'";
+    // (On the error's own line the caret shows the bracket well enough.)
+    if (msg.find(closer) != std::string::npos && open.back()->getLine() != line)
+      d_.note(locOf(f_, open.back()), "to match this '" + top + "'");
   }
 
 private:
@@ -52,8 +77,22 @@ private:
     replace(" expecting ", ", expected ");
     return "syntax error: " + msg;
   }
+  /// The brackets opened and not closed before token `end`, outermost first.
+  std::vector<antlr4::Token *> openBrackets(size_t end) const {
+    std::vector<antlr4::Token *> stack;
+    for (size_t i = 0; i < end && i < tokens_.size(); ++i) {
+      const std::string &t = tokens_[i]->getText();
+      if (t == "(" || t == "[" || t == "{")
+        stack.push_back(tokens_[i]);
+      else if ((t == ")" || t == "]" || t == "}") && !stack.empty())
+        stack.pop_back();
+    }
+    return stack;
+  }
   const SourceFile &f_;
   DiagnosticEngine &d_;
+  const std::vector<antlr4::Token *> &tokens_;
+  size_t lastLine_ = 0;
 };
 
 class Builder {
@@ -496,7 +535,8 @@ template <class Ctx> Ctx *Parse::run(const SourceFile &file, DiagnosticEngine &d
   if (diags.errorCount() != before || !checkNesting(file, tokens->getTokens(), diags))
     return nullptr;
   parser = std::make_unique<NNParser>(tokens.get());
-  ErrorListener listener(file, diags);
+  std::vector<antlr4::Token *> all = tokens->getTokens();
+  ErrorListener listener(file, diags, all);
   parser->removeErrorListeners();
   parser->addErrorListener(&listener);
   Ctx *tree = (parser.get()->*rule)();

@@ -28,12 +28,12 @@ public:
                  "train block for '" + t->model + "' has no data (add 'data = csv(\"file.csv\") |> batch(32)')");
     }
     applyGroups();
-    if (cfg_.schedule.kind == runtime::LrSchedule::Plateau && cfg_.split <= 0 &&
+    if (cfg_.schedule.kind == runtime::LrSchedule::Plateau && cfg_.split <= 0 && !splitRejected_ &&
         cfg_.schedule.monitor.rfind("val_", 0) == 0)
       d_.error(scheduleMonitorLoc_.valid() ? scheduleMonitorLoc_ : scheduleLoc_,
                "reduce_on_plateau monitors '" + cfg_.schedule.monitor +
                    "' but there is no validation split (set 'split = 0.1' or monitor train_loss)");
-    if (cfg_.earlyStop && monitorOk_ && cfg_.split <= 0 && cfg_.monitor.rfind("val_", 0) == 0)
+    if (cfg_.earlyStop && monitorOk_ && cfg_.split <= 0 && !splitRejected_ && cfg_.monitor.rfind("val_", 0) == 0)
       d_.error(earlyLoc_,
                "early_stop monitors '" + cfg_.monitor + "' but there is no validation split (set 'split = 0.1')");
     if (d_.errorCount() != before)
@@ -671,6 +671,8 @@ private:
     } else if (it.key == "split") {
       if (auto x = numberIn(v, "split", 0, 0.9))
         cfg_.split = *x;
+      else
+        splitRejected_ = true; // reported; no "there is no validation split" on top
     } else if (it.key == "optimizer") {
       optimizer(v);
     } else if (it.key == "schedule") {
@@ -761,6 +763,7 @@ private:
   std::vector<Group> groups_;
   bool sawShuffle_ = false;
   bool monitorOk_ = true;
+  bool splitRejected_ = false; ///< `split` was given but out of range
   SourceLoc earlyLoc_, scheduleLoc_, scheduleMonitorLoc_;
 };
 
