@@ -579,7 +579,7 @@ private:
     if (auto p = stringArg(*find(*args, "path"), "checkpoint: 'path'")) {
       if (p->empty())
         d_.error(find(*args, "path")->loc, "checkpoint: 'path' is empty");
-      cfg_.checkpointPath = *p;
+      cfg_.checkpointPath = path(*p); // like data paths: relative to the .nn file
     }
     if (const ast::Expr *every = find(*args, "every"))
       if (auto x = numberIn(*every, "checkpoint: 'every'", 1, 1e6, true))
@@ -682,7 +682,7 @@ private:
         if (!logFormatKnown(*p))
           d_.error(v.loc, "log must name a .csv or .jsonl (or .json) file, got \"" + *p + "\"");
         else
-          cfg_.logPath = *p;
+          cfg_.logPath = path(*p); // like data paths: relative to the .nn file
       }
     } else if (it.key == "epochs") {
       if (auto x = numberIn(v, "epochs", 1, 1e6, true))

@@ -121,6 +121,13 @@ bool endsWith(const std::string &s, const std::string &suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+/// `path` made absolute, for the lines that say where a file was written.
+std::string where(const std::string &path) {
+  std::error_code ec;
+  std::filesystem::path abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
 /// Writes the training log so far to `path` (CSV when it ends in .csv, else
 /// JSON lines), atomically: a run stopped mid-write keeps the previous log.
 void writeTrainingLog(const std::string &path, const std::vector<runtime::EpochRecord> &history, bool classification) {
@@ -423,6 +430,20 @@ void taskMetrics(const driver::CompiledModel &m, runtime::Trainer &trainer, cons
   summary += " f1 " + runtime::metricText(r.f1) + " auc " + runtime::metricText(r.auc);
 }
 
+/// Plots are SVG: a name with another extension (x.png) is refused before
+/// any work, instead of writing SVG text under it.
+void checkPlotPath(const std::string &path, const char *flag) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char &c : ext)
+    c = char(std::tolower(static_cast<unsigned char>(c)));
+  if (ext == ".svg")
+    return;
+  std::string svg = std::filesystem::path(path).replace_extension(".svg").string();
+  throw runtime::Error(fmt::format("{} '{}': nnc draws plots as SVG, so the file must end in .svg (e.g. '{}'); for "
+                                   "{}, convert it, e.g. 'rsvg-convert {} -o {}' (Debian package librsvg2-bin)",
+                                   flag, path, svg, ext.empty() ? "another format" : ext.substr(1) + "", svg, path));
+}
+
 /// Fails before any work when `out` could not be written.
 void checkWritable(const std::string &out) {
   if (out.empty())
@@ -450,11 +471,6 @@ int interruptedRun(const driver::CompiledModel &m, driver::Session &session, con
                        result.partialSteps, result.partialBatches, result.state.epoch, result.steps);
   else
     log << fmt::format("nnc: {}: stopped after epoch {}\n", what, result.state.epoch);
-  auto where = [](const std::string &path) {
-    std::error_code ec;
-    std::filesystem::path abs = std::filesystem::absolute(path, ec);
-    return ec ? path : abs.lexically_normal().string();
-  };
   // A part-done epoch counts as done (its record holds the training loss
   // over the steps made): --resume continues with the next one.
   runtime::FitState st = result.state;
@@ -502,6 +518,8 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   bool interactive = isatty(STDOUT_FILENO);
 
   // Fail before training, not after, when a result could not be written.
+  if (!o.plot.empty())
+    checkPlotPath(o.plot, "--plot");
   for (const std::string &out : {o.save, o.metricsJson, o.plot})
     checkWritable(out);
   if (!evalOnly) {
@@ -558,6 +576,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     driver::saveCheckpoint(session, data, st, cfg.checkpointPath);
   };
   runtime::FitState last; // for the final checkpoint after early stopping's restore
+  std::string wrote;      // "wrote log ..." lines, printed after the final metrics
   topts.afterEpoch = [&](const runtime::FitState &st) {
     if (!cfg.logPath.empty())
       writeTrainingLog(cfg.logPath, st.history, cls);
@@ -607,6 +626,15 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
       runtime::writeFileAtomic(o.plot,
                                runtime::plotSvg(trainingLog(result.history, cls),
                                                 o.title.empty() ? m.lowered.name + " (" + o.file + ")" : o.title));
+    // Where each file went (paths in the .nn file are relative to it, those
+    // on the command line to the working directory).
+    if (!cfg.checkpointPath.empty() && result.epochsRun > fit.epoch)
+      wrote += "wrote checkpoint " + where(cfg.checkpointPath) + " (after epoch " + std::to_string(result.epochsRun) +
+               "; continue with --resume " + cfg.checkpointPath + ")\n";
+    if (!cfg.logPath.empty())
+      wrote += "wrote log " + where(cfg.logPath) + "\n";
+    if (!o.plot.empty())
+      wrote += "wrote plot " + where(o.plot) + "\n";
   }
   // Final metrics are measured on the final weights (after any restore).
   std::string summary;
@@ -659,12 +687,15 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     }
     log << runtime::formatReport(r, split, cfg.classNames, cfg.perClass, cfg.confusion);
   }
+  log << wrote;
   if (!o.save.empty()) {
     session.save(o.save, driver::checkpointMetadata(m, data, result.epochsRun), driver::dataTensors(data));
-    log << "saved " << o.save << "\n";
+    log << "saved " << where(o.save) << "\n";
   }
-  if (!o.metricsJson.empty())
+  if (!o.metricsJson.empty()) {
     writeMetrics(o.metricsJson, metrics);
+    log << "wrote metrics " << where(o.metricsJson) << "\n";
+  }
   return 0;
 }
 
@@ -808,11 +839,12 @@ int cmdPredict(const Options &o, DiagnosticEngine &diags) {
 
 /// Draws a training log (CSV or JSON lines, as nnc train --log writes) as SVG curves.
 int cmdPlot(const Options &o) {
+  checkPlotPath(o.output, "-o");
   runtime::TrainingLog log = runtime::readTrainingLog(o.file);
   checkWritable(o.output);
   std::string title = o.title.empty() ? o.file : o.title;
   runtime::writeFileAtomic(o.output, runtime::plotSvg(log, title));
-  std::cout << fmt::format("wrote {} ({} epochs)\n", o.output, log.rows.size());
+  std::cout << fmt::format("wrote {} ({} epoch{})\n", where(o.output), log.rows.size(), log.rows.size() == 1 ? "" : "s");
   return 0;
 }
 
