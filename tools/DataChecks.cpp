@@ -75,10 +75,11 @@ std::vector<DataWarning> dataWarnings(const CompiledModel &m, const Data &d) {
         if (!val.count(c))
           absent.push_back(c);
       if (!absent.empty())
-        out.push_back({src.loc, fmt::format("the validation split ({} example{}) has no example of {} {}, which the "
-                                            "training data has; its accuracy says nothing about {}",
-                                            d.val.size(), d.val.size() == 1 ? "" : "s", absent.size() == 1 ? "class" : "classes", listOf(absent),
-                                            absent.size() == 1 ? "it" : "them")});
+        out.push_back(
+            {src.loc, fmt::format("the validation split ({} example{}) has no example of {} {}, which the "
+                                  "training data has; its accuracy says nothing about {}",
+                                  d.val.size(), d.val.size() == 1 ? "" : "s", absent.size() == 1 ? "class" : "classes",
+                                  listOf(absent), absent.size() == 1 ? "it" : "them")});
     }
   } else if (d.train.y.dtype() == runtime::DType::F32 && !low.labels.empty()) {
     std::vector<int64_t> fixed = constantColumns(d.train.y);

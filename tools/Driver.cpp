@@ -303,6 +303,28 @@ runtime::Dataset loadCSVFor(const CompiledModel &m, const frontend::DataSource &
   return d;
 }
 
+/// For a data file that does not exist: "; did you mean 'digits.csv'?" (a
+/// file of that directory with a close name), or that the directory itself
+/// is missing; "" when the file exists.
+std::string missingFileHint(const std::string &path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::path p(path);
+  if (fs::exists(p, ec))
+    return "";
+  fs::path dir = p.parent_path().empty() ? fs::path(".") : p.parent_path();
+  if (!fs::is_directory(dir, ec))
+    return " (the directory '" + dir.string() + "' does not exist either)";
+  std::vector<std::string> names;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (names.size() < 10000)
+      names.push_back(it->path().filename().string());
+  std::string m = closestMatch(p.filename().string(), names);
+  if (m.empty())
+    return "";
+  return "; did you mean '" + m + "'" + (p.parent_path().empty() ? "" : " (in " + dir.string() + ")") + "?";
+}
+
 runtime::Dataset loadSource(const CompiledModel &m, const frontend::DataSource &s) {
   try {
     if (s.kind == frontend::DataSource::CSV) {
@@ -337,8 +359,13 @@ runtime::Dataset loadSource(const CompiledModel &m, const frontend::DataSource &
   } catch (const LocatedError &) {
     throw;
   } catch (const runtime::Error &e) {
-    // A data file's problem points at the source call that names the file.
-    throw LocatedError(s.loc, e.what());
+    // A data file's problem points at the source call that names the file,
+    // with a did-you-mean when the file does not exist.
+    std::string msg = e.what();
+    for (const std::string *p : {&s.path, &s.images, &s.labels})
+      if (!p->empty() && msg.find("'" + *p + "'") != std::string::npos)
+        msg += missingFileHint(*p);
+    throw LocatedError(s.loc, msg);
   }
 }
 
@@ -625,6 +652,25 @@ void Session::checkData(const runtime::Dataset &d, const std::string &what, bool
     check(d.y, model_->lowered.labels[0], "label", "label values");
   if (model_->lowered.classification)
     runtime::checkLabels(d, model_->lowered.numClasses, what);
+}
+
+void Session::checkData(const Data &d) const {
+  const frontend::TrainConfig &c = model_->config;
+  try {
+    checkData(d.train, "training data");
+  } catch (const LocatedError &) {
+    throw;
+  } catch (const runtime::Error &e) {
+    throw LocatedError(c.data.loc, e.what());
+  }
+  try {
+    if (d.test.size())
+      checkData(d.test, "test data");
+  } catch (const LocatedError &) {
+    throw;
+  } catch (const runtime::Error &e) {
+    throw LocatedError(c.test.loc.valid() ? c.test.loc : c.data.loc, e.what());
+  }
 }
 
 void Session::checkBatchNorm(int64_t examples) const {

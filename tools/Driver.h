@@ -171,6 +171,9 @@ public:
                                float lr);
   /// Checks the data fits the model's inputs and labels.
   void checkData(const runtime::Dataset &d, const std::string &what, bool withLabel = true) const;
+  /// The same for a train block's training and test data; a mismatch is a
+  /// LocatedError at the data = ... or test = ... source.
+  void checkData(const Data &d) const;
   /// Refuses training batches that give batch_norm one value per channel.
   void checkBatchNorm(int64_t examples) const;
 

@@ -393,9 +393,7 @@ struct Session::Impl {
       data = std::move(d);
       dataKey = key;
     }
-    session->checkData(data->train, "training data");
-    if (data->test.size())
-      session->checkData(data->test, "test data");
+    session->checkData(*data);
     return *data;
   }
 

@@ -60,6 +60,7 @@ struct Options {
   std::optional<uint64_t> seed;
   bool noColor = false, quiet = false, noOpt = false;
   bool functionGiven = false; ///< --function was on the command line
+  bool checkData = false;
 };
 
 /// The train-block vocabulary, from the builtin table, for `nnc train --help`.
@@ -141,6 +142,34 @@ void writeMetrics(const std::string &path, const nlohmann::json &j) {
 
 std::string accText(double a) { return a >= 0 ? fmt::format("{:.4f}", a) : "n/a"; }
 
+/// nnc check --data: loads the data of model `name`'s train block as nnc
+/// train would (split and preprocessing included) and reports what train
+/// would refuse or warn about, without compiling a step. Returns its line of
+/// the summary; errors go to `diags`.
+std::string checkModelData(const driver::Source &src, const std::string &name, DiagnosticEngine &diags) {
+  driver::CompiledModel m = driver::compileModel(src, name, diags);
+  if (m.config.data.kind == frontend::DataSource::None)
+    return fmt::format("  {}: no train block, no data to check\n", name);
+  try {
+    driver::Data data = driver::loadData(m);
+    driver::Session session(m);
+    session.checkData(data);
+    session.checkBatchNorm(data.train.size());
+    std::vector<driver::DataWarning> warnings = driver::dataWarnings(m, data);
+    for (const driver::DataWarning &w : warnings)
+      diags.warning(w.loc, w.message);
+    return fmt::format(
+        "  {} data: {} training, {} validation, {} test examples{}\n", name, data.train.size(), data.val.size(),
+        data.test.size(),
+        warnings.empty() ? "" : fmt::format(" ({} warning{})", warnings.size(), warnings.size() == 1 ? "" : "s"));
+  } catch (const driver::LocatedError &e) {
+    diags.error(e.loc, e.what());
+  } catch (const runtime::Error &e) {
+    diags.error(m.config.data.loc, e.what());
+  }
+  return "";
+}
+
 int cmdCheck(const Options &o, DiagnosticEngine &diags) {
   auto src = driver::parseFile(o.file, diags);
   if (!src)
@@ -172,6 +201,11 @@ int cmdCheck(const Options &o, DiagnosticEngine &diags) {
     std::string base = o.file.find('/') == std::string::npos ? "." : o.file.substr(0, o.file.rfind('/'));
     frontend::readTrainConfig(*src->program, *lowered, base, diags);
   }
+  if (diags.hasErrors())
+    return 1;
+  if (o.checkData)
+    for (auto &decl : src->program->models)
+      perModel += checkModelData(*src, decl.name, diags);
   if (diags.hasErrors())
     return 1;
   std::cout << fmt::format("{}: ok: {} model{}, {} parameters\n", o.file, models, models == 1 ? "" : "s", params)
@@ -229,7 +263,7 @@ int cmdGrad(const Options &o, DiagnosticEngine &diags) {
   if (!o.load.empty())
     session.load(o.load);
   driver::Data data = driver::loadData(m);
-  session.checkData(data.train, "training data");
+  session.checkData(data);
   int64_t n = std::min<int64_t>(m.config.batch, data.train.size());
   runtime::Dataset first = runtime::take(data.train, n);
   session.trainer().seedDropout(m.config.seed); // the first step's dropout mask
@@ -344,7 +378,7 @@ int cmdBench(const Options &o, DiagnosticEngine &diags) {
   session.setProfiling(o.profile);
   session.initialize(m.config.seed);
   driver::Data data = driver::loadData(m);
-  session.checkData(data.train, "training data");
+  session.checkData(data);
   int64_t batch = m.config.batch;
   if (batch > data.train.size())
     throw runtime::Error(fmt::format("batch {} is larger than the {} training examples", batch, data.train.size()));
@@ -547,9 +581,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     data.val = runtime::take(data.val, *o.limit);
     data.test = runtime::take(data.test, *o.limit);
   }
-  session.checkData(data.train, "training data");
-  if (data.test.size())
-    session.checkData(data.test, "test data");
+  session.checkData(data);
   if (!evalOnly)
     for (const driver::DataWarning &w : driver::dataWarnings(m, data))
       diags.warning(w.loc, w.message);
@@ -844,7 +876,8 @@ int cmdPlot(const Options &o) {
   checkWritable(o.output);
   std::string title = o.title.empty() ? o.file : o.title;
   runtime::writeFileAtomic(o.output, runtime::plotSvg(log, title));
-  std::cout << fmt::format("wrote {} ({} epoch{})\n", where(o.output), log.rows.size(), log.rows.size() == 1 ? "" : "s");
+  std::cout << fmt::format("wrote {} ({} epoch{})\n", where(o.output), log.rows.size(),
+                           log.rows.size() == 1 ? "" : "s");
   return 0;
 }
 
@@ -1023,6 +1056,9 @@ int main(int argc, char **argv) {
 
   CLI::App *check = app.add_subcommand("check", "Parse and check FILE; print diagnostics only");
   check->add_option("FILE", o.file, "The .nn file")->required();
+  check->add_flag("--data", o.checkData,
+                  "Also load each train block's data (split and preprocessing included) and report what nnc train "
+                  "would refuse or warn about, without training");
 
   CLI::App *emit = app.add_subcommand("emit", "Print a compilation stage of FILE");
   emit->add_option("KIND", o.kind, "ast | ir | grad | train | llvm | asm")
