@@ -150,6 +150,15 @@ const std::vector<Builtin> &builtins() {
        "CSV, one example per row; label = column(s) (default last), <input> = column(s) or rest; columns by header "
        "name or number (image = [H, W] or [C, H, W] gives rows an image geometry)"},
       {"idx", Builtin::Train, {{"images", true}, {"labels", true}}, "IDX image and label files (gzipped or raw)"},
+      {"npy",
+       Builtin::Train,
+       {{"path", false}, {"label", false}},
+       "NumPy .npy files: path (the first input's) or <input> = file for each input, label = file"},
+      {"npz",
+       Builtin::Train,
+       {{"path", true}, {"label", false}},
+       "a NumPy .npz archive (np.savez / savez_compressed): arrays named as the inputs and label, or <input> = "
+       "\"name\", label = \"name\""},
       {"text",
        Builtin::Train,
        {{"path", true}, {"context", true}, {"stride", false}},

@@ -192,13 +192,13 @@ private:
         return false;
       }
       std::vector<std::string> inputs;
-      if (cur->name == "csv")
+      if (cur->name == "csv" || cur->name == "npy" || cur->name == "npz")
         for (const TensorDecl &in : model_.inputs)
           inputs.push_back(in.name);
       auto args = callArgs(*cur, inputs);
       if (!args)
         return false;
-      if (cur->name == "text" || cur->name == "csv" || cur->name == "idx") {
+      if (cur->name == "text" || cur->name == "csv" || cur->name == "idx" || cur->name == "npy" || cur->name == "npz") {
         if (!source(*cur, *args, src))
           return false;
         break;
@@ -219,10 +219,67 @@ private:
     return true;
   }
 
-  /// A source call: text(...), csv(...) or idx(...).
+  /// npy(...) and npz(...): files (npy) or array names (npz) per input and
+  /// for the label.
+  bool numpySource(const ast::Expr &e, const Args &args, DataSource &src) {
+    bool npz = e.name == "npz";
+    src.loc = e.loc;
+    src.kind = npz ? DataSource::NPZ : DataSource::NPY;
+    auto text = [&](const ast::Expr &a, const std::string &what) -> std::optional<std::string> {
+      auto v = stringArg(a, what);
+      if (v && v->empty()) {
+        d_.error(a.loc, what + " is empty");
+        return std::nullopt;
+      }
+      return v;
+    };
+    if (const ast::Expr *p = find(args, "path")) {
+      auto v = text(*p, e.name + ": 'path'");
+      if (!v)
+        return false;
+      src.path = npz ? path(*v) : "";
+      if (!npz && !model_.inputs.empty())
+        src.arrays.push_back({model_.inputs[0].name, path(*v)});
+    }
+    for (const TensorDecl &in : model_.inputs)
+      if (const ast::Expr *a = find(args, in.name)) {
+        auto v = text(*a, e.name + ": input '" + in.name + "'");
+        if (!v)
+          return false;
+        if (!npz && !src.arrays.empty() && src.arrays[0].first == in.name) {
+          d_.error(a->loc, "npy: input '" + in.name + "' is given twice (the path argument is the first input's file)");
+          return false;
+        }
+        src.arrays.push_back({in.name, npz ? *v : path(*v)});
+      }
+    if (const ast::Expr *l = find(args, "label")) {
+      auto v = text(*l, e.name + ": 'label'");
+      if (!v)
+        return false;
+      src.labelArray = npz ? *v : path(*v);
+      src.labelLoc = l->loc;
+    }
+    if (!npz)
+      for (const TensorDecl &in : model_.inputs)
+        if (std::none_of(src.arrays.begin(), src.arrays.end(), [&](const auto &a) { return a.first == in.name; })) {
+          d_.error(e.loc, "npy: no file for input '" + in.name + "'; give it as " + in.name + " = \"" + in.name +
+                              ".npy\"" + (model_.inputs.size() == 1 ? " or as the first argument" : ""));
+          return false;
+        }
+    if (!npz && !model_.labels.empty() && src.labelArray.empty()) {
+      d_.error(e.loc, "npy: no file for label '" + model_.labels[0].name + "'; add label = \"" + model_.labels[0].name +
+                          ".npy\"");
+      return false;
+    }
+    return true;
+  }
+
+  /// A source call: text(...), csv(...), idx(...), npy(...) or npz(...).
   bool source(const ast::Expr &e, const Args &argv, DataSource &src) {
     const Args *args = &argv;
     const std::string &f = e.name;
+    if (f == "npy" || f == "npz")
+      return numpySource(e, argv, src);
     if (f == "text") {
       src.loc = e.loc;
       src.kind = DataSource::Text;

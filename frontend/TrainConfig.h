@@ -16,7 +16,7 @@ namespace nnc::frontend {
 
 /// Where examples come from.
 struct DataSource {
-  enum Kind { None, CSV, IDX, Text } kind = None;
+  enum Kind { None, CSV, IDX, Text, NPY, NPZ } kind = None;
   std::string path;                ///< CSV or text file
   int64_t context = 0, stride = 0; ///< Text: window length and step
   /// CSV: the label's columns (default: the last one).
@@ -32,6 +32,11 @@ struct DataSource {
   };
   std::vector<Columns> columns;
   std::string images, labels; ///< IDX files
+  /// NPY: the file of each input named in the call (`x = "x.npy"`; the path
+  /// argument is the first input's) and `label`'s file; NPZ: the archive's
+  /// array names for them (default: the input's and the label's names).
+  std::vector<std::pair<std::string, std::string>> arrays;
+  std::string labelArray;
   std::vector<int64_t> image; ///< CSV: geometry [H, W] or [C, H, W] of each row (for augmentation)
   SourceLoc loc;
 };

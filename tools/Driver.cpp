@@ -8,6 +8,7 @@
 #include "runtime/Checkpoint.h"
 #include "runtime/Csv.h"
 #include "runtime/FileUtil.h"
+#include "runtime/Npy.h"
 
 #include <fmt/format.h>
 
@@ -303,6 +304,74 @@ runtime::Dataset loadCSVFor(const CompiledModel &m, const frontend::DataSource &
   return d;
 }
 
+/// The arrays of npy(...) or npz(...) as a dataset: each input's and the
+/// label's, converted to the declaration's dtype and reshaped to its
+/// [n, ...] when the element counts agree (checkData reports them when not).
+runtime::Dataset loadNumpy(const CompiledModel &m, const frontend::DataSource &s) {
+  const frontend::LoweredModel &low = m.lowered;
+  bool npz = s.kind == frontend::DataSource::NPZ;
+  std::vector<std::pair<std::string, std::string>> members;
+  if (npz)
+    members = runtime::loadNpz(s.path);
+  auto load = [&](const std::string &key, const frontend::TensorDecl &decl, const char *role) {
+    runtime::DType want = decl.type.dtype == ir::DType::I64 ? runtime::DType::I64 : runtime::DType::F32;
+    std::string what = fmt::format("{} '{}'", role, decl.name);
+    runtime::Tensor t;
+    if (!npz) {
+      t = runtime::loadNpy(key, want);
+    } else {
+      auto it = std::find_if(members.begin(), members.end(), [&](const auto &mem) { return mem.first == key; });
+      if (it == members.end()) {
+        std::vector<std::string> names;
+        std::string list;
+        for (const auto &mem : members) {
+          names.push_back(mem.first);
+          list += (list.empty() ? "" : ", ") + mem.first;
+        }
+        std::string hint = closestMatch(key, names);
+        throw runtime::Error(fmt::format("'{}' has no array '{}' for {} (it holds: {}){}; name it with {} = \"...\"",
+                                         s.path, key, what, list.empty() ? "nothing" : list,
+                                         hint.empty() ? "" : "; did you mean '" + hint + "'?",
+                                         std::string(role) == "label" ? "label" : decl.name));
+      }
+      t = runtime::parseNpy(it->second, want, fmt::format("'{}' array '{}'", s.path, key));
+    }
+    if (t.rank() == 0)
+      throw runtime::Error(what + ": the array is empty");
+    // [n] + the declaration's example shape, when the counts agree.
+    std::vector<int64_t> shape = {t.dim(0)};
+    for (int64_t d : exampleShape(decl.type))
+      shape.push_back(d);
+    if (ir::numElements(shape) == t.numel() && shape != t.shape()) {
+      runtime::Tensor r(t.dtype(), shape);
+      std::memcpy(r.data(), t.data(), t.bytes());
+      t = std::move(r);
+    }
+    return t;
+  };
+  runtime::Dataset d;
+  d.inputs.clear();
+  for (const frontend::TensorDecl &decl : low.inputs) {
+    auto it = std::find_if(s.arrays.begin(), s.arrays.end(), [&](const auto &a) { return a.first == decl.name; });
+    d.inputs.push_back(load(it != s.arrays.end() ? it->second : decl.name, decl, "input"));
+  }
+  if (!low.labels.empty()) {
+    const frontend::TensorDecl &decl = low.labels[0];
+    d.y = load(s.labelArray.empty() ? decl.name : s.labelArray, decl, "label");
+  }
+  int64_t n = d.inputs.empty() ? 0 : d.inputs[0].dim(0);
+  for (size_t i = 0; i < d.inputs.size(); ++i)
+    if (d.inputs[i].dim(0) != n)
+      throw runtime::Error(fmt::format("input '{}' has {} examples but input '{}' has {}", low.inputs[i].name,
+                                       d.inputs[i].dim(0), low.inputs[0].name, n));
+  if (d.y.rank() && d.y.dim(0) != n)
+    throw runtime::Error(fmt::format("label '{}' has {} examples but input '{}' has {}", low.labels[0].name, d.y.dim(0),
+                                     low.inputs[0].name, n));
+  if (d.y.dtype() == runtime::DType::I64 && d.y.numel())
+    d.numClasses = *std::max_element(d.y.i64(), d.y.i64() + d.y.numel()) + 1;
+  return d;
+}
+
 /// For a data file that does not exist: "; did you mean 'digits.csv'?" (a
 /// file of that directory with a close name), or that the directory itself
 /// is missing; "" when the file exists.
@@ -341,6 +410,8 @@ runtime::Dataset loadSource(const CompiledModel &m, const frontend::DataSource &
       }
       return d;
     }
+    if (s.kind == frontend::DataSource::NPY || s.kind == frontend::DataSource::NPZ)
+      return loadNumpy(m, s);
     const char *kind = s.kind == frontend::DataSource::Text ? "text(...)" : "idx(...)";
     if (m.lowered.inputs.size() != 1)
       throw LocatedError(s.loc, fmt::format("model '{}' has {} inputs; {} gives one (read several from a CSV file "
@@ -362,9 +433,17 @@ runtime::Dataset loadSource(const CompiledModel &m, const frontend::DataSource &
     // A data file's problem points at the source call that names the file,
     // with a did-you-mean when the file does not exist.
     std::string msg = e.what();
-    for (const std::string *p : {&s.path, &s.images, &s.labels})
-      if (!p->empty() && msg.find("'" + *p + "'") != std::string::npos)
-        msg += missingFileHint(*p);
+    std::vector<std::string> files = {s.path, s.images, s.labels};
+    if (s.kind == frontend::DataSource::NPY) {
+      for (const auto &a : s.arrays)
+        files.push_back(a.second);
+      files.push_back(s.labelArray);
+    }
+    for (const std::string &p : files)
+      if (!p.empty() && msg.find("'" + p + "'") != std::string::npos) {
+        msg += missingFileHint(p);
+        break;
+      }
     throw LocatedError(s.loc, msg);
   }
 }

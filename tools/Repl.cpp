@@ -888,6 +888,12 @@ struct Session::Impl {
       std::string src = c.data.kind == frontend::DataSource::None  ? "none"
                         : c.data.kind == frontend::DataSource::IDX ? c.data.images + ", " + c.data.labels
                                                                    : c.data.path;
+      if (c.data.kind == frontend::DataSource::NPY) {
+        src.clear();
+        for (const auto &a : c.data.arrays)
+          src += (src.empty() ? "" : ", ") + a.second;
+        src += (c.data.labelArray.empty() ? "" : ", ") + c.data.labelArray;
+      }
       out << fmt::format("  data       {}{}\n", src,
                          c.split > 0 ? fmt::format(" (validation split {:g})", c.split) : "");
       if (c.earlyStop)
