@@ -467,6 +467,7 @@ public:
       ir::TensorType t = toType(s.type);
       ir::Value *v = fn_->addArg(s.name, t, s.kind == ast::Stmt::Input ? ir::ArgRole::Input : ir::ArgRole::Label);
       (s.kind == ast::Stmt::Input ? out_.inputs : out_.labels).push_back({s.name, t, s.nameLoc});
+      out_.rows.push_back({s.name, t.str(), 0, s.nameLoc.line});
       Val val;
       val.kind = Val::Tensor;
       val.v = v;
@@ -481,9 +482,16 @@ public:
       if (s.kind == ast::Stmt::Input || s.kind == ast::Stmt::Label)
         continue;
       binding_ = s.name.empty() ? "loss" : s.name;
+      size_t paramsBefore = out_.params.size();
       Val v = eval(*s.value, scope);
       v.loc = s.nameLoc.valid() ? s.nameLoc : s.loc;
       v.name = s.name;
+      {
+        LoweredModel::Row row{binding_, v.ok() && v.v ? v.v->type.str() : "-", 0, s.loc.line};
+        for (size_t i = paramsBefore; i < out_.params.size(); ++i)
+          row.params += ir::numElements(out_.params[i].shape);
+        out_.rows.push_back(std::move(row));
+      }
       if (s.kind == ast::Stmt::Loss) {
         if (v.ok())
           v = asTensor(v, s.value->loc);

@@ -65,6 +65,15 @@ struct LoweredModel {
   /// and where that batch_norm is.
   int64_t batchNormPerExample = 0;
   SourceLoc batchNormLoc;
+  /// One row per declaration of the model body, in order, for nnc check's
+  /// table (Keras's model.summary()): inputs, labels, bindings, outputs and
+  /// losses, with the parameters each one's expression created.
+  struct Row {
+    std::string name, type; ///< type "-" for a non-tensor value
+    int64_t params = 0;
+    uint32_t line = 0;
+  };
+  std::vector<Row> rows;
 };
 
 /// "classification", "binary", "multilabel", "regression" or "other".

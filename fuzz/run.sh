@@ -3,6 +3,7 @@
 # runs them. Usage:
 #   fuzz/run.sh TARGET|all [libFuzzer options...]
 #   fuzz/run.sh all -runs=20000          # what tools/test.sh does: a short run of each
+#   fuzz/run.sh --list                   # the target names
 #   fuzz/run.sh Frontend -max_total_time=3600 -jobs=2   # a long run
 # TARGET is one of: Frontend IRParser Safetensors IDX CSV NPY. Each run starts
 # from the committed seeds (fuzz/corpus/TARGET) plus the test inputs, and
@@ -14,6 +15,10 @@ build="$root/build-fuzz"
 targets=(Frontend IRParser Safetensors IDX CSV NPY)
 which="${1:-all}"
 shift || true
+if [ "$which" = --list ]; then # the targets, for tools/test.sh
+  echo "${targets[@]}"
+  exit 0
+fi
 
 if [ ! -f "$build/build.ninja" ]; then
   CC=clang-14 CXX=clang++-14 cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNNC_FUZZ=ON >/dev/null

@@ -142,6 +142,22 @@ void writeMetrics(const std::string &path, const nlohmann::json &j) {
 
 std::string accText(double a) { return a >= 0 ? fmt::format("{:.4f}", a) : "n/a"; }
 
+/// nnc check's table of a model's declarations (as Keras's model.summary()):
+/// source line, name, type and the parameters each creates.
+std::string summaryTable(const frontend::LoweredModel &low) {
+  size_t nameW = 7, typeW = 4;
+  for (const auto &r : low.rows) {
+    nameW = std::max(nameW, r.name.size());
+    typeW = std::max(typeW, r.type.size());
+  }
+  std::string out =
+      fmt::format("    {:>5}  {:<{}}  {:<{}}  {:>10}\n", "line", "binding", nameW, "type", typeW, "parameters");
+  for (const auto &r : low.rows)
+    out += fmt::format("    {:>5}  {:<{}}  {:<{}}  {:>10}\n", r.line ? std::to_string(r.line) : "", r.name, nameW,
+                       r.type, typeW, r.params);
+  return out;
+}
+
 /// nnc check --data: loads the data of model `name`'s train block as nnc
 /// train would (split and preprocessing included) and reports what train
 /// would refuse or warn about, without compiling a step. Returns its line of
@@ -198,6 +214,7 @@ int cmdCheck(const Options &o, DiagnosticEngine &diags) {
     perModel += fmt::format("  {}: {}; input{} {}{}; {} parameters\n", lowered->name, frontend::taskName(lowered->task),
                             lowered->inputs.size() == 1 ? "" : "s", decls(lowered->inputs),
                             lowered->labels.empty() ? "" : "; label " + decls(lowered->labels), own);
+    perModel += summaryTable(*lowered);
     std::string base = o.file.find('/') == std::string::npos ? "." : o.file.substr(0, o.file.rfind('/'));
     frontend::readTrainConfig(*src->program, *lowered, base, diags);
   }

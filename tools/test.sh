@@ -75,7 +75,7 @@ if [ "${NNC_TEST_QUICK:-0}" != 1 ]; then
   fi
 
   echo "== fuzz targets (short runs over their corpora)"
-  for t in Frontend IRParser Safetensors IDX CSV; do
+  for t in $(bash "$root/fuzz/run.sh" --list); do
     if bash "$root/fuzz/run.sh" "$t" -runs="${NNC_FUZZ_RUNS:-20000}"; then tally 1 0; else tally 0 1; fi
   done
 fi
