@@ -341,6 +341,22 @@ private:
 
   /// Checks positional/named arguments against parameter names.
   void bindArgs(const ast::Expr &e, const std::vector<std::string> &params, size_t required) {
+    // concat(x, s) for concat([x, s]): the second tensor would be read as
+    // the axis (or clash with axis = ...). A name first may hold a list
+    // (split's parts), so only a second positional that is not a number
+    // gives it away.
+    if (!params.empty() && params[0] == "xs" && e.args.size() >= 2 && e.args[0].name.empty() &&
+        e.args[1].name.empty() && e.args[0].value->kind != ast::Expr::List &&
+        e.args[1].value->kind != ast::Expr::Number && e.args[1].value->kind != ast::Expr::Neg) {
+      std::string list, rest;
+      for (const auto &a : e.args)
+        if (a.name.empty())
+          list += (list.empty() ? "" : ", ") + ast::toSource(*a.value);
+        else
+          rest += ", " + a.name + " = " + ast::toSource(*a.value);
+      d_.error(e.loc, "'" + e.name + "' takes its tensors as one list: " + e.name + "([" + list + "]" + rest + ")");
+      return;
+    }
     std::vector<bool> bound(params.size(), false);
     size_t pos = 0;
     bool sawNamed = false;
