@@ -10,7 +10,6 @@
 
 #include <cmath>
 #include <cstring>
-#include <limits>
 
 namespace nnc::runtime {
 
@@ -111,54 +110,38 @@ Header parseHeader(const std::string &h, const std::string &what) {
   return r;
 }
 
-/// Element i of the raw data as double (floats, and integers up to 2^53
-/// exactly) or as int64 (integers).
-double asDouble(const unsigned char *p, const Header &h, int64_t i, bool &integral, bool &fits) {
+/// The bits of element i, in host (little-endian) order.
+uint64_t rawBits(const unsigned char *p, const Header &h, int64_t i) {
   unsigned char b[8];
   std::memcpy(b, p + i * h.size, size_t(h.size));
   if (h.order == '>')
     for (int k = 0; k < h.size / 2; ++k)
       std::swap(b[k], b[h.size - 1 - k]);
-  uint64_t u = le(b, h.size);
-  if (h.kind == 'f') {
-    double v;
-    if (h.size == 4) {
-      float f;
-      uint32_t w = uint32_t(u);
-      std::memcpy(&f, &w, 4);
-      v = f;
-    } else {
-      std::memcpy(&v, &u, 8);
-    }
-    integral = std::isfinite(v) && std::floor(v) == v;
-    fits = std::fabs(v) < 9.2e18;
-    return v;
-  }
-  integral = true;
-  fits = true;
-  if (h.kind == 'i') {
-    int shift = 64 - 8 * h.size;
-    int64_t s = int64_t(u << shift) >> shift; // sign-extend
-    return double(s);
-  }
-  if (h.kind == 'u' && h.size == 8 && u > uint64_t(std::numeric_limits<int64_t>::max()))
-    fits = false;
-  return double(u);
+  return le(b, h.size);
 }
 
-/// Exact integer element i (integer and bool kinds).
-int64_t asInt(const unsigned char *p, const Header &h, int64_t i) {
-  unsigned char b[8];
-  std::memcpy(b, p + i * h.size, size_t(h.size));
-  if (h.order == '>')
-    for (int k = 0; k < h.size / 2; ++k)
-      std::swap(b[k], b[h.size - 1 - k]);
-  uint64_t u = le(b, h.size);
-  if (h.kind == 'i') {
-    int shift = 64 - 8 * h.size;
-    return int64_t(u << shift) >> shift;
+/// Element i of a float array (f4 or f8).
+double asFloat(const unsigned char *p, const Header &h, int64_t i) {
+  uint64_t u = rawBits(p, h, i);
+  if (h.size == 4) {
+    float f;
+    uint32_t w = uint32_t(u);
+    std::memcpy(&f, &w, 4);
+    return f;
   }
-  return int64_t(u);
+  double v;
+  std::memcpy(&v, &u, 8);
+  return v;
+}
+
+/// Element i of an integer or bool array, sign-extended for signed kinds
+/// (a u8 above 2^63 - 1 comes out negative: the caller checks).
+int64_t asInt(const unsigned char *p, const Header &h, int64_t i) {
+  uint64_t u = rawBits(p, h, i);
+  if (h.kind != 'i')
+    return int64_t(u);
+  int shift = 64 - 8 * h.size;
+  return int64_t(u << shift) >> shift;
 }
 
 std::string inflateRaw(const std::string &in, uint64_t size, const std::string &what) {
@@ -218,24 +201,28 @@ Tensor parseNpy(const std::string &bytes, DType want, const std::string &what) {
   Tensor t(want, shape);
   const unsigned char *data = p + start + hlen;
   for (int64_t i = 0; i < int64_t(count); ++i) {
-    if (want == DType::F32) {
-      bool integral, fits;
-      t.f32()[i] = float(asDouble(data, h, i, integral, fits));
-      continue;
-    }
     if (h.kind == 'f') {
-      bool integral, fits;
-      double v = asDouble(data, h, i, integral, fits);
-      if (!integral || !fits)
+      double v = asFloat(data, h, i);
+      if (want == DType::F32) {
+        t.f32()[i] = float(v);
+        continue;
+      }
+      if (!std::isfinite(v) || std::floor(v) != v || std::fabs(v) >= 9.2e18)
         throw Error(fmt::format("{}: element {} is {}, not a whole number, and integer values are needed here (the "
                                 "array is float{})",
                                 what, i, v, h.size * 8));
       t.i64()[i] = int64_t(v);
-    } else {
-      if (h.kind == 'u' && h.size == 8 && asInt(data, h, i) < 0)
-        throw Error(fmt::format("{}: element {} does not fit in a 64-bit signed integer", what, i));
-      t.i64()[i] = asInt(data, h, i);
+      continue;
     }
+    int64_t v = asInt(data, h, i);
+    bool huge = h.kind == 'u' && h.size == 8 && v < 0; // above 2^63 - 1
+    if (want == DType::F32) {
+      t.f32()[i] = huge ? float(uint64_t(v)) : float(v);
+      continue;
+    }
+    if (huge)
+      throw Error(fmt::format("{}: element {} does not fit in a 64-bit signed integer", what, i));
+    t.i64()[i] = v;
   }
   return t;
 }
