@@ -735,21 +735,18 @@ void Session::checkData(const runtime::Dataset &d, const std::string &what, bool
 
 void Session::checkData(const Data &d) const {
   const frontend::TrainConfig &c = model_->config;
-  try {
-    checkData(d.train, "training data");
-  } catch (const LocatedError &) {
-    throw;
-  } catch (const runtime::Error &e) {
-    throw LocatedError(c.data.loc, e.what());
-  }
-  try {
-    if (d.test.size())
-      checkData(d.test, "test data");
-  } catch (const LocatedError &) {
-    throw;
-  } catch (const runtime::Error &e) {
-    throw LocatedError(c.test.loc.valid() ? c.test.loc : c.data.loc, e.what());
-  }
+  auto located = [&](const runtime::Dataset &ds, const char *what, SourceLoc at) {
+    try {
+      checkData(ds, what);
+    } catch (const LocatedError &) {
+      throw;
+    } catch (const runtime::Error &e) {
+      throw LocatedError(at, e.what());
+    }
+  };
+  located(d.train, "training data", c.data.loc);
+  if (d.test.size())
+    located(d.test, "test data", c.test.loc.valid() ? c.test.loc : c.data.loc);
 }
 
 void Session::checkBatchNorm(int64_t examples) const {

@@ -492,7 +492,7 @@ void checkPlotPath(const std::string &path, const char *flag) {
   std::string svg = std::filesystem::path(path).replace_extension(".svg").string();
   throw runtime::Error(fmt::format("{} '{}': nnc draws plots as SVG, so the file must end in .svg (e.g. '{}'); for "
                                    "{}, convert it, e.g. 'rsvg-convert {} -o {}' (Debian package librsvg2-bin)",
-                                   flag, path, svg, ext.empty() ? "another format" : ext.substr(1) + "", svg, path));
+                                   flag, path, svg, ext.empty() ? "another format" : ext.substr(1), svg, path));
 }
 
 /// Fails before any work when `out` could not be written.
