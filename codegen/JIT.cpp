@@ -13,6 +13,8 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
+#include <llvm/IR/DiagnosticHandler.h>
+#include <llvm/IR/DiagnosticInfo.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Linker/Linker.h>
@@ -42,6 +44,26 @@ extern "C" void nnc_rt_profile_mark(double *table, int64_t index);
 namespace nnc::codegen {
 
 namespace {
+/// Keeps LLVM's optimization remarks and warnings ("loop not vectorized: the
+/// optimizer was unable to perform the requested transformation") off the
+/// user's terminal: they are about nnc's generated code, which the user
+/// cannot change. NNC_LLVM_REMARKS=1 lets them through for nnc's developers.
+/// Errors keep LLVM's handling.
+struct QuietDiagnostics : llvm::DiagnosticHandler {
+  bool handleDiagnostics(const llvm::DiagnosticInfo &di) override {
+    static const bool show = [] {
+      const char *v = getenv("NNC_LLVM_REMARKS");
+      return v && *v && std::string(v) != "0";
+    }();
+    return di.getSeverity() != llvm::DS_Error && !show;
+  }
+};
+
+/// An LLVMContext with QuietDiagnostics: every module nnc builds lives in one.
+struct Context : llvm::LLVMContext {
+  Context() { setDiagnosticHandler(std::make_unique<QuietDiagnostics>()); }
+};
+
 std::string errorText(llvm::Error e) {
   std::string s;
   llvm::raw_string_ostream os(s);
@@ -223,7 +245,7 @@ void installGemmKernel(llvm::orc::JITTargetMachineBuilder jtmb, llvm::TargetMach
                               tm.getTargetFeatureString().str() + ";" + buildIdentity());
     std::unique_ptr<llvm::MemoryBuffer> obj = cache.load(key, specs.front().name);
     if (!obj) {
-      llvm::LLVMContext ctx;
+      Context ctx;
       auto m = buildGemmKernels(ctx, tile);
       setHostAttributes(*m, tm);
       optimizeModule(*m, tm, /*unroll=*/true);
@@ -378,7 +400,7 @@ CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &binding
     std::unique_ptr<llvm::MemoryBuffer> obj = cacheable ? impl_->cache.load(key, symbol) : nullptr;
     fromCache = obj != nullptr;
     if (!obj) {
-      llvm::LLVMContext ctx;
+      Context ctx;
       auto m = impl_->build(f, bindings, plan, ctx, symbol, opts.optimize, profile ? profile->data() : nullptr);
       obj = emitObject(*m, *impl_->tm);
       if (cacheable)
@@ -450,7 +472,7 @@ static void linkGemmKernel(llvm::Module &m, llvm::TargetMachine &tm, bool optimi
 
 std::string JIT::emitLLVM(const ir::Function &f, const ir::Bindings &bindings, const CodegenOptions &opts) {
   MemoryPlan plan = planMemory(f, bindings, opts.inPlaceUpdates);
-  llvm::LLVMContext ctx;
+  Context ctx;
   auto m = impl_->build(f, bindings, plan, ctx, "nnc_" + f.name, opts.optimize);
   linkGemmKernel(*m, *impl_->tm, opts.optimize);
   std::string s;
@@ -461,7 +483,7 @@ std::string JIT::emitLLVM(const ir::Function &f, const ir::Bindings &bindings, c
 
 std::string JIT::emitAssembly(const ir::Function &f, const ir::Bindings &bindings, const CodegenOptions &opts) {
   MemoryPlan plan = planMemory(f, bindings, opts.inPlaceUpdates);
-  llvm::LLVMContext ctx;
+  Context ctx;
   auto m = impl_->build(f, bindings, plan, ctx, "nnc_" + f.name, opts.optimize);
   linkGemmKernel(*m, *impl_->tm, opts.optimize);
   llvm::SmallString<0> buf;

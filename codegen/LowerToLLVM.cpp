@@ -777,11 +777,13 @@ private:
             LV *rowOff = b_.CreateMul(r, b_.getInt64(len));
             auto at = [&](LV *ptr, LV *j) { return b_.CreateInBoundsGEP(f32_, ptr, b_.CreateAdd(rowOff, j)); };
             if (k == ir::OpKind::ArgMax) {
-              // First index of the maximum, as PyTorch does.
+              // First index of the maximum, a NaN counting as the largest
+              // value, as PyTorch does.
               auto best = carryLoop(len, {cf(-std::numeric_limits<double>::infinity()), b_.getInt64(0)},
                                     [&](const std::vector<LV *> &v, LV *j) {
                                       LV *x = b_.CreateLoad(f32_, at(inPtr, j));
-                                      LV *better = b_.CreateFCmpOGT(x, v[0]);
+                                      LV *firstNaN = b_.CreateAnd(b_.CreateFCmpUNO(x, x), b_.CreateFCmpORD(v[0], v[0]));
+                                      LV *better = b_.CreateOr(b_.CreateFCmpOGT(x, v[0]), firstNaN);
                                       return std::vector<LV *>{select(better, x, v[0]), select(better, j, v[1])};
                                     });
               LV *bestIdx = best[1];

@@ -113,6 +113,7 @@ public:
   }
 
   ast::ExprPtr expression(P::ReplExprContext *ctx) { return expr(ctx->expr()); }
+  ast::Stmt statement(P::ReplStmtContext *ctx) { return modelStmt(ctx->modelStmt()); }
 
 private:
   SourceLoc loc(antlr4::Token *t) { return locOf(f_, t); }
@@ -558,6 +559,14 @@ ast::ExprPtr parseExpression(const SourceFile &file, DiagnosticEngine &diags) {
   Parse p;
   auto *tree = p.run(file, diags, &NNParser::replExpr);
   return tree ? Builder(file).expression(tree) : nullptr;
+}
+
+std::optional<ast::Stmt> parseModelStatement(const SourceFile &file, DiagnosticEngine &diags) {
+  Parse p;
+  auto *tree = p.run(file, diags, &NNParser::replStmt);
+  if (!tree)
+    return std::nullopt;
+  return Builder(file).statement(tree);
 }
 
 } // namespace nnc::frontend

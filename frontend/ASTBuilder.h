@@ -5,6 +5,7 @@
 #include "frontend/AST.h"
 
 #include <memory>
+#include <optional>
 
 namespace nnc::frontend {
 
@@ -16,5 +17,8 @@ constexpr size_t kMaxNesting = 256;
 std::unique_ptr<ast::Program> parseProgram(const SourceFile &file, DiagnosticEngine &diags);
 /// Parses `file` as one expression (the REPL's input); null after errors.
 ast::ExprPtr parseExpression(const SourceFile &file, DiagnosticEngine &diags);
+/// Parses `file` as one model statement (`h = dense(x, 10)`, `output p = ...`,
+/// `loss = ...`; the REPL adds these to the current model); nullopt after errors.
+std::optional<ast::Stmt> parseModelStatement(const SourceFile &file, DiagnosticEngine &diags);
 
 } // namespace nnc::frontend

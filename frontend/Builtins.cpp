@@ -93,6 +93,7 @@ const std::vector<Builtin> &builtins() {
       {"maximum", Builtin::Model, {{"a", true}, {"b", true}}, "elementwise maximum"},
       {"softmax", Builtin::Model, {{"x", true}}, "softmax over the last axis"},
       {"log_softmax", Builtin::Model, {{"x", true}}, "log of softmax over the last axis, stable"},
+      {"argmax", Builtin::Model, {{"x", true}}, "i64 index of the largest entry along the last axis (the first of ties)"},
       // Reductions
       {"sum", Builtin::Model, {{"x", true}, {"axis", false}, {"keepdims", false}}, "sum over axes (default all)"},
       {"mean", Builtin::Model, {{"x", true}, {"axis", false}, {"keepdims", false}}, "mean over axes (default all)"},

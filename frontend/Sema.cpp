@@ -503,7 +503,17 @@ public:
       v.loc = s.nameLoc.valid() ? s.nameLoc : s.loc;
       v.name = s.name;
       {
-        LoweredModel::Row row{binding_, v.ok() && v.v ? v.v->type.str() : "-", 0, s.loc.line};
+        // `a, b = split(x, 2)`: one row for the names together, typed as the list.
+        std::string name = binding_, type = v.ok() && v.v ? v.v->type.str() : "-";
+        for (const auto &[more, loc] : s.more)
+          name += ", " + more;
+        if (v.kind == Val::List && !v.list.empty()) {
+          type.clear();
+          for (const Val &el : v.list)
+            type += (type.empty() ? "[" : ", ") + (el.v ? el.v->type.str() : std::string("-"));
+          type += "]";
+        }
+        LoweredModel::Row row{name, type, 0, s.loc.line};
         for (size_t i = paramsBefore; i < out_.params.size(); ++i)
           row.params += ir::numElements(out_.params[i].shape);
         out_.rows.push_back(std::move(row));
@@ -1118,6 +1128,8 @@ private:
       return unaryOp(ir::OpKind::Softmax);
     if (f == "log_softmax")
       return unaryOp(ir::OpKind::LogSoftmax);
+    if (f == "argmax")
+      return unaryOp(ir::OpKind::ArgMax);
     if (f == "maximum" || f == "matmul") {
       Val a = tensorArg(args, "a", at), b = tensorArg(args, "b", at);
       if (!a.ok() || !b.ok())

@@ -7,6 +7,7 @@ grammar NN;
 
 program     : decl* EOF ;
 replExpr    : expr EOF ;   // one expression on its own (the REPL evaluates these)
+replStmt    : modelStmt ';'? EOF ;   // one model statement typed at the REPL's prompt
 decl        : modelDecl | layerDecl | trainDecl ;
 
 modelDecl   : 'model' name=ID '{' (modelStmt ';'?)* '}' ;

@@ -159,6 +159,16 @@ double monitored(const EpochRecord &e, const std::string &m) {
 
 } // namespace
 
+void FitState::forgetBest() {
+  best = 1e300;
+  sinceBest = 0;
+  bestEpoch = 0;
+  bestParams.clear();
+  bestState.clear();
+  plateau.best = 1e300;
+  plateau.bad = 0;
+}
+
 std::string FitState::toJson() const {
   nlohmann::json j = {{"epoch", epoch},
                       {"rng_step", rngStep},

@@ -84,6 +84,10 @@ struct FitState {
   /// Early stopping: parameters and state of the best epoch so far.
   std::map<std::string, Tensor> bestParams, bestState;
 
+  /// Starts early stopping and the plateau rule over (the learning-rate scale
+  /// stays): for when the monitored value is no longer computed the same way,
+  /// e.g. the REPL changed the loss, so the old best cannot be compared.
+  void forgetBest();
   /// The scalar fields and the history as JSON (not the tensors).
   std::string toJson() const;
   /// Reads toJson()'s output; throws Error naming `what` when malformed.

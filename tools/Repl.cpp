@@ -8,6 +8,7 @@
 #include "runtime/Checkpoint.h"
 #include "runtime/ThreadPool.h"
 #include "tools/LineEditor.h"
+#include "tools/ReplStatements.h"
 
 #include <fmt/format.h>
 
@@ -81,6 +82,9 @@ struct Decl {
   std::string name; ///< for a train block, the model it trains
   std::shared_ptr<SourceFile> file;
   size_t index; ///< among the declarations of its kind in `file`
+  /// A model's statements typed at the prompt since it was declared, in order
+  /// (each input holds one; see ReplStatements.h).
+  std::vector<std::shared_ptr<SourceFile>> typed;
 };
 
 const char *kindName(Decl::Kind k) { return k == Decl::Model ? "model" : k == Decl::Layer ? "layer" : "train"; }
@@ -108,9 +112,14 @@ std::unique_ptr<ast::Program> combine(const std::vector<Decl> &decls) {
     if (!p)
       p = frontend::parseProgram(*d.file, quiet);
     NNC_ASSERT(p) << "an input that parsed before no longer does";
-    if (d.kind == Decl::Model)
+    if (d.kind == Decl::Model) {
       prog->models.push_back(std::move(p->models.at(d.index)));
-    else if (d.kind == Decl::Layer)
+      for (const auto &f : d.typed) {
+        auto s = frontend::parseModelStatement(*f, quiet);
+        NNC_ASSERT(s) << "a statement that parsed before no longer does";
+        spliceStatement(prog->models.back(), std::move(*s));
+      }
+    } else if (d.kind == Decl::Layer)
       prog->layers.push_back(std::move(p->layers.at(d.index)));
     else
       prog->trains.push_back(std::move(p->trains.at(d.index)));
@@ -460,9 +469,14 @@ struct Session::Impl {
           line += ")";
         }
       }
+      // The best epoch so far was judged by the old evaluate function (or
+      // monitor) and its weights may not fit the new model: start over.
+      bool judgedAlike = std::find(changed.begin(), changed.end(), "evaluate") == changed.end() && r.fresh.empty() &&
+                         r.dropped.empty() && cm->config.monitor == model->config.monitor;
+      bool hadBest = fit.bestEpoch > 0;
+      if (!judgedAlike)
+        fit.forgetBest();
       if (!r.fresh.empty() || !r.dropped.empty()) {
-        fit.bestParams.clear();
-        fit.bestState.clear();
         line += fmt::format("; kept {} tensor{}", r.kept.size(), r.kept.size() == 1 ? "" : "s");
         auto list = [](const std::vector<std::string> &v) {
           std::string s;
@@ -475,6 +489,8 @@ struct Session::Impl {
         if (!r.dropped.empty())
           line += ", dropped " + list(r.dropped);
       }
+      if (!judgedAlike && hadBest && (cm->config.earlyStop || cm->config.schedule.kind == runtime::LrSchedule::Plateau))
+        line += "; early stopping starts over";
       out << line << "\n";
     } else {
       auto s = std::make_unique<driver::Session>(*cm);
@@ -497,6 +513,41 @@ struct Session::Impl {
     model = std::move(cm);
     decls = std::move(next);
     collectNames(*prog);
+  }
+
+  /// A model statement typed at the prompt (`h2 = dense(h, 10)`): added to
+  /// the current model, or put in place of the statement binding the same
+  /// name, which then recompiles keeping every weight it can.
+  void addStatement(const std::shared_ptr<SourceFile> &file, DiagnosticEngine &diags) {
+    auto s = frontend::parseModelStatement(*file, diags);
+    if (!s)
+      throw driver::CompileFailed{};
+    // Its row in the model's summary: `a, b` for `a, b = split(x, 2)`.
+    std::vector<std::string> names = boundNames(*s);
+    std::string row = s->name.empty() ? "loss" : names.front();
+    for (size_t i = 1; i < names.size(); ++i)
+      row += ", " + names[i];
+    std::string what = s->name.empty() ? "the loss" : "'" + row + "'";
+    auto decl = std::find_if(decls.begin(), decls.end(), [&](const Decl &d) {
+      return model && d.kind == Decl::Model && d.name == model->lowered.name;
+    });
+    if (decl == decls.end()) {
+      diags.error(s->name.empty() ? s->loc : s->nameLoc,
+                  "there is no current model to add " + what +
+                      " to; declare one (model M { ... }), :load a file or choose one with :model NAME");
+      throw driver::CompileFailed{};
+    }
+    std::vector<Decl> next = decls;
+    Decl &d = next[size_t(decl - decls.begin())];
+    d.typed.push_back(file);
+    bool replaced = spliceStatement(combine({*decl})->models.front(), std::move(*s));
+    std::string name = d.name;
+    adopt(std::move(next), name, false, file.get(), diags);
+    out << (replaced ? "redefined " : "added ") << what << " in model " << name << "\n";
+    for (const frontend::LoweredModel::Row &r : model->lowered.rows)
+      if (r.name == row)
+        out << fmt::format("  {} : {}{}\n", r.name, r.type,
+                           r.params ? fmt::format(" ({} parameters)", r.params) : std::string());
   }
 
   /// Declarations entered at the prompt (or read by :load / :reload).
@@ -614,9 +665,11 @@ struct Session::Impl {
 
   void help(const std::vector<Word> &args) {
     if (args.empty()) {
-      out << "Enter a command, a declaration (model, layer or train block; it may span lines), or an\n"
-             "expression over the current model's inputs, bindings and parameters (e.g. softmax(logits),\n"
-             "mean(h.w)), evaluated on the first `rows` training examples.\n\n";
+      out << "Enter a command, a declaration (model, layer or train block; it may span lines), a model\n"
+             "statement (h2 = dense(h, 10), output pred = argmax(logits), loss = ...; it joins the current\n"
+             "model, or takes the place of the one binding the same name, until the model is declared\n"
+             "again), or an expression over the current model's inputs, bindings and parameters (e.g.\n"
+             "softmax(logits), mean(h.w)), evaluated on the first `rows` training examples.\n\n";
       for (const Command &c : commandTable()) {
         if (c.usage.size() > 36)
           out << fmt::format("  {}\n  {:<36} {}\n", c.usage, "", c.summary);
@@ -1176,6 +1229,10 @@ struct Session::Impl {
                                                 : prog->trains[d.index].loc;
         out << fmt::format("  {} {:<16} {}{}\n", kindName(d.kind), d.name, loc.str(),
                            model && d.kind == Decl::Model && d.name == model->lowered.name ? "  (current)" : "");
+        for (const auto &f : d.typed) {
+          auto st = frontend::parseModelStatement(*f, diags);
+          out << fmt::format("    + {:<16} {}\n", st && !st->name.empty() ? st->name : "loss", st ? st->loc.str() : "");
+        }
       }
       return;
     }
@@ -1232,6 +1289,8 @@ bool Session::handle(const std::string &input, const std::string &source, uint32
       s.command(t, chunk, line, diags, quit_);
     } else if (startsDeclaration(t)) {
       s.declare(chunk, diags, false, false);
+    } else if (startsStatement(t)) {
+      s.addStatement(chunk, diags);
     } else {
       s.printCmd(t, 0, chunk, line, diags); // an expression, perhaps with a slice
     }

@@ -6,6 +6,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
+#include <limits>
 #include <random>
 
 using namespace nnc;
@@ -226,6 +228,22 @@ TEST(Codegen, MaxPoolGradientGoesToTheFirstMaximum) {
                              30, 0,  0,  40, 0, //
                              0,  0,  0,  0,  0};
   EXPECT_EQ(out[0], want);
+}
+
+TEST(Codegen, ArgMaxTakesTheFirstMaximumAndANaNAsPyTorchDoes) {
+  // torch.argmax: the first index of ties; a NaN is the largest value (the
+  // first NaN wins); an all -inf row gives 0.
+  const float nan = std::nanf(""), inf = std::numeric_limits<float>::infinity();
+  Module m;
+  Function *f = m.addFunction("f");
+  Value *x = f->addArg("x", {DType::F32, {Dim(5), Dim(4)}}, ArgRole::Input);
+  Builder b(*f);
+  f->addResult("i", b.create(OpKind::ArgMax, {x}));
+  auto out = run(
+      *f, {}, {{1, 3, 3, 2, /**/ nan, 9, nan, 1, /**/ 0, 0, 5, nan, /**/ -inf, -inf, -inf, -inf, /**/ -1, -2, -1, -3}});
+  std::vector<int64_t> got(5);
+  std::memcpy(got.data(), out[0].data(), sizeof(int64_t) * got.size());
+  EXPECT_EQ(got, (std::vector<int64_t>{1, 0, 3, 0, 0}));
 }
 
 TEST(Codegen, SlicesReadInPlaceByElementwiseLoops) {
