@@ -442,6 +442,7 @@ CompiledFunction JIT::compile(const ir::Function &f, const ir::Bindings &binding
       if (fn != &f)
         label = "  in @" + fn->name + ":" + label;
       cf.profileLabels.push_back(label);
+      cf.profileLocs.push_back(op ? op->loc : SourceLoc{});
     }
     cf.profileOps.assign(layout.size(), 0);
     for (const auto &[fn, steps] : plan.steps)

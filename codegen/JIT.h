@@ -45,6 +45,9 @@ struct CompiledFunction {
   std::vector<int> profileOps;
   /// By slot: the op as printed, prefixed with "in @body:" inside a loop body.
   std::vector<std::string> profileLabels;
+  /// By slot: where in the .nn source the op came from (invalid if nowhere:
+  /// the copying of results, an optimizer update).
+  std::vector<SourceLoc> profileLocs;
 };
 
 struct CodegenOptions {

@@ -467,6 +467,7 @@ private:
     ir::OptimizerSpec &o = cfg_.optimizer;
     o = ir::OptimizerSpec();
     o.kind = kind->second;
+    o.loc = e.loc;
     bool adam = o.kind == K::Adam || o.kind == K::AdamW;
     cfg_.lr = adam ? 1e-3 : 0.01; // PyTorch's defaults
     if (o.kind == K::AdamW)

@@ -377,6 +377,16 @@ void printProfile(const ir::Function &f, const codegen::CompiledFunction &c, int
       what += fmt::format("  (a loop of {} fused ops ending here)", c.profileOps[i]);
     std::cout << fmt::format("{:9.4f} ms {:5.1f}% {}\n", seconds[i] / double(calls) * 1e3, 100 * seconds[i] / total,
                              what);
+    // The source line the op came from (for a gradient op, the line of the
+    // forward op it differentiates).
+    if (const SourceLoc &at = c.profileLocs.at(i); at.valid()) {
+      std::string line = at.file->lineText(at.line);
+      size_t lead = line.find_first_not_of(" \t");
+      line = lead == std::string::npos ? "" : line.substr(lead);
+      if (line.size() > 100)
+        line = line.substr(0, 97) + "...";
+      std::cout << fmt::format("{:19}{}:{}: {}\n", "", at.file->name, at.line, line);
+    }
   }
 }
 
@@ -1046,7 +1056,8 @@ int main(int argc, char **argv) {
   bench->add_option("--seconds", o.seconds, "Time to spend measuring (default 1)")->check(CLI::Range(0.0, 3600.0));
   bench->add_option("--seed", o.seed, "Seed for initialization and the validation split")->check(seedValue);
   bench->add_flag("--json", o.json, "Print one JSON object instead of a line of text");
-  bench->add_flag("--profile", o.profile, "Also time each op and print where the time goes");
+  bench->add_flag("--profile", o.profile,
+                  "Also time each op and print where the time goes, each op with its source line");
 
   CLI::App *predict = app.add_subcommand(
       "predict", "Predict the classes of new data with a trained checkpoint (CSV: row, class, probability)");

@@ -105,6 +105,7 @@ Function *appendOptimizer(Module &m, const Function &grad, const OptimizerSpec &
       f->addResult(grad.resultNames[i], map.at(grad.results[i]));
 
   Builder b(*f);
+  b.setLoc(spec.loc);
   auto c = [&](double v) { return b.constant(v); };
   std::vector<Value *> grads;
   for (Value *p : params)

@@ -51,6 +51,9 @@ struct OptimizerSpec {
   double clipValue = 0;    ///< > 0: clamp every gradient element to [-clipValue, clipValue]
   /// Overrides of weightDecay and the learning rate by parameter name.
   std::map<std::string, ParamSettings> perParam;
+  /// Where the train block chooses the optimizer; the update's ops carry it
+  /// (so that `nnc bench --profile` can point at it).
+  SourceLoc loc;
 
   ParamSettings settingsFor(const std::string &param) const {
     auto it = perParam.find(param);
