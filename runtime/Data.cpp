@@ -117,12 +117,34 @@ uint32_t readBigEndian32(const unsigned char *p) {
 
 constexpr uint32_t kIdxImagesMagic = 0x00000803;
 constexpr uint32_t kIdxLabelsMagic = 0x00000801;
+/// IdxFile's `magic` for an array of any IDX element type and rank.
+constexpr uint32_t kIdxAnyArray = 0;
+
+/// The size of an IDX element type (the magic's third byte), 0 if unknown.
+size_t idxElementSize(uint32_t type) {
+  switch (type) {
+  case 0x08: // u8
+  case 0x09: // i8
+    return 1;
+  case 0x0B: // i16
+    return 2;
+  case 0x0C: // i32
+  case 0x0D: // f32
+    return 4;
+  case 0x0E: // f64
+    return 8;
+  default:
+    return 0;
+  }
+}
 
 /// An IDX file whose header has been read and checked; the u8 payload follows.
 struct IdxFile {
   GzReader reader;
   std::vector<uint32_t> dims;
   uint64_t payloadBytes = 0;
+
+  uint32_t type = 0x08; ///< element type (idxElementSize)
 
   IdxFile(const std::string &path, uint32_t magic) : reader(path) {
     const bool images = magic == kIdxImagesMagic;
@@ -133,7 +155,14 @@ struct IdxFile {
     if (got < 4)
       throw Error(fmt::format("'{}': truncated: expected a 4-byte IDX magic number, got {} bytes", path, got));
     uint32_t found = readBigEndian32(head);
-    if (found != magic) {
+    if (magic == kIdxAnyArray) {
+      type = (found >> 8) & 0xff;
+      if ((found >> 16) != 0 || !idxElementSize(type) || (found & 0xff) == 0)
+        throw Error(fmt::format("'{}': bad magic number 0x{:08x}, expected an IDX array: 0x0000TTDD with element type "
+                                "TT 08 (u8), 09 (i8), 0B (i16), 0C (i32), 0D (f32) or 0E (f64) and DD dimensions",
+                                path, found));
+      magic = found;
+    } else if (found != magic) {
       uint32_t other = images ? kIdxLabelsMagic : kIdxImagesMagic;
       std::string hint;
       if (found == other)
@@ -155,6 +184,8 @@ struct IdxFile {
       if (__builtin_mul_overflow(payloadBytes, uint64_t(dims.back()), &payloadBytes))
         throw Error(fmt::format("'{}': dimensions are too large", path));
     }
+    if (__builtin_mul_overflow(payloadBytes, uint64_t(idxElementSize(type)), &payloadBytes))
+      throw Error(fmt::format("'{}': dimensions are too large", path));
     if (dims[0] == 0)
       throw Error(fmt::format("'{}': contains no {}", path, images ? "images" : "labels"));
   }
@@ -269,7 +300,58 @@ std::string readGzipOrRawPrefix(const std::string &path, size_t bytes) {
   return out;
 }
 
-Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath) {
+Tensor loadIDXArray(const std::string &path) {
+  IdxFile file(path, kIdxAnyArray);
+  std::vector<uint8_t> raw = file.readPayload("array");
+  std::vector<int64_t> shape(file.dims.begin(), file.dims.end());
+  Tensor t(DType::F32, shape);
+  float *out = t.f32();
+  const size_t size = idxElementSize(file.type), n = raw.size() / size;
+  for (size_t i = 0; i < n; ++i) {
+    const unsigned char *p = raw.data() + i * size;
+    uint64_t bits = 0; // big-endian, as IDX stores every multi-byte type
+    for (size_t b = 0; b < size; ++b)
+      bits = bits << 8 | p[b];
+    switch (file.type) {
+    case 0x08:
+      out[i] = float(uint8_t(bits));
+      break;
+    case 0x09:
+      out[i] = float(int8_t(uint8_t(bits)));
+      break;
+    case 0x0B:
+      out[i] = float(int16_t(uint16_t(bits)));
+      break;
+    case 0x0C:
+      out[i] = float(int32_t(uint32_t(bits)));
+      break;
+    case 0x0D: {
+      uint32_t w = uint32_t(bits);
+      std::memcpy(&out[i], &w, 4);
+      break;
+    }
+    default: {
+      double v;
+      std::memcpy(&v, &bits, 8);
+      out[i] = float(v);
+    }
+    }
+  }
+  return t;
+}
+
+Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath, bool realTargets) {
+  if (realTargets && !labelsPath.empty()) {
+    // The images as usual, then the targets as an array of any type and shape.
+    Dataset d = loadIDX(imagesPath, "", false);
+    Tensor y = loadIDXArray(labelsPath);
+    if (y.dim(0) != d.size())
+      throw Error(
+          fmt::format("'{}' has {} images but '{}' has {} targets", imagesPath, d.size(), labelsPath, y.dim(0)));
+    d.y = std::move(y);
+    d.numClasses = 0;
+    return d;
+  }
   IdxFile images(imagesPath, kIdxImagesMagic);
   std::optional<IdxFile> labelFile;
   if (!labelsPath.empty())

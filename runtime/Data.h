@@ -45,7 +45,14 @@ struct Batch {
 /// Throws Error naming the file and the problem (bad magic, truncated data,
 /// count mismatch, ...).
 /// An empty `labelsPath` loads the images alone (y all zeros, numClasses 1).
-Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath);
+/// With `realTargets`, the labels file is read by loadIDXArray instead: y is
+/// f32 [n, ...] (regression, binary or multi-label targets), numClasses 0.
+Dataset loadIDX(const std::string &imagesPath, const std::string &labelsPath, bool realTargets = false);
+
+/// Reads an IDX file of any element type (u8, i8, i16, i32, f32, f64, all
+/// big-endian) and rank as f32 [d0, d1, ...], gzipped or raw. Throws Error
+/// naming the file and the problem.
+Tensor loadIDXArray(const std::string &path);
 
 /// Loads a numeric CSV file (optionally gzipped). `labelColumn` is the 0-based
 /// column holding non-negative integer labels, -1 for the last one; the other

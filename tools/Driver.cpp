@@ -307,6 +307,32 @@ runtime::Dataset loadCSVFor(const CompiledModel &m, const frontend::DataSource &
 /// The arrays of npy(...) or npz(...) as a dataset: each input's and the
 /// label's, converted to the declaration's dtype and reshaped to its
 /// [n, ...] when the element counts agree (checkData reports them when not).
+/// `t` as [n] + the declaration's example shape, when the counts agree (an
+/// array of [n] targets for a label f32[N, 1]); else unchanged, for the
+/// data checks to report.
+runtime::Tensor inDeclaredShape(runtime::Tensor t, const frontend::TensorDecl &decl) {
+  std::vector<int64_t> shape = {t.dim(0)};
+  for (int64_t d : exampleShape(decl.type))
+    shape.push_back(d);
+  if (ir::numElements(shape) == t.numel() && shape != t.shape()) {
+    runtime::Tensor r(t.dtype(), shape);
+    std::memcpy(r.data(), t.data(), t.bytes());
+    t = std::move(r);
+  }
+  return t;
+}
+
+/// idx(images = ..., labels = ...): classes for an i64 label, else real
+/// targets (an IDX array of any type and shape) for an f32 label.
+runtime::Dataset loadIDXFor(const CompiledModel &m, const std::string &images, const std::string &labels) {
+  const frontend::LoweredModel &low = m.lowered;
+  bool real = low.labels.size() == 1 && low.labels[0].type.dtype == ir::DType::F32 && !oneHot(m.config);
+  runtime::Dataset d = runtime::loadIDX(images, labels, real);
+  if (real && !labels.empty())
+    d.y = inDeclaredShape(std::move(d.y), low.labels[0]);
+  return d;
+}
+
 runtime::Dataset loadNumpy(const CompiledModel &m, const frontend::DataSource &s) {
   const frontend::LoweredModel &low = m.lowered;
   bool npz = s.kind == frontend::DataSource::NPZ;
@@ -338,16 +364,7 @@ runtime::Dataset loadNumpy(const CompiledModel &m, const frontend::DataSource &s
     }
     if (t.rank() == 0)
       throw runtime::Error(what + ": the array is empty");
-    // [n] + the declaration's example shape, when the counts agree.
-    std::vector<int64_t> shape = {t.dim(0)};
-    for (int64_t d : exampleShape(decl.type))
-      shape.push_back(d);
-    if (ir::numElements(shape) == t.numel() && shape != t.shape()) {
-      runtime::Tensor r(t.dtype(), shape);
-      std::memcpy(r.data(), t.data(), t.bytes());
-      t = std::move(r);
-    }
-    return t;
+    return inDeclaredShape(std::move(t), decl);
   };
   runtime::Dataset d;
   d.inputs.clear();
@@ -419,14 +436,18 @@ runtime::Dataset loadSource(const CompiledModel &m, const frontend::DataSource &
                                             m.lowered.name, m.lowered.inputs.size(), kind));
     if (m.lowered.labels.size() == 1 && !oneHot(m.config)) {
       const ir::TensorType &lt = m.lowered.labels[0].type;
-      if (lt.dtype != ir::DType::I64)
+      if (s.kind == frontend::DataSource::Text && lt.dtype != ir::DType::I64)
         throw LocatedError(s.loc, fmt::format("{} gives integer classes per example, so label '{}' must be i64, not "
-                                              "{} (or f32[N, C] with |> one_hot; real-valued targets come from csv)",
+                                              "{} (or f32[N, C] with |> one_hot)",
                                               kind, m.lowered.labels[0].name, lt.str()));
+      if (s.kind == frontend::DataSource::IDX && lt.dtype != ir::DType::I64 && s.labels.empty())
+        throw LocatedError(s.loc, fmt::format("label '{}' is {}: idx(...) needs labels = \"...\", an IDX array of "
+                                              "the targets",
+                                              m.lowered.labels[0].name, lt.str()));
     }
     if (s.kind == frontend::DataSource::Text)
       return runtime::loadText(s.path, s.context, s.stride);
-    return runtime::loadIDX(s.images, s.labels);
+    return loadIDXFor(m, s.images, s.labels);
   } catch (const LocatedError &) {
     throw;
   } catch (const runtime::Error &e) {
@@ -462,7 +483,7 @@ runtime::Dataset loadExamples(const CompiledModel &m, const std::string &path, c
     if (low.inputs.size() != 1)
       throw runtime::Error(fmt::format("'{}' is an IDX file, which gives one input; model '{}' has {}", path, low.name,
                                        low.inputs.size()));
-    return runtime::loadIDX(path, labelsPath);
+    return loadIDXFor(m, path, labelsPath);
   }
   if (!labelsPath.empty())
     throw runtime::Error("--labels goes with IDX images; a CSV input carries its labels in a column");

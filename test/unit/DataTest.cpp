@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -79,6 +80,52 @@ TEST_F(DataTest, LoadIDXImagesAlone) {
     EXPECT_EQ(d.x().f32()[i], float(uint8_t(kPixels[size_t(i)])));
   ASSERT_EQ(d.y.shape(), (std::vector<int64_t>{3}));
   EXPECT_EQ(d.y.i64()[2], 0);
+}
+
+TEST_F(DataTest, LoadIDXArrayOfEveryElementType) {
+  // IDX arrays store every type big-endian: f32 [2, 3], i16 [3], f64 [2, 1, 2], i8 [2].
+  auto f32 = [](float v) {
+    uint32_t w;
+    std::memcpy(&w, &v, 4);
+    return be32(w);
+  };
+  std::string a = be32(0x0D02) + be32(2) + be32(3);
+  for (float v : {0.5f, -1.0f, 2.0f, 3.25f, 0.0f, 1e3f})
+    a += f32(v);
+  Tensor t = loadIDXArray(write("a", a));
+  ASSERT_EQ(t.shape(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(std::vector<float>(t.f32(), t.f32() + 6), (std::vector<float>{0.5f, -1, 2, 3.25f, 0, 1e3f}));
+  std::string b = be32(0x0B01) + be32(3) + std::string("\xff\xfe\x00\x07\x80\x00", 6);
+  Tensor i16 = loadIDXArray(writeGz("b.gz", b));
+  EXPECT_EQ(std::vector<float>(i16.f32(), i16.f32() + 3), (std::vector<float>{-2, 7, -32768}));
+  double d[4] = {1.5, -2.25, 1e-3, 4};
+  std::string c = be32(0x0E03) + be32(2) + be32(1) + be32(2);
+  for (double v : d) {
+    uint64_t w;
+    std::memcpy(&w, &v, 8);
+    c += be32(uint32_t(w >> 32)) + be32(uint32_t(w));
+  }
+  Tensor f64 = loadIDXArray(write("c", c));
+  ASSERT_EQ(f64.shape(), (std::vector<int64_t>{2, 1, 2}));
+  EXPECT_FLOAT_EQ(f64.f32()[1], -2.25f);
+  EXPECT_FLOAT_EQ(f64.f32()[2], 1e-3f);
+  Tensor i8 = loadIDXArray(write("e", be32(0x0901) + be32(2) + "\xff\x05"));
+  EXPECT_EQ(std::vector<float>(i8.f32(), i8.f32() + 2), (std::vector<float>{-1, 5}));
+  // Targets for the images: y f32 [n, 3], numClasses 0.
+  Dataset ds = loadIDX(write("img", idxImages(2, 2, 2, std::string(8, '\x01'))), write("a2", a), true);
+  ASSERT_EQ(ds.y.shape(), (std::vector<int64_t>{2, 3}));
+  EXPECT_EQ(ds.y.dtype(), DType::F32);
+  EXPECT_EQ(ds.numClasses, 0);
+}
+
+TEST_F(DataTest, LoadIDXArrayErrors) {
+  EXPECT_ERROR_HAS(loadIDXArray(write("bad", be32(0x0A01) + be32(1) + "x")), "bad magic number 0x00000a01",
+                   "expected an IDX array", "0D (f32)");
+  EXPECT_ERROR_HAS(loadIDXArray(write("rank0", be32(0x0D00))), "bad magic number 0x00000d00");
+  EXPECT_ERROR_HAS(loadIDXArray(write("short", be32(0x0D01) + be32(3) + be32(0))), "truncated", "12 bytes of array");
+  EXPECT_ERROR_HAS(loadIDX(write("img", idxImages(3, 2, 2, kPixels)),
+                           write("two", be32(0x0D01) + be32(2) + be32(0) + be32(0)), true),
+                   "has 3 images but", "has 2 targets");
 }
 
 TEST_F(DataTest, LoadIDXGzipped) {
