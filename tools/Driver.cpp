@@ -333,7 +333,7 @@ runtime::Dataset loadIDXFor(const CompiledModel &m, const std::string &images, c
   return d;
 }
 
-runtime::Dataset loadNumpy(const CompiledModel &m, const frontend::DataSource &s) {
+runtime::Dataset loadNumpy(const CompiledModel &m, const frontend::DataSource &s, bool withLabel = true) {
   const frontend::LoweredModel &low = m.lowered;
   bool npz = s.kind == frontend::DataSource::NPZ;
   std::vector<std::pair<std::string, std::string>> members;
@@ -372,7 +372,7 @@ runtime::Dataset loadNumpy(const CompiledModel &m, const frontend::DataSource &s
     auto it = std::find_if(s.arrays.begin(), s.arrays.end(), [&](const auto &a) { return a.first == decl.name; });
     d.inputs.push_back(load(it != s.arrays.end() ? it->second : decl.name, decl, "input"));
   }
-  if (!low.labels.empty()) {
+  if (!low.labels.empty() && withLabel) {
     const frontend::TensorDecl &decl = low.labels[0];
     d.y = load(s.labelArray.empty() ? decl.name : s.labelArray, decl, "label");
   }
@@ -469,6 +469,47 @@ runtime::Dataset loadSource(const CompiledModel &m, const frontend::DataSource &
   }
 }
 
+/// nnc predict/eval --input for NumPy files (by their magic): an .npy array
+/// feeds a model's one input, with --labels an .npy of the labels; an .npz
+/// archive holds every input's array (and the label's, when it has it) under
+/// the names the train block's npz(...) uses. nullopt for other files.
+std::optional<runtime::Dataset> loadNumpyExamples(const CompiledModel &m, const std::string &path,
+                                                  const std::string &magic, const std::string &labelsPath,
+                                                  bool &labelled) {
+  const frontend::LoweredModel &low = m.lowered;
+  frontend::DataSource s;
+  if (magic.compare(0, 4, "\x93NUM") == 0) {
+    if (low.inputs.size() != 1)
+      throw runtime::Error(fmt::format("'{}' is an .npy file, which holds one array; model '{}' has {} inputs (give "
+                                       "an .npz with an array per input)",
+                                       path, low.name, low.inputs.size()));
+    s.kind = frontend::DataSource::NPY;
+    s.arrays = {{low.inputs[0].name, path}};
+    s.labelArray = labelsPath;
+    labelled = !labelsPath.empty() && !low.labels.empty();
+  } else if (magic.compare(0, 4, std::string("PK\x03\x04", 4)) == 0) {
+    if (!labelsPath.empty())
+      throw runtime::Error(
+          fmt::format("--labels does not go with an .npz input: '{}' holds the labels as an array", path));
+    if (m.config.data.kind == frontend::DataSource::NPZ)
+      s = m.config.data;
+    s.kind = frontend::DataSource::NPZ;
+    s.path = path;
+    labelled = false;
+    if (!low.labels.empty()) {
+      std::string key = s.labelArray.empty() ? low.labels[0].name : s.labelArray;
+      for (const auto &member : runtime::loadNpz(path))
+        labelled |= member.first == key;
+    }
+  } else {
+    return std::nullopt;
+  }
+  runtime::Dataset d = loadNumpy(m, s, labelled);
+  if (labelled && low.classification)
+    runtime::checkLabels(d, low.numClasses, "'" + path + "'");
+  return d;
+}
+
 } // namespace
 
 runtime::Dataset loadExamples(const CompiledModel &m, const std::string &path, const std::string &labelsPath,
@@ -485,8 +526,11 @@ runtime::Dataset loadExamples(const CompiledModel &m, const std::string &path, c
                                        low.inputs.size()));
     return loadIDXFor(m, path, labelsPath);
   }
+  if (auto d = loadNumpyExamples(m, path, magic, labelsPath, labelled))
+    return std::move(*d);
   if (!labelsPath.empty())
-    throw runtime::Error("--labels goes with IDX images; a CSV input carries its labels in a column");
+    throw runtime::Error("--labels goes with IDX images or an .npy input; a CSV input carries its labels in a "
+                         "column, an .npz input in an array");
   // The columns the train block's csv(...) names, from this file; the
   // label's columns are read when the file has them.
   frontend::DataSource s;

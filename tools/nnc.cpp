@@ -1065,10 +1065,11 @@ int main(int argc, char **argv) {
   predict->add_option("--load", o.load, "The trained checkpoint")->required();
   predict
       ->add_option("--input", o.input,
-                   "Data to predict: CSV rows of features (a label column too, if present, is compared), or IDX "
-                   "images")
+                   "Data to predict: CSV rows of features (a label column too, if present, is compared), IDX "
+                   "images, an .npy array (a model with one input) or an .npz archive (an array per input, and the "
+                   "label's if present)")
       ->required();
-  predict->add_option("--labels", o.labels, "IDX labels for IDX --input (reports the accuracy)");
+  predict->add_option("--labels", o.labels, "IDX labels for IDX --input, an .npy of labels for .npy --input (reports the metrics)");
   predict->add_option("-o,--output", o.output, "Write the predictions here (default: standard output)");
   predict->add_option("--top", o.top, "Classes per row, most likely first (default 1)")
       ->check(CLI::Range(int64_t(1), int64_t(1000)));
