@@ -195,10 +195,13 @@ struct IdxFile {
   std::vector<uint8_t> readPayload(const char *what) {
     const std::string &path = reader.path();
     std::vector<uint8_t> buf;
-    const uint64_t step = uint64_t(64) << 20;
+    // Chunks from 64 KiB, doubling up to 64 MiB: a header that lies about a
+    // huge payload costs a small buffer, not 64 MiB zeroed per file.
+    uint64_t step = uint64_t(64) << 10;
     while (buf.size() < payloadBytes) {
       size_t old = buf.size();
       size_t want = size_t(std::min<uint64_t>(payloadBytes - old, step));
+      step = std::min<uint64_t>(step * 2, uint64_t(64) << 20);
       buf.resize(old + want);
       size_t got = reader.read(buf.data() + old, want);
       if (got < want)
