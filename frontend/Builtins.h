@@ -1,12 +1,21 @@
 // The table of builtin functions: their parameters (for argument binding and
-// "did you mean"), and where they may appear (model expressions or train
-// blocks). Lowering rules live in Sema.cpp.
+// "did you mean"), where they may appear (model expressions or train
+// blocks), and for model builtins the Elaborator member that lowers a call
+// to IR (defined in frontend/builtins/<Family>.cpp).
 #pragma once
 
 #include <string>
 #include <vector>
 
+namespace nnc::ast {
+struct Expr;
+}
+
 namespace nnc::frontend {
+
+class Elaborator;
+struct Val;
+struct ArgMap;
 
 struct BuiltinParam {
   const char *name;
@@ -18,6 +27,12 @@ struct Builtin {
   enum Where { Model, Train } where;
   std::vector<BuiltinParam> params;
   const char *summary;
+  /// Model builtins: lowers a call whose arguments are bound to `params`.
+  Val (Elaborator::*lower)(const ast::Expr &, const ArgMap &) = nullptr;
+  /// What `f(...) as NAME` means: the parameters are shared under NAME
+  /// (Shareable); the builtin names its parameters after the binding and
+  /// cannot share them (Own); it has no parameters to share (None).
+  enum Instance { None, Shareable, Own } instance = None;
 };
 
 const std::vector<Builtin> &builtins();

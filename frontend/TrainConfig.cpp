@@ -1,6 +1,7 @@
 // Reading a train block into a TrainConfig, with located errors for unknown
 // settings, wrong value kinds and out-of-range values.
 #include "frontend/Builtins.h"
+#include "frontend/ParamSelect.h"
 #include "frontend/Sema.h"
 
 #include <algorithm>
@@ -514,37 +515,21 @@ private:
     Group g;
     g.loc = e.loc;
     const ast::Expr &sel = *find(*args, "params");
-    std::vector<std::string> names; // parameters and their layer instances
-    for (auto &p : model_.params) {
-      names.push_back(p.name);
-      if (size_t dot = p.name.rfind('.');
-          dot != std::string::npos && std::find(names.begin(), names.end(), p.name.substr(0, dot)) == names.end())
-        names.push_back(p.name.substr(0, dot));
-    }
     for (const ast::Expr *x : oneOrList(sel)) {
-      size_t before = g.params.size();
-      if (x->kind == ast::Expr::Name &&
-          (x->name == "params" || x->name == "weights" || x->name == "biases" || x->name == "norms")) {
-        for (auto &p : model_.params)
-          if (x->name == "params" || (x->name == "weights" && !p.isBias) || (x->name == "biases" && p.isBias) ||
-              (x->name == "norms" && p.isNorm))
-            g.params.push_back(p.name);
-      } else if (x->kind == ast::Expr::String) {
-        for (auto &p : model_.params)
-          if (p.name == x->name || p.name.rfind(x->name + ".", 0) == 0)
-            g.params.push_back(p.name);
-        if (g.params.size() == before) {
-          std::string m = closestMatch(x->name, names);
-          d_.error(x->loc, "param_group: model '" + model_.name + "' has no parameter or layer instance \"" + x->name +
-                               "\"" + (m.empty() ? "" : "; did you mean \"" + m + "\"?"));
-          return;
-        }
-      } else {
+      bool setName = x->kind == ast::Expr::Name && isParamSetName(x->name);
+      if (!setName && x->kind != ast::Expr::String) {
         d_.error(x->loc, "param_group: select parameters with weights, biases, norms, params, a layer instance "
                          "(\"h1\") or a parameter name (\"h1.w\"), got " +
                              ast::toSource(*x));
         return;
       }
+      std::vector<std::string> picked = selectParams(model_.params, x->name, setName);
+      if (picked.empty() && !setName) {
+        d_.error(x->loc, "param_group: model '" + model_.name + "' has no parameter or layer instance \"" + x->name +
+                             "\"" + paramSuggestion(model_.params, x->name));
+        return;
+      }
+      g.params.insert(g.params.end(), picked.begin(), picked.end());
     }
     for (auto &[k, v] : *args) {
       if (k == "weight_decay") {
