@@ -561,6 +561,31 @@ runtime::Dataset loadExamples(const CompiledModel &m, const std::string &path, c
   return d;
 }
 
+bool usesStatistics(const frontend::TrainConfig &c) {
+  return std::any_of(c.transforms.begin(), c.transforms.end(), [](const frontend::Transform &t) {
+    return t.kind == frontend::Transform::Standardize || t.kind == frontend::Transform::MinMax;
+  });
+}
+
+void applyPreprocessing(const frontend::TrainConfig &c, runtime::Dataset &d, runtime::Standardizer *st, bool fit,
+                        int64_t oneHotClasses) {
+  if (d.size() == 0)
+    return;
+  for (const frontend::Transform &t : c.transforms)
+    if (t.kind == frontend::Transform::Scale)
+      runtime::scale(d, float(t.factor));
+  for (const frontend::Transform &t : c.transforms) {
+    if (t.kind == frontend::Transform::OneHot && oneHotClasses > 0)
+      runtime::oneHotLabels(d, oneHotClasses);
+    if (t.kind != frontend::Transform::Standardize && t.kind != frontend::Transform::MinMax)
+      continue;
+    NNC_ASSERT(st) << "standardization without statistics";
+    if (fit)
+      *st = runtime::fitStandardizer(d, t.kind == frontend::Transform::MinMax);
+    runtime::applyStandardizer(*st, d);
+  }
+}
+
 Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted) {
   const frontend::TrainConfig &c = m.config;
   if (c.data.kind == frontend::DataSource::None)
@@ -571,16 +596,8 @@ Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted) {
   d.image = all.imageShape;
   if (all.size() == 0)
     throw runtime::Error("the training data is empty");
-  std::optional<runtime::Dataset> test;
   if (c.test.kind != frontend::DataSource::None)
-    test = loadSource(m, c.test);
-  for (const frontend::Transform &t : c.transforms) {
-    if (t.kind != frontend::Transform::Scale)
-      continue;
-    runtime::scale(all, float(t.factor));
-    if (test)
-      runtime::scale(*test, float(t.factor));
-  }
+    d.test = loadSource(m, c.test);
   if (c.split > 0) {
     auto [train, val] = runtime::splitValidation(all, c.split, c.seed);
     if (train.size() == 0)
@@ -591,26 +608,16 @@ Data loadData(const CompiledModel &m, const runtime::Standardizer *fitted) {
   } else {
     d.train = std::move(all);
   }
-  if (test)
-    d.test = std::move(*test);
-  for (const frontend::Transform &t : c.transforms) {
-    if (t.kind == frontend::Transform::OneHot) {
-      int64_t classes = m.lowered.labels.at(0).type.shape.at(1).size;
-      for (runtime::Dataset *ds : {&d.train, &d.val, &d.test})
-        if (ds->size())
-          runtime::oneHotLabels(*ds, classes);
-    }
-    if (t.kind != frontend::Transform::Standardize && t.kind != frontend::Transform::MinMax)
-      continue;
-    // Statistics from the training rows only (or a checkpoint's), applied everywhere.
-    d.standardizer = fitted ? *fitted : runtime::fitStandardizer(d.train, t.kind == frontend::Transform::MinMax);
-    d.standardized = true;
-    runtime::applyStandardizer(d.standardizer, d.train);
-    if (d.val.size())
-      runtime::applyStandardizer(d.standardizer, d.val);
-    if (d.test.size())
-      runtime::applyStandardizer(d.standardizer, d.test);
-  }
+  // Statistics from the training rows only (or a checkpoint's), applied everywhere.
+  d.standardized = usesStatistics(c);
+  if (fitted)
+    d.standardizer = *fitted;
+  bool oneHot = std::any_of(c.transforms.begin(), c.transforms.end(),
+                            [](const frontend::Transform &t) { return t.kind == frontend::Transform::OneHot; });
+  int64_t classes = oneHot ? m.lowered.labels.at(0).type.shape.at(1).size : 0;
+  applyPreprocessing(c, d.train, &d.standardizer, !fitted, classes);
+  applyPreprocessing(c, d.val, &d.standardizer, false, classes);
+  applyPreprocessing(c, d.test, &d.standardizer, false, classes);
   return d;
 }
 

@@ -98,6 +98,18 @@ struct Data {
   std::vector<int64_t> image;
 };
 
+/// True when the train block's preprocessing needs fitted statistics
+/// (standardize or min_max).
+bool usesStatistics(const frontend::TrainConfig &c);
+
+/// The train block's preprocessing of `d` — the one copy used for training
+/// data and for what nnc predict reads: every scale(...) first, then in the
+/// block's order standardize / min_max with `*st` (fitted on `d` itself first
+/// when `fit`) and one_hot of the labels into `oneHotClasses` columns (when
+/// above 0; nnc predict keeps class ids).
+void applyPreprocessing(const frontend::TrainConfig &c, runtime::Dataset &d, runtime::Standardizer *st, bool fit,
+                        int64_t oneHotClasses);
+
 /// Loads and preprocesses the data the config names, standardizing with
 /// `fitted` statistics (a checkpoint's) when given instead of fitting them on
 /// the training rows. Throws runtime::Error.
