@@ -45,8 +45,10 @@ public:
   /// The command names, each with its one-line help.
   static const std::vector<std::pair<std::string, std::string>> &commands();
 
-private:
+  /// The session's state and commands (tools/repl/ReplImpl.h).
   struct Impl;
+
+private:
   std::unique_ptr<Impl> impl_;
   bool quit_ = false;
 };
