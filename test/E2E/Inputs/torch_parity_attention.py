@@ -1,17 +1,17 @@
 """PyTorch parity for test/E2E/Inputs/attention.nn (dense over sequences,
 sinusoidal and learned positional encodings, causal multi-head
 self-attention, single-head attention, layer_norm, gelu): init CKPT | check
-CKPT GRADS, as in torch_parity.py. The reference masks with -inf
+CKPT GRADS, as in parity.py. The reference masks with -inf
 (masked_fill), nnc adds -1e9: the same softmax to float precision."""
 import math
+import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, __file__.rsplit("/", 1)[0])
-from torch_parity import read_safetensors, report, write_safetensors  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import parity  # noqa: E402
 
 SHAPES = {"e.w": (8, 16), "e.b": (16,), "p.pos": (8, 16)}
 for part in "qkvo":
@@ -22,8 +22,7 @@ SHAPES.update({"n.scale": (16,), "n.shift": (16,), "q.w": (16, 8), "q.b": (8,), 
 
 
 def init(path):
-    rng = np.random.default_rng(7)
-    write_safetensors(path, {k: (rng.standard_normal(s) * 0.3).astype(np.float32) for k, s in SHAPES.items()})
+    parity.random_init(path, SHAPES, seed=7, scale=0.3)
 
 
 def sinusoid(t, d):
@@ -44,10 +43,8 @@ def attend(q, k, v, causal):
 
 
 def check(ckpt, grads):
-    w = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in read_safetensors(ckpt).items()}
-    g = read_safetensors(grads)
-    x = torch.tensor(g["batch.x"], dtype=torch.float64)
-    y = torch.tensor(g["batch.y"])
+    w, g = parity.load(ckpt, grads)
+    x, y = parity.batch(g)
     n = x.shape[0]
     tokens = x.reshape(n, 8, 8)
     e = tokens @ w["e.w"] + w["e.b"] + sinusoid(8, 16)
@@ -66,12 +63,8 @@ def check(ckpt, grads):
     # softmax ignores: its true gradient is zero, so its error is measured
     # against the key weights' gradient scale.
     floor = {"a.k.b": float(w["a.k.w"].grad.abs().max())}
-    return report([("loss", g["loss"], loss.detach().numpy())] +
-                  [("grad." + k, g["grad." + k], w[k].grad.numpy(), floor.get(k, 1e-12)) for k in SHAPES])
+    return parity.report(parity.loss_and_grads(g, loss, w, SHAPES, floor))
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "init":
-        init(sys.argv[2])
-        sys.exit(0)
-    sys.exit(check(sys.argv[2], sys.argv[3]))
+    parity.main(init, check)

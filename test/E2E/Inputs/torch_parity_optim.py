@@ -23,8 +23,8 @@ import sys
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(__file__))
-from torch_parity import read_safetensors, write_safetensors  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import parity  # noqa: E402
 
 STEPS = 3
 N, F, H, C = 16, 5, 8, 3
@@ -131,12 +131,12 @@ def setup(d):
         "out.w": (rng.standard_normal((H, C)) * 0.5).astype(np.float32),
         "out.b": (rng.standard_normal(C) * 0.1).astype(np.float32),
     }
-    write_safetensors(os.path.join(d, "init.safetensors"), w)
+    parity.write_safetensors(os.path.join(d, "init.safetensors"), w)
     return x, y, w
 
 
 def reference(x, y, w, make, clip, make_sched, steps):
-    p = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in w.items()}
+    p = parity.as_float64(w)
     opt = make(p)
     sched = make_sched(opt) if make_sched else None
     xt, yt = torch.tensor(x, dtype=torch.float64), torch.tensor(y)
@@ -174,7 +174,7 @@ def main():
         out, log = os.path.join(d, name + ".safetensors"), os.path.join(d, name + ".csv")
         subprocess.run([nnc, "train", src, "--load", os.path.join(d, "init.safetensors"), "--save", out,
                         "--log", log, "--quiet", "--threads", "1"], check=True, stdout=subprocess.DEVNULL)
-        ours = read_safetensors(out)
+        ours = parity.read_safetensors(out)
         ref, lrs = reference(x, y, w, make, clip, sched[0] if sched else None, steps)
         rel = max(np.abs(ours[k].astype(np.float64) - ref[k]).max() / np.abs(ref[k]).max() for k in ref)
         moved = max(np.abs(ref[k] - w[k]).max() for k in ref)
