@@ -73,8 +73,13 @@ public:
   /// relu, sigmoid, tanh, exp, log, sqrt, abs, softmax, log_softmax, argmax:
   /// one IR op of the same name on `x`.
   Val unaryBuiltin(const ast::Expr &e, const ArgMap &args);
-  /// maximum(a, b): the elementwise maximum, broadcasting as arithmetic does.
-  Val maximum(const ast::Expr &e, const ArgMap &args);
+  /// maximum(a, b), minimum(a, b): elementwise, broadcasting as arithmetic
+  /// does; the gradient of a tie goes to b.
+  Val minMax(const ast::Expr &e, const ArgMap &args);
+  /// clamp(x, lo, hi): minimum(hi, maximum(lo, x)), so that the gradient is 1
+  /// where lo <= x <= hi (bounds included, as torch.clamp) and 0 outside;
+  /// lo > hi gives hi everywhere, as torch does.
+  Val clamp(const ast::Expr &e, const ArgMap &args);
   /// sum, mean, max over `axes` (default: all), keeping them when `keepdims`.
   Val reduction(const ast::Expr &e, const ArgMap &args);
   /// Activations built from primitives, so they need no gradient rules of

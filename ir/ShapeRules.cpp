@@ -346,6 +346,7 @@ static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType>
   case OpKind::Mul:
   case OpKind::Div:
   case OpKind::Maximum:
+  case OpKind::Minimum:
   case OpKind::Equal: {
     if (kind != OpKind::Equal) {
       for (size_t i = 0; i < 2; ++i)

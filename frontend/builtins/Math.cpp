@@ -21,12 +21,47 @@ Val Elaborator::unaryBuiltin(const ast::Expr &e, const ArgMap &args) {
   return r ? tensorVal(r) : Val::error();
 }
 
-Val Elaborator::maximum(const ast::Expr &e, const ArgMap &args) {
+Val Elaborator::minMax(const ast::Expr &e, const ArgMap &args) {
   Val a = tensorArg(args, "a", e.loc), b = tensorArg(args, "b", e.loc);
   if (!a.ok() || !b.ok())
     return Val::error();
-  ir::Value *r = build(ir::OpKind::Maximum, {a.v, b.v}, {}, e.loc, "", {a, b});
+  ir::OpKind k = e.name == "minimum" ? ir::OpKind::Minimum : ir::OpKind::Maximum;
+  ir::Value *r = build(k, {a.v, b.v}, {}, e.loc, "", {a, b});
   return r ? tensorVal(r) : Val::error();
+}
+
+Val Elaborator::clamp(const ast::Expr &e, const ArgMap &args) {
+  Val x = requireF32(args, "x", e);
+  if (!x.ok())
+    return x;
+  bool hasLo = args.count("lo"), hasHi = args.count("hi");
+  if (!hasLo && !hasHi) {
+    d_.error(e.loc, "clamp needs a bound: give lo, hi or both, e.g. clamp(x, lo = 0, hi = 6)");
+    return Val::error();
+  }
+  std::vector<Val> context{x};
+  ir::Value *r = x.v;
+  // maximum and minimum send ties to their second operand, so x keeps the
+  // gradient at x == lo and at x == hi.
+  if (hasLo) {
+    Val lo = tensorArg(args, "lo", e.loc);
+    if (!lo.ok())
+      return lo;
+    context.push_back(lo);
+    r = build(ir::OpKind::Maximum, {lo.v, r}, {}, e.loc, "clamp", context);
+    if (!r)
+      return Val::error();
+  }
+  if (hasHi) {
+    Val hi = tensorArg(args, "hi", e.loc);
+    if (!hi.ok())
+      return hi;
+    context.push_back(hi);
+    r = build(ir::OpKind::Minimum, {hi.v, r}, {}, e.loc, "clamp", context);
+    if (!r)
+      return Val::error();
+  }
+  return tensorVal(r);
 }
 
 Val Elaborator::reduction(const ast::Expr &e, const ArgMap &args) {

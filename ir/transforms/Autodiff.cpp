@@ -116,6 +116,14 @@ private:
         accumulate(bv, b_.sumTo(b_.mul(g, b_.sub(b_.constant(1.0), mask)), bv->type.shape));
       return;
     }
+    case OpKind::Minimum: { // d min(a,b) = g*[a<b], g*[a>=b]: ties go to b, as for maximum
+      Value *mask = b_.unary(OpKind::Step, b_.sub(bv, a));
+      if (wants(a))
+        accumulate(a, b_.sumTo(b_.mul(g, mask), a->type.shape));
+      if (wants(bv))
+        accumulate(bv, b_.sumTo(b_.mul(g, b_.sub(b_.constant(1.0), mask)), bv->type.shape));
+      return;
+    }
     case OpKind::Neg: // d(-a) = -g
       accumulate(a, b_.neg(g));
       return;

@@ -66,9 +66,6 @@ bool isOptimizerStateName(const std::string &name) {
 
 namespace {
 
-/// min(a, b) as -max(-a, -b) (the IR has no minimum op).
-Value *minimum(Builder &b, Value *x, Value *y) { return b.neg(b.create(OpKind::Maximum, {b.neg(x), b.neg(y)})); }
-
 /// The sum of squares of every element of `g`, as a scalar.
 Value *sumOfSquares(Builder &b, Value *g) {
   std::vector<int64_t> axes;
@@ -114,13 +111,13 @@ Function *appendOptimizer(Module &m, const Function &grad, const OptimizerSpec &
   // (coefficient max_norm / (norm + 1e-6), capped at 1, as clip_grad_norm_).
   if (spec.clipValue > 0)
     for (Value *&g : grads)
-      g = b.create(OpKind::Maximum, {minimum(b, g, c(spec.clipValue)), c(-spec.clipValue)});
+      g = b.create(OpKind::Maximum, {b.create(OpKind::Minimum, {g, c(spec.clipValue)}), c(-spec.clipValue)});
   if (spec.clipNorm > 0 && !grads.empty()) {
     Value *total = nullptr;
     for (Value *g : grads)
       total = total ? b.add(total, sumOfSquares(b, g)) : sumOfSquares(b, g);
     Value *norm = b.unary(OpKind::Sqrt, total);
-    Value *coef = minimum(b, c(1.0), b.div(c(spec.clipNorm), b.add(norm, c(1e-6))));
+    Value *coef = b.create(OpKind::Minimum, {c(1.0), b.div(c(spec.clipNorm), b.add(norm, c(1e-6)))});
     for (Value *&g : grads)
       g = b.mul(g, coef);
   }

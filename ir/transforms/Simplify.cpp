@@ -125,6 +125,8 @@ std::optional<double> foldBinary(OpKind k, double a, double b) {
     return a / b;
   case OpKind::Maximum:
     return std::max(a, b);
+  case OpKind::Minimum:
+    return std::min(a, b);
   default:
     return std::nullopt;
   }
@@ -189,7 +191,8 @@ private:
     case OpKind::Sub:
     case OpKind::Mul:
     case OpKind::Div:
-    case OpKind::Maximum: {
+    case OpKind::Maximum:
+    case OpKind::Minimum: {
       auto cx = scalarConst(x), cy = scalarConst(y);
       if (cx && cy)
         if (auto v = foldBinary(op.kind, *cx, *cy))

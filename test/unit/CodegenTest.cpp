@@ -246,6 +246,34 @@ TEST(Codegen, ArgMaxTakesTheFirstMaximumAndANaNAsPyTorchDoes) {
   EXPECT_EQ(got, (std::vector<int64_t>{1, 0, 3, 0, 0}));
 }
 
+TEST(Codegen, MinimumIsElementwiseAndPropagatesANaNAsPyTorchDoes) {
+  // torch.minimum: the smaller value, broadcasting; a NaN in either operand
+  // gives NaN. 37 columns: a vector body and a scalar tail.
+  const float nan = std::nanf(""), inf = std::numeric_limits<float>::infinity();
+  const int64_t C = 37;
+  Module m;
+  Function *f = m.addFunction("f");
+  Value *x = f->addArg("x", {DType::F32, {Dim(2), Dim(C)}}, ArgRole::Input);
+  Value *c = f->addArg("c", {DType::F32, {Dim(C)}}, ArgRole::Input);
+  Builder b(*f);
+  f->addResult("m", b.create(OpKind::Minimum, {x, c}));
+  std::vector<float> xs(2 * C), cs(C);
+  for (int64_t j = 0; j < C; ++j) {
+    xs[j] = float(j) - 18, xs[C + j] = float(18 - j) * 0.5f;
+    cs[j] = float(j % 5) - 2;
+  }
+  xs[3] = nan, cs[7] = nan, xs[C + 9] = -inf, cs[11] = inf;
+  auto out = run(*f, {}, {xs, cs});
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t j = 0; j < C; ++j) {
+      float a = xs[i * C + j], bb = cs[j], got = out[0][i * C + j];
+      if (std::isnan(a) || std::isnan(bb))
+        EXPECT_TRUE(std::isnan(got)) << i << "," << j;
+      else
+        EXPECT_EQ(got, std::min(a, bb)) << i << "," << j;
+    }
+}
+
 TEST(Codegen, SlicesReadInPlaceByElementwiseLoops) {
   // Slices along each axis, one broadcast along the rows, read as views by
   // elementwise loops (MemoryPlan's Storage::View), against the copies.
