@@ -574,6 +574,12 @@ Val Elaborator::tensorArg(const ArgMap &args, const std::string &name, SourceLoc
   return Val::error();
 }
 
+std::optional<Val> Elaborator::optionalTensorArg(const ArgMap &args, const std::string &name, SourceLoc callLoc) {
+  if (!args.count(name))
+    return std::nullopt;
+  return tensorArg(args, name, callLoc);
+}
+
 std::optional<std::vector<int64_t>> Elaborator::axesArg(const ArgMap &args, int64_t rank, const char *callee) {
   auto it = args.find("axis");
   std::vector<int64_t> axes;

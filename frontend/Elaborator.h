@@ -207,6 +207,9 @@ private:
   std::optional<bool> boolArg(const ArgMap &args, const std::string &name, const char *callee, bool dflt);
   /// Tensor argument `name` (numbers are turned into scalar constants).
   Val tensorArg(const ArgMap &args, const std::string &name, SourceLoc callLoc);
+  /// An optional tensor argument: nullopt when it is not given, else as
+  /// tensorArg (an error Val after reporting a bad one).
+  std::optional<Val> optionalTensorArg(const ArgMap &args, const std::string &name, SourceLoc callLoc);
   /// Axes from `axis` (an integer or a list, negative counts from the end).
   std::optional<std::vector<int64_t>> axesArg(const ArgMap &args, int64_t rank, const char *callee);
   /// Lowers a call of the builtin `bi` through its table entry's lowering.

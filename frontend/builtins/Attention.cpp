@@ -52,13 +52,10 @@ Val Elaborator::attentionCall(const ast::Expr &e, const ArgMap &args) {
   auto causal = boolArg(args, "causal", "attention", false);
   if (!q.ok() || !k.ok() || !v.ok() || !causal)
     return Val::error();
-  Val mask;
-  if (args.count("mask")) {
-    mask = tensorArg(args, "mask", e.loc);
-    if (!mask.ok())
-      return mask;
-  }
-  auto r = attend(e, q.v, k.v, v.v, *causal, args.count("mask") ? &mask : nullptr, {q, k, v});
+  std::optional<Val> mask = optionalTensorArg(args, "mask", e.loc);
+  if (mask && !mask->ok())
+    return *mask;
+  auto r = attend(e, q.v, k.v, v.v, *causal, mask ? &*mask : nullptr, {q, k, v});
   return r && *r ? tensorVal(*r) : Val::error();
 }
 
@@ -68,12 +65,9 @@ Val Elaborator::multiHeadAttention(const ast::Expr &e, const ArgMap &args) {
   auto causal = boolArg(args, "causal", "multi_head_attention", false);
   if (!xv.ok() || !heads || !causal)
     return Val::error();
-  Val mask;
-  if (args.count("mask")) {
-    mask = tensorArg(args, "mask", e.loc);
-    if (!mask.ok())
-      return mask;
-  }
+  std::optional<Val> mask = optionalTensorArg(args, "mask", e.loc);
+  if (mask && !mask->ok())
+    return *mask;
   const ir::TensorType &xt = xv.v->type;
   if (xt.rank() != 3 || !xt.shape[1].isStatic() || !xt.shape[2].isStatic()) {
     d_.error(e.loc, "multi_head_attention expects a sequence [N, T, D] with static T and D, got " + xt.str());
@@ -103,7 +97,7 @@ Val Elaborator::multiHeadAttention(const ast::Expr &e, const ArgMap &args) {
   };
   ir::Value *q = split(project(xv.v, ws[0], bs[0])), *k = split(project(xv.v, ws[1], bs[1])),
             *v = split(project(xv.v, ws[2], bs[2]));
-  auto att = attend(e, q, k, v, *causal, args.count("mask") ? &mask : nullptr, {xv});
+  auto att = attend(e, q, k, v, *causal, mask ? &*mask : nullptr, {xv});
   if (!att || !*att)
     return Val::error();
   b_->setLoc(e.loc);

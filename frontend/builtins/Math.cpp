@@ -34,8 +34,7 @@ Val Elaborator::clamp(const ast::Expr &e, const ArgMap &args) {
   Val x = requireF32(args, "x", e);
   if (!x.ok())
     return x;
-  bool hasLo = args.count("lo"), hasHi = args.count("hi");
-  if (!hasLo && !hasHi) {
+  if (!args.count("lo") && !args.count("hi")) {
     d_.error(e.loc, "clamp needs a bound: give lo, hi or both, e.g. clamp(x, lo = 0, hi = 6)");
     return Val::error();
   }
@@ -43,21 +42,14 @@ Val Elaborator::clamp(const ast::Expr &e, const ArgMap &args) {
   ir::Value *r = x.v;
   // maximum and minimum send ties to their second operand, so x keeps the
   // gradient at x == lo and at x == hi.
-  if (hasLo) {
-    Val lo = tensorArg(args, "lo", e.loc);
-    if (!lo.ok())
-      return lo;
-    context.push_back(lo);
-    r = build(ir::OpKind::Maximum, {lo.v, r}, {}, e.loc, "clamp", context);
-    if (!r)
+  for (auto [name, kind] : {std::pair{"lo", ir::OpKind::Maximum}, std::pair{"hi", ir::OpKind::Minimum}}) {
+    std::optional<Val> bound = optionalTensorArg(args, name, e.loc);
+    if (!bound)
+      continue;
+    if (!bound->ok())
       return Val::error();
-  }
-  if (hasHi) {
-    Val hi = tensorArg(args, "hi", e.loc);
-    if (!hi.ok())
-      return hi;
-    context.push_back(hi);
-    r = build(ir::OpKind::Minimum, {hi.v, r}, {}, e.loc, "clamp", context);
+    context.push_back(*bound);
+    r = build(kind, {bound->v, r}, {}, e.loc, "clamp", context);
     if (!r)
       return Val::error();
   }
