@@ -89,8 +89,8 @@ LV *Emitter::scalarOp(ir::OpKind k, const std::vector<LV *> &a) {
     return b_.CreateFMul(a[0], a[1]);
   case K::Div:
     return b_.CreateFDiv(a[0], a[1]);
-  case K::Maximum:
-    return select(b_.CreateFCmpUGE(a[0], a[1]), a[0], a[1]);
+  case K::Maximum: // a NaN in either operand gives NaN, as torch.maximum
+    return select(b_.CreateFCmpUNO(a[1], a[1]), a[1], select(b_.CreateFCmpUGE(a[0], a[1]), a[0], a[1]));
   case K::Minimum: // a NaN in either operand gives NaN, as torch.minimum
     return select(b_.CreateFCmpUNO(a[1], a[1]), a[1], select(b_.CreateFCmpULE(a[0], a[1]), a[0], a[1]));
   case K::Equal:

@@ -246,9 +246,10 @@ TEST(Codegen, ArgMaxTakesTheFirstMaximumAndANaNAsPyTorchDoes) {
   EXPECT_EQ(got, (std::vector<int64_t>{1, 0, 3, 0, 0}));
 }
 
-TEST(Codegen, MinimumIsElementwiseAndPropagatesANaNAsPyTorchDoes) {
-  // torch.minimum: the smaller value, broadcasting; a NaN in either operand
-  // gives NaN. 37 columns: a vector body and a scalar tail.
+TEST(Codegen, MinimumAndMaximumAreElementwiseAndPropagateANaNAsPyTorchDoes) {
+  // torch.minimum and torch.maximum: the smaller (larger) value,
+  // broadcasting; a NaN in either operand gives NaN. 37 columns: a vector
+  // body and a scalar tail.
   const float nan = std::nanf(""), inf = std::numeric_limits<float>::infinity();
   const int64_t C = 37;
   Module m;
@@ -257,6 +258,7 @@ TEST(Codegen, MinimumIsElementwiseAndPropagatesANaNAsPyTorchDoes) {
   Value *c = f->addArg("c", {DType::F32, {Dim(C)}}, ArgRole::Input);
   Builder b(*f);
   f->addResult("m", b.create(OpKind::Minimum, {x, c}));
+  f->addResult("M", b.create(OpKind::Maximum, {x, c}));
   std::vector<float> xs(2 * C), cs(C);
   for (int64_t j = 0; j < C; ++j) {
     xs[j] = float(j) - 18, xs[C + j] = float(18 - j) * 0.5f;
@@ -266,11 +268,14 @@ TEST(Codegen, MinimumIsElementwiseAndPropagatesANaNAsPyTorchDoes) {
   auto out = run(*f, {}, {xs, cs});
   for (int64_t i = 0; i < 2; ++i)
     for (int64_t j = 0; j < C; ++j) {
-      float a = xs[i * C + j], bb = cs[j], got = out[0][i * C + j];
-      if (std::isnan(a) || std::isnan(bb))
-        EXPECT_TRUE(std::isnan(got)) << i << "," << j;
-      else
-        EXPECT_EQ(got, std::min(a, bb)) << i << "," << j;
+      float a = xs[i * C + j], bb = cs[j], lo = out[0][i * C + j], hi = out[1][i * C + j];
+      if (std::isnan(a) || std::isnan(bb)) {
+        EXPECT_TRUE(std::isnan(lo)) << i << "," << j;
+        EXPECT_TRUE(std::isnan(hi)) << i << "," << j;
+      } else {
+        EXPECT_EQ(lo, std::min(a, bb)) << i << "," << j;
+        EXPECT_EQ(hi, std::max(a, bb)) << i << "," << j;
+      }
     }
 }
 
