@@ -4,6 +4,7 @@
 #include "codegen/GemmKernel.h"
 #include "codegen/LowerToLLVM.h"
 #include "codegen/MemoryPlan.h"
+#include "codegen/Target.h"
 #include "ir/Printer.h"
 #include "runtime/FileUtil.h"
 #include "runtime/Gemm.h"
@@ -13,18 +14,14 @@
 #include <llvm/ExecutionEngine/Orc/ExecutionUtils.h>
 #include <llvm/ExecutionEngine/Orc/LLJIT.h>
 #include <llvm/ExecutionEngine/Orc/ThreadSafeModule.h>
-#include <llvm/IR/DiagnosticHandler.h>
-#include <llvm/IR/DiagnosticInfo.h>
 #include <llvm/IR/LegacyPassManager.h>
 #include <llvm/IR/Module.h>
 #include <llvm/Linker/Linker.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Object/ObjectFile.h>
-#include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/Host.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/SHA1.h>
-#include <llvm/Support/TargetSelect.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 
@@ -44,84 +41,6 @@ extern "C" void nnc_rt_profile_mark(double *table, int64_t index);
 namespace nnc::codegen {
 
 namespace {
-/// Keeps LLVM's optimization remarks and warnings ("loop not vectorized: the
-/// optimizer was unable to perform the requested transformation") off the
-/// user's terminal: they are about nnc's generated code, which the user
-/// cannot change. NNC_LLVM_REMARKS=1 lets them through for nnc's developers.
-/// Errors keep LLVM's handling.
-struct QuietDiagnostics : llvm::DiagnosticHandler {
-  bool handleDiagnostics(const llvm::DiagnosticInfo &di) override {
-    static const bool show = [] {
-      const char *v = getenv("NNC_LLVM_REMARKS");
-      return v && *v && std::string(v) != "0";
-    }();
-    return di.getSeverity() != llvm::DS_Error && !show;
-  }
-};
-
-/// An LLVMContext with QuietDiagnostics: every module nnc builds lives in one.
-struct Context : llvm::LLVMContext {
-  Context() { setDiagnosticHandler(std::make_unique<QuietDiagnostics>()); }
-};
-
-std::string errorText(llvm::Error e) {
-  std::string s;
-  llvm::raw_string_ostream os(s);
-  os << e;
-  return os.str();
-}
-
-void initLLVM() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-    llvm::InitializeNativeTargetAsmParser();
-  });
-}
-/// Runs the O3 pipeline for `tm` on `m` (loop unrolling off: full unrolling
-/// of constant-trip loops tripled compile time and, with vectorized bodies
-/// already interleaved, did not make steps faster).
-void optimizeModule(llvm::Module &m, llvm::TargetMachine &tm, bool unroll = false) {
-  llvm::LoopAnalysisManager lam;
-  llvm::FunctionAnalysisManager fam;
-  llvm::CGSCCAnalysisManager cgam;
-  llvm::ModuleAnalysisManager mam;
-  llvm::PipelineTuningOptions pto;
-  pto.LoopVectorization = true;
-  pto.SLPVectorization = true;
-  pto.LoopUnrolling = unroll;
-  llvm::PassBuilder pb(&tm, pto);
-  pb.registerModuleAnalyses(mam);
-  pb.registerCGSCCAnalyses(cgam);
-  pb.registerFunctionAnalyses(fam);
-  pb.registerLoopAnalyses(lam);
-  pb.crossRegisterProxies(lam, fam, cgam, mam);
-  llvm::ModulePassManager mpm = pb.buildPerModuleDefaultPipeline(llvm::OptimizationLevel::O3);
-  mpm.run(m, mam);
-}
-
-/// Sets the host CPU and its features, and the flags compiled code runs under.
-void setHostAttributes(llvm::Module &m, llvm::TargetMachine &tm) {
-  m.setDataLayout(tm.createDataLayout());
-  m.setTargetTriple(tm.getTargetTriple().str());
-  std::string cpu = tm.getTargetCPU().str(), features = tm.getTargetFeatureString().str();
-  for (llvm::Function &fn : m) {
-    if (fn.isDeclaration())
-      continue;
-    fn.addFnAttr("target-cpu", cpu);
-    fn.addFnAttr("target-features", features);
-    fn.addFnAttr(llvm::Attribute::NoUnwind);
-    // Compiled code runs with flush-to-zero (see the runtime): say so.
-    fn.addFnAttr("denormal-fp-math", "preserve-sign,preserve-sign");
-    // LLVM vectorizes loops 256 bits wide on AVX-512 CPUs by default (to
-    // spare the clock); the GEMM kernels run 512 bits wide anyway, so the
-    // elementwise loops between them may as well.
-    if (features.find("+avx512f") != std::string::npos)
-      fn.addFnAttr("prefer-vector-width", "512");
-  }
-}
-
 /// The on-disk compile cache's directory: $NNC_CACHE_DIR, else
 /// $XDG_CACHE_HOME/nnc, else ~/.cache/nnc; empty (no cache) when NNC_CACHE
 /// is 0 or off, or no directory can be named.
@@ -168,15 +87,9 @@ std::string sha1Hex(const std::string &text) {
   return hex;
 }
 
-/// Machine code for `m` as an ELF object.
+/// Machine code for `m` as an object file in a buffer the JIT can load.
 std::unique_ptr<llvm::MemoryBuffer> emitObject(llvm::Module &m, llvm::TargetMachine &tm) {
-  llvm::SmallVector<char, 0> buf;
-  llvm::raw_svector_ostream os(buf);
-  llvm::legacy::PassManager pm;
-  if (tm.addPassesToEmitFile(pm, os, nullptr, llvm::CGFT_ObjectFile))
-    throw std::runtime_error("this target cannot emit object files");
-  pm.run(m);
-  return llvm::MemoryBuffer::getMemBufferCopy(llvm::StringRef(buf.data(), buf.size()), m.getName());
+  return llvm::MemoryBuffer::getMemBufferCopy(emitObjectFile(m, tm), m.getName());
 }
 
 /// The on-disk compile cache: object files named by their key.
@@ -247,7 +160,7 @@ void installGemmKernel(llvm::orc::JITTargetMachineBuilder jtmb, llvm::TargetMach
     if (!obj) {
       Context ctx;
       auto m = buildGemmKernels(ctx, tile);
-      setHostAttributes(*m, tm);
+      setTargetAttributes(*m, tm);
       optimizeModule(*m, tm, /*unroll=*/true);
       obj = emitObject(*m, tm);
       cache.store(key, *obj);
@@ -304,7 +217,7 @@ struct JIT::Impl {
                                       llvm::LLVMContext &ctx, const std::string &symbol, bool optimize,
                                       double *profile = nullptr) {
     auto m = lowerToLLVM(f, bindings, plan, ctx, symbol, profile);
-    setHostAttributes(*m, *tm);
+    setTargetAttributes(*m, *tm);
     if (optimize)
       optimizeModule(*m, *tm);
     return m;
@@ -464,7 +377,7 @@ static void linkGemmKernel(llvm::Module &m, llvm::TargetMachine &tm, bool optimi
   if (!m.getFunction("nnc_rt_sgemm") && !m.getFunction("nnc_rt_sgemm_scaled"))
     return;
   auto k = buildGemmKernels(m.getContext(), gemmTileFor(tm.getTargetFeatureString().str()));
-  setHostAttributes(*k, tm);
+  setTargetAttributes(*k, tm);
   if (optimize)
     optimizeModule(*k, tm, /*unroll=*/true);
   if (llvm::Linker::linkModules(m, std::move(k)))
