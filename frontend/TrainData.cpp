@@ -188,7 +188,11 @@ TrainReader::columnRefs(const ast::Expr &e, const std::string &what, bool rest) 
   if (rest && e.kind == ast::Expr::Name && e.name == "rest")
     return std::make_pair(out, true);
   for (const ast::Expr *x : oneOrList(e)) {
-    auto c = x->kind == ast::Expr::Number ? number(*x) : std::nullopt;
+    // (Not `cond ? number(*x) : nullopt`: GCC 12 then warns that the
+    // optional's value may be used uninitialized.)
+    std::optional<double> c;
+    if (x->kind == ast::Expr::Number)
+      c = number(*x);
     if (x->kind == ast::Expr::String && !x->name.empty()) {
       out.push_back({x->name, 0});
     } else if (x->kind == ast::Expr::Name && (x->name == "last" || x->name == "first")) {
