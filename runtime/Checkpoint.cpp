@@ -47,9 +47,8 @@ struct Entry {
 
 } // namespace
 
-void saveSafetensors(const std::string &path,
-                     const std::vector<std::pair<std::string, const Tensor *>> &tensors,
-                     const std::map<std::string, std::string> &metadata) {
+std::string encodeSafetensors(const std::vector<std::pair<std::string, const Tensor *>> &tensors,
+                              const std::map<std::string, std::string> &metadata, const std::string &path) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) {
     nlohmann::ordered_json meta = nlohmann::ordered_json::object();
@@ -83,11 +82,18 @@ void saveSafetensors(const std::string &path,
   bytes += json;
   for (const auto &entry : tensors)
     bytes.append(static_cast<const char *>(entry.second->data()), entry.second->bytes());
-  writeFileAtomic(path, bytes);
+  return bytes;
 }
 
-Checkpoint loadSafetensors(const std::string &path) {
-  std::string file = readFile(path);
+void saveSafetensors(const std::string &path,
+                     const std::vector<std::pair<std::string, const Tensor *>> &tensors,
+                     const std::map<std::string, std::string> &metadata) {
+  writeFileAtomic(path, encodeSafetensors(tensors, metadata, path));
+}
+
+Checkpoint loadSafetensors(const std::string &path) { return parseSafetensors(readFile(path), path); }
+
+Checkpoint parseSafetensors(const std::string &file, const std::string &path) {
   auto fail = [&](const std::string &what) -> Error {
     return Error(fmt::format("'{}': {}", path, what));
   };

@@ -19,6 +19,11 @@ void saveSafetensors(const std::string &path,
                      const std::vector<std::pair<std::string, const Tensor *>> &tensors,
                      const std::map<std::string, std::string> &metadata = {});
 
+/// The bytes of a safetensors file holding `tensors` and `metadata` (what
+/// saveSafetensors writes); `path` names the file in errors.
+std::string encodeSafetensors(const std::vector<std::pair<std::string, const Tensor *>> &tensors,
+                              const std::map<std::string, std::string> &metadata, const std::string &path);
+
 /// The content of a safetensors file.
 struct Checkpoint {
   std::map<std::string, Tensor> tensors;
@@ -31,5 +36,8 @@ struct Checkpoint {
 /// shapes, and byte ranges that are out of bounds, of the wrong size or
 /// overlapping.
 Checkpoint loadSafetensors(const std::string &path);
+/// As loadSafetensors, for a file's bytes already in memory; `path` names
+/// them in errors.
+Checkpoint parseSafetensors(const std::string &bytes, const std::string &path);
 
 } // namespace nnc::runtime

@@ -2,6 +2,7 @@
 #include "runtime/Trainer.h"
 
 #include "runtime/Loader.h"
+#include "runtime/Seed.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -53,13 +54,6 @@ void checkLabels(const Dataset &data, int64_t classes, const std::string &what) 
                               classes, classes));
 }
 
-/// splitmix64 of (seed, counter).
-static uint64_t mixSeed(uint64_t seed, uint64_t counter) {
-  uint64_t z = seed * 0x9e3779b97f4a7c15ULL + counter + 0x632be59bd9b4e019ULL;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
 
 char *Trainer::arenaFor(const CompiledFn &fn) {
   // A function compiled again (the REPL recompiles changed code) can reuse
@@ -81,7 +75,7 @@ void Trainer::call(const CompiledFn &fn, const std::vector<Tensor> *xs, const Te
   lrT.f32()[0] = lr;
   // Dropout's seed: a fresh, reproducible value for every call.
   Tensor rngT(DType::I64, {});
-  rngT.i64()[0] = int64_t(mixSeed(rngSeed_, rngStep_++) >> 1);
+  rngT.i64()[0] = dropoutSeed(rngSeed_, rngStep_++);
   size_t nextInput = 0; // the model's inputs, in order
   for (const BufferSpec &a : fn.args) {
     const Tensor *t = nullptr;
