@@ -61,7 +61,7 @@ std::vector<std::pair<const ir::Op *, int64_t>> loopInvariantProducts(const ir::
     std::vector<int64_t> bs = ir::concreteShape(op->operand(1)->type.shape, bindings);
     bool tb = op->getBool("tb");
     int64_t K = tb ? bs[1] : bs[0], N = tb ? bs[0] : bs[1];
-    found.push_back({op.get(), (runtime::packedBFloats(K, N) * 4 + 63) / 64 * 64});
+    found.push_back({op.get(), (runtime::packedBFloatsBound(K, N) * 4 + 63) / 64 * 64});
   }
   return found;
 }

@@ -8,6 +8,7 @@
 // stack, else by column panels, else by row tiles.
 #include "runtime/Gemm.h"
 
+#include "runtime/Tensor.h"
 #include "runtime/ThreadPool.h"
 
 #include <algorithm>
@@ -217,6 +218,8 @@ void gemmBlock(const GemmDesc &d, const float *A, const float *B, float *C, int6
 } // namespace
 
 void setGemmKernels(const GemmKernels &k) {
+  if (k.nr > kMaxGemmCols || k.mr > kMaxGemmRows)
+    throw Error("GEMM kernels of " + std::to_string(k.mr) + "x" + std::to_string(k.nr) + " exceed the largest tile");
   static_cast<GemmKernels &>(kernel) = k;
   kernel.tile = std::to_string(k.mr) + "x" + std::to_string(k.nr);
 }
@@ -229,6 +232,8 @@ void sgemm(int64_t M, int64_t N, int64_t K, const float *A, const float *B, floa
 }
 
 int64_t packedBFloats(int64_t K, int64_t N) { return std::max<int64_t>(K, 1) * roundUp(N, kernel.nr); }
+
+int64_t packedBFloatsBound(int64_t K, int64_t N) { return std::max<int64_t>(K, 1) * roundUp(N, kMaxGemmCols); }
 
 } // namespace nnc::runtime
 

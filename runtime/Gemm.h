@@ -32,6 +32,14 @@ struct GemmDesc {
 /// under the installed kernels.
 int64_t packedBFloats(int64_t K, int64_t N);
 
+/// The widest micro-kernel panel any CPU's kernels use (AVX-512: 32).
+constexpr int kMaxGemmCols = 32;
+/// Floats that hold B packed under any CPU's kernels (panels of at most
+/// kMaxGemmCols columns): what compiled code reserves, so that code
+/// compiled for one CPU and run with another's kernels (ahead-of-time
+/// libraries with several variants) never packs past its space.
+int64_t packedBFloatsBound(int64_t K, int64_t N);
+
 /// A micro-kernel: C[r * ldc + j] (+)= sum_k A[k * MR + r] * B[k * rsB + j]
 /// for r < m rows (at most the kernel's) and j < n columns (at most the
 /// kernel's). A is a packed panel (MR values per k, MR the largest kernel's
