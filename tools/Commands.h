@@ -33,6 +33,8 @@ struct Options {
   bool noColor = false, quiet = false, noOpt = false;
   bool functionGiven = false; ///< --function was on the command line
   bool checkData = false;
+  std::string cpu = "native"; ///< nnc compile --cpu
+  bool weightsFile = false;   ///< nnc compile --weights-file
 };
 
 /// A command's file and model. The source stays alive beside the model, whose
@@ -83,5 +85,6 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly); ///< com
 int cmdPlot(const Options &o);                                          ///< commands/Train.cpp
 int cmdPredict(const Options &o, DiagnosticEngine &diags);              ///< commands/Predict.cpp
 int cmdSample(const Options &o, DiagnosticEngine &diags);               ///< commands/Predict.cpp
+int cmdCompile(const Options &o, DiagnosticEngine &diags);              ///< commands/Compile.cpp
 
 } // namespace nnc::cli

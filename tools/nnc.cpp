@@ -237,6 +237,25 @@ int main(int argc, char **argv) {
       ->check(CLI::Range(int64_t(1), int64_t(1024)));
   addModel(predict);
 
+  CLI::App *compile = app.add_subcommand(
+      "compile", "Compile FILE's model into a library to link: a C header, lib<model>.a and lib<model>.so with "
+                 "predict, evaluate and the train step, and the weights built in");
+  compile->add_option("FILE", o.file, "The .nn file")->required();
+  compile->add_option("-o,--output", o.output, "The directory to write into (it must exist)")->required();
+  compile->add_option("--load", o.load, "Start from this checkpoint's weights (default: fresh, from --seed)");
+  compile->add_option("--batch", o.batch, "Rows of a train step and of predict's batches (default: the file's)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
+  compile
+      ->add_option("--cpu", o.cpu,
+                   "native (the host, the default) | portable (AVX-512, AVX2 and SSE2 code, chosen when the library "
+                   "opens) | an LLVM CPU name (skylake-avx512, znver3, ...)")
+      ->default_str("native");
+  compile->add_flag("--weights-file", o.weightsFile,
+                    "Write the weights to <model>.safetensors beside the library, read when it opens, instead of "
+                    "building them in");
+  compile->add_option("--seed", o.seed, "Seed of fresh weights and of dropout (default: the file's)")->check(seedValue);
+  addModel(compile);
+
   CLI::App *plot =
       app.add_subcommand("plot", "Draw a training log (nnc train --log) as loss and accuracy curves in SVG");
   plot->add_option("LOG", o.file, "The .csv or .jsonl log")->required();
@@ -314,6 +333,8 @@ int main(int argc, char **argv) {
       return cli::cmdSample(o, diags);
     if (bench->parsed())
       return cli::cmdBench(o, diags);
+    if (compile->parsed())
+      return cmdCompile(o, diags);
     if (plot->parsed())
       return cli::cmdPlot(o);
     if (predict->parsed())
