@@ -12,6 +12,7 @@
 #include "runtime/aot/nnc_aot.h"
 
 #include "runtime/Checkpoint.h"
+#include "runtime/FileUtil.h"
 #include "runtime/Gemm.h"
 #include "runtime/Seed.h"
 #include "runtime/Tensor.h"
@@ -42,6 +43,13 @@ struct Failure {
   int code;
   std::string message;
 };
+
+/// `p`, which must not be null.
+template <class T> T *need(T *p, const char *what) {
+  if (!p)
+    throw Failure{NNC_AOT_EINVAL, std::string(what) + " is null"};
+  return p;
+}
 
 /// Runs `body`, turning every failure into a code and a message.
 template <class F> int guarded(F &&body) {
@@ -103,6 +111,15 @@ struct nnc_aot_state {
         return f;
     }
     throw Failure{NNC_AOT_EINVAL, std::string("the library has no compiled '") + name + "'"};
+  }
+
+  /// The f32 tensor `name` of `count` elements.
+  Tensor &f32Tensor(const char *name, int64_t count) {
+    auto it = tensors.find(need(name, "the name"));
+    if (it == tensors.end() || it->second.dtype() != DType::F32 || it->second.numel() != count)
+      throw Failure{NNC_AOT_EINVAL, std::string("no f32 tensor '") + name + "' of " + std::to_string(count) +
+                                        " elements"};
+    return it->second;
   }
 
   /// Checks that `c` holds every parameter and state tensor the compiled
@@ -237,15 +254,20 @@ void requireRows(int64_t rows, const char *what) {
     throw Failure{NNC_AOT_EINVAL, std::string(what) + ": rows must be at least 1, got " + std::to_string(rows)};
 }
 
-template <class T> T *need(T *p, const char *what) {
-  if (!p)
-    throw Failure{NNC_AOT_EINVAL, std::string(what) + " is null"};
-  return p;
+/// A weights file: EIO when it cannot be read, EFORMAT when it is malformed.
+nnc::runtime::Checkpoint readWeightsFile(const char *path) {
+  std::string bytes;
+  try {
+    bytes = nnc::runtime::readFile(path);
+  } catch (const nnc::runtime::Error &e) {
+    throw Failure{NNC_AOT_EIO, e.what()};
+  }
+  return nnc::runtime::parseSafetensors(bytes, path);
 }
 
 nnc::runtime::Checkpoint readWeights(const nnc_aot_model *m, const char *path) {
   if (path)
-    return nnc::runtime::loadSafetensors(path);
+    return readWeightsFile(path);
   if (*m->weights_size == 0)
     throw Failure{NNC_AOT_EINVAL, std::string("the library of ") + m->model +
                                       " has no weights built in (it was compiled with --weights-file): open it with "
@@ -412,7 +434,7 @@ int nnc_aot_load(nnc_aot_state *state, const char *path) {
   return guarded([&] {
     need(state, "the state");
     need(path, "the path");
-    nnc::runtime::Checkpoint c = nnc::runtime::loadSafetensors(path);
+    nnc::runtime::Checkpoint c = readWeightsFile(path);
     std::unique_lock<std::shared_mutex> lock(state->lock);
     state->adopt(std::move(c), std::string("'") + path + "'");
   });
@@ -433,27 +455,19 @@ int64_t nnc_aot_tensor_size(const nnc_aot_state *state, const char *name) {
 
 int nnc_aot_get(nnc_aot_state *state, const char *name, float *out, int64_t count) {
   return guarded([&] {
-    need(state, "the state");
     need(out, "the output");
-    std::shared_lock<std::shared_mutex> lock(state->lock);
-    auto it = state->tensors.find(need(name, "the name"));
-    if (it == state->tensors.end() || it->second.dtype() != DType::F32 || it->second.numel() != count)
-      throw Failure{NNC_AOT_EINVAL, std::string("no f32 tensor '") + name + "' of " + std::to_string(count) +
-                                        " elements"};
-    std::memcpy(out, it->second.data(), it->second.bytes());
+    std::shared_lock<std::shared_mutex> lock(need(state, "the state")->lock);
+    Tensor &t = state->f32Tensor(name, count);
+    std::memcpy(out, t.data(), t.bytes());
   });
 }
 
 int nnc_aot_set(nnc_aot_state *state, const char *name, const float *in, int64_t count) {
   return guarded([&] {
-    need(state, "the state");
     need(in, "the input");
-    std::unique_lock<std::shared_mutex> lock(state->lock);
-    auto it = state->tensors.find(need(name, "the name"));
-    if (it == state->tensors.end() || it->second.dtype() != DType::F32 || it->second.numel() != count)
-      throw Failure{NNC_AOT_EINVAL, std::string("no f32 tensor '") + name + "' of " + std::to_string(count) +
-                                        " elements"};
-    std::memcpy(it->second.data(), in, it->second.bytes());
+    std::unique_lock<std::shared_mutex> lock(need(state, "the state")->lock);
+    Tensor &t = state->f32Tensor(name, count);
+    std::memcpy(t.data(), in, t.bytes());
   });
 }
 
