@@ -101,7 +101,7 @@ std::vector<std::string> exportedSymbols(const CompiledModel &m, const LibraryAp
   (void)m;
   std::vector<std::string> names = {"open",    "close", "context_create", "context_destroy", "save",
                                     "load",    "tensor_count", "tensor_name", "tensor_size", "get_tensor",
-                                    "set_tensor", "last_error", "variant"};
+                                    "set_tensor", "set_threads", "last_error", "variant"};
   for (const char *fn : {"predict", "evaluate", "train_step"})
     for (const codegen::AotFunction &f : api.functions)
       if (f.f->name == fn) {
@@ -204,6 +204,9 @@ std::string libraryHeader(const CompiledModel &m, const LibraryApi &api, const c
                    "int64_t {0}_tensor_size(const {0}_model *model, const char *name); /* -1: no such tensor */\n"
                    "int {0}_get_tensor({0}_model *model, const char *name, float *out, int64_t count);\n"
                    "int {0}_set_tensor({0}_model *model, const char *name, const float *in, int64_t count);\n"
+                   "/* Run on `threads` threads from now on (0: one per core, the default); call it\n"
+                   " * while no other call runs. */\n"
+                   "int {0}_set_threads(int threads);\n"
                    "const char *{0}_last_error(void);\n"
                    "/* The CPU variant the model runs (see {1}_CPU). */\n"
                    "const char *{0}_variant(const {0}_model *model);\n",
@@ -317,6 +320,7 @@ std::string libraryGlue(const CompiledModel &m, const LibraryApi &api, const cod
       "*)m, n, out, count); }}\n"
       "API int {0}_set_tensor({0}_model *m, const char *n, const float *in, int64_t count) {{ return "
       "nnc_aot_set((nnc_aot_state *)m, n, in, count); }}\n"
+      "API int {0}_set_threads(int threads) {{ return nnc_aot_set_threads(threads); }}\n"
       "API const char *{0}_last_error(void) {{ return nnc_aot_last_error(); }}\n"
       "API const char *{0}_variant(const {0}_model *m) {{ return nnc_aot_variant_name((const nnc_aot_state *)m); }}\n",
       p);

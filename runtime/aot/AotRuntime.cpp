@@ -16,6 +16,7 @@
 #include "runtime/Gemm.h"
 #include "runtime/Seed.h"
 #include "runtime/Tensor.h"
+#include "runtime/ThreadPool.h"
 
 #include <xmmintrin.h>
 
@@ -159,6 +160,7 @@ struct nnc_aot_ctx {
   nnc_aot_state *state = nullptr;
   std::map<const nnc_aot_function *, Tensor> arenas;
   std::map<std::string, Tensor> scratch; ///< batch inputs, labels and results by name
+  std::vector<void *> bound;             ///< per argument of the next call: its input or label rows
 
   char *arena(const nnc_aot_function &f) {
     Tensor &t = arenas[&f];
@@ -176,10 +178,14 @@ struct nnc_aot_ctx {
     return t;
   }
 
-  /// Copies rows [from, from + count) of the caller's inputs and label into
-  /// f's batch buffers (zero rows after them), preprocessing f32 inputs as
-  /// the data pipeline does (runtime::scale, then applyStandardizer).
+  /// Binds rows [from, from + count) of the caller's inputs and label to f's
+  /// arguments (`bound`): where the rows fill the batch and need no
+  /// preprocessing, the caller's memory itself (compiled code never writes
+  /// its inputs); else a copy in a batch buffer (zero rows after them), f32
+  /// inputs preprocessed as the data pipeline does (runtime::scale, then
+  /// applyStandardizer).
   void gather(const nnc_aot_function &f, const void *const *inputs, const void *label, int64_t from, int64_t count) {
+    bound.assign(size_t(f.nargs), nullptr);
     const nnc_aot_preprocess &pre = state->model->preprocess;
     const Tensor *mean = pre.standardize ? &state->tensors.at("data.mean") : nullptr;
     const Tensor *sd = pre.standardize ? &state->tensors.at("data.stddev") : nullptr;
@@ -192,15 +198,28 @@ struct nnc_aot_ctx {
       const void *src = b.role == NNC_AOT_LABEL ? label : inputs[input++];
       if (!src)
         throw Failure{NNC_AOT_EINVAL, std::string("no data for '") + b.name + "'"};
-      Tensor &t = buffer(b.name, b);
       size_t row = size_t(elements(b) / b.shape[0]) * elementBytes(b.dtype);
-      std::memcpy(t.data(), static_cast<const char *>(src) + size_t(from) * row, size_t(count) * row);
-      std::memset(static_cast<char *>(t.data()) + size_t(count) * row, 0, size_t(b.shape[0] - count) * row);
-      if (b.role != NNC_AOT_INPUT || b.dtype != NNC_AOT_F32)
+      bool preprocessed = b.role == NNC_AOT_INPUT && b.dtype == NNC_AOT_F32 && (pre.nscales || mean);
+      if (count == b.shape[0] && !preprocessed) {
+        bound[size_t(a)] = const_cast<char *>(static_cast<const char *>(src) + size_t(from) * row);
         continue;
+      }
+      Tensor &t = buffer(b.name, b);
+      bound[size_t(a)] = t.data();
+      const char *rows = static_cast<const char *>(src) + size_t(from) * row;
       int64_t per = elements(b) / b.shape[0];
       float *p = t.f32();
-      for (int s = 0; s < pre.nscales; ++s)
+      // The copy and the first scale in one pass (the same rounding as
+      // copying, then scaling).
+      if (preprocessed && pre.nscales)
+        for (int64_t i = 0, e = count * per; i < e; ++i)
+          p[i] = reinterpret_cast<const float *>(rows)[i] * float(pre.scales[0]);
+      else
+        std::memcpy(t.data(), rows, size_t(count) * row);
+      std::memset(static_cast<char *>(t.data()) + size_t(count) * row, 0, size_t(b.shape[0] - count) * row);
+      if (!preprocessed)
+        continue;
+      for (int s = 1; s < pre.nscales; ++s)
         for (int64_t i = 0, e = count * per; i < e; ++i)
           p[i] *= float(pre.scales[s]);
       if (mean) {
@@ -214,8 +233,10 @@ struct nnc_aot_ctx {
     }
   }
 
-  /// Calls f on the batch buffers; returns the result buffers.
-  std::vector<void *> call(const nnc_aot_function &f, float lr) {
+  /// Calls f on the arguments gather bound; results go to `into` (one
+  /// pointer per result, null: a buffer of the context's) unless written over
+  /// an argument. Returns the result buffers.
+  std::vector<void *> call(const nnc_aot_function &f, float lr, void *const *into = nullptr) {
     Tensor lrT(DType::F32, {}), rngT(DType::I64, {});
     lrT.f32()[0] = lr;
     rngT.i64()[0] = nnc::runtime::dropoutSeed(state->model->seed, state->rngStep++);
@@ -223,7 +244,7 @@ struct nnc_aot_ctx {
     for (int a = 0; a < f.nargs; ++a) {
       const nnc_aot_buffer &b = f.args[a];
       if (b.role == NNC_AOT_INPUT || b.role == NNC_AOT_LABEL)
-        bufs.push_back(scratch.at(b.name).data());
+        bufs.push_back(bound.at(size_t(a)));
       else if (b.role == NNC_AOT_SCALAR)
         bufs.push_back(std::strcmp(b.name, "rng") == 0 ? rngT.data() : lrT.data());
       else
@@ -232,7 +253,8 @@ struct nnc_aot_ctx {
     for (int r = 0; r < f.nresults; ++r) {
       const nnc_aot_buffer &b = f.results[r];
       bufs.push_back(b.in_place_of >= 0 ? bufs[size_t(b.in_place_of)]
-                                        : buffer(std::string("result:") + f.name + ":" + b.name, b).data());
+                     : into && into[r] ? into[r]
+                                       : buffer(std::string("result:") + f.name + ":" + b.name, b).data());
     }
     FlushToZero ftz;
     f.entries[state->variant](bufs.data(), arena(f));
@@ -353,11 +375,20 @@ int nnc_aot_predict(nnc_aot_ctx *ctx, int64_t rows, const void *const *inputs, v
     const nnc_aot_function &f = ctx->state->function("predict", 0);
     // Rows in batches of the compiled size, the last one padded with zeros:
     // predictions are row by row (batch statistics are not used in eval mode).
+    std::vector<void *> direct(size_t(f.nresults));
     for (int64_t from = 0; from < rows; from += f.batch) {
       int64_t count = std::min(f.batch, rows - from);
       ctx->gather(f, need(inputs, "the inputs"), nullptr, from, count);
-      std::vector<void *> res = ctx->call(f, 0);
+      // A full batch writes into the caller's outputs; a last, partial one
+      // into the context's, and its rows are copied.
       for (int r = 0; r < f.nresults; ++r) {
+        const nnc_aot_buffer &b = f.results[r];
+        size_t row = size_t(elements(b) / b.shape[0]) * elementBytes(b.dtype);
+        direct[size_t(r)] = count == f.batch ? static_cast<char *>(need(outputs[r], "an output")) + size_t(from) * row
+                                             : nullptr;
+      }
+      std::vector<void *> res = ctx->call(f, 0, direct.data());
+      for (int r = 0; r < f.nresults && count < f.batch; ++r) {
         const nnc_aot_buffer &b = f.results[r];
         size_t row = size_t(elements(b) / b.shape[0]) * elementBytes(b.dtype);
         std::memcpy(static_cast<char *>(need(outputs[r], "an output")) + size_t(from) * row, res[size_t(r)],
@@ -468,6 +499,14 @@ int nnc_aot_set(nnc_aot_state *state, const char *name, const float *in, int64_t
     std::unique_lock<std::shared_mutex> lock(need(state, "the state")->lock);
     Tensor &t = state->f32Tensor(name, count);
     std::memcpy(t.data(), in, t.bytes());
+  });
+}
+
+int nnc_aot_set_threads(int threads) {
+  return guarded([&] {
+    if (threads < 0 || threads > 1024)
+      throw Failure{NNC_AOT_EINVAL, "threads must be in [0, 1024], got " + std::to_string(threads)};
+    nnc::runtime::setGlobalThreads(threads);
   });
 }
 

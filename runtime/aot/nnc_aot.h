@@ -121,6 +121,9 @@ const char *nnc_aot_tensor_name(const nnc_aot_state *state, int i);
 int64_t nnc_aot_tensor_size(const nnc_aot_state *state, const char *name);
 int nnc_aot_get(nnc_aot_state *state, const char *name, float *out, int64_t count);
 int nnc_aot_set(nnc_aot_state *state, const char *name, const float *in, int64_t count);
+/* Runs compiled code on `threads` threads from now on (0: one per core, the
+ * default); not while other calls run. */
+int nnc_aot_set_threads(int threads);
 /* The message of the calling thread's last failure ("" if none). */
 const char *nnc_aot_last_error(void);
 /* Which variant the state runs ("native", "avx512", ...). */

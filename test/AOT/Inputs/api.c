@@ -38,6 +38,10 @@ int main(int argc, char **argv) {
   digits_predict(c, ROWS, x, again);
   printf("load restores them: %s\n", memcmp(probs, again, sizeof probs) ? "no" : "yes");
 
+  report("set_threads 1", digits_set_threads(1));
+  report("predict on 1 thread", digits_predict(c, ROWS, x, again));
+  report("set_threads 0", digits_set_threads(0));
+
   /* Refusals. */
   report("get nonesuch", digits_get_tensor(m, "nonesuch", zeros, 1));
   report("get wrong count", digits_get_tensor(m, "logits.b", zeros, 3));
@@ -53,6 +57,7 @@ int main(int argc, char **argv) {
   digits_model *bad;
   report("open corrupt file", digits_open(&bad, argv[3]));
   report("open null", digits_open(NULL, NULL));
+  report("set_threads -1", digits_set_threads(-1));
   digits_context_destroy(c);
   digits_close(m);
   return 0;
