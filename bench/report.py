@@ -25,7 +25,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
-WORKLOAD_ORDER = ["mlp-train-sgd", "mlp-train-adam", "mlp-infer", "cnn-train", "lstm-train", "vit-train"]
+WORKLOAD_ORDER = ["mlp-train-sgd", "mlp-train-adam", "mlp-infer", "cnn-train", "cnn-infer", "lstm-train",
+                  "vit-train", "vit-infer"]
 PEER_ORDER = ["torch", "torch-compile", "jax", "onnxruntime"]
 NOT_A_RESULT = {"env", "machine", "peak"}
 
@@ -139,8 +140,13 @@ def workload_key(wl):
     return (WORKLOAD_ORDER.index(wl), wl) if wl in WORKLOAD_ORDER else (len(WORKLOAD_ORDER), wl)
 
 
+# nnc's own rows: the JIT ("nnc") and the libraries nnc compile writes ("nnc-aot").
+NNC_PEERS = {"nnc", "nnc-aot"}
+
+
 def peer_columns(bests, whole):
-    seen = {p for (p, _, _) in bests if p != "nnc"} | {r.get("peer") for r in whole if r.get("peer") != "nnc"}
+    seen = {p for (p, _, _) in bests if p not in NNC_PEERS} | {r.get("peer") for r in whole
+                                                              if r.get("peer") not in NNC_PEERS}
     seen.discard(None)
     return [p for p in PEER_ORDER if p in seen] + sorted(seen - set(PEER_ORDER))
 
@@ -251,6 +257,21 @@ def compile_table(bests):
     return table(header, rows) if rows else None
 
 
+def aot_table(bests):
+    keys = sorted({(wl, size) for (p, wl, size) in bests if p == "nnc-aot"},
+                  key=lambda k: (workload_key(k[0]), k[1] if k[1] is not None else -1))
+    rows = []
+    for wl, size in keys:
+        jit, aot = bests.get(("nnc", wl, size)), bests.get(("nnc-aot", wl, size))
+        ok = jit is not None and "error" not in jit and aot is not None and "error" not in aot
+        rows.append([wl, size, cell_ms(jit), cell_ms(aot), ratio(jit["ms"] / aot["ms"]) if ok else "—",
+                     fmt_num(aot["compile_seconds"]) if aot and "compile_seconds" in aot else "—",
+                     fmt_num(aot["library_bytes"] / 1e6) if aot and "library_bytes" in aot else "—"])
+    header = ["workload", "batch", "JIT ms (threads)", "library ms (threads)", "JIT ms / library ms",
+              "nnc compile (s)", "lib .so (MB)"]
+    return table(header, rows) if rows else None
+
+
 def notes(bests, whole):
     out = []
     for r in whole:
@@ -288,6 +309,15 @@ def render(path):
                  "torch-compile and jax: the first call, which compiles and also runs the step once "
                  "(torch.compile reuses inductor's on-disk cache, so reruns are faster).")
     parts.append(t3 or "_no compile measurements_")
+
+    t4 = aot_table(bests)
+    if t4:
+        parts.append("**Table 4. Compiled libraries.** Predict through the library `nnc compile` writes "
+                     "(bench/aot_bench.c, raw features in: the library also applies the train block's "
+                     "preprocessing, which the JIT row's data already had), beside the JIT's predict step "
+                     "at the same batch; nnc compile: the whole command (code for every function, the "
+                     "C glue, the links).")
+        parts.append(t4)
 
     n = notes(bests, whole)
     if n:

@@ -141,11 +141,42 @@ nnc_step() {
   done
 }
 
+# aot_step WORKLOAD FILE PREFIX BATCH: predict through the library nnc compile
+# writes for FILE at BATCH (bench/aot_bench.c), one measurement per thread
+# count, with the compile time and the library's size.
+aot_step() {
+  local wl="$1" file="$2" prefix="$3" batch="$4" t res dir="build/bench/aot/$3-$4"
+  selected "$wl" || return 0
+  rm -rf "$dir" && mkdir -p "$dir"
+  log "nnc compile $file --batch $batch"
+  local start end
+  start=$(date +%s.%N)
+  NNC_CACHE=off "$nnc" compile "$file" --batch "$batch" -o "$dir" >/dev/null || die "nnc compile failed: $file"
+  end=$(date +%s.%N)
+  local upper="${prefix^^}"
+  cc -O2 -include "$dir/$prefix.h" -DPREFIX="${prefix}_" -DUPREFIX="${upper}_" bench/aot_bench.c -I "$dir" \
+    -L "$dir" -l"$prefix" -Wl,-rpath,"$root/$dir" -o "$dir/aot-bench" || die "compiling bench/aot_bench.c failed"
+  for t in "${threads_list[@]}"; do
+    log "nnc library $wl batch $batch at $t thread(s)"
+    res="$("$dir/aot-bench" "$wl" "$t" "$seconds")" || die "$dir/aot-bench failed"
+    res="$(python3 -c 'import json, sys
+r = json.loads(sys.argv[1]); r["file"] = sys.argv[2]
+r["compile_seconds"] = round(float(sys.argv[4]) - float(sys.argv[3]), 3); r["library_bytes"] = int(sys.argv[5])
+print(json.dumps(r))' "$res" "$file" "$start" "$end" "$(stat -c %s "$dir/lib$prefix.so")")"
+    emit "$res"
+  done
+}
+
 for round in $(seq 1 "$rounds"); do
 log "round $round of $rounds"
 for b in 1 32 256; do nnc_step mlp-train-sgd bench/mlp_sgd.nn train_step "$b"; done
 for b in 1 32 256; do nnc_step mlp-train-adam examples/fashion_mlp.nn train_step "$b"; done
 for b in 1 256; do nnc_step mlp-infer examples/fashion_mlp.nn predict "$b"; done
+for b in 1 256; do nnc_step cnn-infer examples/fashion_cnn.nn predict "$b"; done
+for b in 1 256; do nnc_step vit-infer examples/fashion_vit.nn predict "$b"; done
+for b in 1 256; do aot_step mlp-infer examples/fashion_mlp.nn fashionmlp "$b"; done
+for b in 1 256; do aot_step cnn-infer examples/fashion_cnn.nn fashioncnn "$b"; done
+for b in 1 256; do aot_step vit-infer examples/fashion_vit.nn fashionvit "$b"; done
 nnc_step cnn-train examples/fashion_cnn.nn train_step
 nnc_step lstm-train examples/fashion_lstm.nn train_step
 nnc_step vit-train examples/fashion_vit.nn train_step
