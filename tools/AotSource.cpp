@@ -87,6 +87,13 @@ std::string inputParams(const codegen::AotEntry &e, bool glue = false) {
   return s;
 }
 
+/// ", const int64_t *label" (the label's pointer parameter), or "" for a
+/// function without a label.
+std::string labelParam(const codegen::AotEntry &e) {
+  auto labels = argsWithRole(e, ir::ArgRole::Label);
+  return labels.empty() ? "" : fmt::format(", const {} *label", cType(labels[0]->dtype));
+}
+
 /// "{i0, i1}": the glue's array of the inputs.
 std::string inputArray(const codegen::AotEntry &e) {
   std::string s;
@@ -181,15 +188,13 @@ std::string libraryHeader(const CompiledModel &m, const LibraryApi &api, const c
                      p, inputParams(*pred), outs);
   }
   if (eval) {
-    auto labels = argsWithRole(*eval, ir::ArgRole::Label);
-    std::string label = labels.empty() ? "" : fmt::format(", const {} *label", cType(labels[0]->dtype));
+    std::string label = labelParam(*eval);
     h += fmt::format("/* The mean loss over `rows` rows (any number). */\n"
                      "int {0}_evaluate({0}_context *context, int64_t rows{1}{2}, float *loss);\n",
                      p, inputParams(*eval), label);
   }
   if (train) {
-    auto labels = argsWithRole(*train, ir::ArgRole::Label);
-    std::string label = labels.empty() ? "" : fmt::format(", const {} *label", cType(labels[0]->dtype));
+    std::string label = labelParam(*train);
     h += fmt::format("/* One optimizer step ({1}) on exactly {0}_BATCH rows at learning rate lr\n"
                      " * (the train block's: {2:g}); *loss, if not NULL, gets the batch's loss. */\n"
                      "int {3}_train_step({3}_context *context, int64_t rows{4}{5}, float lr, float *loss);\n",
@@ -339,9 +344,8 @@ std::string libraryGlue(const CompiledModel &m, const LibraryApi &api, const cod
     const codegen::AotEntry *e = entry(obj, api, fn);
     if (!e)
       continue;
-    auto labels = argsWithRole(*e, ir::ArgRole::Label);
-    std::string label = labels.empty() ? "" : fmt::format(", const {} *label", cType(labels[0]->dtype));
-    std::string labelArg = labels.empty() ? "0" : "label";
+    std::string label = labelParam(*e);
+    std::string labelArg = label.empty() ? "0" : "label";
     if (std::string(fn) == "evaluate")
       c += fmt::format("API int {0}_evaluate({0}_context *c, int64_t rows{1}{2}, float *loss) {{\n"
                        "  const void *in[] = {3};\n"

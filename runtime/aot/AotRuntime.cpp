@@ -85,6 +85,9 @@ int64_t elements(const nnc_aot_buffer &b) {
 
 size_t elementBytes(int dtype) { return dtype == NNC_AOT_F32 ? 4 : 8; }
 
+/// Bytes of one row (example) of a buffer whose first dimension is the batch.
+size_t rowBytes(const nnc_aot_buffer &b) { return size_t(elements(b) / b.shape[0]) * elementBytes(b.dtype); }
+
 /// Flush-to-zero and denormals-are-zero for the duration of a call, as the
 /// compiled code assumes (runtime::enableFlushToZero); the caller's mode
 /// comes back afterwards.
@@ -198,7 +201,7 @@ struct nnc_aot_ctx {
       const void *src = b.role == NNC_AOT_LABEL ? label : inputs[input++];
       if (!src)
         throw Failure{NNC_AOT_EINVAL, std::string("no data for '") + b.name + "'"};
-      size_t row = size_t(elements(b) / b.shape[0]) * elementBytes(b.dtype);
+      size_t row = rowBytes(b);
       bool preprocessed = b.role == NNC_AOT_INPUT && b.dtype == NNC_AOT_F32 && (pre.nscales || mean);
       if (count == b.shape[0] && !preprocessed) {
         bound[size_t(a)] = const_cast<char *>(static_cast<const char *>(src) + size_t(from) * row);
@@ -383,14 +386,14 @@ int nnc_aot_predict(nnc_aot_ctx *ctx, int64_t rows, const void *const *inputs, v
       // into the context's, and its rows are copied.
       for (int r = 0; r < f.nresults; ++r) {
         const nnc_aot_buffer &b = f.results[r];
-        size_t row = size_t(elements(b) / b.shape[0]) * elementBytes(b.dtype);
+        size_t row = rowBytes(b);
         direct[size_t(r)] = count == f.batch ? static_cast<char *>(need(outputs[r], "an output")) + size_t(from) * row
                                              : nullptr;
       }
       std::vector<void *> res = ctx->call(f, 0, direct.data());
       for (int r = 0; r < f.nresults && count < f.batch; ++r) {
         const nnc_aot_buffer &b = f.results[r];
-        size_t row = size_t(elements(b) / b.shape[0]) * elementBytes(b.dtype);
+        size_t row = rowBytes(b);
         std::memcpy(static_cast<char *>(need(outputs[r], "an output")) + size_t(from) * row, res[size_t(r)],
                     size_t(count) * row);
       }
