@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 
 namespace nnc::driver {
 
@@ -160,6 +161,20 @@ std::string libraryHeader(const CompiledModel &m, const LibraryApi &api, const c
     for (const codegen::BufferSpec &b : pred->results)
       h += fmt::format("#define {}_{}_SIZE {} /* output {} : {} */\n", P, upper(ident(b.name)), perRow(b), b.name,
                        typeText(b));
+  // The model's tensors: those of the train step (parameters and every
+  // state), else of the other functions.
+  h += "\n/* Elements of each tensor of the model (see " + p + "_get_tensor). */\n";
+  std::set<std::string> listed;
+  for (const codegen::AotEntry &e : obj.entries)
+    for (const codegen::BufferSpec &b : e.args)
+      if ((b.role == ir::ArgRole::Param || b.role == ir::ArgRole::State) && listed.insert(b.name).second) {
+        int64_t n = 1;
+        std::string dims;
+        for (int64_t d : b.shape)
+          n *= d, dims += (dims.empty() ? "" : ", ") + std::to_string(d);
+        h += fmt::format("#define {}_TENSOR_{}_SIZE {} /* {} : {}[{}] */\n", P, upper(ident(b.name)), n, b.name,
+                         b.dtype == ir::DType::F32 ? "f32" : "i64", dims);
+      }
   int64_t workspace = 0;
   for (const codegen::AotEntry &e : obj.entries)
     workspace += e.arenaBytes;
