@@ -6,6 +6,8 @@
 
 #include "runtime/Tensor.h"
 
+#include <xmmintrin.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -110,6 +112,10 @@ void ThreadPool::runChunks(Job &job) {
 }
 
 void ThreadPool::workerLoop() {
+  // Compiled code assumes flush-to-zero and denormals-are-zero (see
+  // runtime::enableFlushToZero); a worker has them whatever the thread
+  // that made the pool had (nnc --threads makes it before training sets them).
+  _mm_setcsr(_mm_getcsr() | 0x8040);
   uint64_t seen = 0;
   while (true) {
     std::shared_ptr<Job> job;

@@ -6,6 +6,7 @@
 #include "runtime/Tensor.h"
 
 #include <gtest/gtest.h>
+#include <xmmintrin.h>
 
 #include <algorithm>
 #include <atomic>
@@ -84,6 +85,36 @@ TEST(ThreadPool, UsesSeveralThreads) {
   });
   EXPECT_EQ(ids.size(), 4u);
   EXPECT_EQ(ids.count(std::this_thread::get_id()), 1u);
+}
+
+TEST(ThreadPool, WorkersFlushDenormalsToZeroWhateverTheirCreator) {
+  // A pool made by a thread without flush-to-zero (nnc --threads makes the
+  // global pool before training sets it) still runs its workers with it, as
+  // the compiled code they run assumes.
+  unsigned saved = _mm_getcsr();
+  _mm_setcsr(saved & ~0x8040u);
+  std::mutex mu;
+  std::vector<std::pair<std::thread::id, bool>> chunks;
+  std::atomic<int> arrived{0};
+  {
+    ThreadPool pool(4);
+    pool.parallelFor(4, 1, [&](int64_t, int64_t) {
+      // Chunks that wait for each other run on four threads.
+      arrived.fetch_add(1);
+      while (arrived.load() < 4)
+        std::this_thread::yield();
+      std::lock_guard<std::mutex> lock(mu);
+      chunks.push_back({std::this_thread::get_id(), (_mm_getcsr() & 0x8040u) == 0x8040u});
+    });
+  }
+  _mm_setcsr(saved);
+  int workers = 0;
+  for (auto &[id, flushing] : chunks)
+    if (id != std::this_thread::get_id()) {
+      ++workers;
+      EXPECT_TRUE(flushing);
+    }
+  EXPECT_EQ(workers, 3);
 }
 
 TEST(ThreadPool, InlineWhenSmall) {
