@@ -1,5 +1,6 @@
 // Data movement: slices, padding, concat, gather/scatter, tables, one_hot, dropout masks.
 #include "codegen/Emitter.h"
+#include "ir/Tables.h"
 
 #include <cmath>
 
@@ -94,18 +95,8 @@ void Emitter::lowerDropoutMask(const ir::Op &op) {
 }
 
 void Emitter::lowerTable(const ir::Op &op) {
-  std::vector<int64_t> shape = shapeOf(op.result);
-  int64_t n = ir::numElements(shape), cols = shape.back(), rows = shape[shape.size() - 2];
-  std::vector<float> data(size_t(n), 0.0f);
-  for (int64_t e = 0; e < n; ++e) {
-    int64_t j = e % cols, i = (e / cols) % rows;
-    if (op.kind == ir::OpKind::CausalMask) {
-      data[size_t(e)] = j > i + op.getInt("offset") ? float(op.getFloat("value")) : 0.0f;
-    } else { // PE[t, 2k] = sin(t / 10000^(2k/D)), PE[t, 2k+1] = cos(...)
-      double freq = std::pow(10000.0, -double(j - j % 2) / double(cols));
-      data[size_t(e)] = float(j % 2 ? std::cos(double(i) * freq) : std::sin(double(i) * freq));
-    }
-  }
+  std::vector<float> data = ir::tableValues(op);
+  int64_t n = int64_t(data.size());
   auto *init = llvm::ConstantDataArray::get(ctx_, llvm::ArrayRef<float>(data));
   auto *table =
       new llvm::GlobalVariable(m_, init->getType(), true, llvm::GlobalValue::PrivateLinkage, init, ir::opName(op.kind));
