@@ -26,4 +26,13 @@ Tensor loadNpy(const std::string &path, DType want);
 /// The arrays of the .npz file at `path`, by name.
 std::vector<std::pair<std::string, std::string>> loadNpz(const std::string &path);
 
+/// `t` as a .npy file (format 1.0, little-endian '<f4' or '<i8', C order),
+/// as np.save writes it (NpyWrite.cpp).
+std::string encodeNpy(const Tensor &t);
+
+/// A .npz archive (stored, as np.savez writes) of `arrays`: each name's
+/// .npy bytes as member "<name>.npy". Throws Error past the 4 GiB a zip
+/// without zip64 records can hold.
+std::string encodeNpz(const std::vector<std::pair<std::string, std::string>> &arrays);
+
 } // namespace nnc::runtime

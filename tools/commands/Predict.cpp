@@ -1,5 +1,6 @@
 // nnc predict (predictions for a data file, per task) and nnc sample (text
 // from a byte-level language model).
+#include "runtime/Npy.h"
 #include "tools/Commands.h"
 
 #include "frontend/Builtins.h"
@@ -177,14 +178,16 @@ std::string valuePredictions(const driver::CompiledModel &m, runtime::Trainer &t
 /// softmax, else the softmax of the scores); a binary or multi-label model
 /// the probability of each label and the class at 0.5; a regression model
 /// its predicted values. With the label's columns in the file, each row also
-/// shows the label, and a summary line the metrics against it.
+/// shows the label, and a summary line the metrics against it. With -o
+/// out.npz, every output of the model, raw, as an array each (any model).
 int cmdPredict(const Options &o, DiagnosticEngine &diags) {
   auto prep = prepare(o, diags);
   if (!prep)
     return 1;
   driver::CompiledModel &m = prep->model;
   const auto &low = m.lowered;
-  if (!low.classification && !low.hasPrediction())
+  bool raw = endsWith(o.output, ".npz");
+  if (!raw && !low.classification && !low.hasPrediction())
     throw runtime::Error("nnc predict needs a classification, binary, multi-label or regression model (a "
                          "cross_entropy, bce_with_logits, mse or huber loss against the label); '" +
                          low.name + "' is none of these");
@@ -205,6 +208,19 @@ int cmdPredict(const Options &o, DiagnosticEngine &diags) {
   }
   driver::applyPreprocessing(m.config, data, st ? &*st : nullptr, false, 0);
   std::string text, summary = fmt::format("predicted {} rows of '{}'", data.size(), o.input);
+  if (raw) {
+    // Every output of predict as it computes it, an array each.
+    std::vector<std::pair<std::string, std::string>> arrays;
+    std::vector<std::string> written;
+    for (const std::string &name : m.function("predict").resultNames) {
+      runtime::Tensor t = session.trainer().predict(data.inputs, name, m.config.batch);
+      written.push_back(name + " " + t.typeString());
+      arrays.emplace_back(name, runtime::encodeNpy(t));
+    }
+    runtime::writeFileAtomic(o.output, runtime::encodeNpz(arrays));
+    std::cout << summary << "; wrote " << o.output << " (" << fmt::format("{}", fmt::join(written, ", ")) << ")\n";
+    return 0;
+  }
   if (low.classification)
     text = classPredictions(m, session.trainer(), data, labelled, o.top, summary);
   else
