@@ -38,6 +38,24 @@ try:
     config.available_features.add("torch")
 except Exception:
     pass
+# The tests' own Python environment with onnx and onnxruntime (tools/pyenv.sh
+# makes it; tools/test.sh passes it as NNC_TEST_PYTHON). Without it, the
+# tests that need it are UNSUPPORTED.
+test_python = os.environ.get("NNC_TEST_PYTHON", "")
+if not test_python:
+    try:
+        test_python = subprocess.run(["bash", os.path.join(config.nnc_src_root, "tools", "pyenv.sh")],
+                                     capture_output=True, text=True, timeout=1200).stdout.strip()
+    except Exception:
+        test_python = ""
+if test_python and os.access(test_python, os.X_OK):
+    try:
+        subprocess.run([test_python, "-c", "import onnx, onnxruntime, numpy"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+        config.available_features.add("onnxruntime")
+        config.substitutions.append(("%ort-python", test_python))
+    except Exception:
+        pass
 # Sanitizer builds run the unit and lit suites too; the long training tests
 # say `UNSUPPORTED: sanitize` and run in Release only.
 if getattr(config, "nnc_sanitize", False):

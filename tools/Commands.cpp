@@ -134,4 +134,35 @@ void checkWritable(const std::string &out) {
     throw runtime::Error("cannot write '" + out + "': it is a directory");
 }
 
+StartingWeights startingWeights(const Options &o, driver::CompiledModel &m, driver::Session &session) {
+  StartingWeights w;
+  session.initialize(m.config.seed);
+  if (!o.load.empty()) {
+    runtime::Checkpoint ck = session.load(o.load);
+    // What a weights file says of its run, without a training run's
+    // resumable state (best.* copies stay behind).
+    for (const char *k : {"nnc.model", "nnc.seed", "nnc.epochs", "nnc.format", "nnc.preprocess"})
+      if (ck.metadata.count(k))
+        w.metadata[k] = ck.metadata.at(k);
+    for (auto &[name, t] : ck.tensors)
+      if (name.rfind("data.", 0) == 0)
+        w.data.emplace(name, t);
+    // Statistics fitted by another scaling than the file's are refused.
+    (void)driver::storedStandardizer(ck, o.load, m.config);
+    if (driver::usesStatistics(m.config) && !w.data.count("data.mean"))
+      throw runtime::Error(fmt::format("'{}' has no data statistics (data.mean, data.stddev), which the model's {} "
+                                       "needs; use a checkpoint nnc train wrote",
+                                       o.load, driver::fittedScaling(m.config)));
+    return w;
+  }
+  driver::Data d;
+  if (driver::usesStatistics(m.config)) {
+    d = driver::loadData(m);
+    session.checkData(d);
+  }
+  w.metadata = driver::checkpointMetadata(m, d, 0);
+  w.data = driver::dataTensors(d);
+  return w;
+}
+
 } // namespace nnc::cli

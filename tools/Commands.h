@@ -75,6 +75,17 @@ void checkPlotPath(const std::string &path, const char *flag);
 /// Fails before any work when `out` could not be written.
 void checkWritable(const std::string &out);
 
+/// The weights a command that writes the model out (compile, export) starts
+/// from: --load's checkpoint, with what it says of its run and its data
+/// statistics (refused when the file's preprocessing needs statistics it
+/// lacks), or fresh ones from the file's seed, with the statistics a
+/// standardizing pipeline fits on the training data as nnc train does.
+struct StartingWeights {
+  std::map<std::string, std::string> metadata;
+  std::map<std::string, runtime::Tensor> data; ///< data.mean, data.stddev, ...
+};
+StartingWeights startingWeights(const Options &o, driver::CompiledModel &m, driver::Session &session);
+
 //--- the commands: each returns the exit status --------------------------------
 
 int cmdCheck(const Options &o, DiagnosticEngine &diags);                ///< commands/Check.cpp
@@ -86,5 +97,6 @@ int cmdPlot(const Options &o);                                          ///< com
 int cmdPredict(const Options &o, DiagnosticEngine &diags);              ///< commands/Predict.cpp
 int cmdSample(const Options &o, DiagnosticEngine &diags);               ///< commands/Predict.cpp
 int cmdCompile(const Options &o, DiagnosticEngine &diags);              ///< commands/Compile.cpp
+int cmdExport(const Options &o, DiagnosticEngine &diags);               ///< commands/Export.cpp
 
 } // namespace nnc::cli

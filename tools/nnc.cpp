@@ -230,7 +230,9 @@ int main(int argc, char **argv) {
       ->required();
   predict->add_option("--labels", o.labels,
                       "IDX labels for IDX --input, an .npy of labels for .npy --input (reports the metrics)");
-  predict->add_option("-o,--output", o.output, "Write the predictions here (default: standard output)");
+  predict->add_option("-o,--output", o.output,
+                      "Write the predictions here (default: standard output); a name ending in .npz gets every output "
+                      "of the model, raw, as an array each");
   predict->add_option("--top", o.top, "Classes per row, most likely first (default 1)")
       ->check(CLI::Range(int64_t(1), int64_t(1000)));
   predict->add_option("--threads", o.threads, "Threads (default: all cores)")
@@ -255,6 +257,15 @@ int main(int argc, char **argv) {
                     "building them in");
   compile->add_option("--seed", o.seed, "Seed of fresh weights and of dropout (default: the file's)")->check(seedValue);
   addModel(compile);
+
+  CLI::App *exportCmd = app.add_subcommand(
+      "export", "Write FILE's model as an ONNX file (opset 17): its predict function with the weights and the "
+                "train block's preprocessing, taking raw features as the data files hold them");
+  exportCmd->add_option("FILE", o.file, "The .nn file")->required();
+  exportCmd->add_option("-o,--output", o.output, "The .onnx file to write")->required();
+  exportCmd->add_option("--load", o.load, "The checkpoint whose weights to export (default: fresh, from --seed)");
+  exportCmd->add_option("--seed", o.seed, "Seed of fresh weights (default: the file's)")->check(seedValue);
+  addModel(exportCmd);
 
   CLI::App *plot =
       app.add_subcommand("plot", "Draw a training log (nnc train --log) as loss and accuracy curves in SVG");
@@ -335,6 +346,8 @@ int main(int argc, char **argv) {
       return cli::cmdBench(o, diags);
     if (compile->parsed())
       return cmdCompile(o, diags);
+    if (exportCmd->parsed())
+      return cli::cmdExport(o, diags);
     if (plot->parsed())
       return cli::cmdPlot(o);
     if (predict->parsed())

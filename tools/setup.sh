@@ -9,8 +9,10 @@ PKGS=(
   llvm-14-dev llvm-14-tools libclang-rt-14-dev clang-14
   antlr4 libantlr4-runtime-dev uuid-dev
   libfmt-dev libcli11-dev libedit-dev nlohmann-json3-dev zlib1g-dev
+  # ONNX export and import (ONNX 1.12's protobuf classes, checker and shape inference)
+  libonnx-dev libprotobuf-dev
   # tests
-  libgtest-dev python3 gzip
+  libgtest-dev python3 python3-venv gzip
   # data for the examples
   dataset-fashion-mnist fortunes
 )

@@ -54,6 +54,13 @@ PY
 
 bash "$root/tools/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
 
+# The tests' own Python environment (onnx, onnxruntime from PyPI), for lit.
+if py="$(bash "$root/tools/pyenv.sh")"; then
+  export NNC_TEST_PYTHON="$py"
+else
+  echo "== no Python environment for the ONNX Runtime tests: they are skipped (UNSUPPORTED)"
+fi
+
 if bash "$root/tools/build.sh"; then
   unit "$root/build"
   lit "$root/build"

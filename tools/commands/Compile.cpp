@@ -15,36 +15,7 @@ int cmdCompile(const Options &o, DiagnosticEngine &diags) {
     return 1;
   driver::CompiledModel &m = prep->model;
   driver::Session session(m);
-  session.initialize(m.config.seed);
-  std::map<std::string, std::string> meta;
-  std::map<std::string, runtime::Tensor> data;
-  if (!o.load.empty()) {
-    runtime::Checkpoint ck = session.load(o.load);
-    // What a weights file says of its run, without a training run's
-    // resumable state (the library's saves hold weights, not best.* copies).
-    for (const char *k : {"nnc.model", "nnc.seed", "nnc.epochs", "nnc.format", "nnc.preprocess"})
-      if (ck.metadata.count(k))
-        meta[k] = ck.metadata.at(k);
-    for (auto &[name, t] : ck.tensors)
-      if (name.rfind("data.", 0) == 0)
-        data.emplace(name, t);
-    // Statistics fitted by another scaling than the file's are refused.
-    (void)driver::storedStandardizer(ck, o.load, m.config);
-    if (driver::usesStatistics(m.config) && !data.count("data.mean"))
-      throw runtime::Error(fmt::format("'{}' has no data statistics (data.mean, data.stddev), which the model's {} "
-                                       "needs; use a checkpoint nnc train wrote",
-                                       o.load, driver::fittedScaling(m.config)));
-  } else {
-    // Fresh weights; the statistics a standardizing pipeline needs come
-    // from the training data, as nnc train fits them.
-    driver::Data d;
-    if (driver::usesStatistics(m.config)) {
-      d = driver::loadData(m);
-      session.checkData(d);
-    }
-    meta = driver::checkpointMetadata(m, d, 0);
-    data = driver::dataTensors(d);
-  }
+  auto [meta, data] = startingWeights(o, m, session);
   driver::LibraryOptions lo;
   lo.outDir = o.output;
   lo.cpu = o.cpu;
