@@ -5,14 +5,14 @@
 #   fuzz/run.sh all -runs=20000          # what tools/test.sh does: a short run of each
 #   fuzz/run.sh --list                   # the target names
 #   fuzz/run.sh Frontend -max_total_time=3600 -jobs=2   # a long run
-# TARGET is one of: Frontend IRParser Safetensors IDX CSV NPY. Each run starts
+# TARGET is one of: Frontend IRParser Safetensors IDX CSV NPY ONNX. Each run starts
 # from the committed seeds (fuzz/corpus/TARGET) plus the test inputs, and
 # keeps what it learns in build-fuzz/corpus/TARGET. Crashes are written to
 # build-fuzz/crashes/; turn each into a regression test (see fuzz/README.md).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="$root/build-fuzz"
-targets=(Frontend IRParser Safetensors IDX CSV NPY)
+targets=(Frontend IRParser Safetensors IDX CSV NPY ONNX)
 which="${1:-all}"
 shift || true
 if [ "$which" = --list ]; then # the targets, for tools/test.sh

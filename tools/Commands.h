@@ -98,5 +98,6 @@ int cmdPredict(const Options &o, DiagnosticEngine &diags);              ///< com
 int cmdSample(const Options &o, DiagnosticEngine &diags);               ///< commands/Predict.cpp
 int cmdCompile(const Options &o, DiagnosticEngine &diags);              ///< commands/Compile.cpp
 int cmdExport(const Options &o, DiagnosticEngine &diags);               ///< commands/Export.cpp
+int cmdImport(const Options &o, DiagnosticEngine &diags);               ///< commands/Import.cpp
 
 } // namespace nnc::cli

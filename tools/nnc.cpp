@@ -267,6 +267,14 @@ int main(int argc, char **argv) {
   exportCmd->add_option("--seed", o.seed, "Seed of fresh weights (default: the file's)")->check(seedValue);
   addModel(exportCmd);
 
+  CLI::App *importCmd = app.add_subcommand(
+      "import", "Read an ONNX model (e.g. from torch.onnx.export) as a .nn file and a safetensors file of its weights "
+                "beside it, to compile, fine-tune or build into a library");
+  importCmd->add_option("FILE", o.file, "The .onnx file")->required();
+  importCmd->add_option("-o,--output", o.output, "The .nn file to write (the weights go to the same name .safetensors)")
+      ->required();
+  importCmd->add_option("--model", o.model, "The model's name (default: from the output file's name)");
+
   CLI::App *plot =
       app.add_subcommand("plot", "Draw a training log (nnc train --log) as loss and accuracy curves in SVG");
   plot->add_option("LOG", o.file, "The .csv or .jsonl log")->required();
@@ -348,6 +356,8 @@ int main(int argc, char **argv) {
       return cmdCompile(o, diags);
     if (exportCmd->parsed())
       return cli::cmdExport(o, diags);
+    if (importCmd->parsed())
+      return cli::cmdImport(o, diags);
     if (plot->parsed())
       return cli::cmdPlot(o);
     if (predict->parsed())
