@@ -5,7 +5,7 @@ Runtime) on the workloads nnc is timed on, on random data of the right shapes.
 Run it with the benchmark's own environment (made by bench/setup_peers.sh):
 
     bench/.venv/bin/python bench/peers.py [--quick] [--only SUBSTRING]
-        [--peers torch,torch-compile,jax,onnxruntime] [--threads 1,2]
+        [--peers torch,torch-compile,jax,onnxruntime,onnxruntime-nnc] [--threads 1,2]
 
 Output: JSON lines on stdout (progress and the frameworks' chatter go to
 stderr). The first line is {"peer": "env", ...}: versions, CPU model, torch's
@@ -26,6 +26,8 @@ Workloads (float32; labels int64):
       logits, one full train step (forward, backward, optimizer step, zeroed
       gradients); batch 1, 32, 256; SGD lr 0.01 / Adam lr 1e-3.
   mlp-infer   the same MLP forward to softmax probabilities; batch 1, 256.
+  cnn-infer, vit-infer   fashion_cnn.nn's and fashion_vit.nn's forward to
+      softmax probabilities, batch 1 and 256 (ONNX Runtime only).
   cnn-train, lstm-train, vit-train   one train step of examples/fashion_cnn.nn,
       fashion_lstm.nn, fashion_vit.nn at the batch and with the optimizer the
       files' train blocks name (read from the files).
@@ -46,8 +48,10 @@ torch-compile is torch.compile (default mode, dynamic=False, one compile per
 batch size) of the forward pass and loss, so that AOTAutograd compiles the
 backward too, with the same fused optimizer; jax jits value_and_grad and a
 hand-written SGD/Adam update as one function (buffers donated), timed to
-block_until_ready; onnxruntime runs the MLP exported by torch.onnx.export
-(CPUExecutionProvider, all graph optimizations, sequential execution).
+block_until_ready; onnxruntime runs the models exported by torch.onnx.export
+(CPUExecutionProvider, all graph optimizations, sequential execution), and
+onnxruntime-nnc the same session on the files `nnc export` writes (build/
+must hold nnc).
 """
 
 import argparse
@@ -61,7 +65,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-ALL_PEERS = ("torch", "torch-compile", "jax", "onnxruntime")
+ALL_PEERS = ("torch", "torch-compile", "jax", "onnxruntime", "onnxruntime-nnc")
 
 
 # --- workloads ------------------------------------------------------------------
@@ -83,6 +87,9 @@ def workloads():
         "mlp-train-sgd": (train, (1, 32, 256), ("sgd", 0.01)),
         "mlp-train-adam": (train, (1, 32, 256), ("adam", 1e-3)),
         "mlp-infer": (ALL_PEERS, (1, 256), None),
+        # Only ONNX Runtime among the peers: on torch's export and on nnc's.
+        "cnn-infer": (("onnxruntime", "onnxruntime-nnc"), (1, 256), None),
+        "vit-infer": (("onnxruntime", "onnxruntime-nnc"), (1, 256), None),
     }
     for wl, file in (("cnn-train", "fashion_cnn"), ("lstm-train", "fashion_lstm"),
                      ("vit-train", "fashion_vit")):
@@ -273,8 +280,46 @@ def torch_cases(compiled, threads):
 
 # --- ONNX Runtime -------------------------------------------------------------------
 
+def ort_session(path, threads):
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+
+
+INFER_FILES = {"mlp-infer": "fashion_mlp", "cnn-infer": "fashion_cnn", "vit-infer": "fashion_vit"}
+
+
+def ort_nnc_cases(threads, tmpdir):
+    """The inference workloads under ONNX Runtime on the files `nnc export`
+    writes (fresh weights; raw pixels in, as the file's scale(1/255) is in
+    the graph)."""
+    import numpy as np
+
+    nnc = REPO / "build" / "tools" / "nnc"
+
+    def infer(wl, batch):
+        def make():
+            path = os.path.join(tmpdir, f"{wl}.onnx")
+            if not os.path.exists(path):
+                subprocess.run([str(nnc), "export", str(REPO / "examples" / f"{INFER_FILES[wl]}.nn"), "-o", path],
+                               check=True, stdout=sys.stderr)
+            sess = ort_session(path, threads)
+            feed = {sess.get_inputs()[0].name:
+                    np.random.default_rng(batch).uniform(0, 255, (batch, 784)).astype(np.float32)}
+            return (lambda: sess.run(None, feed)), {"export": "nnc"}
+        return make
+
+    return [(wl, b, infer(wl, b)) for wl, (peers, sizes, _) in workloads().items()
+            if "onnxruntime-nnc" in peers for b in sizes]
+
+
 def ort_cases(threads, tmpdir):
-    """mlp-infer under ONNX Runtime: the torch MLP + softmax exported to ONNX."""
+    """The inference workloads under ONNX Runtime: the torch models + softmax
+    exported to ONNX."""
     import contextlib
     import numpy as np
     import onnxruntime as ort
@@ -283,9 +328,9 @@ def ort_cases(threads, tmpdir):
 
     torch.set_num_threads(threads)
 
-    def export(batch):
-        model = nn.Sequential(torch_models()["mlp"](), nn.Softmax(dim=-1)).eval()
-        path = os.path.join(tmpdir, f"mlp_infer_b{batch}.onnx")
+    def export(wl, batch):
+        model = nn.Sequential(torch_models()[wl.split("-")[0]](), nn.Softmax(dim=-1)).eval()
+        path = os.path.join(tmpdir, f"{wl}_b{batch}.onnx")
         x = torch.rand(batch, 784)
         # The exporters print progress on stdout, which carries our JSON.
         with contextlib.redirect_stdout(sys.stderr):
@@ -301,22 +346,17 @@ def ort_cases(threads, tmpdir):
                 how = "torchscript"
         return path, how
 
-    def infer(batch):
+    def infer(wl, batch):
         def make():
-            path, how = export(batch)
-            so = ort.SessionOptions()
-            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-            so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            so.intra_op_num_threads = threads
-            so.inter_op_num_threads = 1
-            sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+            path, how = export(wl, batch)
+            sess = ort_session(path, threads)
             feed = {sess.get_inputs()[0].name:
                     np.random.default_rng(batch).random((batch, 784), dtype=np.float32)}
             return (lambda: sess.run(None, feed)), {"export": how}
         return make
 
-    _, sizes, _ = workloads()["mlp-infer"]
-    return [("mlp-infer", b, infer(b)) for b in sizes]
+    return [(wl, b, infer(wl, b)) for wl, (peers, sizes, _) in workloads().items()
+            if "onnxruntime" in peers for b in sizes]
 
 
 # --- JAX ------------------------------------------------------------------------------
@@ -526,6 +566,8 @@ def worker(peer, threads, quick, only):
                 cases = jax_cases(threads)
             elif peer == "onnxruntime":
                 cases = ort_cases(threads, tmp)
+            elif peer == "onnxruntime-nnc":
+                cases = ort_nnc_cases(threads, tmp)
             else:
                 raise ValueError(f"unknown peer {peer}")
         except Exception as e:  # noqa: BLE001 — e.g. the framework is not installed

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 WORKLOAD_ORDER = ["mlp-train-sgd", "mlp-train-adam", "mlp-infer", "cnn-train", "cnn-infer", "lstm-train",
                   "vit-train", "vit-infer"]
-PEER_ORDER = ["torch", "torch-compile", "jax", "onnxruntime"]
+PEER_ORDER = ["torch", "torch-compile", "jax", "onnxruntime", "onnxruntime-nnc"]
 NOT_A_RESULT = {"env", "machine", "peak"}
 
 
@@ -264,10 +264,16 @@ def aot_table(bests):
     for wl, size in keys:
         jit, aot = bests.get(("nnc", wl, size)), bests.get(("nnc-aot", wl, size))
         ok = jit is not None and "error" not in jit and aot is not None and "error" not in aot
+        ort_nnc, ort_torch = bests.get(("onnxruntime-nnc", wl, size)), bests.get(("onnxruntime", wl, size))
+        orts = [r["ms"] for r in (ort_nnc, ort_torch) if r is not None and "error" not in r]
+        aot_ok = aot is not None and "error" not in aot
         rows.append([wl, size, cell_ms(jit), cell_ms(aot), ratio(jit["ms"] / aot["ms"]) if ok else "—",
+                     cell_ms(ort_nnc), cell_ms(ort_torch),
+                     ratio(min(orts) / aot["ms"]) if orts and aot_ok else "—",
                      fmt_num(aot["compile_seconds"]) if aot and "compile_seconds" in aot else "—",
                      fmt_num(aot["library_bytes"] / 1e6) if aot and "library_bytes" in aot else "—"])
     header = ["workload", "batch", "JIT ms (threads)", "library ms (threads)", "JIT ms / library ms",
+              "ORT on nnc's ONNX ms", "ORT on torch's ONNX ms", "library speedup over ORT",
               "nnc compile (s)", "lib .so (MB)"]
     return table(header, rows) if rows else None
 
@@ -315,8 +321,10 @@ def render(path):
         parts.append("**Table 4. Compiled libraries.** Predict through the library `nnc compile` writes "
                      "(bench/aot_bench.c, raw features in: the library also applies the train block's "
                      "preprocessing, which the JIT row's data already had), beside the JIT's predict step "
-                     "at the same batch; nnc compile: the whole command (code for every function, the "
-                     "C glue, the links).")
+                     "at the same batch and ONNX Runtime on the file `nnc export` writes and on torch's "
+                     "export of the same network (library speedup = the faster ORT's ms / the library's; "
+                     "above 1× the library is faster); nnc compile: the whole command (code for every "
+                     "function, the C glue, the links).")
         parts.append(t4)
 
     n = notes(bests, whole)
