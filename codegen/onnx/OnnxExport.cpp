@@ -15,6 +15,7 @@
 #include <fmt/format.h>
 
 #include <cstring>
+#include <set>
 #include <unordered_map>
 
 namespace nnc::onnxio {
@@ -60,6 +61,10 @@ void attrInts(NodeProto &n, const char *name, const std::vector<int64_t> &v) {
 struct Graph {
   std::vector<NodeProto> nodes;
   std::unordered_map<const ir::Value *, std::string> names;
+  ir::Users users;
+  /// An lstm scan's result [T, N, 2H] (h and c) written as ONNX LSTM, which
+  /// gives h alone: its slice of the first H columns is this name.
+  std::unordered_map<const ir::Value *, std::string> hiddenOnly;
 };
 
 class Exporter {
@@ -67,6 +72,7 @@ public:
   Exporter(ModelProto &model) : model_(model), main_(*model.mutable_graph()) {}
 
   void run(const ir::Function &f, const std::map<std::string, runtime::Tensor> &tensors, const Preprocess &pre) {
+    tensors_ = &tensors;
     Graph g;
     size_t feature = 0;
     for (size_t i = 0; i < f.args.size(); ++i) {
@@ -107,13 +113,46 @@ public:
       out->set_name(f.resultNames[i]);
       setType(out, f.results[i]->type);
     }
-    for (NodeProto &n : prelude_)
-      *main_.add_node() = std::move(n);
+    std::vector<NodeProto> all = std::move(prelude_);
     for (NodeProto &n : g.nodes)
-      *main_.add_node() = std::move(n);
+      all.push_back(std::move(n));
+    removeDead(all);
   }
 
 private:
+  /// Names a node reads, its subgraphs' reads from the outer scope included.
+  static void reads(const NodeProto &n, std::set<std::string> &into) {
+    for (const std::string &i : n.input())
+      into.insert(i);
+    for (const AttributeProto &a : n.attribute())
+      if (a.has_g())
+        for (const NodeProto &m : a.g().node())
+          reads(m, into);
+  }
+
+  /// Puts `nodes` into the graph without those whose results nothing reads
+  /// (a projection an LSTM op took over, shape arithmetic nobody needed),
+  /// then drops the initializers nothing reads.
+  void removeDead(std::vector<NodeProto> &nodes) {
+    std::set<std::string> live;
+    for (const ValueInfoProto &o : main_.output())
+      live.insert(o.name());
+    std::vector<bool> keep(nodes.size(), false);
+    for (size_t k = nodes.size(); k-- > 0;) {
+      for (const std::string &o : nodes[k].output())
+        keep[k] = keep[k] || live.count(o);
+      if (keep[k])
+        reads(nodes[k], live);
+    }
+    for (size_t k = 0; k < nodes.size(); ++k)
+      if (keep[k])
+        *main_.add_node() = std::move(nodes[k]);
+    auto *inits = main_.mutable_initializer();
+    for (int k = inits->size(); k-- > 0;)
+      if (!live.count(inits->Get(k).name()))
+        inits->DeleteSubrange(k, 1);
+  }
+
   ModelProto &model_;
   GraphProto &main_;
   /// Nodes computing symbol sizes and shapes from the inputs: they depend on
@@ -123,6 +162,7 @@ private:
   std::map<std::string, std::pair<std::string, int64_t>> symbolSource_; ///< symbol -> (input, axis)
   std::map<std::string, std::string> symbols_;                          ///< symbol -> int64[1] of its size
   std::map<std::string, std::string> constants_;                        ///< int64 constants by their text
+  const std::map<std::string, runtime::Tensor> *tensors_ = nullptr;
   int next_ = 0;
 
   std::string fresh(const std::string &hint) { return fmt::format("{}_{}", hint, next_++); }
@@ -266,6 +306,7 @@ private:
   }
 
   void translate(Graph &g, const ir::Function &f) {
+    g.users = ir::usersOf(f);
     for (const auto &op : f.ops)
       g.names[op->result] = translate(g, *op);
   }
@@ -434,6 +475,11 @@ private:
       break; // inference: the second operand
     case K::Slice: {
       int64_t axis = op.getInt("axis");
+      if (auto h = g.hiddenOnly.find(op.operand(0)); h != g.hiddenOnly.end() && axis == 2 && op.getInt("start") == 0 &&
+                                                     op.getInt("end") == op.result->type.shape[2].size) {
+        node(g, "Identity", {h->second}, out);
+        break;
+      }
       node(g, "Slice", {in(0), constI64({op.getInt("start")}), constI64({op.getInt("end")}), constI64({axis})}, out);
       break;
     }
@@ -469,7 +515,8 @@ private:
       break;
     }
     case K::Scan:
-      scan(g, op, out);
+      if (!recurrent(g, op, out))
+        scan(g, op, out);
       break;
     case K::Conv2D:
     case K::MaxPool2D:
@@ -504,6 +551,103 @@ private:
     attrInts(*n, "kernel_shape", {w.kh, w.kw});
     attrInts(*n, "strides", {w.sh, w.sw});
     attrInts(*n, "pads", {w.pt, w.pl, w.pb, w.pr});
+  }
+
+  /// The weight `v` holds, when it is a parameter argument.
+  const runtime::Tensor *paramValue(const ir::Value *v) const {
+    if (!v || v->def || v->argIndex < 0)
+      return nullptr;
+    auto it = tensors_->find(v->name);
+    return it == tensors_->end() ? nullptr : &it->second;
+  }
+
+  /// A scan an rnn, lstm or gru builtin made (its `cell` attribute), with a
+  /// zero initial state and only its hidden states read, as ONNX's RNN, LSTM
+  /// or GRU op: the weights in ONNX's gate orders ([i, o, f, c] and
+  /// [z, r, h] from nnc's [i, f, g, o] and [r, z, n]). When the input
+  /// projection x·W_ih + b_ih (+ b_hh) before the scan is the builtin's,
+  /// ONNX's op takes x and the weights; otherwise the projected sequence
+  /// with a permutation as W. False: the scan is written as Scan instead.
+  bool recurrent(Graph &g, const ir::Op &op, const std::string &out) {
+    std::string cell = op.getString("cell");
+    if (cell.empty() || op.getString("mode") != "carry" || op.getInt("nseq") != 1 || op.operands.size() < 3)
+      return false;
+    bool gru = cell == "gru", lstm = cell == "lstm";
+    int64_t h = op.getInt("units"), G = lstm ? 4 : gru ? 3 : 1;
+    const ir::Value *init = op.operand(0), *xw = op.operand(1);
+    const runtime::Tensor *whh = paramValue(op.operand(2));
+    const runtime::Tensor *bhhGru = gru && op.operands.size() == 4 ? paramValue(op.operand(3)) : nullptr;
+    if (!whh || whh->rank() != 2 || whh->dim(0) != h || whh->dim(1) != G * h || (gru && !bhhGru) ||
+        op.operands.size() != (gru ? 4u : 3u))
+      return false;
+    if (!init->def || init->def->kind != ir::OpKind::Const || init->def->getFloat("value") != 0.0)
+      return false;
+    for (const ir::Op *user : g.users[op.result]) // lstm: only h may be read
+      if (lstm && (user->kind != ir::OpKind::Slice || user->getInt("axis") != 2 || user->getInt("start") != 0 ||
+                   user->getInt("end") != h))
+        return false;
+    // The builtin's projection: [add(] add(matmul(xs, broadcast(w_ih)), b_ih) [, b_hh)].
+    auto addOf = [&](const ir::Value *v, const runtime::Tensor *&b) -> const ir::Value * {
+      if (!v || !v->def || v->def->kind != ir::OpKind::Add)
+        return nullptr;
+      for (size_t k = 0; k < 2; ++k)
+        if (const runtime::Tensor *p = paramValue(v->def->operand(k)); p && p->rank() == 1 && p->dim(0) == G * h) {
+          b = p;
+          return v->def->operand(1 - k);
+        }
+      return nullptr;
+    };
+    const runtime::Tensor *bih = nullptr, *bhh = nullptr, *wih = nullptr;
+    const ir::Value *m = addOf(gru ? xw : addOf(xw, bhh), bih), *xs = xw;
+    if (m && m->def && m->def->kind == ir::OpKind::MatMul && !m->def->getBool("ta") && !m->def->getBool("tb")) {
+      const ir::Value *w = m->def->operand(1);
+      if (w->def && w->def->kind == ir::OpKind::Broadcast)
+        w = w->def->operand(0);
+      wih = paramValue(w);
+      if (wih && wih->rank() == 2 && wih->dim(1) == G * h)
+        xs = m->def->operand(0);
+      else
+        wih = nullptr;
+    }
+    if (!wih)
+      bih = bhh = nullptr; // (they are inside the projected sequence)
+    // ONNX block b takes nnc's block from(b).
+    auto from = [&](int64_t b) -> int64_t {
+      if (lstm)
+        return b == 0 ? 0 : b == 1 ? 3 : b == 2 ? 1 : 2;
+      if (gru)
+        return b == 0 ? 1 : b == 1 ? 0 : 2;
+      return 0;
+    };
+    int64_t in = wih ? wih->dim(0) : G * h;
+    std::vector<float> W(size_t(G * h * in), 0.0f), R(size_t(G * h * h)), B(size_t(2 * G * h), 0.0f);
+    for (int64_t b = 0; b < G; ++b)
+      for (int64_t j = 0; j < h; ++j) {
+        int64_t row = b * h + j, col = from(b) * h + j;
+        for (int64_t i = 0; i < in; ++i)
+          W[size_t(row * in + i)] = wih ? wih->f32()[i * G * h + col] : float(i == col);
+        for (int64_t k = 0; k < h; ++k)
+          R[size_t(row * h + k)] = whh->f32()[k * G * h + col];
+        if (bih)
+          B[size_t(row)] = bih->f32()[col];
+        if (gru)
+          B[size_t(G * h + row)] = bhhGru->f32()[col];
+        else if (bhh)
+          B[size_t(G * h + row)] = bhh->f32()[col];
+      }
+    std::string y = fresh(cell + "_y"), hidden = lstm ? fresh(cell + "_hidden") : out;
+    std::vector<std::string> ins = {value(g, xs), constF32(W, {1, G * h, in}, cell + "_W"),
+                                    constF32(R, {1, G * h, h}, cell + "_R"), constF32(B, {1, 2 * G * h}, cell + "_B")};
+    NodeProto &n = node(g, lstm ? "LSTM" : gru ? "GRU" : "RNN", ins, y);
+    attrInt(n, "hidden_size", h);
+    if (gru)
+      attrInt(n, "linear_before_reset", 1);
+    if (op.getBool("reverse"))
+      attribute(n, "direction", AttributeProto::STRING)->set_s("reverse");
+    node(g, "Squeeze", {y, constI64({1})}, hidden); // Y [T, 1, N, H] -> [T, N, H]
+    if (lstm)
+      g.hiddenOnly[op.result] = hidden; // (`out`, h and c, is never read)
+    return true;
   }
 
   /// scan as ONNX Scan: the carry is Scan's state variable (and, copied, its

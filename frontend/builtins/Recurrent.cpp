@@ -127,7 +127,10 @@ Val Elaborator::recurrent(const ast::Expr &e, const ArgMap &args) {
                                {"mode", std::string("carry")},
                                {"nseq", int64_t(1)},
                                {"out", st.shape},
-                               {"reverse", rev}});
+                               {"reverse", rev},
+                               // what the loop is, for exporters (ONNX's RNN/LSTM/GRU ops)
+                               {"cell", kind},
+                               {"units", H}});
     y->def->body = body;
     // Hidden states [N, T, H] and the state after the last step taken.
     ir::Value *hs =

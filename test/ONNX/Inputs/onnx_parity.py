@@ -40,6 +40,7 @@ def main():
     model = onnx.load(path)
     onnx.checker.check_model(model, full_check=True)
     print(f"checker ok: opset {model.opset_import[0].version}, {len(model.graph.node)} nodes")
+    print("ops:", " ".join(sorted({n.op_type for n in model.graph.node})))
 
     rng = np.random.default_rng(7)
     feeds = {}
