@@ -210,6 +210,8 @@ const Val &Importer::in(int i) const {
 void Importer::out(int i, Val v) {
   if (i >= node_->output_size() || node_->output(i).empty())
     return;
+  if (v.kind == Val::Tensor)
+    checkSize(v.shape);
   if (values_.count(node_->output(i)))
     fail(fmt::format("its output '{}' is defined twice", node_->output(i)));
   values_[node_->output(i)] = std::move(v);
@@ -273,6 +275,26 @@ std::vector<int64_t> Importer::attrInts(const char *name, const std::vector<int6
   return dflt;
 }
 
+std::vector<int64_t> Importer::attrIntsIn(const char *name, const std::vector<int64_t> &dflt, int64_t lo,
+                                          int64_t hi) const {
+  std::vector<int64_t> v = attrInts(name, dflt);
+  for (int64_t x : v)
+    if (x < lo || x > hi)
+      fail(fmt::format("its {} value {} is outside [{}, {}]", name, x, lo, hi));
+  return v;
+}
+
+void Importer::checkSize(const std::vector<int64_t> &shape) const {
+  int64_t n = 1;
+  for (int64_t d : shape) {
+    if (d == kBatch)
+      continue;
+    if (d < 1 || d > kMaxDim || (n *= d) > kMaxElements)
+      fail(fmt::format("a tensor of shape {} (nnc import takes axes of 1 to {} and {} elements at most)",
+                       dimsText(shape), kMaxDim, kMaxElements));
+  }
+}
+
 std::string Importer::layerName(const std::string &fallback) {
   // torch names a module's nodes "/path/to/module/Op" (or "/path/Op_3").
   std::string base;
@@ -299,6 +321,7 @@ std::string Importer::dimsText(const std::vector<int64_t> &shape) const {
 }
 
 Val Importer::bind(const std::string &hint, const std::string &expr, std::vector<int64_t> shape, bool i64) {
+  checkSize(shape);
   Val v;
   v.expr = layerName(hint);
   v.shape = std::move(shape);
@@ -381,6 +404,7 @@ std::string Importer::inputs(const onnx::GraphProto &g) {
                          vi.name(), d, dims[d].dim_param()));
       v.shape.push_back(dims[d].dim_value());
     }
+    checkSize(v.shape);
     std::string name = identifier(vi.name());
     if (reservedWord(name))
       name += "_";

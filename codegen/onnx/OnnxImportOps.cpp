@@ -267,10 +267,10 @@ void Importer::translate() {
         infer = int64_t(i);
       } else if (target[i] == kBatch) {
         batch = true;
-      } else if (target[i] < 1) {
-        fail("a negative size in the shape");
-      } else {
-        staticOut *= target[i];
+      } else if (target[i] < 1 || target[i] > kMaxDim) {
+        fail(fmt::format("a size {} in the shape", target[i]));
+      } else if ((staticOut *= target[i]) > kMaxElements) {
+        fail("a shape too large");
       }
     }
     if (infer >= 0) {
@@ -491,13 +491,16 @@ void Importer::translate() {
     if (x.shape.size() != 4)
       fail("a convolution other than 2-D over [N, C, H, W]");
     std::vector<int64_t> k = {w.dim(2), w.dim(3)};
-    std::vector<int64_t> pads = attrInts("pads", {0, 0, 0, 0}), strides = attrInts("strides", {1, 1}),
-                         dil = attrInts("dilations", {1, 1});
+    std::vector<int64_t> pads = attrIntsIn("pads", {0, 0, 0, 0}, 0, kMaxDim),
+                         strides = attrIntsIn("strides", {1, 1}, 1, kMaxDim),
+                         dil = attrIntsIn("dilations", {1, 1}, 1, kMaxDim);
     std::string autoPad = attrString("auto_pad", "NOTSET");
     if ((autoPad != "NOTSET" && autoPad != "VALID") || pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3] ||
         strides.size() != 2 || dil.size() != 2)
       fail("padding that differs between the two sides of an axis (nnc's is symmetric), or auto_pad");
     int64_t groups = attrInt("group", 1), o = w.dim(0);
+    if (groups < 1 || groups > kMaxDim || w.dim(2) > kMaxDim || w.dim(3) > kMaxDim)
+      fail("a group count or a kernel out of range");
     std::string name = layerName("conv");
     std::string call = fmt::format("conv2d({}, {}, {}", x.expr, o, list2(k));
     if (strides != std::vector<int64_t>{1, 1})
@@ -519,6 +522,7 @@ void Importer::translate() {
       shape[size_t(2 + d)] = (x.shape[size_t(2 + d)] + 2 * pads[size_t(d)] - dil[size_t(d)] * (k[size_t(d)] - 1) - 1) /
                                  strides[size_t(d)] +
                              1;
+    checkSize(shape);
     Val v;
     v.expr = name;
     v.shape = shape;
@@ -526,8 +530,10 @@ void Importer::translate() {
   }
   if (op == "MaxPool" || op == "AveragePool") {
     const Val &x = tensor(0);
-    std::vector<int64_t> k = attrInts("kernel_shape", {}), pads = attrInts("pads", {0, 0, 0, 0});
-    std::vector<int64_t> strides = attrInts("strides", {1, 1}), dil = attrInts("dilations", {1, 1});
+    std::vector<int64_t> k = attrIntsIn("kernel_shape", {}, 1, kMaxDim),
+                         pads = attrIntsIn("pads", {0, 0, 0, 0}, 0, kMaxDim);
+    std::vector<int64_t> strides = attrIntsIn("strides", {1, 1}, 1, kMaxDim),
+                         dil = attrIntsIn("dilations", {1, 1}, 1, kMaxDim);
     if (x.shape.size() != 4 || k.size() != 2 || pads.size() != 4 || pads[0] != pads[2] || pads[1] != pads[3] ||
         strides.size() != 2 || dil != std::vector<int64_t>{1, 1} || attrInt("ceil_mode", 0) ||
         attrString("auto_pad", "NOTSET") != "NOTSET" || attrInt("storage_order", 0) || !readers(1).empty())
@@ -619,6 +625,8 @@ void Importer::translate() {
       fail("its final cell state is read (nnc's lstm gives hidden states)");
     const runtime::Tensor &W = f32Init(1, 3, "input weights"), &R = f32Init(2, 3, "recurrent weights");
     int64_t h = attrInt("hidden_size", R.dim(2));
+    if (h < 1 || h > kMaxDim || x.shape.size() != 3)
+      fail("a hidden size out of range, or an input other than [N, T, F]");
     int64_t gates = op == "LSTM" ? 4 : op == "GRU" ? 3 : 1, f = x.shape[2];
     if (W.dim(0) != 1 || W.dim(1) != gates * h || W.dim(2) != f || R.dim(1) != gates * h || R.dim(2) != h)
       fail(fmt::format("weights {} and {} for {} inputs and {} units", W.typeString(), R.typeString(), f, h));

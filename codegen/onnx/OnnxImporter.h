@@ -17,6 +17,10 @@ namespace nnc::onnxio::detail {
 
 /// The symbolic batch size N in shapes and in shape values.
 constexpr int64_t kBatch = std::numeric_limits<int64_t>::min();
+/// The largest size of one axis, and of all the static axes of a tensor,
+/// that the importer accepts (sizes come from the file: bounded, no product
+/// overflows).
+constexpr int64_t kMaxDim = int64_t(1) << 24, kMaxElements = int64_t(1) << 32;
 
 /// What an ONNX value is to the importer. Most are tensors with an nnc name;
 /// the rest never appear in the .nn text themselves: initializers (weights
@@ -71,6 +75,10 @@ public:
   std::string attrString(const char *name, const std::string &dflt) const;
   std::vector<int64_t> attrInts(const char *name, const std::vector<int64_t> &dflt) const;
   bool hasAttr(const char *name) const;
+  /// attrInts(name, dflt), each in [lo, hi] (else the node is refused).
+  std::vector<int64_t> attrIntsIn(const char *name, const std::vector<int64_t> &dflt, int64_t lo, int64_t hi) const;
+  /// Refuses a shape with an axis past kMaxDim or more than kMaxElements static elements.
+  void checkSize(const std::vector<int64_t> &shape) const;
   /// Writes `  name = expr` with a fresh name from `hint` and returns the tensor.
   Val bind(const std::string &hint, const std::string &expr, std::vector<int64_t> shape, bool i64 = false);
   /// A fresh identifier from the node's name (torch's "/fc1/Gemm" gives "fc1") or `fallback`.
