@@ -56,6 +56,13 @@ if test_python and os.access(test_python, os.X_OK):
         config.substitutions.append(("%ort-python", test_python))
     except Exception:
         pass
+# TensorFlow and tf2onnx (tools/pyenv.sh tf; tools/test.sh passes it as
+# NNC_TF_PYTHON), for the Keras import tests. Only where tools/test.sh made
+# it: lit alone does not download TensorFlow.
+tf_python = os.environ.get("NNC_TF_PYTHON", "")
+if tf_python and os.access(tf_python, os.X_OK):
+    config.available_features.add("tensorflow")
+    config.substitutions.append(("%tf-python", tf_python))
 # Sanitizer builds run the unit and lit suites too; the long training tests
 # say `UNSUPPORTED: sanitize` and run in Release only.
 if getattr(config, "nnc_sanitize", False):

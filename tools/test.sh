@@ -54,11 +54,17 @@ PY
 
 bash "$root/tools/setup.sh" || { echo "0 passed, 1 failed"; exit 1; }
 
-# The tests' own Python environment (onnx, onnxruntime from PyPI), for lit.
+# The tests' own Python environments (onnx and onnxruntime; TensorFlow and
+# tf2onnx) from PyPI, made once and cached, for lit.
 if py="$(bash "$root/tools/pyenv.sh")"; then
   export NNC_TEST_PYTHON="$py"
 else
   echo "== no Python environment for the ONNX Runtime tests: they are skipped (UNSUPPORTED)"
+fi
+if [ "${NNC_NO_TF:-0}" != 1 ] && py="$(bash "$root/tools/pyenv.sh" tf)"; then
+  export NNC_TF_PYTHON="$py"
+else
+  echo "== no TensorFlow environment (or NNC_NO_TF=1): the Keras import tests are skipped (UNSUPPORTED)"
 fi
 
 if bash "$root/tools/build.sh"; then

@@ -58,7 +58,8 @@ const std::set<std::string> &supportedOps() {
                                             "GRU",
                                             "RNN",
                                             "Pad",
-                                            "Slice"};
+                                            "Slice",
+                                            "Expand"};
   return ops;
 }
 

@@ -173,6 +173,8 @@ void Importer::translate() {
   if (op == "Unsqueeze" || op == "Squeeze") {
     const Val &x = in(0);
     std::vector<int64_t> axes = hasIn(1) ? intsOf(1) : attrInts("axes", {});
+    if (x.kind == Val::Zeros) // an initial state of zeros, reshaped
+      return pass(x);
     if (x.kind == Val::Ints) {
       Val v = x;
       v.scalar = op == "Squeeze";
@@ -329,6 +331,19 @@ void Importer::translate() {
     }
     return out(0, bind("permuted", fmt::format("permute({}, [{}])", t.expr, fmt::join(perm, ", ")), shape));
   }
+  if (op == "Expand") {
+    // tf2onnx's zero initial states: a zero scalar expanded to a shape.
+    const Val &x = in(0);
+    bool zero = x.kind == Val::Zeros ||
+                (x.kind == Val::Init && x.init.numel() == 1 &&
+                 (x.init.dtype() == runtime::DType::F32 ? x.init.f32()[0] == 0.0f : x.init.i64()[0] == 0));
+    if (!zero)
+      fail("an expand of anything but zeros (nnc has no constant tensors)");
+    (void)intsOf(1);
+    Val v;
+    v.kind = Val::Zeros;
+    return out(0, v);
+  }
   if (op == "Pad") {
     std::vector<int64_t> pads = hasIn(1) ? intsOf(1) : attrInts("pads", {});
     if (std::any_of(pads.begin(), pads.end(), [](int64_t p) { return p != 0; }))
@@ -342,6 +357,18 @@ void Importer::translate() {
     if (starts.size() != 1 || ends.size() != 1 || axes.size() > 1 || (steps.size() == 1 && steps[0] != 1))
       fail("a slice of more than one axis or with a step");
     const Val &x = in(0);
+    if (x.kind == Val::RnnYSqueezed && !axes.empty() && axes[0] == 0) {
+      // tf2onnx's last state: the time-major sequence's last step taken.
+      const Recurrent &rec = recurrent_.at(size_t(x.rnn));
+      int64_t t = rec.inputShape[1], at = rec.reverse ? 0 : t - 1;
+      int64_t s0 = std::clamp(starts[0] < 0 ? starts[0] + t : starts[0], int64_t(0), t);
+      int64_t e0 = std::clamp(ends[0] < 0 ? ends[0] + t : ends[0], int64_t(0), t);
+      if (s0 != at || e0 != at + 1)
+        fail("a slice of a recurrent layer's states other than its last step");
+      Val v = x;
+      v.kind = Val::RnnYh;
+      return out(0, v);
+    }
     if (x.kind == Val::Ints) {
       int64_t n = int64_t(x.ints.size());
       int64_t s = std::clamp(normAxis(starts[0], size_t(n)), int64_t(0), n);
