@@ -593,6 +593,8 @@ void Importer::translate() {
     if (scale.numel() != d)
       fail("a scale that is not one value per feature");
     runtime::Tensor shift(runtime::DType::F32, {d});
+    if (hasIn(2) && f32Init(2, 1, "bias").numel() != d)
+      fail("a bias that is not one value per feature");
     if (hasIn(2))
       shift = vector1d(f32Init(2, 1, "bias"));
     else
@@ -655,7 +657,8 @@ void Importer::translate() {
     if (h < 1 || h > kMaxDim || x.shape.size() != 3)
       fail("a hidden size out of range, or an input other than [N, T, F]");
     int64_t gates = op == "LSTM" ? 4 : op == "GRU" ? 3 : 1, f = x.shape[2];
-    if (W.dim(0) != 1 || W.dim(1) != gates * h || W.dim(2) != f || R.dim(1) != gates * h || R.dim(2) != h)
+    if (W.dim(0) != 1 || W.dim(1) != gates * h || W.dim(2) != f || R.dim(0) != 1 || R.dim(1) != gates * h ||
+        R.dim(2) != h)
       fail(fmt::format("weights {} and {} for {} inputs and {} units", W.typeString(), R.typeString(), f, h));
     // nnc's gate k is ONNX's gate order[k]: lstm [i, f, g, o] from [i, o, f, c];
     // gru [r, z, n] from [z, r, h].
@@ -665,7 +668,7 @@ void Importer::translate() {
     runtime::Tensor wih(runtime::DType::F32, {f, gates * h}), whh(runtime::DType::F32, {h, gates * h});
     runtime::Tensor bih(runtime::DType::F32, {gates * h}), bhh(runtime::DType::F32, {gates * h});
     const runtime::Tensor *B = hasIn(3) ? &f32Init(3, 2, "biases") : nullptr;
-    if (B && B->dim(1) != 2 * gates * h)
+    if (B && (B->dim(0) != 1 || B->dim(1) != 2 * gates * h))
       fail("biases of the wrong size");
     for (int64_t k = 0; k < gates; ++k)
       for (int64_t j = 0; j < h; ++j) {
