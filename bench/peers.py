@@ -138,8 +138,9 @@ def torch_models():
         # fashion_cnn.nn
         def __init__(self):
             super().__init__()
-            self.c1 = nn.Conv2d(1, 32, 3, padding="same")    # c1 = conv2d(img, 32, 3, padding = "same")
-            self.c2 = nn.Conv2d(32, 64, 3, padding="same")   # c2 = conv2d(c1, 64, 3, padding = "same")
+            # (padding 1 is "same" for a 3x3 stride-1 kernel; older torch.onnx cannot export "same")
+            self.c1 = nn.Conv2d(1, 32, 3, padding=1)         # c1 = conv2d(img, 32, 3, padding = "same")
+            self.c2 = nn.Conv2d(32, 64, 3, padding=1)        # c2 = conv2d(c1, 64, 3, padding = "same")
             self.h = nn.Linear(64 * 7 * 7, 128)              # h = dense(flatten(c2), 128)
             self.drop = nn.Dropout(0.3)                      #     |> dropout(0.3)
             self.logits = nn.Linear(128, 10)                 # logits = dense(h, 10)
@@ -341,8 +342,12 @@ def ort_cases(threads, tmpdir):
             except Exception as e:  # noqa: BLE001 — the legacy TorchScript exporter
                 print(f"peers: dynamo ONNX export failed ({e}); trying dynamo=False",
                       file=sys.stderr)
-                torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["probs"],
-                                  dynamo=False)
+                try:
+                    torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["probs"],
+                                      dynamo=False)
+                except TypeError:  # torch before 2.5 has no dynamo= (its export is TorchScript's)
+                    torch.onnx.export(model, (x,), path, input_names=["x"], output_names=["probs"],
+                                      opset_version=17)
                 how = "torchscript"
         return path, how
 

@@ -500,6 +500,13 @@ private:
     case K::MatMul: {
       // ta / tb: the operand's last two axes swapped first
       auto side = [&](size_t i, const char *flag) {
+        // A weight broadcast over the batch (dense over [N, T, F]): ONNX's
+        // MatMul broadcasts by itself, and an Expand would copy the weight
+        // per example.
+        const ir::Value *v = op.operand(i);
+        if (v->def && v->def->kind == ir::OpKind::Broadcast && !op.getBool(flag) &&
+            v->def->operand(0)->type.rank() == 2)
+          return value(g, v->def->operand(0));
         if (!op.getBool(flag))
           return in(i);
         std::vector<int64_t> perm;
