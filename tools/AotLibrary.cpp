@@ -15,10 +15,10 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
-#include <cstring>
-#include <fcntl.h>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <spawn.h>
@@ -168,12 +168,9 @@ LibraryReport buildLibrary(Session &session, const std::map<std::string, std::st
   codegen::AotObject obj = codegen::compileAhead(api.functions, ao);
   writeText(tmp + "/kernels.o", obj.object);
 
-  std::vector<double> scales;
-  for (const frontend::Transform &t : m.config.transforms)
-    if (t.kind == frontend::Transform::Scale)
-      scales.push_back(t.factor);
   writeText(tmp + "/" + api.prefix + ".h", libraryHeader(m, api, obj, o, source));
-  writeText(tmp + "/glue.c", libraryGlue(m, api, obj, std::to_string(m.config.seed), scales, usesStatistics(m.config)));
+  writeText(tmp + "/glue.c",
+            libraryGlue(m, api, obj, std::to_string(m.config.seed), scaleFactors(m.config), usesStatistics(m.config)));
   // The API stays global, and so do the DW.ref.* references of exception
   // handling (hidden weak symbols every C++ object shares; the static C++
   // runtime linked into the shared library needs them).
@@ -200,9 +197,8 @@ LibraryReport buildLibrary(Session &session, const std::map<std::string, std::st
 
   // Into place.
   LibraryReport r;
-  std::vector<std::pair<std::string, std::string>> moves = {{api.prefix + ".h", api.prefix + ".h"},
-                                                            {lib + ".a", lib + ".a"},
-                                                            {lib + ".so", lib + ".so"}};
+  std::vector<std::pair<std::string, std::string>> moves = {
+      {api.prefix + ".h", api.prefix + ".h"}, {lib + ".a", lib + ".a"}, {lib + ".so", lib + ".so"}};
   if (o.weightsFile)
     moves.push_back({"weights.safetensors", api.prefix + ".safetensors"});
   for (const auto &[from, to] : moves) {

@@ -358,13 +358,20 @@ bool usesStatistics(const frontend::TrainConfig &c) {
   });
 }
 
+std::vector<double> scaleFactors(const frontend::TrainConfig &c) {
+  std::vector<double> factors;
+  for (const frontend::Transform &t : c.transforms)
+    if (t.kind == frontend::Transform::Scale)
+      factors.push_back(t.factor);
+  return factors;
+}
+
 void applyPreprocessing(const frontend::TrainConfig &c, runtime::Dataset &d, runtime::Standardizer *st, bool fit,
                         int64_t oneHotClasses) {
   if (d.size() == 0)
     return;
-  for (const frontend::Transform &t : c.transforms)
-    if (t.kind == frontend::Transform::Scale)
-      runtime::scale(d, float(t.factor));
+  for (double factor : scaleFactors(c))
+    runtime::scale(d, float(factor));
   for (const frontend::Transform &t : c.transforms) {
     if (t.kind == frontend::Transform::OneHot && oneHotClasses > 0)
       runtime::oneHotLabels(d, oneHotClasses);

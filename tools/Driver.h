@@ -102,6 +102,11 @@ struct Data {
 /// (standardize or min_max).
 bool usesStatistics(const frontend::TrainConfig &c);
 
+/// The factors of the train block's scale(...) steps, in order: what
+/// applyPreprocessing multiplies every feature by first (and what the
+/// compiled library and the ONNX export apply to raw inputs).
+std::vector<double> scaleFactors(const frontend::TrainConfig &c);
+
 /// The train block's preprocessing of `d` — the one copy used for training
 /// data and for what nnc predict reads: every scale(...) first, then in the
 /// block's order standardize / min_max with `*st` (fitted on `d` itself first

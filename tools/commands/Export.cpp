@@ -25,9 +25,7 @@ int cmdExport(const Options &o, DiagnosticEngine &diags) {
     for (const auto &[name, t] : *part)
       tensors.emplace(name, t);
   onnxio::Preprocess pre;
-  for (const frontend::Transform &t : m.config.transforms)
-    if (t.kind == frontend::Transform::Scale)
-      pre.scales.push_back(t.factor);
+  pre.scales = driver::scaleFactors(m.config);
   if (driver::usesStatistics(m.config)) {
     const runtime::Tensor &mean = w.data.at("data.mean"), &sd = w.data.at("data.stddev");
     pre.mean.assign(mean.f32(), mean.f32() + mean.numel());
