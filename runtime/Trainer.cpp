@@ -54,7 +54,6 @@ void checkLabels(const Dataset &data, int64_t classes, const std::string &what) 
                               classes, classes));
 }
 
-
 char *Trainer::arenaFor(const CompiledFn &fn) {
   // A function compiled again (the REPL recompiles changed code) can reuse
   // an old one's address; the arena must then grow to its size.
@@ -566,6 +565,11 @@ Tensor Trainer::predict(const Tensor &x, const std::string &output, int64_t batc
 }
 
 Tensor Trainer::predict(const std::vector<Tensor> &inputs, const std::string &output, int64_t batch) {
+  return std::move(predict(inputs, std::vector<std::string>{output}, batch).front());
+}
+
+std::vector<Tensor> Trainer::predict(const std::vector<Tensor> &inputs, const std::vector<std::string> &outputs,
+                                     int64_t batch) {
   enableFlushToZero();
   Dataset d;
   d.inputs = inputs;
@@ -575,20 +579,22 @@ Tensor Trainer::predict(const std::vector<Tensor> &inputs, const std::string &ou
   it.reset(0);
   Batch b;
   std::map<std::string, Tensor> outs;
-  Tensor all;
+  std::vector<Tensor> all(outputs.size());
   int64_t row = 0;
   while (it.next(b)) {
     const CompiledFn &fn = compile_("predict", b.y.dim(0));
     call(fn, &b.x, nullptr, 0.0f, outs);
-    const Tensor &o = outs.at(output);
-    if (all.rank() == 0) {
-      std::vector<int64_t> shape = o.shape();
-      shape[0] = n;
-      all = Tensor(o.dtype(), shape);
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      const Tensor &o = outs.at(outputs[k]);
+      if (all[k].rank() == 0) {
+        std::vector<int64_t> shape = o.shape();
+        shape[0] = n;
+        all[k] = Tensor(o.dtype(), shape);
+      }
+      size_t rowBytes = o.bytes() / size_t(o.dim(0));
+      std::memcpy(static_cast<char *>(all[k].data()) + size_t(row) * rowBytes, o.data(), o.bytes());
     }
-    size_t rowBytes = o.bytes() / size_t(o.dim(0));
-    std::memcpy(static_cast<char *>(all.data()) + size_t(row) * rowBytes, o.data(), o.bytes());
-    row += o.dim(0);
+    row += b.y.dim(0);
   }
   return all;
 }

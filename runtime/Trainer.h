@@ -178,6 +178,9 @@ public:
   Tensor predict(const Tensor &x, const std::string &output, int64_t batch);
   /// The same for a model of several inputs (one tensor each, in order).
   Tensor predict(const std::vector<Tensor> &inputs, const std::string &output, int64_t batch);
+  /// Several outputs of one pass of `predict` over every row, in the order named.
+  std::vector<Tensor> predict(const std::vector<Tensor> &inputs, const std::vector<std::string> &outputs,
+                              int64_t batch);
 
 private:
   /// Binds buffers by role and name and calls `fn`.

@@ -212,10 +212,11 @@ int cmdPredict(const Options &o, DiagnosticEngine &diags) {
     // Every output of predict as it computes it, an array each.
     std::vector<std::pair<std::string, std::string>> arrays;
     std::vector<std::string> written;
-    for (const std::string &name : m.function("predict").resultNames) {
-      runtime::Tensor t = session.trainer().predict(data.inputs, name, m.config.batch);
-      written.push_back(name + " " + t.typeString());
-      arrays.emplace_back(name, runtime::encodeNpy(t));
+    const std::vector<std::string> &names = m.function("predict").resultNames;
+    std::vector<runtime::Tensor> values = session.trainer().predict(data.inputs, names, m.config.batch);
+    for (size_t k = 0; k < names.size(); ++k) {
+      written.push_back(names[k] + " " + values[k].typeString());
+      arrays.emplace_back(names[k], runtime::encodeNpy(values[k]));
     }
     runtime::writeFileAtomic(o.output, runtime::encodeNpz(arrays));
     std::cout << summary << "; wrote " << o.output << " (" << fmt::format("{}", fmt::join(written, ", ")) << ")\n";
