@@ -69,7 +69,7 @@ struct Graph {
 
 class Exporter {
 public:
-  Exporter(ModelProto &model) : model_(model), main_(*model.mutable_graph()) {}
+  explicit Exporter(ModelProto &model) : main_(*model.mutable_graph()) {}
 
   void run(const ir::Function &f, const std::map<std::string, runtime::Tensor> &tensors, const Preprocess &pre) {
     tensors_ = &tensors;
@@ -153,7 +153,6 @@ private:
         inits->DeleteSubrange(k, 1);
   }
 
-  ModelProto &model_;
   GraphProto &main_;
   /// Nodes computing symbol sizes and shapes from the inputs: they depend on
   /// the graph's inputs and constants only, so they go first, where every

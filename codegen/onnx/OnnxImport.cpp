@@ -91,10 +91,6 @@ std::string identifier(const std::string &s) {
   return r;
 }
 
-template <typename T> void copyRaw(const std::string &raw, T *to, size_t n) {
-  std::memcpy(to, raw.data(), n * sizeof(T));
-}
-
 } // namespace
 
 runtime::Tensor tensorOf(const onnx::TensorProto &t, const std::string &what) {

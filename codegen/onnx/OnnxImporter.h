@@ -33,7 +33,7 @@ struct Val {
   std::vector<int64_t> shape; ///< Tensor, TimeMajor: sizes (kBatch for N)
   bool i64 = false;           ///< Tensor: i64 rather than f32
   runtime::Tensor init;       ///< Init
-  std::vector<int64_t> ints;  ///< Ints (and Init holding int64s, copied here)
+  std::vector<int64_t> ints;  ///< Ints (intsOf() also reads an int64 Init)
   bool scalar = false;        ///< Ints: a 0-d value
   float zero = 0;             ///< Zeros: the fill value
   int rnn = -1;               ///< RnnY, RnnYSqueezed, RnnYh: which recurrent layer
