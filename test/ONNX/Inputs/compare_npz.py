@@ -1,32 +1,49 @@
-"""Compares two .npz files array by array: allclose with rtol RTOL and atol
-ATOL (defaults 1e-5, 1e-6). Prints each array's largest difference and
-'equal' or 'DIFFERENT'; exit 1 on a difference or a missing array.
+"""Compares arrays by name: floats with allclose (rtol RTOL, atol ATOL,
+defaults 1e-5 and 1e-6), integers exactly. Prints a line per expected array
+('NAME DTYPE[SHAPE]: max abs diff D, max rel diff R equal', or DIFFERENT,
+or what is missing) and exits 1 on a difference.
 
     compare_npz.py EXPECTED.npz GOT.npz [RTOL [ATOL]]
+
+onnx_parity.py uses compare() on ONNX Runtime's outputs.
 """
 import sys
 
 import numpy as np
 
 
+def compare(expected, got, rtol=1e-5, atol=1e-6, where="the second file"):
+    """expected, got: name -> array. True when every expected array is in got and matches."""
+    ok = True
+    for name in expected:
+        e = np.asarray(expected[name])
+        if name not in got:
+            print(f"{name}: missing from {where}")
+            ok = False
+            continue
+        g = np.asarray(got[name])
+        if e.shape != g.shape:
+            print(f"{name}: shape {list(g.shape)} in {where}, expected {list(e.shape)}")
+            ok = False
+            continue
+        if e.dtype.kind in "iu":
+            same = bool(np.array_equal(e, g))
+            print(f"{name} {e.dtype}{list(e.shape)}: {'equal' if same else 'DIFFERENT'}")
+        else:
+            diff = np.abs(e.astype(np.float64) - g.astype(np.float64))
+            worst = float(diff.max()) if e.size else 0.0
+            rel = float(np.max(diff / np.maximum(np.abs(e), 1e-30))) if e.size else 0.0
+            same = bool(np.allclose(g, e, rtol=rtol, atol=atol))
+            print(f"{name} {e.dtype}{list(e.shape)}: max abs diff {worst:.3g}, max rel diff {rel:.3g} "
+                  f"{'equal' if same else 'DIFFERENT'}")
+        ok &= same
+    return ok
+
+
 def main(expected, got, rtol="1e-5", atol="1e-6"):
     e, g = np.load(expected), np.load(got)
-    ok = True
-    for name in e.files:
-        if name not in g.files:
-            print(f"{name}: missing from {got}")
-            ok = False
-            continue
-        a, b = e[name], g[name]
-        if a.shape != b.shape:
-            print(f"{name}: shape {b.shape}, expected {a.shape}")
-            ok = False
-            continue
-        same = bool(np.allclose(b, a, rtol=float(rtol), atol=float(atol)))
-        diff = float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) if a.size else 0.0
-        print(f"{name} {list(a.shape)}: max abs diff {diff:.3g} {'equal' if same else 'DIFFERENT'}")
-        ok &= same
-    return 0 if ok else 1
+    return 0 if compare({n: e[n] for n in e.files}, {n: g[n] for n in g.files}, float(rtol), float(atol),
+                        got) else 1
 
 
 if __name__ == "__main__":
