@@ -176,6 +176,12 @@ private:
   /// are at least p. Counter-based, so any thread split gives the same mask
   /// and the loop vectorizes.
   void lowerDropoutMask(const ir::Op &op);
+  /// random: uniform [0, 1) from 24 hashed bits, normal as sqrt(2) *
+  /// erfinv(2u - 1) with u in (0, 1) (Giles' single-precision erfinv).
+  void lowerRandom(const ir::Op &op);
+  /// The 64-bit mix of dropout and random: seed + stream + i * golden ratio,
+  /// then SplitMix64's finalizer.
+  LV *hashIndex(LV *base, LV *i);
   /// causal_mask and sinusoid: tables computed here and stored as a
   /// constant global, copied into the result buffer.
   void lowerTable(const ir::Op &op);

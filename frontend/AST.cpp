@@ -90,6 +90,8 @@ void dumpStmt(const Stmt &s, std::ostream &os, int indent) {
     os << " " << s.name;
   for (auto &[name, loc] : s.more)
     os << ", " << name;
+  for (size_t i = 0; i < s.updates.size(); ++i)
+    os << (i ? ", " : " updates ") << s.updates[i].first;
   if (s.kind == Stmt::Input || s.kind == Stmt::Label)
     os << " : " << typeStr(s.type);
   os << at(s.loc) << "\n";

@@ -76,6 +76,10 @@ struct Stmt {
   std::vector<std::pair<std::string, SourceLoc>> more;
   TypeSpec type; ///< Input, Label
   ExprPtr value; ///< all but Input, Label
+  /// Loss: `loss d updates D, "h.w" = ...`: the parameters this loss (an
+  /// objective of its own) updates, as selectors; empty for a term of the
+  /// one summed loss.
+  std::vector<std::pair<std::string, SourceLoc>> updates;
 };
 
 struct LayerParam {

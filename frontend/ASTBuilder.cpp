@@ -153,6 +153,8 @@ private:
         s.name = c->name->getText();
         s.nameLoc = loc(c->name);
       }
+      for (auto *sel : c->sel)
+        s.updates.push_back({sel->getText(), loc(sel)});
       s.value = expr(c->expr());
     } else {
       auto *l = static_cast<P::LetStmtContext *>(ctx);

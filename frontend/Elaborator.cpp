@@ -40,6 +40,7 @@ std::optional<LoweredModel> Elaborator::run(const ast::ModelDecl &m) {
   }
 
   std::vector<std::pair<Val, SourceLoc>> losses;
+  std::vector<const ast::Stmt *> lossStmts;
   std::vector<std::pair<std::string, Val>> outputs;
   for (auto &s : m.body) {
     if (s.kind == ast::Stmt::Input || s.kind == ast::Stmt::Label)
@@ -75,6 +76,7 @@ std::optional<LoweredModel> Elaborator::run(const ast::ModelDecl &m) {
         v = Val::error();
       }
       losses.push_back({v, s.loc});
+      lossStmts.push_back(&s);
       continue;
     }
     if (s.kind == ast::Stmt::Output && v.ok()) {
@@ -87,11 +89,16 @@ std::optional<LoweredModel> Elaborator::run(const ast::ModelDecl &m) {
   if (d_.errorCount() != before)
     return std::nullopt;
 
-  b_->setLoc(losses.front().second);
-  ir::Value *loss = losses.front().first.v;
-  for (size_t i = 1; i < losses.size(); ++i)
-    loss = b_->add(loss, losses[i].first.v);
-  fn_->addResult("loss", loss);
+  if (std::any_of(lossStmts.begin(), lossStmts.end(), [](const ast::Stmt *s) { return !s->updates.empty(); })) {
+    if (!objectives(lossStmts, losses))
+      return std::nullopt;
+  } else {
+    b_->setLoc(losses.front().second);
+    ir::Value *loss = losses.front().first.v;
+    for (size_t i = 1; i < losses.size(); ++i)
+      loss = b_->add(loss, losses[i].first.v);
+    fn_->addResult("loss", loss);
+  }
 
   // Accuracy: the first output [N, C] (else the logits of the first
   // cross_entropy) against an i64 label [N].

@@ -148,6 +148,17 @@ public:
   /// l1(x), l2(x): the sum of |x| or x^2 over a tensor or a parameter set.
   Val penalty(const ast::Expr &e, const ArgMap &args);
 
+  //--- noise and gradients as values (builtins/Generative.cpp) ----------
+  /// normal(shape, mean, std) and uniform(shape, low, high): noise drawn
+  /// inside the compiled step from the per-step seed `rng` (like dropout's
+  /// masks), one stream per call; the shape may hold the batch symbol.
+  Val noise(const ast::Expr &e, const ArgMap &args);
+  /// grad(f, wrt): d f / d wrt for an f32 scalar f and a tensor wrt computed
+  /// before it, as ops of the model (differentiable again).
+  Val gradCall(const ast::Expr &e, const ArgMap &args);
+  /// norm(x, axis = last, keepdims = false): the Euclidean norm over `axis`.
+  Val norm(const ast::Expr &e, const ArgMap &args);
+
   //--- reshaping, slicing, joining (builtins/Shape.cpp) -----------------
   /// reshape(x, shape) (one entry may be -1) and flatten(x): [N, ...] -> [N, prod(...)].
   Val reshape(const ast::Expr &e, const ArgMap &args);
@@ -165,6 +176,12 @@ public:
   Val concat(const ast::Expr &e, const ArgMap &args);
 
 private:
+  //--- several objectives (builtins/Generative.cpp) -------------------------
+  /// The losses of a model whose losses say what they update: one result
+  /// `loss.<name>` each; every selector must pick parameters the loss
+  /// depends on, and every parameter must be updated by some loss.
+  bool objectives(const std::vector<const ast::Stmt *> &stmts, const std::vector<std::pair<Val, SourceLoc>> &losses);
+
   //--- the walk, names and arguments (Elaborator.cpp) ----------------------
   ir::TensorType toType(const ast::TypeSpec &t);
   Val tensorVal(ir::Value *v);
@@ -265,6 +282,7 @@ private:
     bool bce = false;
   } firstPair_;
   int dropoutStreams_ = 0;                                        ///< one random stream per dropout call
+  int noiseStreams_ = 0;                                          ///< one random stream per normal/uniform call
   std::vector<std::pair<std::string, ir::Value *>> stateUpdates_; ///< new.<state> results
   int depth_ = 0;
   /// Values of operator-chain levels evaluated ahead of the level above (see eval).

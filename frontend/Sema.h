@@ -44,6 +44,15 @@ struct LoweredModel {
   std::vector<ParamInfo> states;
   std::vector<TensorDecl> inputs, labels;
   std::vector<std::string> outputs;
+  /// Losses that update parameter sets of their own (`loss d updates D =
+  /// ...`, a GAN's discriminator and generator): @forward returns each as
+  /// `loss.<name>` instead of one summed `loss`. Empty for an ordinary model.
+  struct Objective {
+    std::string name;
+    std::vector<std::string> params; ///< what it updates, in the model's order
+    SourceLoc loc;                   ///< the loss statement
+  };
+  std::vector<Objective> objectives;
   /// Set when the first output is class scores [N, C] for an i64 label [N]:
   /// @forward then also returns `correct`, the number of right predictions.
   bool classification = false;

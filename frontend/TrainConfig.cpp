@@ -22,7 +22,8 @@ std::optional<TrainConfig> TrainReader::run(const ast::TrainDecl *t) {
       d_.error(t->modelLoc,
                "train block for '" + t->model + "' has no data (add 'data = csv(\"file.csv\") |> batch(32)')");
   }
-  applyGroups();
+  applyGroups(cfg_.optimizer);
+  phases();
   if (cfg_.schedule.kind == runtime::LrSchedule::Plateau && cfg_.split <= 0 && !splitRejected_ &&
       cfg_.schedule.monitor.rfind("val_", 0) == 0)
     d_.error(scheduleMonitorLoc_.valid() ? scheduleMonitorLoc_ : scheduleLoc_,
@@ -234,8 +235,7 @@ void TrainReader::paramGroup(const ast::Expr &e) {
   groups_.push_back(g);
 }
 
-void TrainReader::applyGroups() {
-  ir::OptimizerSpec &o = cfg_.optimizer;
+void TrainReader::applyGroups(ir::OptimizerSpec &o) {
   for (const Group &g : groups_)
     for (const std::string &p : g.params) {
       ir::ParamSettings s = o.settingsFor(p);
@@ -331,6 +331,12 @@ std::optional<std::string> TrainReader::monitorName(const ast::Expr &v, const ch
 }
 
 std::vector<std::string> TrainReader::monitorNames() const {
+  if (!model_.objectives.empty()) {
+    std::vector<std::string> r;
+    for (const auto &o : model_.objectives)
+      r.insert(r.end(), {"val_" + o.name, "train_" + o.name});
+    return r;
+  }
   std::vector<std::string> r = {"val_loss", "train_loss"};
   if (model_.classification) {
     r.push_back("val_accuracy");
@@ -365,7 +371,14 @@ void TrainReader::item(const ast::TrainItem &it) {
   static const std::vector<std::string> settings = {"data", "test",  "split",   "optimizer", "schedule", "epochs",
                                                     "seed", "batch", "metrics", "log",       "classes"};
   if (it.kind == ast::TrainItem::Block) {
-    d_.error(it.loc, "unknown block '" + it.key + "' in a train block");
+    if (it.key == "phase" && !inPhase_)
+      phaseBlocks_.push_back(&it);
+    else
+      d_.error(it.loc, inPhase_ ? "a phase cannot hold another block" : "unknown block '" + it.key + "' in a train block");
+    return;
+  }
+  if (inPhase_ && it.key != "optimizer" && it.key != "schedule" && it.key != "steps") {
+    d_.error(it.loc, "'" + it.key + "' cannot be set per phase (a phase sets optimizer, schedule and steps)");
     return;
   }
   if (it.kind == ast::TrainItem::Call) {
@@ -405,6 +418,9 @@ void TrainReader::item(const ast::TrainItem &it) {
       splitRejected_ = true; // reported; no "there is no validation split" on top
   } else if (it.key == "optimizer") {
     optimizer(v);
+  } else if (it.key == "steps" && inPhase_) {
+    if (auto x = numberIn(v, "steps", 1, 1e6, true))
+      cfg_.phases.back().steps = int64_t(*x);
   } else if (it.key == "schedule") {
     schedule(v);
   } else if (it.key == "log") {

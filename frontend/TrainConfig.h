@@ -7,6 +7,7 @@
 #include "runtime/Augment.h"
 #include "runtime/Csv.h"
 #include "runtime/Schedule.h"
+#include "runtime/Synthetic.h"
 
 #include <cstdint>
 #include <string>
@@ -16,7 +17,7 @@ namespace nnc::frontend {
 
 /// Where examples come from.
 struct DataSource {
-  enum Kind { None, CSV, IDX, Text, NPY, NPZ } kind = None;
+  enum Kind { None, CSV, IDX, Text, NPY, NPZ, Ring } kind = None;
   std::string path;                ///< CSV or text file
   int64_t context = 0, stride = 0; ///< Text: window length and step
   /// CSV: the label's columns (default: the last one).
@@ -38,6 +39,9 @@ struct DataSource {
   std::vector<std::pair<std::string, std::string>> arrays;
   std::string labelArray;
   std::vector<int64_t> image; ///< CSV: geometry [H, W] or [C, H, W] of each row (for augmentation)
+  /// Ring: `examples` points of the mixture (generated from the run's seed).
+  runtime::Ring ring;
+  int64_t examples = 0;
   SourceLoc loc;
 };
 
@@ -50,6 +54,18 @@ struct Transform {
     OneHot,      ///< labels become f32 one-hot rows
   } kind;
   double factor = 1; ///< Scale
+};
+
+/// One phase of a model whose losses update parameter sets of their own (a
+/// GAN): the loss it steps, with its own optimizer, learning rate and
+/// schedule, and how many steps it makes per round of the phase schedule.
+struct Phase {
+  std::string loss;
+  ir::OptimizerSpec optimizer;
+  double lr = 0.01;
+  runtime::LrSchedule schedule;
+  int64_t steps = 1;
+  SourceLoc loc;
 };
 
 struct TrainConfig {
@@ -81,6 +97,9 @@ struct TrainConfig {
   int64_t checkpointEvery = 1;
   /// log = "run.csv" | "run.jsonl": one row per epoch.
   std::string logPath;
+  /// Models with several objectives: the phases in the order they run, each
+  /// `steps` times per round (`phase d { steps = 5 }`); empty otherwise.
+  std::vector<Phase> phases;
 };
 
 } // namespace nnc::frontend

@@ -31,7 +31,8 @@ bool TrainReader::pipeline(const ast::Expr &e, DataSource &src, bool isTest) {
     auto args = callArgs(*cur, inputs);
     if (!args)
       return false;
-    if (cur->name == "text" || cur->name == "csv" || cur->name == "idx" || cur->name == "npy" || cur->name == "npz") {
+    if (cur->name == "text" || cur->name == "csv" || cur->name == "idx" || cur->name == "npy" || cur->name == "npz" ||
+        cur->name == "ring") {
       if (!source(*cur, *args, src))
         return false;
       break;
@@ -110,6 +111,28 @@ bool TrainReader::source(const ast::Expr &e, const Args &argv, DataSource &src) 
   const std::string &f = e.name;
   if (f == "npy" || f == "npz")
     return numpySource(e, argv, src);
+  if (f == "ring") {
+    src.loc = e.loc;
+    src.kind = DataSource::Ring;
+    auto n = numberIn(*find(*args, "n"), "ring: 'n'", 1, 1e8, true);
+    if (!n)
+      return false;
+    src.examples = int64_t(*n);
+    if (const ast::Expr *a = find(*args, "modes")) {
+      auto v = numberIn(*a, "ring: 'modes'", 1, 1e4, true);
+      if (!v)
+        return false;
+      src.ring.modes = int64_t(*v);
+    }
+    for (const char *k : {"radius", "std"})
+      if (const ast::Expr *a = find(*args, k)) {
+        auto v = numberIn(*a, std::string("ring: '") + k + "'", 1e-9, 1e6);
+        if (!v)
+          return false;
+        (std::string(k) == "radius" ? src.ring.radius : src.ring.stddev) = *v;
+      }
+    return true;
+  }
   if (f == "text") {
     src.loc = e.loc;
     src.kind = DataSource::Text;

@@ -104,7 +104,13 @@ private:
   void paramGroup(const ast::Expr &e);
 
   /// Later groups override earlier ones for the parameters they share.
-  void applyGroups();
+  void applyGroups(ir::OptimizerSpec &o);
+
+  /// The phases of a model with several objectives (TrainPhases.cpp): one
+  /// per `phase NAME { ... }` block, each starting from the block's own
+  /// optimizer and schedule, or one per objective when there are none.
+  void phases();
+  void phase(const ast::TrainItem &block, const std::vector<std::string> &names);
 
   void schedule(const ast::Expr &e);
 
@@ -130,6 +136,8 @@ private:
     SourceLoc loc;
   };
   std::vector<Group> groups_;
+  std::vector<const ast::TrainItem *> phaseBlocks_;
+  bool inPhase_ = false; ///< reading a phase block's items
   bool sawShuffle_ = false;
   bool monitorOk_ = true;
   bool splitRejected_ = false; ///< `split` was given but out of range

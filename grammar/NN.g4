@@ -14,7 +14,7 @@ modelDecl   : 'model' name=ID '{' (modelStmt ';'?)* '}' ;
 modelStmt   : 'input' name=ID ':' tensorType              # inputStmt
             | 'label' name=ID ':' tensorType              # labelStmt
             | 'output' name=ident '=' expr                # outputStmt
-            | 'loss' (name=ID)? '=' expr                  # lossStmt
+            | 'loss' (name=ID ('updates' sel+=selector (',' sel+=selector)*)?)? '=' expr  # lossStmt
             | name=ID (',' more+=ID)* '=' expr             # letStmt
             ;
 
@@ -29,6 +29,8 @@ trainStmt   : key=ident '=' expr                          # trainSetting
             | callee=ident '(' argList? ')'               # trainCall
             | kind=ident (name=ID)? '{' (trainStmt ';'?)* '}'  # trainBlock
             ;
+
+selector    : ID ('.' ID)* ;   // a layer instance, a parameter or a set (weights, ...)
 
 tensorType  : dtype=ID '[' (dim (',' dim)*)? ']' ;
 dim         : INT | ID ;
@@ -53,7 +55,7 @@ arg         : (name=ident '=')? expr ;
 
 // Keywords may still name arguments and settings (csv(label = last)), but not
 // bindings: `loss = ...` must be a loss statement, never a binding named loss.
-ident       : ID | 'input' | 'label' | 'output' | 'loss' | 'model' | 'layer' | 'train' ;
+ident       : ID | 'input' | 'label' | 'output' | 'loss' | 'model' | 'layer' | 'train' | 'updates' ;
 
 ID          : [a-zA-Z_] [a-zA-Z_0-9]* ;
 FLOAT       : [0-9]+ '.' [0-9]* EXPONENT? | '.' [0-9]+ EXPONENT? | [0-9]+ EXPONENT ;

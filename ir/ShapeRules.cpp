@@ -482,6 +482,17 @@ static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType>
       return err;
     return TensorType{DType::F32, *shape};
   }
+  case OpKind::Random: {
+    if (types[0].dtype != DType::I64 || types[0].rank() != 0)
+      return "random expects an i64[] seed, got " + types[0].str();
+    const auto *dist = attrAs<std::string>(attrs, "dist");
+    const auto *shape = attrAs<Shape>(attrs, "shape");
+    if (!dist || (*dist != "uniform" && *dist != "normal") || !shape || !attrAs<int64_t>(attrs, "stream"))
+      return std::string("random needs 'dist' (uniform or normal), a 'shape' and a 'stream' attribute");
+    if (auto err = checkShapeAttr(*shape); !err.empty())
+      return err;
+    return TensorType{DType::F32, *shape};
+  }
   case OpKind::Slice:
   case OpKind::Pad: {
     const auto *axis = attrAs<int64_t>(attrs, "axis");

@@ -132,7 +132,14 @@ std::string duration(double s) {
   return fmt::format("{}:{:02}", t / 60, t % 60);
 }
 
-std::string metrics(const char *prefix, const EvalResult &r, bool accuracy = true) {
+std::string metrics(const char *prefix, const EvalResult &r, bool accuracy = true,
+                    const std::vector<PhaseOptions> &phases = {}) {
+  if (!phases.empty() && r.losses.size() == phases.size()) {
+    std::string s = prefix;
+    for (size_t k = 0; k < phases.size(); ++k)
+      s += fmt::format("{}{} {:.4f}", k ? " " : "", phases[k].name, r.losses[k]);
+    return s;
+  }
   std::string s = fmt::format("{}loss {:.4f}", prefix, r.loss);
   if (accuracy && r.accuracy >= 0)
     s += fmt::format(" acc {:.4f}", r.accuracy);
@@ -140,7 +147,13 @@ std::string metrics(const char *prefix, const EvalResult &r, bool accuracy = tru
 }
 
 /// Lower is better for losses, higher for accuracies.
-double monitored(const EpochRecord &e, const std::string &m) {
+double monitored(const EpochRecord &e, const std::string &m, const std::vector<PhaseOptions> &phases = {}) {
+  for (size_t k = 0; k < phases.size(); ++k) {
+    if (m == "train_" + phases[k].name && k < e.train.losses.size())
+      return e.train.losses[k];
+    if (m == "val_" + phases[k].name && k < e.val.losses.size())
+      return e.val.losses[k];
+  }
   if (m == "val_loss")
     return e.val.loss;
   if (m == "val_accuracy")
@@ -170,11 +183,18 @@ std::string FitState::toJson() const {
                       {"best_epoch", bestEpoch},
                       {"plateau_scale", plateau.scale},
                       {"plateau_best", plateau.best},
-                      {"plateau_bad", plateau.bad}};
+                      {"plateau_bad", plateau.bad},
+                      {"phase_pos", phasePos}};
   nlohmann::json h = nlohmann::json::array();
-  for (const EpochRecord &r : history)
-    h.push_back({r.epoch, r.train.loss, r.train.accuracy, r.train.examples, r.val.loss, r.val.accuracy, r.val.examples,
-                 r.lr, r.seconds});
+  for (const EpochRecord &r : history) {
+    nlohmann::json row = {r.epoch,           r.train.loss,    r.train.accuracy, r.train.examples, r.val.loss,
+                          r.val.accuracy,    r.val.examples,  r.lr,             r.seconds};
+    if (!r.train.losses.empty()) {
+      row.push_back(r.train.losses);
+      row.push_back(r.val.losses);
+    }
+    h.push_back(row);
+  }
   j["history"] = h;
   return j.dump();
 }
@@ -191,6 +211,7 @@ FitState FitState::fromJson(const std::string &text, const std::string &what) {
     st.plateau.scale = j.at("plateau_scale").get<double>();
     st.plateau.best = j.at("plateau_best").get<double>();
     st.plateau.bad = j.at("plateau_bad").get<int64_t>();
+    st.phasePos = j.value("phase_pos", int64_t(0));
     for (const auto &r : j.at("history")) {
       EpochRecord e;
       e.epoch = r.at(0).get<int64_t>();
@@ -198,6 +219,10 @@ FitState FitState::fromJson(const std::string &text, const std::string &what) {
       e.val = {r.at(4).get<double>(), r.at(5).get<double>(), r.at(6).get<int64_t>()};
       e.lr = r.at(7).get<double>();
       e.seconds = r.at(8).get<double>();
+      if (r.size() > 10) {
+        e.train.losses = r.at(9).get<std::vector<double>>();
+        e.val.losses = r.at(10).get<std::vector<double>>();
+      }
       st.history.push_back(e);
     }
   } catch (const nlohmann::json::exception &e) {
@@ -277,14 +302,34 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   // Compile every specialization the loop will need (full and partial
   // batches) up front, so epoch times and samples/s measure training alone.
   auto compileStart = Clock::now();
+  std::vector<std::string> lossNames; // several objectives: what evaluate reports
+  std::vector<size_t> round;          // the phase of each step of a round
+  for (size_t k = 0; k < opts.phases.size(); ++k) {
+    lossNames.push_back("loss." + opts.phases[k].name);
+    round.insert(round.end(), size_t(opts.phases[k].steps), k);
+  }
+  bool anyReadsData = false;
   for (const Dataset *d : {&train, &val}) {
     if (d->size() == 0)
       continue;
-    const char *fn = d == &train ? "train_step" : "evaluate";
-    compile_(fn, std::min(opts.batch, d->size()));
-    if (d->size() > opts.batch && d->size() % opts.batch)
-      compile_(fn, d->size() % opts.batch);
+    std::vector<std::string> fns = {d == &train ? "train_step" : "evaluate"};
+    if (d == &train && !opts.phases.empty()) {
+      fns.clear();
+      for (const PhaseOptions &ph : opts.phases)
+        fns.push_back(ph.function);
+    }
+    for (const std::string &fn : fns) {
+      const CompiledFn &c = compile_(fn, std::min(opts.batch, d->size()));
+      for (const BufferSpec &a : c.args)
+        anyReadsData |= a.role == Role::Input || a.role == Role::Label;
+      if (d->size() > opts.batch && d->size() % opts.batch)
+        compile_(fn, d->size() % opts.batch);
+    }
   }
+  if (!opts.phases.empty() && train.size() > 0 && !anyReadsData)
+    throw Error("no phase reads the training data, so an epoch has no end: some loss must use the model's inputs");
+  if (!round.empty())
+    st.phasePos %= int64_t(round.size());
   result.compileSeconds = std::chrono::duration<double>(Clock::now() - compileStart).count();
   if (opts.log && (!opts.continuing || result.compileSeconds >= 0.005))
     *opts.log << fmt::format("compiled in {:.2f}s\n", result.compileSeconds) << std::flush;
@@ -310,10 +355,43 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     return (opts.interrupt && opts.interrupt->load(std::memory_order_relaxed)) ||
            (opts.maxSteps && result.steps >= opts.maxSteps);
   };
-  auto lrAt = [&](int64_t epoch, int64_t b) {
-    return opts.schedule.kind == LrSchedule::Plateau
-               ? opts.lr * st.plateau.scale
-               : scheduledLr(opts.schedule, opts.lr, (epoch - 1) * batches + b, epoch, opts.epochs, batches);
+  auto lrOf = [&](const LrSchedule &schedule, double base, int64_t epoch, int64_t b) {
+    return schedule.kind == LrSchedule::Plateau
+               ? base * st.plateau.scale
+               : scheduledLr(schedule, base, (epoch - 1) * batches + b, epoch, opts.epochs, batches);
+  };
+  auto lrAt = [&](int64_t epoch, int64_t b) { return lrOf(opts.schedule, opts.lr, epoch, b); };
+  // One batch through the round of phases: the steps up to and including
+  // the next one that reads data. Returns the first phase's learning rate.
+  std::vector<double> phaseSum(opts.phases.size()), phaseRows(opts.phases.size());
+  auto phaseSteps = [&](int64_t epoch, int64_t b) {
+    int64_t rows = batch.y.dim(0);
+    double firstLr = opts.phases.empty() ? 0 : lrOf(opts.phases[0].schedule, opts.phases[0].lr, epoch, b);
+    for (bool consumed = false; !consumed;) {
+      size_t k = round[size_t(st.phasePos)];
+      const PhaseOptions &ph = opts.phases[k];
+      const CompiledFn &fn = compile_(ph.function, rows);
+      for (const BufferSpec &a : fn.args)
+        consumed |= a.role == Role::Input || a.role == Role::Label;
+      call(fn, &batch.x, &batch.y, float(lrOf(ph.schedule, ph.lr, epoch, b)), outs);
+      double loss = outs.at("loss." + ph.name).f32()[0];
+      if (!std::isfinite(loss))
+        throw Error(fmt::format("training diverged: loss '{}' is {} at epoch {}, batch {} (try a smaller learning "
+                                "rate)",
+                                ph.name, loss, epoch, b + 1));
+      phaseSum[k] += loss * double(rows);
+      phaseRows[k] += double(rows);
+      takeUpdates(fn, outs);
+      st.phasePos = (st.phasePos + 1) % int64_t(round.size());
+    }
+    return firstLr;
+  };
+  auto phaseResult = [&](int64_t seen) {
+    EvalResult r{0, -1, seen, {}};
+    for (size_t k = 0; k < opts.phases.size(); ++k)
+      r.losses.push_back(phaseRows[k] > 0 ? phaseSum[k] / phaseRows[k] : NAN);
+    r.loss = r.losses.empty() ? NAN : r.losses[0];
+    return r;
   };
   // The weights at the start of the epoch, for replaying it up to a step
   // that went non-finite (only when there is a diagnose callback).
@@ -325,7 +403,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   for (auto *group : {&state_.params, &state_.state})
     for (auto &[name, t] : *group)
       stateBytes += t.bytes();
-  bool keepSnapshot = opts.diagnose && stateBytes <= (size_t(256) << 20);
+  bool keepSnapshot = opts.diagnose && opts.phases.empty() && stateBytes <= (size_t(256) << 20);
   auto diverged = [&](int64_t epoch, const std::string &what) {
     if (!keepSnapshot)
       return Error(what + " (try a smaller learning rate)" +
@@ -362,10 +440,25 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       epochStartRng = rngStep_;
     }
     it.start(uint64_t(epoch));
-    double lossSum = 0, correct = 0, lr = opts.lr;
+    double lossSum = 0, correct = 0, lr = opts.phases.empty() ? opts.lr : opts.phases[0].lr;
     int64_t seen = 0, b = 0;
+    std::fill(phaseSum.begin(), phaseSum.end(), 0.0);
+    std::fill(phaseRows.begin(), phaseRows.end(), 0.0);
     while (it.next(batch)) {
       int64_t rows = batch.y.dim(0);
+      if (!opts.phases.empty()) {
+        lr = phaseSteps(epoch, b);
+        seen += rows;
+        ++b;
+        ++result.steps;
+        if (killAfter && ++stepsRun == killAfter)
+          std::raise(killSignal);
+        if (b < batches && stopRequested()) {
+          result.stoppedMidEpoch = true;
+          break;
+        }
+        continue;
+      }
       const CompiledFn &fn = compile_("train_step", rows);
       lr = lrAt(epoch, b);
       call(fn, &batch.x, &batch.y, float(lr), outs);
@@ -395,9 +488,13 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
         int width = 20, fill = int(double(width) * double(b) / double(batches));
         std::string bar = std::string(size_t(fill), '=') + (fill < width ? ">" : "") +
                           std::string(size_t(std::max(0, width - fill - 1)), ' ');
-        EvalResult cur{lossSum / double(seen), opts.classification ? correct / double(seen) : -1, seen};
+        EvalResult cur = opts.phases.empty()
+                             ? EvalResult{lossSum / double(seen), opts.classification ? correct / double(seen) : -1,
+                                          seen, {}}
+                             : phaseResult(seen);
         *opts.log << fmt::format("\r\033[Kepoch {}/{} [{}] {}/{} {} | {:.0f} samples/s | ETA {}", epoch, opts.epochs,
-                                 bar, b, batches, metrics("", cur, opts.showAccuracy), rate, duration(remaining))
+                                 bar, b, batches, metrics("", cur, opts.showAccuracy, opts.phases), rate,
+                                 duration(remaining))
                   << std::flush;
       }
     }
@@ -413,8 +510,9 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       // No validation, early stopping or schedule step for a part of an
       // epoch; the next run starts the following epoch.
       result.interrupted = opts.interrupt && opts.interrupt->load();
-      result.partial = {lossSum / double(std::max<int64_t>(1, seen)), opts.classification ? correct / double(seen) : -1,
-                        seen};
+      result.partial = opts.phases.empty() ? EvalResult{lossSum / double(std::max<int64_t>(1, seen)),
+                                                        opts.classification ? correct / double(seen) : -1, seen, {}}
+                                           : phaseResult(seen);
       result.partialSteps = b;
       result.partialBatches = batches;
       if (opts.interactive && opts.log)
@@ -427,9 +525,11 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     rec.epoch = epoch;
     rec.seconds = epochSeconds;
     rec.lr = lr;
-    rec.train = {lossSum / double(std::max<int64_t>(1, seen)), opts.classification ? correct / double(seen) : -1, seen};
+    rec.train = opts.phases.empty() ? EvalResult{lossSum / double(std::max<int64_t>(1, seen)),
+                                                 opts.classification ? correct / double(seen) : -1, seen, {}}
+                                    : phaseResult(seen);
     if (val.size() > 0) {
-      rec.val = evaluate(val, opts.batch, opts.classification);
+      rec.val = evaluate(val, opts.batch, opts.classification, lossNames);
       if (!std::isfinite(rec.val.loss))
         throw Error(fmt::format("training diverged: the validation loss is {} after epoch {} (try a smaller "
                                 "learning rate)",
@@ -438,10 +538,10 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     if (opts.log) {
       double remaining = double(opts.epochs - epoch) * trainSeconds / double(epoch - from.epoch);
       std::string line =
-          fmt::format("epoch {}/{}  train {}", epoch, opts.epochs, metrics("", rec.train, opts.showAccuracy));
+          fmt::format("epoch {}/{}  train {}", epoch, opts.epochs, metrics("", rec.train, opts.showAccuracy, opts.phases));
       if (val.size() > 0)
-        line += fmt::format(" | val {}", metrics("", rec.val, opts.showAccuracy));
-      if (opts.schedule.kind != LrSchedule::Constant)
+        line += fmt::format(" | val {}", metrics("", rec.val, opts.showAccuracy, opts.phases));
+      if (opts.schedule.kind != LrSchedule::Constant && opts.phases.empty())
         line += fmt::format(" | lr {:.3g}", lr);
       line += fmt::format(" | {:.0f} samples/s | {:.1f}s", double(seen) / std::max(epochSeconds, 1e-9), epochSeconds);
       if (epoch < opts.epochs)
@@ -449,12 +549,12 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       *opts.log << (opts.interactive ? "\r\033[K" : "") << line << "\n" << std::flush;
     }
     if (opts.schedule.kind == LrSchedule::Plateau &&
-        plateauStep(opts.schedule, opts.lr, monitored(rec, opts.schedule.monitor), st.plateau) && opts.log)
+        plateauStep(opts.schedule, opts.lr, monitored(rec, opts.schedule.monitor, opts.phases), st.plateau) && opts.log)
       *opts.log << fmt::format("{} has not improved for {} epoch{}: learning rate now {:.3g}\n", opts.schedule.monitor,
                                opts.schedule.patience + 1, opts.schedule.patience ? "s" : "",
                                opts.lr * st.plateau.scale);
     // Early stopping on the monitored metric, keeping the best weights.
-    double m = monitored(rec, opts.monitor);
+    double m = monitored(rec, opts.monitor, opts.phases);
     if (m < st.best - opts.minDelta) {
       st.best = m;
       st.sinceBest = 0;
@@ -498,18 +598,26 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   return result;
 }
 
-EvalResult Trainer::evaluate(const Dataset &data, int64_t batch, bool classification) {
+EvalResult Trainer::evaluate(const Dataset &data, int64_t batch, bool classification,
+                             const std::vector<std::string> &losses) {
   enableFlushToZero();
   BatchIterator it(data, batch, false, 0);
   it.reset(0);
   Batch b;
   std::map<std::string, Tensor> outs;
   double lossSum = 0, correct = 0;
+  std::vector<double> sums(losses.size());
   int64_t seen = 0;
   while (it.next(b)) {
     int64_t rows = b.y.dim(0);
     const CompiledFn &fn = compile_("evaluate", rows);
     call(fn, &b.x, &b.y, 0.0f, outs);
+    for (size_t k = 0; k < losses.size(); ++k)
+      sums[k] += outs.at(losses[k]).f32()[0] * double(rows);
+    if (!losses.empty()) {
+      seen += rows;
+      continue;
+    }
     lossSum += outs.at("loss").f32()[0] * double(rows);
     if (classification)
       correct += outs.at("correct").f32()[0];
@@ -519,6 +627,10 @@ EvalResult Trainer::evaluate(const Dataset &data, int64_t batch, bool classifica
   r.examples = seen;
   r.loss = seen ? lossSum / double(seen) : NAN;
   r.accuracy = classification && seen ? correct / double(seen) : -1;
+  for (double x : sums)
+    r.losses.push_back(seen ? x / double(seen) : NAN);
+  if (!r.losses.empty())
+    r.loss = r.losses[0];
   return r;
 }
 
@@ -595,6 +707,33 @@ std::vector<Tensor> Trainer::predict(const std::vector<Tensor> &inputs, const st
       std::memcpy(static_cast<char *>(all[k].data()) + size_t(row) * rowBytes, o.data(), o.bytes());
     }
     row += b.y.dim(0);
+  }
+  return all;
+}
+
+Tensor Trainer::generate(const std::string &function, const std::string &output, int64_t count, int64_t batch) {
+  enableFlushToZero();
+  std::map<std::string, Tensor> outs;
+  Tensor all;
+  for (int64_t row = 0; row < count;) {
+    int64_t b = std::min(batch, count - row);
+    const CompiledFn &fn = compile_(function, b);
+    for (const BufferSpec &a : fn.args)
+      if (a.role == Role::Input || a.role == Role::Label)
+        throw Error("'" + output + "' depends on the model's input '" + a.name +
+                    "'; only outputs computed from noise alone can be generated");
+    call(fn, nullptr, nullptr, 0.0f, outs);
+    const Tensor &o = outs.at(output);
+    if (o.rank() == 0 || o.dim(0) != b)
+      throw Error("output '" + output + "' is not one row per example (it is " + o.typeString() + ")");
+    if (all.rank() == 0) {
+      std::vector<int64_t> shape = o.shape();
+      shape[0] = count;
+      all = Tensor(o.dtype(), shape);
+    }
+    size_t rowBytes = o.bytes() / size_t(b);
+    std::memcpy(static_cast<char *>(all.data()) + size_t(row) * rowBytes, o.data(), o.bytes());
+    row += b;
   }
   return all;
 }

@@ -60,6 +60,9 @@ struct EvalResult {
   double loss = 0;
   double accuracy = -1; ///< -1 if not a classification model
   int64_t examples = 0;
+  /// A model with several objectives: the mean of each loss, in the order
+  /// of TrainOptions::phases (`loss` is the first of them).
+  std::vector<double> losses;
 };
 
 struct EpochRecord {
@@ -76,6 +79,9 @@ struct EpochRecord {
 struct FitState {
   int64_t epoch = 0;    ///< epochs completed
   uint64_t rngStep = 0; ///< compiled calls made (each draws a dropout seed)
+  /// Several objectives: the next step's place in the round of phases
+  /// (phase steps are numbered through the round; see TrainOptions::phases).
+  int64_t phasePos = 0;
   double best = 1e300;  ///< early stopping: best monitored value (lower is better)
   int64_t sinceBest = 0;
   int64_t bestEpoch = 0;
@@ -92,6 +98,17 @@ struct FitState {
   std::string toJson() const;
   /// Reads toJson()'s output; throws Error naming `what` when malformed.
   static FitState fromJson(const std::string &json, const std::string &what);
+};
+
+/// One phase of a model with several objectives (a GAN's discriminator or
+/// generator step): the compiled step it calls, its learning rate and
+/// schedule, and how many steps it makes per round.
+struct PhaseOptions {
+  std::string name;     ///< the loss it steps ("loss.<name>" of its function)
+  std::string function; ///< "train_step.<name>"
+  double lr = 0.01;
+  LrSchedule schedule;
+  int64_t steps = 1;
 };
 
 struct TrainOptions {
@@ -123,6 +140,10 @@ struct TrainOptions {
   const std::atomic<bool> *interrupt = nullptr;
   /// Stop after this many steps (0: no limit), mid-epoch if need be.
   int64_t maxSteps = 0;
+  /// Several objectives: the phases, in the order of a round. Each training
+  /// batch goes to the next step of the round that reads data; the steps
+  /// before it that read none (a generator's, from noise alone) run first.
+  std::vector<PhaseOptions> phases;
   /// The run continues an earlier one in the same process (the REPL): no
   /// "resuming after epoch" line, and early stopping's patience starts over.
   bool continuing = false;
@@ -156,8 +177,10 @@ public:
   /// Trains on `train`, validating on `val` after each epoch if it is
   /// non-empty, from epoch `from.epoch + 1` (a resumed run) or the start.
   TrainResult fit(const Dataset &train, const Dataset &val, const TrainOptions &opts, const FitState &from = {});
-  /// Loss and accuracy of the current parameters over `data`.
-  EvalResult evaluate(const Dataset &data, int64_t batch, bool classification);
+  /// Loss and accuracy of the current parameters over `data`; with
+  /// `losses` (several objectives), the mean of each "loss.<name>".
+  EvalResult evaluate(const Dataset &data, int64_t batch, bool classification,
+                      const std::vector<std::string> &losses = {});
   /// Dropout's random stream restarts from `seed`, as at the start of fit()
   /// (nnc grad and bench draw the masks of a run's first steps).
   void seedDropout(uint64_t seed) {
@@ -178,6 +201,10 @@ public:
   Tensor predict(const Tensor &x, const std::string &output, int64_t batch);
   /// The same for a model of several inputs (one tensor each, in order).
   Tensor predict(const std::vector<Tensor> &inputs, const std::string &output, int64_t batch);
+  /// `count` rows of output `output` of `function`, a function without
+  /// inputs (a generator's output from noise), called at batch size `batch`
+  /// (the last call smaller) with a fresh random seed each time.
+  Tensor generate(const std::string &function, const std::string &output, int64_t count, int64_t batch);
   /// Several outputs of one pass of `predict` over every row, in the order named.
   std::vector<Tensor> predict(const std::vector<Tensor> &inputs, const std::vector<std::string> &outputs,
                               int64_t batch);

@@ -56,8 +56,25 @@ std::unique_ptr<Prepared> prepare(const Options &o, DiagnosticEngine &diags) {
 }
 
 /// The per-epoch log of a run, as `nnc plot` reads it.
-runtime::TrainingLog trainingLog(const std::vector<runtime::EpochRecord> &history, bool classification) {
+runtime::TrainingLog trainingLog(const std::vector<runtime::EpochRecord> &history, bool classification,
+                                 const std::vector<std::string> &phases) {
   runtime::TrainingLog log;
+  if (!phases.empty()) { // several objectives: each loss's column, then lr and time
+    log.columns = {"epoch"};
+    for (const char *set : {"train_", "val_"})
+      for (const std::string &p : phases)
+        log.columns.push_back(set + p);
+    log.columns.insert(log.columns.end(), {"lr", "seconds"});
+    for (const runtime::EpochRecord &r : history) {
+      std::vector<double> row = {double(r.epoch)};
+      for (const runtime::EvalResult *e : {&r.train, &r.val})
+        for (size_t k = 0; k < phases.size(); ++k)
+          row.push_back(k < e->losses.size() && e->examples > 0 ? e->losses[k] : NAN);
+      row.insert(row.end(), {r.lr, r.seconds});
+      log.rows.push_back(std::move(row));
+    }
+    return log;
+  }
   log.columns = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"};
   for (const runtime::EpochRecord &r : history) {
     bool val = r.val.examples > 0;
@@ -80,9 +97,10 @@ std::string where(const std::string &path) {
 
 /// Writes the training log so far to `path` (CSV when it ends in .csv, else
 /// JSON lines), atomically: a run stopped mid-write keeps the previous log.
-void writeTrainingLog(const std::string &path, const std::vector<runtime::EpochRecord> &history, bool classification) {
-  runtime::writeFileAtomic(path,
-                           runtime::formatTrainingLog(trainingLog(history, classification), !endsWith(path, ".csv")));
+void writeTrainingLog(const std::string &path, const std::vector<runtime::EpochRecord> &history, bool classification,
+                      const std::vector<std::string> &phases) {
+  runtime::writeFileAtomic(
+      path, runtime::formatTrainingLog(trainingLog(history, classification, phases), !endsWith(path, ".csv")));
 }
 
 void writeMetrics(const std::string &path, const nlohmann::json &j) {

@@ -21,6 +21,8 @@ namespace nnc::cli {
 struct Options {
   std::string file, model, save, load, metricsJson, function = "train_step", kind, prompt, output;
   std::string resume, checkpoint, log, plot, title, input, labels, script;
+  std::string outFile;  ///< nnc sample -o (a generator's samples)
+  int64_t count = 64;   ///< nnc sample -n
   int64_t top = 1;
   std::optional<int64_t> checkpointEvery;
   int64_t length = 200, steps = 0;
@@ -59,9 +61,12 @@ std::string where(const std::string &path);
 bool endsWith(const std::string &s, const std::string &suffix);
 /// Writes the training log so far to `path` (CSV when it ends in .csv, else
 /// JSON lines), atomically: a run stopped mid-write keeps the previous log.
-void writeTrainingLog(const std::string &path, const std::vector<runtime::EpochRecord> &history, bool classification);
+void writeTrainingLog(const std::string &path, const std::vector<runtime::EpochRecord> &history, bool classification,
+                      const std::vector<std::string> &phases = {});
 /// The per-epoch log of a run, as `nnc plot` reads it.
-runtime::TrainingLog trainingLog(const std::vector<runtime::EpochRecord> &history, bool classification);
+/// `phases`: the losses of a model with several objectives (a column each).
+runtime::TrainingLog trainingLog(const std::vector<runtime::EpochRecord> &history, bool classification,
+                                 const std::vector<std::string> &phases = {});
 void writeMetrics(const std::string &path, const nlohmann::json &j);
 /// An accuracy with four decimals, or "n/a" for a negative one.
 std::string accText(double a);
@@ -96,6 +101,8 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly); ///< com
 int cmdPlot(const Options &o);                                          ///< commands/Train.cpp
 int cmdPredict(const Options &o, DiagnosticEngine &diags);              ///< commands/Predict.cpp
 int cmdSample(const Options &o, DiagnosticEngine &diags);               ///< commands/Predict.cpp
+/// nnc sample for a model whose output comes from noise alone.
+int generateSamples(const Options &o, driver::CompiledModel &m); ///< commands/Generate.cpp
 int cmdCompile(const Options &o, DiagnosticEngine &diags);              ///< commands/Compile.cpp
 int cmdExport(const Options &o, DiagnosticEngine &diags);               ///< commands/Export.cpp
 int cmdImport(const Options &o, DiagnosticEngine &diags);               ///< commands/Import.cpp

@@ -220,6 +220,14 @@ runtime::Dataset loadSource(const CompiledModel &m, const frontend::DataSource &
     }
     if (s.kind == frontend::DataSource::NPY || s.kind == frontend::DataSource::NPZ)
       return loadNumpy(m, s);
+    if (s.kind == frontend::DataSource::Ring) {
+      const auto &in = m.lowered.inputs;
+      if (in.size() != 1 || in[0].type.rank() != 2 || in[0].type.shape[1] != ir::Dim(2) ||
+          in[0].type.dtype != ir::DType::F32)
+        throw LocatedError(s.loc, "ring(...) gives points f32[N, 2], so the model needs one input of that type");
+      // The test set (test = ring(...)) draws other points than the training set.
+      return runtime::ringData(s.ring, s.examples, m.config.seed + (&s == &m.config.test ? 1 : 0));
+    }
     const char *kind = s.kind == frontend::DataSource::Text ? "text(...)" : "idx(...)";
     if (m.lowered.inputs.size() != 1)
       throw LocatedError(s.loc, fmt::format("model '{}' has {} inputs; {} gives one (read several from a CSV file "

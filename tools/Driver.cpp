@@ -105,6 +105,8 @@ void CompiledModel::buildFunctions() {
   map = fwd->cloneBody(*forward, map);
   for (size_t i = 0; i < forward->results.size(); ++i)
     fwd->addResult(forward->resultNames[i], map.at(forward->results[i]));
+  if (!lowered.objectives.empty())
+    return buildPhaseFunctions(*fwd);
 
   ir::Function *grad = ir::differentiate(module, *fwd, "loss", "grad");
   ir::simplify(*grad);
@@ -477,37 +479,43 @@ runtime::Tensor Session::initialValue(const std::string &name, std::mt19937_64 &
       runtime::initialize(t, runtime::Init(int(p.init)), p.fanIn, p.fanOut, rng);
       return t;
     }
-  const ir::Function &f = model_->function("train_step");
-  for (size_t i = 0; i < f.args.size(); ++i) {
-    if (f.argRoles[i] != ir::ArgRole::State || f.args[i]->name != name)
-      continue;
-    runtime::Tensor t(runtime::DType::F32, ir::concreteShape(f.args[i]->type.shape, {}));
-    // The model's own state (running statistics) starts as it declares;
-    // optimizer state starts at zero.
-    for (const frontend::ParamInfo &st : model_->lowered.states)
-      if (st.name == name)
-        runtime::initialize(t, runtime::Init(int(st.init)), 1, 1, rng);
-    return t;
+  for (const std::string &fn : model_->trainSteps()) {
+    const ir::Function &f = model_->function(fn);
+    for (size_t i = 0; i < f.args.size(); ++i) {
+      if (f.argRoles[i] != ir::ArgRole::State || f.args[i]->name != name)
+        continue;
+      runtime::Tensor t(runtime::DType::F32, ir::concreteShape(f.args[i]->type.shape, {}));
+      // The model's own state (running statistics) starts as it declares;
+      // optimizer state starts at zero.
+      for (const frontend::ParamInfo &st : model_->lowered.states)
+        if (st.name == name)
+          runtime::initialize(t, runtime::Init(int(st.init)), 1, 1, rng);
+      return t;
+    }
   }
   NNC_UNREACHABLE("no model tensor named " << name);
 }
 
 void Session::initialize(uint64_t seed) {
   // Refuse absurd models before allocating their parameters.
-  checkMemory(model_->function("train_step"), std::max<int64_t>(1, model_->config.batch));
+  for (const std::string &fn : model_->trainSteps())
+    checkMemory(model_->function(fn), std::max<int64_t>(1, model_->config.batch));
   std::mt19937_64 rng(seed ^ 0x6e6e63ULL);
   state_.params.clear();
   state_.state.clear();
   for (const frontend::ParamInfo &p : model_->lowered.params)
     state_.params.emplace(p.name, initialValue(p.name, rng));
-  const ir::Function &f = model_->function("train_step");
-  for (size_t i = 0; i < f.args.size(); ++i)
-    if (f.argRoles[i] == ir::ArgRole::State)
-      state_.state.emplace(f.args[i]->name, initialValue(f.args[i]->name, rng));
+  for (const std::string &fn : model_->trainSteps()) {
+    const ir::Function &f = model_->function(fn);
+    for (size_t i = 0; i < f.args.size(); ++i)
+      if (f.argRoles[i] == ir::ArgRole::State && !state_.state.count(f.args[i]->name))
+        state_.state.emplace(f.args[i]->name, initialValue(f.args[i]->name, rng));
+  }
 }
 
 Session::Rebind Session::rebind(CompiledModel &model, uint64_t seed) {
-  checkMemory(model.function("train_step"), std::max<int64_t>(1, model.config.batch));
+  for (const std::string &fn : model.trainSteps())
+    checkMemory(model.function(fn), std::max<int64_t>(1, model.config.batch));
   CompiledModel *old = model_;
   model_ = &model;
   try {
@@ -556,10 +564,12 @@ Session::Rebind Session::rebind(CompiledModel &model, uint64_t seed) {
   };
   for (const frontend::ParamInfo &p : model.lowered.params)
     carry(p.name, state_.params, next.params);
-  const ir::Function &step = model.function("train_step");
-  for (size_t i = 0; i < step.args.size(); ++i)
-    if (step.argRoles[i] == ir::ArgRole::State)
-      carry(step.args[i]->name, state_.state, next.state);
+  for (const std::string &fn : model.trainSteps()) {
+    const ir::Function &step = model.function(fn);
+    for (size_t i = 0; i < step.args.size(); ++i)
+      if (step.argRoles[i] == ir::ArgRole::State && !next.state.count(step.args[i]->name))
+        carry(step.args[i]->name, state_.state, next.state);
+  }
   for (auto *group : {&state_.params, &state_.state})
     for (auto &[name, t] : *group)
       r.dropped.push_back(name);

@@ -61,6 +61,12 @@ public:
   /// changing the optimizer).
   void buildFunctions();
   const ir::Function &function(const std::string &name) const;
+  /// The train step functions: "train_step", or for a model with several
+  /// objectives "train_step.<loss>" per phase, in the phases' order.
+  std::vector<std::string> trainSteps() const;
+  /// The phases of a model with several objectives: the train block's, or
+  /// one per objective with its optimizer when no train block was read.
+  std::vector<frontend::Phase> phases() const;
   /// `<name>.checked`: function `name` that also returns the value of each
   /// of its f32 ops i as result "v.<i>" (built on first use), for finding
   /// the op that first produced a NaN or an infinity.
@@ -69,6 +75,12 @@ public:
   int64_t parameterCount() const;
   /// Symbol bindings for the model's inputs and labels at batch size `batch`.
   ir::Bindings bindings(int64_t batch) const;
+
+private:
+  /// buildFunctions for a model with several objectives (DriverPhases.cpp):
+  /// forward, then per phase grad.<loss> and train_step.<loss>, then
+  /// evaluate (every loss) and predict.
+  void buildPhaseFunctions(ir::Function &fwd);
 };
 
 /// Parses, checks and lowers `modelName` (or the file's default model).
@@ -227,6 +239,11 @@ private:
 runtime::TrainOptions trainOptions(const CompiledModel &m);
 /// "adam(lr = 0.001, weight_decay = 0.01)": the optimizer as configured.
 std::string optimizerText(const frontend::TrainConfig &c);
+/// The phases of a model with several objectives, for the run's first line:
+/// "d x5 adam(lr = 0.0001, ...), g adam(lr = 0.0001, ...)".
+std::string phasesText(const frontend::TrainConfig &c);
+/// The losses the phases step, in order (empty for an ordinary model).
+std::vector<std::string> phaseNames(const frontend::TrainConfig &c);
 /// "cosine(warmup = 1, min_lr = 0)": the schedule as configured.
 std::string scheduleText(const runtime::LrSchedule &s);
 /// What a resumed run must share with the run that wrote its checkpoint:

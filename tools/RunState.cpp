@@ -26,6 +26,8 @@ runtime::TrainOptions trainOptions(const CompiledModel &m) {
   t.minDelta = c.minDelta;
   t.classification = m.lowered.accuracy;
   t.showAccuracy = std::find(c.metrics.begin(), c.metrics.end(), "accuracy") != c.metrics.end();
+  for (const frontend::Phase &p : c.phases)
+    t.phases.push_back({p.loss, "train_step." + p.loss, p.lr, p.schedule, p.steps});
   return t;
 }
 
@@ -46,6 +48,27 @@ std::string optimizerText(const frontend::TrainConfig &c) {
   if (!o.perParam.empty())
     s += fmt::format(", {} parameter{} with own settings", o.perParam.size(), o.perParam.size() == 1 ? "" : "s");
   return s + ")";
+}
+
+std::string phasesText(const frontend::TrainConfig &c) {
+  std::string s;
+  for (const frontend::Phase &p : c.phases) {
+    frontend::TrainConfig one = c;
+    one.optimizer = p.optimizer;
+    one.lr = p.lr;
+    s += (s.empty() ? "" : ", ") + p.loss + (p.steps > 1 ? fmt::format(" x{}", p.steps) : "") + " " +
+         optimizerText(one);
+    if (p.schedule.kind != runtime::LrSchedule::Constant)
+      s += " " + scheduleText(p.schedule);
+  }
+  return s;
+}
+
+std::vector<std::string> phaseNames(const frontend::TrainConfig &c) {
+  std::vector<std::string> r;
+  for (const frontend::Phase &p : c.phases)
+    r.push_back(p.loss);
+  return r;
 }
 
 std::string scheduleText(const runtime::LrSchedule &s) {
@@ -73,18 +96,22 @@ std::string scheduleText(const runtime::LrSchedule &s) {
 /// everything that changes the sequence of steps, numbers to 9 digits.
 std::string resumeKey(const CompiledModel &m, const Data &d) {
   const frontend::TrainConfig &c = m.config;
-  const ir::OptimizerSpec &o = c.optimizer;
-  const runtime::LrSchedule &s = c.schedule;
-  std::string key = fmt::format(
-      "model {}, {} lr {:.9g} momentum {:.9g}{} decay {:.9g} betas {:.9g} {:.9g} eps {:.9g} alpha {:.9g}{} clip {:.9g} "
-      "{:.9g}",
-      m.lowered.name, ir::OptimizerSpec::name(o.kind), c.lr, o.momentum, o.nesterov ? " nesterov" : "", o.weightDecay,
-      o.beta1, o.beta2, o.eps, o.alpha, o.centered ? " centered" : "", o.clipNorm, o.clipValue);
-  for (const auto &[name, ps] : o.perParam)
-    key += fmt::format(", {} decay {:.9g} lr x{:.9g}", name, ps.weightDecay, ps.lrScale);
-  key += ", schedule " + scheduleText(s) +
-         fmt::format(" {:.9g} {:.9g} {:.9g} {:.9g} {:.9g} {:.9g} {:.9g}", s.gamma, s.warmup, s.minLr, s.maxLr,
-                     s.pctStart, s.factor, s.threshold);
+  auto optimizerKey = [](const ir::OptimizerSpec &o, double lr, const runtime::LrSchedule &s) {
+    std::string key = fmt::format(
+        "{} lr {:.9g} momentum {:.9g}{} decay {:.9g} betas {:.9g} {:.9g} eps {:.9g} alpha {:.9g}{} clip {:.9g} {:.9g}",
+        ir::OptimizerSpec::name(o.kind), lr, o.momentum, o.nesterov ? " nesterov" : "", o.weightDecay, o.beta1,
+        o.beta2, o.eps, o.alpha, o.centered ? " centered" : "", o.clipNorm, o.clipValue);
+    for (const auto &[name, ps] : o.perParam)
+      key += fmt::format(", {} decay {:.9g} lr x{:.9g}", name, ps.weightDecay, ps.lrScale);
+    return key + ", schedule " + scheduleText(s) +
+           fmt::format(" {:.9g} {:.9g} {:.9g} {:.9g} {:.9g} {:.9g} {:.9g}", s.gamma, s.warmup, s.minLr, s.maxLr,
+                       s.pctStart, s.factor, s.threshold);
+  };
+  std::string key = "model " + m.lowered.name;
+  if (c.phases.empty())
+    key += ", " + optimizerKey(c.optimizer, c.lr, c.schedule);
+  for (const frontend::Phase &p : c.phases)
+    key += fmt::format(", phase {} x{}: ", p.loss, p.steps) + optimizerKey(p.optimizer, p.lr, p.schedule);
   if (c.earlyStop)
     key += fmt::format(", early_stop {} {} {:.9g}", c.monitor, c.patience, c.minDelta);
   key += fmt::format(", batch {}, seed {}, {} training and {} validation examples", c.batch, c.seed, d.train.size(),

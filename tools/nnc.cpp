@@ -186,7 +186,9 @@ int main(int argc, char **argv) {
   grad->add_option("--seed", o.seed, "Seed for initialization and the validation split")->check(seedValue);
   addModel(grad);
 
-  CLI::App *sample = app.add_subcommand("sample", "Generate text from a trained next-byte model (input i64[N, T])");
+  CLI::App *sample = app.add_subcommand(
+      "sample", "Generate text from a trained next-byte model (input i64[N, T]), or samples from a generator "
+                "(an output computed from noise: CSV rows, or a PNG grid of images)");
   sample->add_option("FILE", o.file, "The .nn file")->required();
   sample->add_option("--load", o.load, "Trained parameters (safetensors checkpoint)")->required();
   sample->add_option("--prompt", o.prompt, "Text to continue (default: a newline)");
@@ -195,7 +197,11 @@ int main(int argc, char **argv) {
   sample
       ->add_option("--temperature", o.temperature, "Below 1 sharpens the distribution, above 1 flattens it (default 1)")
       ->check(CLI::Range(0.01, 100.0));
-  sample->add_option("--output", o.output, "Output holding the probabilities (default: the first)");
+  sample->add_option("--output", o.output, "Output holding the probabilities, or the samples (default: the first)");
+  sample->add_option("-n,--count", o.count, "Generator: number of samples (default 64)")
+      ->check(CLI::Range(int64_t(1), int64_t(1) << 24));
+  sample->add_option("-o", o.outFile, "Generator: the file to write, .csv (a row per sample) or .png (an image grid)");
+  sample->add_option("--metrics-json", o.metricsJson, "Generator on ring(...) data: write the mode scores as JSON");
   sample->add_option("--seed", o.seed, "Random seed of the sampling (default: the file's)")->check(seedValue);
   addModel(sample);
 
@@ -294,9 +300,8 @@ int main(int argc, char **argv) {
   emit->add_option("FILE", o.file, "The .nn file")->required();
   addModel(emit);
   emit->add_option("--function", o.function,
-                   "The function to print: train_step | evaluate | predict | forward | grad (default: forward for "
-                   "ir, train_step for llvm/asm)")
-      ->check(CLI::IsMember({"train_step", "evaluate", "predict", "forward", "grad"}));
+                   "The function to print: train_step | evaluate | predict | forward | grad, or for a model with "
+                   "several losses train_step.LOSS | grad.LOSS (default: forward for ir, train_step for llvm/asm)");
   emit->add_option("--batch", o.batch, "Batch size to specialize llvm/asm to")
       ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   emit->add_flag("--no-opt", o.noOpt, "For llvm/asm: skip the O3 pipeline");

@@ -70,6 +70,13 @@ void Emitter::lowerGatherScatter(const ir::Op &op) {
   });
 }
 
+LV *Emitter::hashIndex(LV *base, LV *i) {
+  LV *z = b_.CreateAdd(base, b_.CreateMul(i, b_.getInt64(int64_t(0x9e3779b97f4a7c15ULL))));
+  z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 30)), b_.getInt64(int64_t(0xbf58476d1ce4e5b9ULL)));
+  z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 27)), b_.getInt64(int64_t(0x94d049bb133111ebULL)));
+  return b_.CreateXor(z, b_.CreateLShr(z, 31));
+}
+
 void Emitter::lowerDropoutMask(const ir::Op &op) {
   const ir::Value *seed = op.operand(0), *dst = op.result;
   int64_t n = ir::numElements(shapeOf(dst));
@@ -81,14 +88,52 @@ void Emitter::lowerDropoutMask(const ir::Op &op) {
     loop(
         begin, end,
         [&](LV *i) {
-          LV *z = b_.CreateAdd(base, b_.CreateMul(i, b_.getInt64(int64_t(0x9e3779b97f4a7c15ULL))));
-          z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 30)), b_.getInt64(int64_t(0xbf58476d1ce4e5b9ULL)));
-          z = b_.CreateMul(b_.CreateXor(z, b_.CreateLShr(z, 27)), b_.getInt64(int64_t(0x94d049bb133111ebULL)));
-          z = b_.CreateXor(z, b_.CreateLShr(z, 31));
-          LV *u = b_.CreateUIToFP(b_.CreateLShr(z, 40),
-                                  f32_); // 24 bits: exact in f32
+          LV *z = hashIndex(base, i);
+          LV *u = b_.CreateUIToFP(b_.CreateLShr(z, 40), f32_); // 24 bits: exact in f32
           LV *keep = b_.CreateFCmpOGE(u, cf(p * double(1 << 24)));
           b_.CreateStore(select(keep, cf(1.0 / (1.0 - p)), cf(0.0)), b_.CreateInBoundsGEP(f32_, outPtr, i));
+        },
+        "i");
+  });
+}
+
+void Emitter::lowerRandom(const ir::Op &op) {
+  const ir::Value *seed = op.operand(0), *dst = op.result;
+  int64_t n = ir::numElements(shapeOf(dst));
+  bool normal = op.getString("dist") == "normal";
+  // Streams of random ops are kept apart from dropout's by an odd offset.
+  uint64_t stream = (uint64_t(op.getInt("stream")) * 2 + 1) * 0xd1b54a32d192ed03ULL;
+  kernel("random", n, n * (normal ? 40 : 8), [&](LV *ctx, LV *begin, LV *end) {
+    LV *seedPtr = basePtr(seed, ctx), *outPtr = basePtr(dst, ctx);
+    LV *base = b_.CreateAdd(b_.CreateLoad(i64_, seedPtr), b_.getInt64(int64_t(stream)));
+    loop(
+        begin, end,
+        [&](LV *i) {
+          LV *k = b_.CreateUIToFP(b_.CreateLShr(hashIndex(base, i), 40), f32_); // 24 bits: exact in f32
+          LV *r;
+          if (!normal) {
+            r = b_.CreateFMul(k, cf(1.0 / double(1 << 24))); // [0, 1)
+          } else {
+            // x = 2u - 1 with u = (k + 0.5) / 2^24, strictly inside (-1, 1).
+            LV *x = b_.CreateFSub(b_.CreateFMul(b_.CreateFAdd(k, cf(0.5)), cf(2.0 / double(1 << 24))), cf(1.0));
+            LV *w = b_.CreateFNeg(logf(b_.CreateFMul(b_.CreateFSub(cf(1.0), x), b_.CreateFAdd(cf(1.0), x))));
+            auto poly = [&](LV *t, std::initializer_list<double> cs) {
+              LV *p = nullptr;
+              for (double c : cs)
+                p = p ? b_.CreateFAdd(cf(c), b_.CreateFMul(p, t)) : cf(c);
+              return p;
+            };
+            LV *lo = poly(b_.CreateFSub(w, cf(2.5)),
+                          {2.81022636e-08, 3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087,
+                           -0.00125372503, -0.00417768164, 0.246640727, 1.50140941});
+            LV *sw = call(llvm::Intrinsic::sqrt, w);
+            LV *hi = poly(b_.CreateFSub(sw, cf(3.0)),
+                          {-0.000200214257, 0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773,
+                           -0.0076224613, 0.00943887047, 1.00167406, 2.83297682});
+            LV *erfinv = b_.CreateFMul(select(b_.CreateFCmpOLT(w, cf(5.0)), lo, hi), x);
+            r = b_.CreateFMul(erfinv, cf(1.4142135623730951));
+          }
+          b_.CreateStore(r, b_.CreateInBoundsGEP(f32_, outPtr, i));
         },
         "i");
   });

@@ -331,6 +331,8 @@ void Emitter::lowerOp(const ir::Op &op) {
     return lowerGatherScatter(op);
   case ir::OpKind::DropoutMask:
     return lowerDropoutMask(op);
+  case ir::OpKind::Random:
+    return lowerRandom(op);
   case ir::OpKind::Conv2D:
   case ir::OpKind::Conv2DGradInput:
   case ir::OpKind::Conv2DGradWeight:

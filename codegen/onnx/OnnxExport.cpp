@@ -531,6 +531,8 @@ private:
       break;
     case K::DropoutMask:
       unsupported(op, "a random mask has no place in inference (dropout should be gone from predict)");
+    case K::Random:
+      unsupported(op, "the export does not write noise drawn inside the model (normal, uniform) yet");
     case K::ScatterAdd:
     case K::Conv2DGradInput:
     case K::Conv2DGradWeight:

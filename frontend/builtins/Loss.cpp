@@ -52,14 +52,18 @@ Val Elaborator::pairLoss(const ast::Expr &e, const ArgMap &args) {
   Val p = requireF32(args, bce ? "logits" : "pred", e), t = requireF32(args, bce ? "targets" : "target", e);
   if (!p.ok() || !t.ok())
     return Val::error();
-  if (p.v->type.shape != t.v->type.shape) {
+  // A scalar target stands for every element (a GAN's real/fake labels:
+  // bce_with_logits(d_fake, 1)).
+  bool scalarTarget = t.v->type.rank() == 0;
+  if (p.v->type.shape != t.v->type.shape && !scalarTarget) {
     d_.error(e.loc, e.name + ": " + (bce ? "logits " : "prediction ") + p.v->type.str() + " and " +
-                        (bce ? "targets " : "target ") + t.v->type.str() + " must have the same shape");
+                        (bce ? "targets " : "target ") + t.v->type.str() +
+                        " must have the same shape (or the target be one number for every element)");
     noteOperands({p, t});
     return Val::error();
   }
   b_->setLoc(e.loc);
-  if (!firstPair_.pred)
+  if (!firstPair_.pred && !scalarTarget)
     firstPair_ = {p.v, t.v, bce};
   ir::Value *z = p.v, *y = t.v, *per;
   if (bce) { // relu(z) - z*y + log(1 + exp(-|z|))

@@ -271,6 +271,7 @@ private:
     case OpKind::CausalMask:
     case OpKind::Sinusoid:
     case OpKind::DropoutMask:
+    case OpKind::Random:
     case OpKind::Equal:
     case OpKind::Sign:
     case OpKind::Step:
@@ -756,6 +757,44 @@ Function *differentiate(Module &m, const Function &f, const std::string &of, con
     g->addResult("grad." + t->name, adj);
   }
   return g;
+}
+
+InlineGradient gradientOf(Module &m, Function &f, Value *of, Value *wrt) {
+  NNC_ASSERT(of->type.rank() == 0 && of->type.dtype == DType::F32) << "gradientOf: the value must be an f32 scalar";
+  // Values that depend on wrt through differentiable ops (needs), and
+  // through any op (reach), to name the op that blocks a path.
+  std::unordered_set<const Value *> needs{wrt}, reach{wrt};
+  std::unordered_map<const Value *, const Op *> blockedBy;
+  for (auto &op : f.ops) {
+    const Op *block = nullptr;
+    bool differentiable = !hasTrait(op->kind, OpTrait::NoGrad), reached = false;
+    for (Value *v : op->operands) {
+      if (needs.count(v) && differentiable)
+        needs.insert(op->result);
+      if (reach.count(v)) {
+        reached = true;
+        if (!block) {
+          auto it = blockedBy.find(v);
+          block = it != blockedBy.end() ? it->second : differentiable ? nullptr : op.get();
+        }
+      }
+    }
+    if (reached) {
+      reach.insert(op->result);
+      if (!needs.count(op->result) && block)
+        blockedBy[op->result] = block;
+    }
+  }
+  InlineGradient r;
+  if (!needs.count(of)) {
+    auto it = blockedBy.find(of);
+    r.blockedBy = it != blockedBy.end() ? it->second : nullptr;
+    return r;
+  }
+  Differentiator d(m, f, needs);
+  d.run(of);
+  r.grad = d.adjoint(wrt);
+  return r;
 }
 
 } // namespace nnc::ir

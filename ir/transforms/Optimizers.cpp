@@ -53,7 +53,7 @@ std::vector<std::string> optimizerStateNames(const OptimizerSpec &spec, const st
 }
 
 bool isOptimizerStateName(const std::string &name) {
-  if (name == "opt.t")
+  if (name == "opt.t" || name.rfind("opt.t.", 0) == 0)
     return true;
   for (const char *suffix :
        {".momentum", ".adam_m", ".adam_v", ".rms_sq", ".rms_avg", ".rms_momentum", ".adagrad_sum"}) {
@@ -93,7 +93,7 @@ Function *appendOptimizer(Module &m, const Function &grad, const OptimizerSpec &
     for (const std::string &s : optimizerStateNames(spec, p->name))
       stateArgs[s] = f->addArg(s, p->type, ArgRole::State);
   bool adam = spec.kind == K::Adam || spec.kind == K::AdamW;
-  Value *step = adam ? f->addArg("opt.t", {DType::F32, {}}, ArgRole::State) : nullptr;
+  Value *step = adam ? f->addArg(spec.stepName, {DType::F32, {}}, ArgRole::State) : nullptr;
   Value *lr = f->addArg("lr", {DType::F32, {}}, ArgRole::Scalar);
   map = f->cloneBody(grad, map);
 
@@ -198,7 +198,7 @@ Function *appendOptimizer(Module &m, const Function &grad, const OptimizerSpec &
   for (auto &[n, v] : newStates)
     f->addResult("new." + n, v);
   if (newStep)
-    f->addResult("new.opt.t", newStep);
+    f->addResult("new." + spec.stepName, newStep);
   return f;
 }
 

@@ -19,6 +19,19 @@ namespace nnc::ir {
 Function *differentiate(Module &m, const Function &f, const std::string &of, const std::string &name,
                         const std::vector<std::string> &wrt = {});
 
+/// Reverse mode inside a function, for gradients that are values of the
+/// model (a gradient penalty): appends to `f` the ops of d(of)/d(wrt), for
+/// `of` an f32 scalar of `f` and `wrt` any value before it, and returns that
+/// gradient in `grad`. The ops are ordinary IR, so differentiate() can
+/// differentiate them again. When `of` does not depend on `wrt` through
+/// differentiable ops, `grad` is null and `blockedBy` is the first op without
+/// a gradient on a path between them (null when there is no path at all).
+struct InlineGradient {
+  Value *grad = nullptr;
+  const Op *blockedBy = nullptr;
+};
+InlineGradient gradientOf(Module &m, Function &f, Value *of, Value *wrt);
+
 /// Removes ops whose results are unused. Returns true if anything changed.
 bool eliminateDeadCode(Function &f);
 /// Merges ops with the same kind, operands and attributes.
@@ -51,6 +64,9 @@ struct OptimizerSpec {
   double clipValue = 0;    ///< > 0: clamp every gradient element to [-clipValue, clipValue]
   /// Overrides of weightDecay and the learning rate by parameter name.
   std::map<std::string, ParamSettings> perParam;
+  /// The name of Adam's step count (a State tensor): several optimizers in
+  /// one model (a GAN's phases) count their steps apart, "opt.t.<phase>".
+  std::string stepName = "opt.t";
   /// Where the train block chooses the optimizer; the update's ops carry it
   /// (so that `nnc bench --profile` can point at it).
   SourceLoc loc;
@@ -70,7 +86,7 @@ bool isOptimizerStateName(const std::string &name);
 
 /// Pre: `grad` was made by differentiate() (results grad.<p> for each Param).
 /// Post: a new function `name` whose arguments are grad's plus State tensors
-/// (see optimizerStateNames, plus the step count `opt.t` for Adam and AdamW)
+/// (see optimizerStateNames, plus the step count spec.stepName for Adam and AdamW)
 /// and a Scalar `lr`; its results are grad's results except the gradients,
 /// then `new.<p>` for every parameter and `new.<s>` for every state.
 /// Gradients are clipped (spec.clipValue, then spec.clipNorm) before weight

@@ -54,6 +54,18 @@ int cmdEmit(const Options &o, DiagnosticEngine &diags) {
   if (!prep)
     return 1;
   driver::CompiledModel &m = prep->model;
+  if (fixed && !m.lowered.objectives.empty()) {
+    // Several objectives: one gradient and one step per phase, each
+    // differentiating its loss with respect to what that loss updates.
+    bool first = true;
+    for (const std::string &step : m.trainSteps()) {
+      std::string phase = step.substr(std::string("train_step.").size());
+      std::cout << (first ? "" : "\n") << "// phase " << phase << "\n";
+      driver::printWithBodies(m.function(o.kind == "grad" ? "grad." + phase : step), std::cout);
+      first = false;
+    }
+    return 0;
+  }
   if (o.kind != "llvm" && o.kind != "asm") {
     driver::printWithBodies(m.function(fixed ? fixed : o.functionGiven ? o.function : "forward"), std::cout);
     return 0;

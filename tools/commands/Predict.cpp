@@ -44,8 +44,11 @@ int cmdSample(const Options &o, DiagnosticEngine &diags) {
     return 1;
   driver::CompiledModel &m = prep->model;
   const auto &low = m.lowered;
-  if (low.inputs.size() != 1 || low.inputs[0].type.dtype != ir::DType::I64 || low.inputs[0].type.rank() != 2 ||
-      !low.inputs[0].type.shape[1].isStatic())
+  bool textModel = low.inputs.size() == 1 && low.inputs[0].type.dtype == ir::DType::I64 &&
+                   low.inputs[0].type.rank() == 2 && low.inputs[0].type.shape[1].isStatic();
+  if (!textModel && (!low.objectives.empty() || !o.outFile.empty()))
+    return generateSamples(o, m);
+  if (!textModel)
     throw runtime::Error("nnc sample needs a model whose one input is i64[N, T] byte ids, but '" + low.name + "' has " +
                          (low.inputs.empty() ? std::string("no input")
                                              : "input '" + low.inputs[0].name + "' : " + low.inputs[0].type.str()));

@@ -29,6 +29,8 @@
 
 namespace nnc::cli {
 
+using driver::phaseNames;
+using driver::phasesText;
 using driver::optimizerText;
 using driver::resumeKey;
 using driver::scheduleText;
@@ -91,7 +93,7 @@ int interruptedRun(const driver::CompiledModel &m, driver::Session &session, con
         << " counts as done; continue with --resume " << cfg.checkpointPath << ")\n";
   }
   if (!cfg.logPath.empty()) {
-    writeTrainingLog(cfg.logPath, st.history, m.lowered.accuracy);
+    writeTrainingLog(cfg.logPath, st.history, m.lowered.accuracy, phaseNames(cfg));
     log << "wrote log " << where(cfg.logPath) << "\n";
   }
   if (!o.save.empty()) {
@@ -179,7 +181,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   std::string wrote;      // "wrote log ..." lines, printed after the final metrics
   topts.afterEpoch = [&](const runtime::FitState &st) {
     if (!cfg.logPath.empty())
-      writeTrainingLog(cfg.logPath, st.history, cls);
+      writeTrainingLog(cfg.logPath, st.history, cls, phaseNames(cfg));
     if (cfg.checkpointPath.empty())
       return;
     if (topts.earlyStop)
@@ -198,7 +200,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
       log << fmt::format("nnc: training {} ({} parameters) on {} examples, validating on {}; batch {}, {}{}, {} "
                          "epoch{}, {} thread{}\n",
                          m.lowered.name, m.parameterCount(), data.train.size(), data.val.size(), topts.batch,
-                         optimizerText(cfg),
+                         cfg.phases.empty() ? optimizerText(cfg) : phasesText(cfg),
                          cfg.schedule.kind == runtime::LrSchedule::Constant ? "" : ", " + scheduleText(cfg.schedule),
                          topts.epochs, topts.epochs == 1 ? "" : "s", runtime::globalThreadPool().threads(),
                          runtime::globalThreadPool().threads() == 1 ? "" : "s");
@@ -224,7 +226,7 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
     metrics["best_epoch"] = result.bestEpoch;
     if (!o.plot.empty())
       runtime::writeFileAtomic(o.plot,
-                               runtime::plotSvg(trainingLog(result.history, cls),
+                               runtime::plotSvg(trainingLog(result.history, cls, phaseNames(cfg)),
                                                 o.title.empty() ? m.lowered.name + " (" + o.file + ")" : o.title));
     // Where each file went (paths in the .nn file are relative to it, those
     // on the command line to the working directory).
@@ -241,12 +243,23 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
   auto report = [&](const char *split, const runtime::Dataset &d) {
     if (!d.size())
       return;
-    runtime::EvalResult r = trainer.evaluate(d, topts.batch, cls);
+    std::vector<std::string> losses;
+    for (const std::string &p : phaseNames(cfg))
+      losses.push_back("loss." + p);
+    runtime::EvalResult r = trainer.evaluate(d, topts.batch, cls, losses);
     // Weights can be finite and still overflow the loss; never save those.
     if (!std::isfinite(r.loss))
       throw runtime::Error(fmt::format(
           "{}the loss on the {} data is {} with the {} weights{}", evalOnly ? "" : "training diverged: ", split, r.loss,
           evalOnly ? "checkpoint's" : "final", evalOnly ? "" : " (try a smaller learning rate)"));
+    if (!losses.empty()) { // several objectives: each loss
+      summary += fmt::format("{}{}", summary.empty() ? "" : " | ", split);
+      for (size_t k = 0; k < losses.size(); ++k) {
+        metrics[std::string(split) + "_" + cfg.phases[k].loss] = r.losses[k];
+        summary += fmt::format(" {} {:.4f}", cfg.phases[k].loss, r.losses[k]);
+      }
+      return;
+    }
     metrics[std::string(split) + "_loss"] = r.loss;
     if (cls)
       metrics[std::string(split) + "_accuracy"] = r.accuracy;
