@@ -284,6 +284,8 @@ private:
   static P::ExprContext *leftOperand(P::ExprContext *ctx) {
     if (auto *m = dynamic_cast<P::MulExprContext *>(ctx))
       return m->expr(0);
+    if (auto *w = dynamic_cast<P::PowExprContext *>(ctx))
+      return w->expr(0);
     if (auto *a = dynamic_cast<P::AddExprContext *>(ctx))
       return a->expr(0);
     if (auto *p = dynamic_cast<P::PipeExprContext *>(ctx))
@@ -321,6 +323,9 @@ private:
     if (auto *m = dynamic_cast<P::MulExprContext *>(ctx)) {
       op = m->op;
       right = m->expr(1);
+    } else if (auto *w = dynamic_cast<P::PowExprContext *>(ctx)) {
+      op = w->op;
+      right = w->expr(1);
     } else if (auto *a = dynamic_cast<P::AddExprContext *>(ctx)) {
       op = a->op;
       right = a->expr(1);

@@ -338,10 +338,16 @@ Val Elaborator::binary(const ast::Expr &e, Scope &scope) {
     return Val::error();
   if (a.kind == Val::Number && b.kind == Val::Number) {
     Val r = a;
-    r.isInt = a.isInt && b.isInt && e.op != '/';
-    r.num = e.op == '+' ? a.num + b.num : e.op == '-' ? a.num - b.num : e.op == '*' ? a.num * b.num : a.num / b.num;
+    r.isInt = a.isInt && b.isInt && e.op != '/' && (e.op != '^' || b.num >= 0);
+    r.num = e.op == '+'   ? a.num + b.num
+            : e.op == '-' ? a.num - b.num
+            : e.op == '*' ? a.num * b.num
+            : e.op == '^' ? std::pow(a.num, b.num)
+                          : a.num / b.num;
     return r;
   }
+  if (e.op == '^')
+    return power(e, a, b);
   Val ta = asTensor(a, e.lhs->loc), tb = asTensor(b, e.rhs->loc);
   if (!ta.ok() || !tb.ok())
     return Val::error();
@@ -370,6 +376,41 @@ Val Elaborator::binary(const ast::Expr &e, Scope &scope) {
   }
   ir::Value *r = build(k, {ta.v, tb.v}, {}, e.loc, "", {ta, tb});
   return r ? tensorVal(r) : Val::error();
+}
+
+Val Elaborator::power(const ast::Expr &e, const Val &a, const Val &b) {
+  if (b.kind != Val::Number) {
+    d_.error(e.rhs->loc, "the exponent of '^' must be a number, but this is " + describe(b));
+    return Val::error();
+  }
+  Val x = asTensor(a, e.lhs->loc);
+  if (!x.ok())
+    return x;
+  if (x.v->type.dtype != ir::DType::F32) {
+    d_.error(e.loc, "'^' needs an f32 base, got " + x.v->type.str());
+    return Val::error();
+  }
+  b_->setLoc(e.loc);
+  double p = b.num;
+  if (p == std::floor(p) && std::fabs(p) <= 64) {
+    // x^n by squaring; x^-n = 1 / x^n; x^0 = 1.
+    int64_t n = int64_t(std::fabs(p));
+    ir::Value *r = nullptr, *sq = x.v;
+    for (; n > 0; n >>= 1) {
+      if (n & 1)
+        r = r ? b_->mul(r, sq) : sq;
+      if (n > 1)
+        sq = b_->mul(sq, sq);
+    }
+    if (!r)
+      return tensorVal(b_->add(b_->mul(x.v, b_->constant(0.0)), b_->constant(1.0)));
+    return tensorVal(p < 0 ? b_->div(b_->constant(1.0), r) : r);
+  }
+  if (p == 0.5)
+    return tensorVal(b_->unary(ir::OpKind::Sqrt, x.v));
+  // Other exponents: exp(p log x), defined for x > 0.
+  return tensorVal(
+      b_->unary(ir::OpKind::Exp, b_->mul(b_->constant(p), b_->unary(ir::OpKind::Log, x.v))));
 }
 
 ArgMap Elaborator::bind(const ast::Expr &e, const std::vector<std::string> &params, Scope &scope, bool &ok) {

@@ -204,6 +204,9 @@ private:
   /// `inst.leaf`: a parameter (or state) an earlier statement created.
   Val namedParam(const ast::Expr &e);
   Val binary(const ast::Expr &e, Scope &scope);
+  /// x ^ p for a constant p: products for integers (|p| <= 64; negative ones
+  /// divide), sqrt for 0.5, exp(p log x) otherwise (x > 0).
+  Val power(const ast::Expr &e, const Val &a, const Val &b);
   ArgMap bind(const ast::Expr &e, const std::vector<std::string> &params, Scope &scope, bool &ok);
   Val call(const ast::Expr &e, Scope &scope);
   /// Binds a statement's name to `v`, or, for `a, b, ... = expr`, each name

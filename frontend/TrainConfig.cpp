@@ -51,7 +51,11 @@ std::optional<double> TrainReader::number(const ast::Expr &top) {
       if (!v || !b)
         v = std::nullopt;
       else
-        v = e.op == '+' ? *v + *b : e.op == '-' ? *v - *b : e.op == '*' ? *v * *b : *v / *b;
+        v = e.op == '+'   ? *v + *b
+            : e.op == '-' ? *v - *b
+            : e.op == '*' ? *v * *b
+            : e.op == '^' ? std::pow(*v, *b)
+                          : *v / *b;
     } else {
       v = std::nullopt; // a piped call
     }

@@ -36,6 +36,7 @@ tensorType  : dtype=ID '[' (dim (',' dim)*)? ']' ;
 dim         : INT | ID ;
 
 expr        : primary                                     # primaryExpr
+            | <assoc=right> expr op='^' expr              # powExpr
             | '-' expr                                    # negExpr
             | expr op=('*' | '/') expr                    # mulExpr
             | expr op=('+' | '-') expr                    # addExpr

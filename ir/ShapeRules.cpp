@@ -371,6 +371,7 @@ static TypeOrError inferTypeUnchecked(OpKind kind, const std::vector<TensorType>
   case OpKind::Sigmoid:
   case OpKind::Tanh:
   case OpKind::Erf:
+  case OpKind::StopGradient:
     if (auto e = needF32(0); !e.empty())
       return e;
     return types[0];

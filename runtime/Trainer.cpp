@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <csignal>
@@ -79,11 +80,14 @@ void Trainer::call(const CompiledFn &fn, const std::vector<Tensor> *xs, const Te
   for (const BufferSpec &a : fn.args) {
     const Tensor *t = nullptr;
     switch (a.role) {
-    case Role::Input:
-      if (xs && nextInput < xs->size())
-        t = &(*xs)[nextInput];
-      ++nextInput;
+    case Role::Input: {
+      size_t k = nextInput++;
+      if (!inputNames_.empty())
+        k = size_t(std::find(inputNames_.begin(), inputNames_.end(), a.name) - inputNames_.begin());
+      if (xs && k < xs->size())
+        t = &(*xs)[k];
       break;
+    }
     case Role::Label:
       t = yb;
       break;
@@ -136,8 +140,9 @@ std::string metrics(const char *prefix, const EvalResult &r, bool accuracy = tru
                     const std::vector<PhaseOptions> &phases = {}) {
   if (!phases.empty() && r.losses.size() == phases.size()) {
     std::string s = prefix;
-    for (size_t k = 0; k < phases.size(); ++k)
-      s += fmt::format("{}{} {:.4f}", k ? " " : "", phases[k].name, r.losses[k]);
+    for (size_t k = 0; k < phases.size(); ++k) // "-": the phase made no step yet
+      s += std::isnan(r.losses[k]) ? fmt::format("{}{} -", k ? " " : "", phases[k].name)
+                                   : fmt::format("{}{} {:.4f}", k ? " " : "", phases[k].name, r.losses[k]);
     return s;
   }
   std::string s = fmt::format("{}loss {:.4f}", prefix, r.loss);

@@ -181,6 +181,11 @@ public:
   /// `losses` (several objectives), the mean of each "loss.<name>".
   EvalResult evaluate(const Dataset &data, int64_t batch, bool classification,
                       const std::vector<std::string> &losses = {});
+  /// The model's inputs in order, the order of each batch's tensors: a
+  /// compiled function that reads only some of them (a generator's step
+  /// reads the noise input, not the data) gets each by name. Without them,
+  /// a function's inputs are taken to be all of the model's, in order.
+  void setInputNames(std::vector<std::string> names) { inputNames_ = std::move(names); }
   /// Dropout's random stream restarts from `seed`, as at the start of fit()
   /// (nnc grad and bench draw the masks of a run's first steps).
   void seedDropout(uint64_t seed) {
@@ -224,6 +229,7 @@ private:
   ModelState &state_;
   uint64_t rngSeed_ = 0, rngStep_ = 0; ///< dropout seeds: mix(seed, step)
   std::map<const CompiledFn *, Tensor> arenas_;
+  std::vector<std::string> inputNames_;
 };
 
 /// Checks that compiled code can read `data`'s labels: every label in [0, classes).

@@ -172,6 +172,8 @@ runtime::Dataset loadNumpy(const CompiledModel &m, const frontend::DataSource &s
     if (d.inputs[i].dim(0) != n)
       throw runtime::Error(fmt::format("input '{}' has {} examples but input '{}' has {}", low.inputs[i].name,
                                        d.inputs[i].dim(0), low.inputs[0].name, n));
+  if (low.labels.empty()) // nothing reads it, but batches are counted by their labels
+    d.y = runtime::Tensor(runtime::DType::I64, {n});
   if (d.y.rank() && d.y.dim(0) != n)
     throw runtime::Error(fmt::format("label '{}' has {} examples but input '{}' has {}", low.labels[0].name, d.y.dim(0),
                                      low.inputs[0].name, n));

@@ -243,6 +243,10 @@ Session::Session(CompiledModel &model) : model_(&model) {
   trainer_ = std::make_unique<runtime::Trainer>(
       [this](const std::string &fn, int64_t batch) -> const runtime::CompiledFn & { return compiled(fn, batch); },
       state_);
+  std::vector<std::string> inputs;
+  for (const frontend::TensorDecl &in : model_->lowered.inputs)
+    inputs.push_back(in.name);
+  trainer_->setInputNames(inputs);
 }
 
 void Session::checkSignature() const {
@@ -524,6 +528,10 @@ Session::Rebind Session::rebind(CompiledModel &model, uint64_t seed) {
     model_ = old;
     throw;
   }
+  std::vector<std::string> inputs;
+  for (const frontend::TensorDecl &in : model.lowered.inputs)
+    inputs.push_back(in.name);
+  trainer_->setInputNames(inputs);
   Rebind r;
   // Compiled code: kept where the function's IR is the same as the old
   // model's (what it was compiled from); REPL expressions ("adhoc.<n>") are

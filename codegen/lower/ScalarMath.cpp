@@ -124,6 +124,7 @@ LV *Emitter::scalarOp(ir::OpKind k, const std::vector<LV *> &a) {
   case K::Broadcast:
   case K::Transpose:
   case K::ModeSelect:
+  case K::StopGradient:
     return a[0]; // compiled code is in training mode unless eval-mode ran
   default:
     NNC_UNREACHABLE("not an elementwise op: " << ir::opName(k));

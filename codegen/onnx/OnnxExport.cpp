@@ -412,6 +412,9 @@ private:
     case K::Relu:
       simple("Relu");
       break;
+    case K::StopGradient:
+      simple("Identity");
+      break;
     case K::Sigmoid:
       simple("Sigmoid");
       break;

@@ -11,7 +11,7 @@ Val Elaborator::unaryBuiltin(const ast::Expr &e, const ArgMap &args) {
       {"relu", ir::OpKind::Relu},    {"sigmoid", ir::OpKind::Sigmoid}, {"tanh", ir::OpKind::Tanh},
       {"exp", ir::OpKind::Exp},      {"log", ir::OpKind::Log},         {"sqrt", ir::OpKind::Sqrt},
       {"abs", ir::OpKind::Abs},      {"softmax", ir::OpKind::Softmax}, {"log_softmax", ir::OpKind::LogSoftmax},
-      {"argmax", ir::OpKind::ArgMax}};
+      {"argmax", ir::OpKind::ArgMax}, {"stop_gradient", ir::OpKind::StopGradient}};
   auto k = ops.find(e.name);
   NNC_ASSERT(k != ops.end()) << "unary builtin without an op: " << e.name;
   Val x = tensorArg(args, "x", e.loc);

@@ -272,6 +272,7 @@ private:
     case OpKind::Sinusoid:
     case OpKind::DropoutMask:
     case OpKind::Random:
+    case OpKind::StopGradient:
     case OpKind::Equal:
     case OpKind::Sign:
     case OpKind::Step:

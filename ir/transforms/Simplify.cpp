@@ -108,6 +108,8 @@ std::optional<double> foldUnary(OpKind k, double x) {
     return std::tanh(x);
   case OpKind::Erf:
     return std::erf(x);
+  case OpKind::StopGradient:
+    return x;
   default:
     return std::nullopt;
   }
