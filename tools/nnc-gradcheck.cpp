@@ -4,7 +4,14 @@
 // its gradient with random inputs, and compares every gradient entry (or a
 // sample of them) with a central difference. Prints one line per parameter
 // and PASS or FAIL; exits 1 on a mismatch.
+//
+// --second-order checks second derivatives the same way: it differentiates
+// each function once, forms the scalar s = sum over parameters p of
+// <dL/dp, v_p> for random directions v_p (extra inputs), and checks the
+// gradient of s (Hessian-vector products, the symbolic gradient of a
+// symbolic gradient) against finite differences of s.
 #include "codegen/JIT.h"
+#include "ir/Builder.h"
 #include "ir/Parser.h"
 #include "ir/transforms/Passes.h"
 
@@ -16,6 +23,7 @@
 #include <iostream>
 #include <random>
 #include <set>
+#include <unordered_map>
 #include <sstream>
 
 using namespace nnc;
@@ -65,6 +73,7 @@ int main(int argc, char **argv) {
   double lo = -1, hi = 1, eps = 1e-2, atol = 1e-3, rtol = 2e-2;
   int64_t intMax = 3, samples = 40;
   uint64_t seed = 1;
+  bool secondOrder = false;
   app.add_option("INPUT", input, "IR file")->required();
   app.add_option("--bind", binds, "Symbol sizes, e.g. N=4 (default 3)");
   app.add_option("--low", lo, "Smallest random input value");
@@ -75,6 +84,8 @@ int main(int argc, char **argv) {
   app.add_option("--rtol", rtol, "Relative tolerance");
   app.add_option("--samples", samples, "Entries checked per parameter (at most)");
   app.add_option("--seed", seed, "Random seed");
+  app.add_flag("--second-order", secondOrder,
+               "Check second derivatives: the gradient of <dL/dp, v> for random directions v");
   CLI11_PARSE(app, argc, argv);
 
   SourceFile file;
@@ -117,13 +128,45 @@ int main(int argc, char **argv) {
       if (op->body)
         bodies.insert(op->body);
   for (size_t fi = 0; fi < nfun; ++fi) {
-    ir::Function &f = *m->functions[fi];
-    if (bodies.count(&f))
+    ir::Function *checked = m->functions[fi].get();
+    if (bodies.count(checked))
       continue;
-    if (f.results.empty() || f.results[0]->type.rank() != 0) {
-      std::cerr << "nnc-gradcheck: error: the first result of @" << f.name << " must be a scalar\n";
+    if (checked->results.empty() || checked->results[0]->type.rank() != 0) {
+      std::cerr << "nnc-gradcheck: error: the first result of @" << checked->name << " must be a scalar\n";
       return 1;
     }
+    if (secondOrder) {
+      // @<f>.hvp(args..., dir.<p>...) = sum_p <grad.<p>, dir.<p>>
+      ir::Function *g1 = ir::differentiate(*m, *checked, checked->resultNames[0], checked->name + ".g1");
+      ir::simplify(*g1);
+      ir::Function *h = m->addFunction(checked->name + ".hvp");
+      std::unordered_map<const ir::Value *, ir::Value *> map;
+      for (size_t i = 0; i < g1->args.size(); ++i)
+        map[g1->args[i]] = h->addArg(g1->args[i]->name, g1->args[i]->type, g1->argRoles[i]);
+      std::vector<std::pair<std::string, ir::Value *>> dirs;
+      for (size_t i = 0; i < g1->args.size(); ++i)
+        if (g1->argRoles[i] == ir::ArgRole::Param && g1->args[i]->type.dtype == ir::DType::F32)
+          dirs.push_back({g1->args[i]->name, h->addArg("dir." + g1->args[i]->name, g1->args[i]->type,
+                                                       ir::ArgRole::Input)});
+      map = h->cloneBody(*g1, map);
+      ir::Builder b(*h);
+      ir::Value *sum = nullptr;
+      for (auto &[name, dir] : dirs) {
+        ir::Value *t = b.mul(map.at(g1->result("grad." + name)), dir);
+        std::vector<int64_t> axes;
+        for (int64_t a = 0; a < int64_t(t->type.rank()); ++a)
+          axes.push_back(a);
+        if (!axes.empty())
+          t = b.reduce(ir::OpKind::ReduceSum, t, axes, false);
+        sum = sum ? b.add(sum, t) : t;
+      }
+      if (!sum)
+        sum = b.constant(0.0);
+      h->addResult("hvp", sum);
+      ir::simplify(*h);
+      checked = h;
+    }
+    ir::Function &f = *checked;
     ir::Function *g = ir::differentiate(*m, f, f.resultNames[0], f.name + ".grad");
     ir::simplify(*g);
     codegen::CompiledFunction cf = jit.compile(f, bindings), cg = jit.compile(*g, bindings);

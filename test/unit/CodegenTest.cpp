@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -350,6 +351,77 @@ TEST(Codegen, DropoutMaskStatistics) {
   }
   // 70% kept: the binomial standard deviation is ~205 for n = 200000.
   EXPECT_NEAR(double(kept), 0.7 * n, 1500);
+}
+
+} // namespace
+
+namespace {
+
+/// normal(...) and uniform(...) noise: reproducible per seed, independent
+/// per stream, with the moments of N(0, 1) and U[0, 1) (and normal's tails).
+TEST(Codegen, RandomNoiseStatistics) {
+  const int64_t n = 400000;
+  Module m;
+  Function *f = m.addFunction("f");
+  Value *seed = f->addArg("rng", {DType::I64, {}}, ArgRole::Scalar);
+  Builder b(*f);
+  auto draw = [&](const char *dist, int64_t stream) {
+    return b.create(OpKind::Random, {seed},
+                    {{"dist", std::string(dist)}, {"shape", Shape{Dim(n)}}, {"stream", stream}});
+  };
+  f->addResult("n0", draw("normal", 0));
+  f->addResult("n1", draw("normal", 1));
+  f->addResult("u0", draw("uniform", 0));
+  codegen::CompiledFunction c = jit().compile(*f, {});
+  auto run = [&](int64_t s) {
+    std::vector<std::vector<float>> out(3, std::vector<float>(n));
+    void *ptrs[] = {&s, out[0].data(), out[1].data(), out[2].data()};
+    std::vector<double> arena(size_t(c.arenaBytes / 8 + 16));
+    c.entry(ptrs, reinterpret_cast<char *>(arena.data()));
+    return out;
+  };
+  auto a = run(7), again = run(7), other = run(8);
+  EXPECT_EQ(a, again);
+  EXPECT_NE(a[0], other[0]);
+  EXPECT_NE(a[0], a[1]);
+  auto moments = [](const std::vector<float> &v) {
+    double m1 = 0, m2 = 0, m4 = 0;
+    for (float x : v)
+      m1 += x;
+    m1 /= double(v.size());
+    for (float x : v) {
+      double d = x - m1;
+      m2 += d * d;
+      m4 += d * d * d * d;
+    }
+    m2 /= double(v.size());
+    m4 /= double(v.size());
+    return std::array<double, 3>{m1, m2, m4 / (m2 * m2)};
+  };
+  for (int k = 0; k < 2; ++k) {
+    auto [mean, var, kurt] = moments(a[size_t(k)]);
+    EXPECT_NEAR(mean, 0.0, 0.01);  // sd of the mean: 0.0016
+    EXPECT_NEAR(var, 1.0, 0.01);   // sd: 0.0022
+    EXPECT_NEAR(kurt, 3.0, 0.05);  // sd: ~0.008
+    int64_t beyond2 = 0, beyond3 = 0;
+    for (float x : a[size_t(k)]) {
+      ASSERT_TRUE(std::isfinite(x));
+      beyond2 += std::fabs(x) > 2;
+      beyond3 += std::fabs(x) > 3;
+    }
+    EXPECT_NEAR(double(beyond2) / n, 0.0455, 0.002);
+    EXPECT_NEAR(double(beyond3) / n, 0.0027, 0.0004);
+  }
+  // Two streams are uncorrelated.
+  double cov = 0;
+  for (int64_t i = 0; i < n; ++i)
+    cov += double(a[0][size_t(i)]) * a[1][size_t(i)];
+  EXPECT_NEAR(cov / n, 0.0, 0.01);
+  auto [um, uv, uk] = moments(a[2]);
+  EXPECT_NEAR(um, 0.5, 0.005);
+  EXPECT_NEAR(uv, 1.0 / 12, 0.002);
+  for (float x : a[2])
+    ASSERT_TRUE(x >= 0.0f && x < 1.0f) << x;
 }
 
 } // namespace
