@@ -96,6 +96,9 @@ def workloads():
         batch, opt, lr = example_settings(file)
         w[wl] = (train, (batch,), (opt, lr))
     w["gemm"] = (("torch",), (64, 128, 256, 512, 1024, 2048), None)
+    # A GAN's step pair (D then G), the batch of each example's train block.
+    for wl, file in (("gan-ring", "gan_ring"), ("wgan-gp-ring", "wgan_gp_ring")):
+        w[wl] = (("torch", "torch-compile"), (example_settings(file)[0],), None)
     return w
 
 
@@ -566,7 +569,8 @@ def worker(peer, threads, quick, only):
     with tempfile.TemporaryDirectory(prefix="nnc-peers-") as tmp:
         try:
             if peer in ("torch", "torch-compile"):
-                cases = torch_cases(peer == "torch-compile", threads)
+                from gan_peers import gan_cases
+                cases = list(torch_cases(peer == "torch-compile", threads)) + gan_cases(peer == "torch-compile")
             elif peer == "jax":
                 cases = jax_cases(threads)
             elif peer == "onnxruntime":

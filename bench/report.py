@@ -26,7 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 WORKLOAD_ORDER = ["mlp-train-sgd", "mlp-train-adam", "mlp-infer", "cnn-train", "cnn-infer", "lstm-train",
-                  "vit-train", "vit-infer"]
+                  "vit-train", "vit-infer", "gan-ring", "wgan-gp-ring"]
 PEER_ORDER = ["torch", "torch-compile", "jax", "onnxruntime", "onnxruntime-nnc"]
 NOT_A_RESULT = {"env", "machine", "peak"}
 

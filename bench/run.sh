@@ -180,6 +180,8 @@ for b in 1 256; do aot_step vit-infer examples/fashion_vit.nn fashionvit "$b"; d
 nnc_step cnn-train examples/fashion_cnn.nn train_step
 nnc_step lstm-train examples/fashion_lstm.nn train_step
 nnc_step vit-train examples/fashion_vit.nn train_step
+nnc_step gan-ring examples/gan_ring.nn train_step
+nnc_step wgan-gp-ring examples/wgan_gp_ring.nn train_step
 
 if selected gemm; then
   for t in "${threads_list[@]}"; do

@@ -394,6 +394,20 @@ std::string plotSvg(const TrainingLog &log, const std::string &title) {
   std::vector<Panel> panels(1, Panel{"loss", "loss", {}});
   add(panels[0], "train_loss", "train", train);
   add(panels[0], "val_loss", "val", val);
+  // A model with several losses logs train_<name> and val_<name> for each:
+  // one panel per loss, train and val in it.
+  for (const std::string &c : log.columns) {
+    if (c.rfind("train_", 0) != 0 || c == "train_loss" || c == "train_accuracy")
+      continue;
+    std::string name = c.substr(6);
+    Panel p{"loss " + name, "loss " + name, {}};
+    add(p, c, "train", train);
+    add(p, "val_" + name, "val", val);
+    if (!p.series.empty())
+      panels.push_back(std::move(p));
+  }
+  if (panels.size() > 1 && panels[0].series.empty())
+    panels.erase(panels.begin());
   Panel accuracy{"accuracy", "accuracy", {}};
   add(accuracy, "train_accuracy", "train", train);
   add(accuracy, "val_accuracy", "val", val);

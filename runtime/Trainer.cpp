@@ -412,9 +412,10 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
   auto diverged = [&](int64_t epoch, const std::string &what) {
     if (!keepSnapshot)
       return Error(what + " (try a smaller learning rate)" +
-                   (opts.diagnose ? "; the failing op is not looked for: the model's state is too large to keep a "
-                                    "copy of it"
-                                  : ""));
+                   (!opts.diagnose        ? ""
+                    : opts.phases.empty() ? "; the failing op is not looked for: the model's state is too large to "
+                                            "keep a copy of it"
+                                          : "; the failing op is not looked for in a model with several losses"));
     state_ = epochStartState;
     rngStep_ = epochStartRng;
     BatchLoader replay(train, opts.batch, opts.shuffle, opts.seed, opts.augment);
@@ -659,19 +660,32 @@ std::map<std::string, Tensor> Trainer::run(const std::string &function, const st
 std::vector<double> Trainer::timeCalls(const std::string &function, const std::vector<Tensor> &xb, const Tensor *yb,
                                        float lr, int64_t warmup, int64_t minCalls, int64_t maxCalls,
                                        double minSeconds) {
+  return timeCalls(std::vector<std::string>{function}, xb, yb, std::vector<float>{lr}, warmup, minCalls, maxCalls,
+                   minSeconds);
+}
+
+std::vector<double> Trainer::timeCalls(const std::vector<std::string> &functions, const std::vector<Tensor> &xb,
+                                       const Tensor *yb, const std::vector<float> &lrs, int64_t warmup,
+                                       int64_t minCalls, int64_t maxCalls, double minSeconds) {
   using Clock = std::chrono::steady_clock;
   enableFlushToZero();
-  const CompiledFn &fn = compile_(function, xb.at(0).dim(0));
+  std::vector<const CompiledFn *> fns;
+  for (const std::string &f : functions)
+    fns.push_back(&compile_(f, xb.at(0).dim(0)));
   std::map<std::string, Tensor> outs;
+  auto sequence = [&] {
+    for (size_t k = 0; k < fns.size(); ++k)
+      call(*fns[k], &xb, yb, lrs.at(k), outs);
+  };
   for (int64_t i = 0; i < warmup; ++i)
-    call(fn, &xb, yb, lr, outs);
+    sequence();
   std::vector<double> times;
   Clock::time_point start = Clock::now();
   while (
       int64_t(times.size()) < maxCalls &&
       (int64_t(times.size()) < minCalls || std::chrono::duration<double>(Clock::now() - start).count() < minSeconds)) {
     Clock::time_point t0 = Clock::now();
-    call(fn, &xb, yb, lr, outs);
+    sequence();
     times.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
   }
   return times;

@@ -202,6 +202,12 @@ public:
   /// `maxCalls` were made. Returns the seconds of each timed call.
   std::vector<double> timeCalls(const std::string &function, const std::vector<Tensor> &xb, const Tensor *yb, float lr,
                                 int64_t warmup, int64_t minCalls, int64_t maxCalls, double minSeconds);
+  /// The same for several functions called one after another (a GAN's round
+  /// of phases: each phase's step once, each with its learning rate); a
+  /// timed call is the whole sequence.
+  std::vector<double> timeCalls(const std::vector<std::string> &functions, const std::vector<Tensor> &xb,
+                                const Tensor *yb, const std::vector<float> &lrs, int64_t warmup, int64_t minCalls,
+                                int64_t maxCalls, double minSeconds);
   /// Runs `predict` over `x` ([n, features...]) and returns output `output` for all rows.
   Tensor predict(const Tensor &x, const std::string &output, int64_t batch);
   /// The same for a model of several inputs (one tensor each, in order).

@@ -109,13 +109,16 @@ void Emitter::lowerRandom(const ir::Op &op) {
     loop(
         begin, end,
         [&](LV *i) {
-          LV *k = b_.CreateUIToFP(b_.CreateLShr(hashIndex(base, i), 40), f32_); // 24 bits: exact in f32
+          LV *bits = hashIndex(base, i);
           LV *r;
           if (!normal) {
-            r = b_.CreateFMul(k, cf(1.0 / double(1 << 24))); // [0, 1)
+            LV *k = b_.CreateUIToFP(b_.CreateLShr(bits, 40), f32_); // 24 bits: exact in f32
+            r = b_.CreateFMul(k, cf(1.0 / double(1 << 24)));        // [0, 1)
           } else {
-            // x = 2u - 1 with u = (k + 0.5) / 2^24, strictly inside (-1, 1).
-            LV *x = b_.CreateFSub(b_.CreateFMul(b_.CreateFAdd(k, cf(0.5)), cf(2.0 / double(1 << 24))), cf(1.0));
+            // x = 2u - 1 with u = (k + 1/2) / 2^23 for 23 random bits k: every
+            // step is exact in f32, and x stays strictly inside (-1, 1).
+            LV *k = b_.CreateUIToFP(b_.CreateLShr(bits, 41), f32_);
+            LV *x = b_.CreateFSub(b_.CreateFMul(b_.CreateFAdd(k, cf(0.5)), cf(2.0 / double(1 << 23))), cf(1.0));
             LV *w = b_.CreateFNeg(logf(b_.CreateFMul(b_.CreateFSub(cf(1.0), x), b_.CreateFAdd(cf(1.0), x))));
             auto poly = [&](LV *t, std::initializer_list<double> cs) {
               LV *p = nullptr;

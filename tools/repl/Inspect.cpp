@@ -182,7 +182,8 @@ void Session::Impl::show(const std::vector<Word> &args, DiagnosticEngine &diags)
     const frontend::TrainConfig &c = m.config;
     out << fmt::format("  model      {}\n  optimizer  {}\n  schedule   {}\n  batch      {}\n  epochs     {} per :train "
                        "({} trained)\n  seed       {}\n",
-                       m.lowered.name, driver::optimizerText(c), driver::scheduleText(c.schedule), c.batch, c.epochs,
+                       m.lowered.name, c.phases.empty() ? driver::optimizerText(c) : driver::phasesText(c),
+                       driver::scheduleText(c.schedule), c.batch, c.epochs,
                        fit.epoch, c.seed);
     std::string src = c.data.kind == frontend::DataSource::None  ? "none"
                       : c.data.kind == frontend::DataSource::IDX ? c.data.images + ", " + c.data.labels

@@ -118,7 +118,7 @@ void Session::Impl::train(const std::vector<Word> &args) {
   runtime::FitState fitBefore = fit;
   out << fmt::format(
       "training {} from epoch {}: {}{}, batch {}, {} training and {} validation examples\n", m.lowered.name,
-      fit.epoch + 1, driver::optimizerText(m.config),
+      fit.epoch + 1, m.config.phases.empty() ? driver::optimizerText(m.config) : driver::phasesText(m.config),
       m.config.schedule.kind == runtime::LrSchedule::Constant ? "" : ", " + driver::scheduleText(m.config.schedule),
       topts.batch, d.train.size(), d.val.size());
   interrupted = false;
