@@ -454,30 +454,21 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       int64_t rows = batch.y.dim(0);
       if (!opts.phases.empty()) {
         lr = phaseSteps(epoch, b);
-        seen += rows;
-        ++b;
-        ++result.steps;
-        if (killAfter && ++stepsRun == killAfter)
-          std::raise(killSignal);
-        if (b < batches && stopRequested()) {
-          result.stoppedMidEpoch = true;
-          break;
-        }
-        continue;
+      } else {
+        const CompiledFn &fn = compile_("train_step", rows);
+        lr = lrAt(epoch, b);
+        call(fn, &batch.x, &batch.y, float(lr), outs);
+        double loss = outs.at("loss").f32()[0];
+        if (!std::isfinite(loss))
+          throw diverged(epoch,
+                         fmt::format("training diverged: the loss is {} at epoch {}, batch {}", loss, epoch, b + 1));
+        lossSum += loss * double(rows);
+        if (opts.classification)
+          correct += outs.at("correct").f32()[0];
+        takeUpdates(fn, outs);
       }
-      const CompiledFn &fn = compile_("train_step", rows);
-      lr = lrAt(epoch, b);
-      call(fn, &batch.x, &batch.y, float(lr), outs);
-      double loss = outs.at("loss").f32()[0];
-      if (!std::isfinite(loss))
-        throw diverged(epoch,
-                       fmt::format("training diverged: the loss is {} at epoch {}, batch {}", loss, epoch, b + 1));
-      lossSum += loss * double(rows);
-      if (opts.classification)
-        correct += outs.at("correct").f32()[0];
       seen += rows;
       ++b;
-      takeUpdates(fn, outs);
       ++result.steps;
       if (killAfter && ++stepsRun == killAfter)
         std::raise(killSignal);

@@ -45,7 +45,9 @@ namespace {
 /// The train-block vocabulary, from the builtin table, for `nnc train --help`.
 std::string trainBlockHelp() {
   std::string out = "\nIn the .nn file's train block (docs/LANGUAGE.md, section 7):\n"
-                    "  settings: data, test, split, optimizer, schedule, epochs, batch, seed, metrics, log, classes\n";
+                    "  settings: data, test, split, optimizer, schedule, epochs, batch, seed, metrics, log, classes\n"
+                    "  phase LOSS { optimizer = ...; schedule = ...; steps = K }: a model with several losses\n"
+                    "  (loss NAME updates SELECTOR = ...) steps each in rounds, K steps of LOSS per round\n";
   for (const frontend::Builtin &b : frontend::builtins()) {
     if (b.where != frontend::Builtin::Train)
       continue;

@@ -96,7 +96,23 @@ int cmdGrad(const Options &o, DiagnosticEngine &diags) {
   int64_t n = std::min<int64_t>(m.config.batch, data.train.size());
   runtime::Dataset first = runtime::take(data.train, n);
   session.trainer().seedDropout(m.config.seed); // the first step's dropout mask
-  auto outs = session.trainer().run("grad", first.inputs, &first.y);
+  // Several losses: each phase's gradient from the same weights, its results
+  // named "<phase>/<result>" ("d/loss.d", "d/grad.D.h.w", ...).
+  std::map<std::string, runtime::Tensor> outs;
+  std::string lossText;
+  if (!m.lowered.objectives.empty()) {
+    for (const std::string &step : m.trainSteps()) {
+      std::string phase = step.substr(std::string("train_step.").size());
+      session.trainer().seedDropout(m.config.seed);
+      for (auto &[name, t] : session.trainer().run("grad." + phase, first.inputs, &first.y))
+        outs[phase + "/" + name] = std::move(t);
+      lossText += fmt::format("{}{} {:.6f}", lossText.empty() ? "" : ", ", phase,
+                              outs.at(phase + "/loss." + phase).f32()[0]);
+    }
+  } else {
+    outs = session.trainer().run("grad", first.inputs, &first.y);
+    lossText = fmt::format("loss {:.6f}", outs.at("loss").f32()[0]);
+  }
   // One input is "batch.x"; several are "batch.<input name>".
   std::vector<std::pair<std::string, const runtime::Tensor *>> tensors;
   for (size_t i = 0; i < first.inputs.size(); ++i)
@@ -105,8 +121,7 @@ int cmdGrad(const Options &o, DiagnosticEngine &diags) {
   for (auto &[name, t] : outs)
     tensors.push_back({name, &t});
   runtime::saveSafetensors(o.save, tensors, {{"nnc.model", m.lowered.name}});
-  std::cout << fmt::format("loss {:.6f} on {} examples; wrote {} tensors to {}\n", outs.at("loss").f32()[0], n,
-                           tensors.size(), o.save);
+  std::cout << fmt::format("{} on {} examples; wrote {} tensors to {}\n", lossText, n, tensors.size(), o.save);
   return 0;
 }
 
