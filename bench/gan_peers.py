@@ -44,7 +44,8 @@ def gan_cases(compiled):
         batch, noise, width, gamma, (lr, betas) = ring_settings("gan_ring")
 
         def make():
-            torch._dynamo.reset()
+            if compiled:
+                torch._dynamo.reset()
             G, D = nets(noise, width)
             og, od = torch.optim.Adam(G.parameters(), lr, betas=betas), torch.optim.Adam(D.parameters(), lr, betas=betas)
             x = ring(batch)
@@ -77,7 +78,8 @@ def gan_cases(compiled):
         batch, noise, width, lam, (lr, betas) = ring_settings("wgan_gp_ring")
 
         def make():
-            torch._dynamo.reset()
+            if compiled:
+                torch._dynamo.reset()
             G, D = nets(noise, width)
             og, od = torch.optim.Adam(G.parameters(), lr, betas=betas), torch.optim.Adam(D.parameters(), lr, betas=betas)
             x = ring(batch)

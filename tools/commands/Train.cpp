@@ -201,7 +201,9 @@ int cmdTrain(const Options &o, DiagnosticEngine &diags, bool evalOnly) {
                          "epoch{}, {} thread{}\n",
                          m.lowered.name, m.parameterCount(), data.train.size(), data.val.size(), topts.batch,
                          cfg.phases.empty() ? optimizerText(cfg) : phasesText(cfg),
-                         cfg.schedule.kind == runtime::LrSchedule::Constant ? "" : ", " + scheduleText(cfg.schedule),
+                         cfg.schedule.kind == runtime::LrSchedule::Constant || !cfg.phases.empty()
+                             ? ""
+                             : ", " + scheduleText(cfg.schedule),
                          topts.epochs, topts.epochs == 1 ? "" : "s", runtime::globalThreadPool().threads(),
                          runtime::globalThreadPool().threads() == 1 ? "" : "s");
     // Ctrl-C or SIGTERM: the step in progress finishes, then the run keeps
