@@ -233,6 +233,8 @@ FitState FitState::fromJson(const std::string &text, const std::string &what) {
   } catch (const nlohmann::json::exception &e) {
     throw Error(what + ": the training state is malformed (" + e.what() + ")");
   }
+  if (st.phasePos < 0)
+    throw Error(what + ": the training state is malformed (phase position " + std::to_string(st.phasePos) + ")");
   if (st.epoch < 0 || st.history.size() != size_t(st.epoch))
     throw Error(what + ": the training state is malformed (epoch " + std::to_string(st.epoch) + " with " +
                 std::to_string(st.history.size()) + " history entries)");
