@@ -27,7 +27,7 @@ ninja -C "$build" -j "${NNC_JOBS:-$(nproc)}" $(for t in "${targets[@]}"; do echo
 
 seeds() { # the committed seeds and the test inputs of one target
   case "$1" in
-    Frontend) echo "$root/fuzz/corpus/Frontend $root/examples $root/test/Frontend $root/test/E2E/Inputs" ;;
+    Frontend) echo "$root/fuzz/corpus/Frontend $root/examples $root/test/Frontend $root/test/E2E/Inputs $root/test/GAN/Inputs" ;;
     IRParser) echo "$root/fuzz/corpus/IRParser $root/test/IR $root/test/Transforms" ;;
     *) echo "$root/fuzz/corpus/$1" ;;
   esac
