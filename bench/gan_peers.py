@@ -40,15 +40,19 @@ def gan_cases(compiled):
         k = torch.randint(0, 8, (batch,), generator=g).double() * (2 * torch.pi / 8)
         return (torch.stack([2 * torch.cos(k), 2 * torch.sin(k)], 1) + 0.02 * torch.randn(batch, 2, generator=g)).float()
 
+    def setup(batch, noise, width, lr, betas):
+        """The two networks, an Adam for each, and a batch of ring points."""
+        if compiled:
+            torch._dynamo.reset()
+        G, D = nets(noise, width)
+        og, od = torch.optim.Adam(G.parameters(), lr, betas=betas), torch.optim.Adam(D.parameters(), lr, betas=betas)
+        return G, D, og, od, ring(batch)
+
     def gan_ring():
         batch, noise, width, gamma, (lr, betas) = ring_settings("gan_ring")
 
         def make():
-            if compiled:
-                torch._dynamo.reset()
-            G, D = nets(noise, width)
-            og, od = torch.optim.Adam(G.parameters(), lr, betas=betas), torch.optim.Adam(D.parameters(), lr, betas=betas)
-            x = ring(batch)
+            G, D, og, od, x = setup(batch, noise, width, lr, betas)
 
             def d_loss(x, z):
                 x = x.requires_grad_(True)
@@ -78,11 +82,7 @@ def gan_cases(compiled):
         batch, noise, width, lam, (lr, betas) = ring_settings("wgan_gp_ring")
 
         def make():
-            if compiled:
-                torch._dynamo.reset()
-            G, D = nets(noise, width)
-            og, od = torch.optim.Adam(G.parameters(), lr, betas=betas), torch.optim.Adam(D.parameters(), lr, betas=betas)
-            x = ring(batch)
+            G, D, og, od, x = setup(batch, noise, width, lr, betas)
 
             def critic_loss(x, z, eps):
                 fake = G(z).detach()
