@@ -98,6 +98,11 @@ std::optional<LoweredModel> lowerModel(const ast::Program &p, const ast::ModelDe
 std::optional<TrainConfig> readTrainConfig(const ast::Program &p, const LoweredModel &model, const std::string &baseDir,
                                            DiagnosticEngine &diags);
 
+/// One phase per objective of `model`, in the model's order, each with one
+/// step and `c`'s optimizer, learning rate and schedule (Adam's step count
+/// "opt.t.<loss>"): the phases of a train block that writes none.
+std::vector<Phase> defaultPhases(const LoweredModel &model, const TrainConfig &c);
+
 /// True for a log file name nnc can write: .csv, or .jsonl / .json (JSON lines).
 bool logFormatKnown(const std::string &path);
 

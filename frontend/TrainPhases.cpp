@@ -29,6 +29,20 @@ bool sameOptimizer(const Phase &a, const Phase &b, const std::string &param) {
 
 } // namespace
 
+std::vector<Phase> defaultPhases(const LoweredModel &model, const TrainConfig &c) {
+  std::vector<Phase> r;
+  for (const auto &o : model.objectives) {
+    Phase p;
+    p.loss = o.name;
+    p.optimizer = c.optimizer;
+    p.optimizer.stepName = "opt.t." + o.name;
+    p.lr = c.lr;
+    p.schedule = c.schedule;
+    r.push_back(p);
+  }
+  return r;
+}
+
 void TrainReader::phase(const ast::TrainItem &block, const std::vector<std::string> &names) {
   if (block.name.empty()) {
     d_.error(block.loc, "a phase is named after the loss it steps: phase " + names.front() + " { ... }");
@@ -85,14 +99,7 @@ void TrainReader::phases() {
   for (const ast::TrainItem *b : phaseBlocks_)
     phase(*b, names);
   if (phaseBlocks_.empty()) {
-    for (const std::string &n : names) {
-      Phase p;
-      p.loss = n;
-      p.optimizer = cfg_.optimizer;
-      p.lr = cfg_.lr;
-      p.schedule = cfg_.schedule;
-      cfg_.phases.push_back(p);
-    }
+    cfg_.phases = defaultPhases(model_, cfg_);
   } else {
     for (const auto &o : model_.objectives)
       if (std::none_of(cfg_.phases.begin(), cfg_.phases.end(), [&](const Phase &p) { return p.loss == o.name; }))

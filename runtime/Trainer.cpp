@@ -151,6 +151,13 @@ std::string metrics(const char *prefix, const EvalResult &r, bool accuracy = tru
   return s;
 }
 
+/// True when `fn` reads a batch: the model's inputs or its label (a
+/// generator's step reads neither, only noise).
+bool readsData(const CompiledFn &fn) {
+  return std::any_of(fn.args.begin(), fn.args.end(),
+                     [](const BufferSpec &a) { return a.role == Role::Input || a.role == Role::Label; });
+}
+
 /// Lower is better for losses, higher for accuracies.
 double monitored(const EpochRecord &e, const std::string &m, const std::vector<PhaseOptions> &phases = {}) {
   for (size_t k = 0; k < phases.size(); ++k) {
@@ -326,9 +333,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
         fns.push_back(ph.function);
     }
     for (const std::string &fn : fns) {
-      const CompiledFn &c = compile_(fn, std::min(opts.batch, d->size()));
-      for (const BufferSpec &a : c.args)
-        anyReadsData |= a.role == Role::Input || a.role == Role::Label;
+      anyReadsData |= readsData(compile_(fn, std::min(opts.batch, d->size())));
       if (d->size() > opts.batch && d->size() % opts.batch)
         compile_(fn, d->size() % opts.batch);
     }
@@ -378,8 +383,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       size_t k = round[size_t(st.phasePos)];
       const PhaseOptions &ph = opts.phases[k];
       const CompiledFn &fn = compile_(ph.function, rows);
-      for (const BufferSpec &a : fn.args)
-        consumed |= a.role == Role::Input || a.role == Role::Label;
+      consumed = readsData(fn);
       call(fn, &batch.x, &batch.y, float(lrOf(ph.schedule, ph.lr, epoch, b)), outs);
       double loss = outs.at("loss." + ph.name).f32()[0];
       if (!std::isfinite(loss))
@@ -393,11 +397,17 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     }
     return firstLr;
   };
-  auto phaseResult = [&](int64_t seen) {
+  // The training loss (and accuracy) over the epoch's steps so far; with
+  // phases, each loss's mean over the steps of its phase.
+  double lossSum = 0, correct = 0;
+  auto trainResult = [&](int64_t seen) {
+    if (opts.phases.empty())
+      return EvalResult{lossSum / double(std::max<int64_t>(1, seen)),
+                        opts.classification ? correct / double(std::max<int64_t>(1, seen)) : -1, seen, {}};
     EvalResult r{0, -1, seen, {}};
     for (size_t k = 0; k < opts.phases.size(); ++k)
       r.losses.push_back(phaseRows[k] > 0 ? phaseSum[k] / phaseRows[k] : NAN);
-    r.loss = r.losses.empty() ? NAN : r.losses[0];
+    r.loss = r.losses[0];
     return r;
   };
   // The weights at the start of the epoch, for replaying it up to a step
@@ -448,7 +458,8 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       epochStartRng = rngStep_;
     }
     it.start(uint64_t(epoch));
-    double lossSum = 0, correct = 0, lr = opts.phases.empty() ? opts.lr : opts.phases[0].lr;
+    double lr = opts.phases.empty() ? opts.lr : opts.phases[0].lr;
+    lossSum = correct = 0;
     int64_t seen = 0, b = 0;
     std::fill(phaseSum.begin(), phaseSum.end(), 0.0);
     std::fill(phaseRows.begin(), phaseRows.end(), 0.0);
@@ -487,10 +498,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
         int width = 20, fill = int(double(width) * double(b) / double(batches));
         std::string bar = std::string(size_t(fill), '=') + (fill < width ? ">" : "") +
                           std::string(size_t(std::max(0, width - fill - 1)), ' ');
-        EvalResult cur = opts.phases.empty()
-                             ? EvalResult{lossSum / double(seen), opts.classification ? correct / double(seen) : -1,
-                                          seen, {}}
-                             : phaseResult(seen);
+        EvalResult cur = trainResult(seen);
         *opts.log << fmt::format("\r\033[Kepoch {}/{} [{}] {}/{} {} | {:.0f} samples/s | ETA {}", epoch, opts.epochs,
                                  bar, b, batches, metrics("", cur, opts.showAccuracy, opts.phases), rate,
                                  duration(remaining))
@@ -509,9 +517,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
       // No validation, early stopping or schedule step for a part of an
       // epoch; the next run starts the following epoch.
       result.interrupted = opts.interrupt && opts.interrupt->load();
-      result.partial = opts.phases.empty() ? EvalResult{lossSum / double(std::max<int64_t>(1, seen)),
-                                                        opts.classification ? correct / double(seen) : -1, seen, {}}
-                                           : phaseResult(seen);
+      result.partial = trainResult(seen);
       result.partialSteps = b;
       result.partialBatches = batches;
       if (opts.interactive && opts.log)
@@ -524,9 +530,7 @@ TrainResult Trainer::fit(const Dataset &train, const Dataset &val, const TrainOp
     rec.epoch = epoch;
     rec.seconds = epochSeconds;
     rec.lr = lr;
-    rec.train = opts.phases.empty() ? EvalResult{lossSum / double(std::max<int64_t>(1, seen)),
-                                                 opts.classification ? correct / double(seen) : -1, seen, {}}
-                                    : phaseResult(seen);
+    rec.train = trainResult(seen);
     if (val.size() > 0) {
       rec.val = evaluate(val, opts.batch, opts.classification, lossNames);
       if (!std::isfinite(rec.val.loss))

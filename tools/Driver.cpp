@@ -237,16 +237,21 @@ static runtime::Role toRole(ir::ArgRole r) {
 
 static runtime::DType toDType(ir::DType t) { return t == ir::DType::F32 ? runtime::DType::F32 : runtime::DType::I64; }
 
+/// The model's inputs in order (what a batch's tensors are).
+static std::vector<std::string> inputNames(const CompiledModel &m) {
+  std::vector<std::string> r;
+  for (const frontend::TensorDecl &in : m.lowered.inputs)
+    r.push_back(in.name);
+  return r;
+}
+
 Session::Session(CompiledModel &model) : model_(&model) {
   checkSignature();
   jit_ = std::make_unique<codegen::JIT>();
   trainer_ = std::make_unique<runtime::Trainer>(
       [this](const std::string &fn, int64_t batch) -> const runtime::CompiledFn & { return compiled(fn, batch); },
       state_);
-  std::vector<std::string> inputs;
-  for (const frontend::TensorDecl &in : model_->lowered.inputs)
-    inputs.push_back(in.name);
-  trainer_->setInputNames(inputs);
+  trainer_->setInputNames(inputNames(model));
 }
 
 void Session::checkSignature() const {
@@ -528,10 +533,7 @@ Session::Rebind Session::rebind(CompiledModel &model, uint64_t seed) {
     model_ = old;
     throw;
   }
-  std::vector<std::string> inputs;
-  for (const frontend::TensorDecl &in : model.lowered.inputs)
-    inputs.push_back(in.name);
-  trainer_->setInputNames(inputs);
+  trainer_->setInputNames(inputNames(model));
   Rebind r;
   // Compiled code: kept where the function's IR is the same as the old
   // model's (what it was compiled from); REPL expressions ("adhoc.<n>") are

@@ -13,19 +13,8 @@
 namespace nnc::driver {
 
 std::vector<frontend::Phase> CompiledModel::phases() const {
-  if (!config.phases.empty())
-    return config.phases;
-  // No train block read (nnc check, predict): one default phase per objective.
-  std::vector<frontend::Phase> r;
-  for (const auto &o : lowered.objectives) {
-    frontend::Phase p;
-    p.loss = o.name;
-    p.optimizer = config.optimizer;
-    p.optimizer.stepName = "opt.t." + o.name;
-    p.lr = config.lr;
-    r.push_back(p);
-  }
-  return r;
+  // Without a train block read (nnc check, predict): one phase per objective.
+  return config.phases.empty() ? frontend::defaultPhases(lowered, config) : config.phases;
 }
 
 std::vector<std::string> CompiledModel::trainSteps() const {

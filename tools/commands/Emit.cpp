@@ -58,10 +58,9 @@ int cmdEmit(const Options &o, DiagnosticEngine &diags) {
     // Several objectives: one gradient and one step per phase, each
     // differentiating its loss with respect to what that loss updates.
     bool first = true;
-    for (const std::string &step : m.trainSteps()) {
-      std::string phase = step.substr(std::string("train_step.").size());
-      std::cout << (first ? "" : "\n") << "// phase " << phase << "\n";
-      driver::printWithBodies(m.function(o.kind == "grad" ? "grad." + phase : step), std::cout);
+    for (const frontend::Phase &p : m.phases()) {
+      std::cout << (first ? "" : "\n") << "// phase " << p.loss << "\n";
+      driver::printWithBodies(m.function((o.kind == "grad" ? "grad." : "train_step.") + p.loss), std::cout);
       first = false;
     }
     return 0;
@@ -101,8 +100,8 @@ int cmdGrad(const Options &o, DiagnosticEngine &diags) {
   std::map<std::string, runtime::Tensor> outs;
   std::string lossText;
   if (!m.lowered.objectives.empty()) {
-    for (const std::string &step : m.trainSteps()) {
-      std::string phase = step.substr(std::string("train_step.").size());
+    for (const frontend::Phase &p : m.phases()) {
+      const std::string &phase = p.loss;
       session.trainer().seedDropout(m.config.seed);
       for (auto &[name, t] : session.trainer().run("grad." + phase, first.inputs, &first.y))
         outs[phase + "/" + name] = std::move(t);
